@@ -1,0 +1,159 @@
+//! Command-line types (clap derive) with their help text. No logic lives here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "git-codex",
+    bin_name = "git codex",
+    version,
+    about = "Run several AI coding agents on one repository, each in its own worktree session",
+    long_about = "git-codex gives every agent a session: a git worktree on its own branch with its own \
+environment. Nothing an agent writes reaches a protected branch until a person approves that exact commit.\n\n\
+Exit codes: 0 ok, 1 runtime error, 2 bad input, 3 refused by policy, 4 unknown session."
+)]
+pub struct Cli {
+    /// When to colour output: auto, always or never (NO_COLOR is honoured)
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true, value_name = "WHEN")]
+    pub color: ColorWhen,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the state dir, a commented default config and the excludes (idempotent)
+    Init,
+    /// Manage agent sessions (worktrees on their own branches)
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Read and change git-codex configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Create a session: branch, worktree, port and record; prints the worktree path
+    Add(SessionAddArgs),
+    /// List sessions with their state, age, expiry, ahead/behind and dirty flag
+    List(SessionListArgs),
+    /// Show one session's record, paths, port and state
+    Show(SessionShowArgs),
+    /// Extend a session's life
+    Touch(SessionTouchArgs),
+    /// Remove a session's worktree, snapshotting uncommitted work first
+    Remove(SessionRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionAddArgs {
+    /// Session id: 1-64 of letters, digits, '.', '_', '-', starting with a letter or digit
+    pub id: String,
+    /// Revision the session branch starts from (default: HEAD)
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Time to live after last activity, e.g. 90m, "2h 30m", 2d, PT1H, never
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Sandbox mode for the session: strict or network-enabled
+    #[arg(long, value_name = "MODE")]
+    pub sandbox: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionListArgs {
+    /// Print JSON (schema 1) instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionShowArgs {
+    /// Session id
+    pub id: String,
+    /// Print JSON (schema 1)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionTouchArgs {
+    /// Session id
+    pub id: String,
+    /// New time to live, counted from now
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionRemoveArgs {
+    /// Session id
+    pub id: String,
+    /// Remove even when the worktree is locked or its agent is still running
+    #[arg(long)]
+    pub force: bool,
+    /// Keep the session branch even when it is merged
+    #[arg(long)]
+    pub keep_branch: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective value of KEY (e.g. session.max_parallel)
+    Get(ConfigGetArgs),
+    /// Set KEY to VALUE in the repository's config file, keeping its comments
+    Set(ConfigSetArgs),
+    /// List every key with its effective value
+    List(ConfigListArgs),
+    /// Print the paths of the config files
+    Path,
+    /// Check every config layer and report the first problem
+    Validate,
+    /// Convert the seed's .codex-config.json template into git-codex TOML
+    Import(ConfigImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigGetArgs {
+    pub key: String,
+    /// Print JSON (schema 1)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigSetArgs {
+    pub key: String,
+    pub value: String,
+    /// Write the user file ($XDG_CONFIG_HOME/git-codex/config.toml) instead of the repository's
+    #[arg(long)]
+    pub user: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigListArgs {
+    /// Say where each value came from (default, file, environment, command line)
+    #[arg(long)]
+    pub show_origin: bool,
+    /// Print JSON (schema 1)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigImportArgs {
+    /// The JSON template (.codex-config.json)
+    pub file: String,
+    /// Write the converted keys into the repository's config file instead of printing them
+    #[arg(long)]
+    pub write: bool,
+}

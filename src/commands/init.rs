@@ -1,0 +1,15 @@
+//! `git codex init`: state dir, commented default config, excludes. Idempotent.
+
+use crate::context::Ctx;
+use crate::output;
+
+pub fn run() -> anyhow::Result<()> {
+    let ctx = Ctx::open(&[])?;
+    let _lock = ctx.state.lock()?;
+    if ctx.state.init(&ctx.paths.common_dir, &ctx.excludes())? {
+        output::note(&format!("Initialized git-codex in {}", ctx.state.root));
+    } else {
+        output::note(&format!("git-codex is already initialized in {}", ctx.state.root));
+    }
+    Ok(())
+}

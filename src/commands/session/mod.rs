@@ -1,0 +1,20 @@
+//! `git codex session …`: one file per subcommand.
+
+pub mod add;
+pub mod list;
+pub mod remove;
+pub mod show;
+pub mod status;
+pub mod touch;
+
+use crate::cli::SessionCommand;
+
+pub fn run(command: SessionCommand) -> anyhow::Result<()> {
+    match command {
+        SessionCommand::Add(args) => add::run(args),
+        SessionCommand::List(args) => list::run(args),
+        SessionCommand::Show(args) => show::run(args),
+        SessionCommand::Touch(args) => touch::run(args),
+        SessionCommand::Remove(args) => remove::run(args),
+    }
+}

@@ -1,0 +1,159 @@
+//! A session as `list` and `show` report it: its record plus what git says now.
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::context::Ctx;
+use crate::git::read::is_dirty;
+use crate::state::SessionRecord;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Active,
+    Expired,
+    /// The worktree dir is gone.
+    Missing,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Active => "active",
+            State::Expired => "expired",
+            State::Missing => "missing",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub record: SessionRecord,
+    pub state: State,
+    pub tip: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    pub ahead: Option<usize>,
+    pub behind: Option<usize>,
+    pub dirty: Option<bool>,
+    /// What could not be read (a deleted branch, an unreadable worktree).
+    pub problems: Vec<String>,
+}
+
+impl SessionView {
+    pub fn gather(ctx: &Ctx, record: SessionRecord, now: Timestamp) -> SessionView {
+        let mut problems = Vec::new();
+        let branch_ref = format!("refs/heads/{}", record.branch);
+        let tip = match ctx.reader.ref_target(&branch_ref) {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => {
+                problems.push(format!("branch {} does not exist", record.branch));
+                None
+            }
+            Err(err) => {
+                problems.push(format!("cannot read branch {}: {err}", record.branch));
+                None
+            }
+        };
+        let tip_time = tip.and_then(|id| ctx.reader.commit_time(id).ok());
+        let expires_at = record.expires_at(tip_time);
+        let (ahead, behind) = match tip.map(|tip| ahead_behind(ctx, &record, tip)) {
+            Some(Ok((a, b))) => (Some(a), Some(b)),
+            Some(Err(err)) => {
+                problems.push(format!("cannot count commits against the base: {err}"));
+                (None, None)
+            }
+            None => (None, None),
+        };
+        let exists = record.worktree.is_dir();
+        let dirty = if exists {
+            match is_dirty(&record.worktree) {
+                Ok(dirty) => Some(dirty),
+                Err(err) => {
+                    problems.push(format!("cannot read the worktree's status: {err}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let state = if !exists {
+            State::Missing
+        } else if expires_at.is_some_and(|at| at <= now) {
+            State::Expired
+        } else {
+            State::Active
+        };
+        SessionView {
+            state,
+            tip: tip.map(|t| t.to_string()),
+            expires_at,
+            ahead,
+            behind,
+            dirty,
+            problems,
+            record,
+        }
+    }
+
+    pub fn to_json(&self, now: Timestamp) -> Value {
+        let r = &self.record;
+        json!({
+            "id": r.id,
+            "branch": r.branch,
+            "state": self.state.as_str(),
+            "worktree": r.worktree,
+            "base": r.base,
+            "baseCommit": r.base_commit,
+            "baseRef": r.base_ref,
+            "tip": self.tip,
+            "created": r.created,
+            "lastActivity": r.last_activity,
+            "ageSeconds": seconds_between(r.created, now),
+            "ttlSeconds": r.ttl_seconds,
+            "expiresAt": self.expires_at,
+            "expiresInSeconds": self.expires_at.map(|at| seconds_between(now, at)),
+            "ahead": self.ahead,
+            "behind": self.behind,
+            "dirty": self.dirty,
+            "port": r.port,
+            "sandbox": r.sandbox,
+            "problems": self.problems,
+        })
+    }
+}
+
+/// Commits on the session branch not on its base, and on the base not on the branch.
+/// The base is the base branch's current tip when the session was made from a branch.
+fn ahead_behind(ctx: &Ctx, record: &SessionRecord, tip: gix::ObjectId) -> anyhow::Result<(usize, usize)> {
+    let base = match &record.base_ref {
+        Some(name) => ctx.reader.ref_target(name)?,
+        None => None,
+    };
+    let base = match base {
+        Some(id) => id,
+        None => gix::ObjectId::from_hex(record.base_commit.as_bytes())?,
+    };
+    Ok((
+        ctx.reader.count_exclusive(tip, &[base])?,
+        ctx.reader.count_exclusive(base, &[tip])?,
+    ))
+}
+
+pub fn seconds_between(from: Timestamp, to: Timestamp) -> i64 {
+    to.as_second() - from.as_second()
+}
+
+/// `in 45m`, `45m ago`, `never`.
+pub fn describe_expiry(expires_at: Option<Timestamp>, now: Timestamp) -> String {
+    use crate::config::duration::format_seconds;
+    match expires_at {
+        None => "never".to_string(),
+        Some(at) => {
+            let secs = seconds_between(now, at);
+            if secs > 0 {
+                format!("in {}", format_seconds(secs.unsigned_abs()))
+            } else {
+                format!("{} ago", format_seconds(secs.unsigned_abs()))
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Typed configuration and its layers (SPEC §4): built-in defaults, the user file, the repo file,
+//! the environment, then command-line flags; later wins. Every value is checked against
+//! [`schema::KEYS`] and errors name the file, the key and what was expected.
+
+pub mod duration;
+pub mod edit;
+pub mod import;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::Context as _;
+use camino::{Utf8Path, Utf8PathBuf};
+use toml::Value;
+
+use crate::error::UserError;
+pub use duration::Ttl;
+use schema::KeyDef;
+
+/// Where a value came from, as `config list --show-origin` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(Utf8PathBuf),
+    Env(String),
+    CommandLine,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path) => write!(f, "file:{path}"),
+            Origin::Env(name) => write!(f, "env:{name}"),
+            Origin::CommandLine => f.write_str("command line"),
+        }
+    }
+}
+
+/// Every key's effective value and where it came from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    values: BTreeMap<&'static str, (Value, Origin)>,
+}
+
+/// The user's config file: `$XDG_CONFIG_HOME/git-codex/config.toml` (or `~/.config/...`).
+pub fn user_file() -> Option<Utf8PathBuf> {
+    let base = match std::env::var("XDG_CONFIG_HOME") {
+        Ok(dir) if !dir.is_empty() => Utf8PathBuf::from(dir),
+        _ => Utf8PathBuf::from(std::env::var("HOME").ok()?).join(".config"),
+    };
+    Some(base.join("git-codex").join("config.toml"))
+}
+
+impl Settings {
+    /// Loads every layer. `repo_file` is `<state-dir>/config.toml` when in a repository.
+    pub fn load(repo_file: Option<&Utf8Path>, flags: &[(&'static str, Value)]) -> anyhow::Result<Self> {
+        let mut settings = Settings {
+            values: schema::KEYS
+                .iter()
+                .map(|def| (def.key, (def.default_value(), Origin::Default)))
+                .collect(),
+        };
+        if let Some(path) = user_file() {
+            settings.apply_file(&path)?;
+        }
+        if let Some(path) = repo_file {
+            settings.apply_file(path)?;
+        }
+        settings.apply_env()?;
+        for (key, value) in flags {
+            settings.values.insert(key, (value.clone(), Origin::CommandLine));
+        }
+        Ok(settings)
+    }
+
+    fn apply_file(&mut self, path: &Utf8Path) -> anyhow::Result<()> {
+        let text = match fs_err::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => return Err(err).context("cannot read the config file"),
+        };
+        for (key, value) in parse_file(path, &text)? {
+            self.values.insert(key, (value, Origin::File(path.to_owned())));
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self) -> anyhow::Result<()> {
+        if let Some(text) = env_text("CODEX_NETWORK")? {
+            let mode = match text.as_str() {
+                "enabled" => "network-enabled",
+                "disabled" => "strict",
+                _ => {
+                    return Err(UserError::bad_input(format!(
+                        "environment variable CODEX_NETWORK: expected \"enabled\" or \"disabled\", found \"{text}\""
+                    ))
+                    .into());
+                }
+            };
+            self.values.insert(
+                "sandbox.mode",
+                (Value::String(mode.into()), Origin::Env("CODEX_NETWORK".into())),
+            );
+        }
+        for def in schema::KEYS {
+            let name = def.env_name();
+            if let Some(text) = env_text(&name)? {
+                let value = def.parse_text(&text).map_err(|why| {
+                    UserError::bad_input(format!("environment variable {name} ({}): {why}", def.key))
+                })?;
+                self.values.insert(def.key, (value, Origin::Env(name)));
+            }
+        }
+        reject_unknown_env()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&(Value, Origin)> {
+        self.values.get(key)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Value, &Origin)> {
+        self.values.iter().map(|(k, (v, o))| (*k, v, o))
+    }
+
+    fn string(&self, key: &str) -> String {
+        match self.values.get(key) {
+            Some((Value::String(s), _)) => s.clone(),
+            _ => String::new(),
+        }
+    }
+
+    fn strings(&self, key: &str) -> Vec<String> {
+        match self.values.get(key) {
+            Some((Value::Array(items), _)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn ttl(&self, key: &str) -> Ttl {
+        match self.values.get(key) {
+            Some((Value::String(s), _)) => Ttl::parse(s).unwrap_or(Ttl::Never),
+            _ => Ttl::Never,
+        }
+    }
+
+    /// The typed view used by commands. Values were checked when loaded.
+    pub fn config(&self) -> Config {
+        let max_parallel = match self.values.get("session.max_parallel") {
+            Some((Value::Integer(n), _)) => u32::try_from(*n).unwrap_or(1),
+            _ => 4,
+        };
+        let setup = match self.values.get("session.setup") {
+            Some((Value::Array(items), _)) => items.iter().filter_map(command_words).collect(),
+            _ => Vec::new(),
+        };
+        Config {
+            max_parallel,
+            worktree_base: self.string("session.worktree_base"),
+            branch_prefix: self.string("session.branch_prefix"),
+            ttl: self.ttl("session.ttl"),
+            copy_files: self.strings("session.copy_files"),
+            setup,
+            port_range: schema::parse_port_range(&self.string("session.port_range"))
+                .unwrap_or((20000, 29999)),
+            sandbox_mode: self.string("sandbox.mode"),
+        }
+    }
+}
+
+/// The typed configuration that commands read.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub max_parallel: u32,
+    pub worktree_base: String,
+    pub branch_prefix: String,
+    pub ttl: Ttl,
+    pub copy_files: Vec<String>,
+    pub setup: Vec<Vec<String>>,
+    pub port_range: (u16, u16),
+    pub sandbox_mode: String,
+}
+
+fn command_words(item: &Value) -> Option<Vec<String>> {
+    match item {
+        Value::String(s) => schema::split_words(s).ok(),
+        Value::Array(words) => Some(
+            words
+                .iter()
+                .filter_map(|w| w.as_str().map(str::to_string))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn env_text(name: &str) -> anyhow::Result<Option<String>> {
+    match std::env::var(name) {
+        Ok(text) => Ok(Some(text)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(UserError::bad_input(format!(
+            "environment variable {name} is not valid UTF-8"
+        ))
+        .into()),
+    }
+}
+
+/// `GIT_CODEX_SESSION_MAX_PARALEL` (a typo) must not be ignored silently.
+fn reject_unknown_env() -> anyhow::Result<()> {
+    let sections: Vec<String> = schema::KEYS
+        .iter()
+        .filter_map(|d| d.key.split('.').next())
+        .map(|s| format!("GIT_CODEX_{}_", s.to_ascii_uppercase()))
+        .collect();
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let in_section = sections.iter().any(|prefix| name.starts_with(prefix.as_str()));
+        if in_section && !schema::KEYS.iter().any(|d| d.env_name() == name) {
+            return Err(UserError::bad_input(format!(
+                "environment variable {name} names no configuration key"
+            ))
+            .hint("run 'git codex config list' to see the keys; GIT_CODEX_<SECTION>_<KEY> overrides one")
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Parses and checks one config file's text: every key known, every value of its type.
+pub fn parse_file(path: &Utf8Path, text: &str) -> anyhow::Result<Vec<(&'static str, Value)>> {
+    let table: toml::Table = toml::from_str(text).map_err(|err| {
+        UserError::bad_input(format!("invalid TOML in {path}: {}", err.to_string().trim_end()))
+            .hint("fix the file, or run 'git codex config validate' after editing it")
+    })?;
+    let mut leaves = Vec::new();
+    flatten("", &Value::Table(table), &mut leaves);
+    let mut checked = Vec::new();
+    for (key, value) in leaves {
+        let def: &KeyDef = schema::find(&key).ok_or_else(|| {
+            UserError::bad_input(format!("{path}: unknown key '{key}'"))
+                .hint("run 'git codex config list' to see every key")
+        })?;
+        def.check(&value)
+            .map_err(|why| UserError::bad_input(format!("{path}: key '{key}': {why}")))?;
+        checked.push((def.key, value));
+    }
+    Ok(checked)
+}
+
+fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Table(table) => {
+            for (name, inner) in table {
+                let key = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                // A section given as a plain value is an unknown key, reported by the caller.
+                flatten(&key, inner, out);
+            }
+        }
+        leaf => out.push((prefix.to_string(), leaf.clone())),
+    }
+}
+
+/// A value as `config get` and `config list` print it: strings bare, the rest as TOML.
+pub fn display_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,127 @@
+//! The only code that touches git: gix for reads ([`read`]), the `git` CLI with argv for writes
+//! that must behave exactly as git does (worktrees, refs, snapshots). Nobody else spawns git.
+
+pub mod read;
+pub mod snapshot;
+
+use std::ffi::{OsStr, OsString};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::Context as _;
+use camino::Utf8Path;
+
+use crate::error::UserError;
+
+/// Variables a calling hook may have set that would point our git calls at the wrong place.
+const LEAKY_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+];
+
+/// A git CLI: `GIT_CODEX_GIT` when set, else `git` from PATH.
+#[derive(Debug, Clone)]
+pub struct Git {
+    program: OsString,
+}
+
+/// A failed git command, with what git said.
+#[derive(Debug, thiserror::Error)]
+#[error("git {args} failed: {stderr}")]
+pub struct GitFailed {
+    pub args: String,
+    pub stderr: String,
+}
+
+impl Git {
+    pub fn from_env() -> Git {
+        let program = std::env::var_os("GIT_CODEX_GIT")
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| OsString::from("git"));
+        Git { program }
+    }
+
+    /// A git command in `cwd`, without environment leaking in from a calling hook.
+    pub fn command(&self, cwd: &Utf8Path) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.current_dir(cwd);
+        for name in LEAKY_ENV {
+            cmd.env_remove(name);
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    fn output(&self, mut cmd: Command, args: &[&OsStr]) -> anyhow::Result<Output> {
+        cmd.args(args);
+        cmd.output().map_err(|err| {
+            UserError::runtime(format!(
+                "cannot run {}: {err}",
+                self.program.to_string_lossy()
+            ))
+            .hint("install git 2.39 or newer, or point GIT_CODEX_GIT at it")
+            .into()
+        })
+    }
+
+    /// Runs git; returns stdout (trimmed of the final newline) or a [`GitFailed`] error.
+    pub fn run(&self, cwd: &Utf8Path, args: &[&str]) -> anyhow::Result<String> {
+        let os_args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let out = self.output(self.command(cwd), &os_args)?;
+        check(args, &out)
+    }
+
+    /// Runs a prepared command (extra env), returning stdout or a [`GitFailed`] error.
+    pub fn run_with(&self, cmd: Command, args: &[&str]) -> anyhow::Result<String> {
+        let os_args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let out = self.output(cmd, &os_args)?;
+        check(args, &out)
+    }
+
+    /// `git worktree add -b <branch> <path> <commit>`, serialised by the caller's lock because
+    /// parallel `worktree add` calls race inside git.
+    pub fn worktree_add(&self, main_root: &Utf8Path, path: &Utf8Path, branch: &str, commit: &str) -> anyhow::Result<()> {
+        self.run(main_root, &["worktree", "add", "--no-track", "-b", branch, path.as_str(), commit])
+            .map(|_| ())
+    }
+
+    /// Removes a worktree; falls back to deleting the dir and `git worktree prune`.
+    pub fn worktree_remove(&self, main_root: &Utf8Path, path: &Utf8Path) -> anyhow::Result<()> {
+        let removed = self.run(
+            main_root,
+            &["worktree", "remove", "--force", "--force", path.as_str()],
+        );
+        if removed.is_err() || path.exists() {
+            if path.exists() {
+                fs_err::remove_dir_all(path)
+                    .with_context(|| format!("cannot delete the worktree dir {path}"))?;
+            }
+            self.run(main_root, &["worktree", "prune"])?;
+        }
+        Ok(())
+    }
+
+    /// Deletes `refs/heads/<branch>` only if it still points at `expected`.
+    pub fn delete_ref(&self, main_root: &Utf8Path, full_ref: &str, expected: &str) -> anyhow::Result<()> {
+        self.run(main_root, &["update-ref", "-d", full_ref, expected])
+            .map(|_| ())
+    }
+}
+
+fn check(args: &[&str], out: &Output) -> anyhow::Result<String> {
+    if out.status.success() {
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.ends_with('\n') {
+            text.pop();
+        }
+        Ok(text)
+    } else {
+        Err(GitFailed {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+        .into())
+    }
+}

@@ -1,0 +1,149 @@
+//! Reads through gix: discovery, revisions, refs, ancestry counts and worktree status.
+//! No git process is spawned here.
+
+use anyhow::Context as _;
+use camino::{Utf8Path, Utf8PathBuf};
+use gix::ObjectId;
+
+use crate::error::UserError;
+
+/// Where a repository lives, as every command needs it.
+#[derive(Debug, Clone)]
+pub struct RepoPaths {
+    /// `git rev-parse --git-common-dir`, absolute.
+    pub common_dir: Utf8PathBuf,
+    /// The main worktree's root.
+    pub main_root: Utf8PathBuf,
+    /// The root of the worktree the command runs in.
+    pub current_root: Utf8PathBuf,
+}
+
+pub struct Reader {
+    pub repo: gix::Repository,
+}
+
+fn utf8(path: &std::path::Path) -> anyhow::Result<Utf8PathBuf> {
+    let absolute = fs_err::canonicalize(path)?;
+    Utf8PathBuf::from_path_buf(absolute).map_err(|p| {
+        UserError::runtime(format!("path {} is not valid UTF-8", p.display()))
+            .hint("git-codex needs UTF-8 paths for its repository and worktrees")
+            .into()
+    })
+}
+
+impl Reader {
+    /// Finds the repository containing `cwd` (honouring GIT_DIR as git does).
+    pub fn discover(cwd: &Utf8Path) -> anyhow::Result<(Reader, RepoPaths)> {
+        let repo = gix::discover_with_environment_overrides(cwd).map_err(|_| {
+            UserError::bad_input(format!("not a git repository (or any parent up to /): {cwd}"))
+                .hint("run git codex inside a repository, or use 'git -C <path> codex ...'")
+        })?;
+        let Some(current) = repo.workdir() else {
+            return Err(bare_error(repo.git_dir()).into());
+        };
+        let current_root = utf8(current)?;
+        let common_dir = utf8(repo.common_dir())?;
+        let main = repo
+            .main_repo()
+            .context("cannot open the main repository of this worktree")?;
+        let Some(main_workdir) = main.workdir() else {
+            return Err(bare_error(main.git_dir()).into());
+        };
+        let main_root = utf8(main_workdir)?;
+        let paths = RepoPaths {
+            common_dir,
+            main_root,
+            current_root,
+        };
+        Ok((Reader { repo: main }, paths))
+    }
+
+    /// Resolves a revision to a commit id; bad input when it names nothing.
+    pub fn resolve_commit(&self, rev: &str) -> anyhow::Result<ObjectId> {
+        let bad = || {
+            UserError::bad_input(format!("bad base revision '{rev}': it names no commit in this repository"))
+                .hint("give a branch, tag or commit, e.g. --base main")
+        };
+        let id = self.repo.rev_parse_single(rev).map_err(|_| bad())?;
+        let commit = id.object().map_err(|_| bad())?.peel_to_commit().map_err(|_| bad())?;
+        Ok(commit.id)
+    }
+
+    /// The commit a ref points at, or `None` when the ref does not exist.
+    pub fn ref_target(&self, name: &str) -> anyhow::Result<Option<ObjectId>> {
+        match self.repo.try_find_reference(name)? {
+            Some(mut reference) => Ok(Some(reference.peel_to_id()?.detach())),
+            None => Ok(None),
+        }
+    }
+
+    /// The full name of the branch `rev` names, if it names one (`main` → `refs/heads/main`,
+    /// `HEAD` → the branch checked out in `worktree`).
+    pub fn branch_named(&self, rev: &str, worktree: &Utf8Path) -> Option<String> {
+        if rev == "HEAD" {
+            let repo = gix::open(worktree.as_std_path()).ok()?;
+            let head = repo.head_name().ok()??;
+            return Some(head.as_bstr().to_string());
+        }
+        let full = format!("refs/heads/{rev}");
+        match self.repo.try_find_reference(full.as_str()) {
+            Ok(Some(_)) => Some(full),
+            _ => None,
+        }
+    }
+
+    /// Commits reachable from `tip` but from none of `hidden`.
+    pub fn count_exclusive(&self, tip: ObjectId, hidden: &[ObjectId]) -> anyhow::Result<usize> {
+        if hidden.contains(&tip) {
+            return Ok(0);
+        }
+        let walk = self.repo.rev_walk([tip]).with_hidden(hidden.iter().copied()).all()?;
+        let mut count = 0;
+        for info in walk {
+            info?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Tips of every local branch except `except`.
+    pub fn other_branch_tips(&self, except: &str) -> anyhow::Result<Vec<ObjectId>> {
+        let mut tips = Vec::new();
+        for reference in self.repo.references()?.local_branches()? {
+            let mut reference = reference.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if reference.name().as_bstr() == except {
+                continue;
+            }
+            if let Ok(id) = reference.peel_to_id() {
+                tips.push(id.detach());
+            }
+        }
+        Ok(tips)
+    }
+
+    /// The committer time of a commit.
+    pub fn commit_time(&self, id: ObjectId) -> anyhow::Result<jiff::Timestamp> {
+        let commit = self.repo.find_commit(id)?;
+        let seconds = commit.time()?.seconds;
+        Ok(jiff::Timestamp::from_second(seconds)?)
+    }
+}
+
+fn bare_error(git_dir: &std::path::Path) -> UserError {
+    UserError::bad_input(format!(
+        "{} is a bare repository: sessions need a main worktree",
+        git_dir.display()
+    ))
+    .hint("run git codex in a clone with a working tree")
+}
+
+/// Whether a worktree has changes: staged, unstaged, deleted or untracked non-ignored files.
+pub fn is_dirty(worktree: &Utf8Path) -> anyhow::Result<bool> {
+    let repo = gix::open(worktree.as_std_path())?;
+    let mut items = repo
+        .status(gix::progress::Discard)?
+        .untracked_files(gix::status::UntrackedFiles::Collapsed)
+        .index_worktree_rewrites(None)
+        .into_iter(Vec::<gix::bstr::BString>::new())?;
+    Ok(items.next().transpose()?.is_some())
+}

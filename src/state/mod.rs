@@ -1,0 +1,221 @@
+//! The state dir `<common-dir>/codex/` (SPEC §3): records, the lock, atomic writes, and `init`.
+
+pub mod id;
+pub mod record;
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::error::UserError;
+pub use id::SessionId;
+pub use record::SessionRecord;
+
+/// Writes a file atomically: a temp file in the same dir, then rename.
+pub fn atomic_write(path: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .with_context(|| format!("no parent directory for {path}"))?;
+    fs_err::create_dir_all(dir)?;
+    let name = path.file_name().unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        let mut file = fs_err::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs_err::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs_err::remove_file(&tmp);
+    }
+    result
+}
+
+/// A record that could not be read: `list` still works and reports it.
+#[derive(Debug, Clone)]
+pub struct BrokenRecord {
+    pub id: String,
+    pub path: Utf8PathBuf,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    pub root: Utf8PathBuf,
+}
+
+/// Held while sessions are mutated; released on drop.
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateDir {
+    pub fn new(common_dir: &Utf8Path) -> Self {
+        StateDir {
+            root: common_dir.join("codex"),
+        }
+    }
+
+    pub fn config_file(&self) -> Utf8PathBuf {
+        self.root.join("config.toml")
+    }
+
+    pub fn sessions_dir(&self) -> Utf8PathBuf {
+        self.root.join("sessions")
+    }
+
+    pub fn record_path(&self, id: &str) -> Utf8PathBuf {
+        self.sessions_dir().join(format!("{id}.json"))
+    }
+
+    pub fn tmp_dir(&self, id: &str) -> Utf8PathBuf {
+        self.root.join("tmp").join(id)
+    }
+
+    pub fn logs_dir(&self, id: &str) -> Utf8PathBuf {
+        self.root.join("logs").join(id)
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.sessions_dir().is_dir() && self.config_file().is_file()
+    }
+
+    /// Takes the lock that serialises every mutation of sessions (blocks until free).
+    pub fn lock(&self) -> anyhow::Result<StateLock> {
+        fs_err::create_dir_all(&self.root)?;
+        let path = self.root.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {path}"))?;
+        file.lock()
+            .with_context(|| format!("cannot take the lock {path}"))?;
+        Ok(StateLock { _file: file })
+    }
+
+    /// Every record, sorted by id; unreadable ones come back as [`BrokenRecord`].
+    pub fn records(&self) -> anyhow::Result<(Vec<SessionRecord>, Vec<BrokenRecord>)> {
+        let dir = self.sessions_dir();
+        let mut good = Vec::new();
+        let mut broken = Vec::new();
+        let entries = match fs_err::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok((good, broken)),
+            Err(err) => return Err(err.into()),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else {
+                continue;
+            };
+            let (Some(stem), Some("json")) = (path.file_stem(), path.extension()) else {
+                continue;
+            };
+            if stem.starts_with('.') {
+                continue;
+            }
+            match read_record(&path) {
+                Ok(record) => good.push(record),
+                Err(problem) => broken.push(BrokenRecord {
+                    id: stem.to_string(),
+                    path: path.clone(),
+                    problem,
+                }),
+            }
+        }
+        good.sort_by(|a, b| a.id.cmp(&b.id));
+        broken.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok((good, broken))
+    }
+
+    /// The record of `id` (exact), exit 4 when there is none, exit 1 when it is corrupt.
+    pub fn record(&self, id: &SessionId) -> anyhow::Result<SessionRecord> {
+        let path = self.record_path(id.as_str());
+        if !path.is_file() {
+            return Err(UserError::unknown_session(id.as_str()).into());
+        }
+        read_record(&path).map_err(|problem| {
+            UserError::runtime(format!("session record {path} is corrupt: {problem}"))
+                .hint(format!(
+                    "move the file aside, or run 'git codex session remove {id}' to clean up"
+                ))
+                .into()
+        })
+    }
+
+    pub fn write_record(&self, record: &SessionRecord) -> anyhow::Result<()> {
+        let mut json = serde_json::to_vec_pretty(record)?;
+        json.push(b'\n');
+        atomic_write(&self.record_path(&record.id), &json)
+    }
+
+    pub fn delete_record(&self, id: &str) -> anyhow::Result<()> {
+        match fs_err::remove_file(self.record_path(id)) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates the dirs, a commented default config and the excludes. Idempotent.
+    /// Returns true when something was created.
+    pub fn init(&self, common_dir: &Utf8Path, excludes: &[String]) -> anyhow::Result<bool> {
+        let mut created = false;
+        for dir in [self.sessions_dir(), self.root.join("reviews"), self.root.join("logs"), self.root.join("tmp")] {
+            if !dir.is_dir() {
+                fs_err::create_dir_all(&dir)?;
+                created = true;
+            }
+        }
+        let config = self.config_file();
+        if !config.exists() {
+            atomic_write(&config, crate::config::edit::default_file_text().as_bytes())?;
+            created = true;
+        }
+        created |= add_excludes(&common_dir.join("info").join("exclude"), excludes)?;
+        Ok(created)
+    }
+}
+
+fn read_record(path: &Utf8Path) -> Result<SessionRecord, String> {
+    let bytes = fs_err::read(path).map_err(|e| e.to_string())?;
+    let record: SessionRecord = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if record.schema != record::SCHEMA {
+        return Err(format!("unsupported schema {}", record.schema));
+    }
+    let expected = path.file_stem().unwrap_or_default();
+    if record.id != expected {
+        return Err(format!("its id '{}' does not match its file name", record.id));
+    }
+    Ok(record)
+}
+
+/// Appends the lines that `info/exclude` lacks.
+fn add_excludes(path: &Utf8Path, lines: &[String]) -> anyhow::Result<bool> {
+    let existing = match fs_err::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => return Err(err.into()),
+    };
+    let missing: Vec<&String> = lines
+        .iter()
+        .filter(|line| !existing.lines().any(|l| l.trim() == line.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    let mut text = existing;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# git-codex: session worktrees and their metadata\n");
+    for line in missing {
+        text.push_str(line);
+        text.push('\n');
+    }
+    atomic_write(path, text.as_bytes())?;
+    Ok(true)
+}
