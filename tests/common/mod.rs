@@ -1,0 +1,244 @@
+//! The one test harness: hermetic repositories in temp dirs, driven through the real
+//! `git-codex` binary and real git, once for every git present (/usr/bin/git, /usr/local/bin/git).
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_git-codex");
+
+/// The gits to test against: `GIT_CODEX_GIT` alone when set, else every known git present.
+pub fn gits() -> Vec<PathBuf> {
+    if let Some(git) = std::env::var_os("GIT_CODEX_GIT").filter(|g| !g.is_empty()) {
+        return vec![PathBuf::from(git)];
+    }
+    let mut found = Vec::new();
+    for candidate in ["/usr/bin/git", "/usr/local/bin/git"] {
+        if Path::new(candidate).is_file() {
+            found.push(PathBuf::from(candidate));
+        } else {
+            eprintln!("note: {candidate} is absent; skipping that git");
+        }
+    }
+    if found.is_empty() {
+        found.push(PathBuf::from("git"));
+    }
+    found
+}
+
+/// Runs `test` once per git, each time in a fresh hermetic repository.
+pub fn each_git(test: impl Fn(&TestEnv)) {
+    for git in gits() {
+        eprintln!("--- with {}", git.display());
+        let env = TestEnv::new(&git);
+        test(&env);
+    }
+}
+
+pub struct TestEnv {
+    pub tmp: TempDir,
+    pub git: PathBuf,
+    pub home: PathBuf,
+    pub repo: PathBuf,
+}
+
+impl TestEnv {
+    /// A repository `repo/` with one commit (README.md) on `main`.
+    pub fn new(git: &Path) -> TestEnv {
+        let tmp = tempfile::Builder::new()
+            .prefix("codex-test")
+            .tempdir()
+            .expect("temp dir");
+        // Canonical, so paths printed by git-codex compare equal.
+        let root = tmp.path().canonicalize().expect("canonical temp dir");
+        let home = root.join("home");
+        std::fs::create_dir_all(home.join(".config")).expect("home");
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
+        )
+        .expect("gitconfig");
+        let repo = root.join("repo");
+        let env = TestEnv {
+            tmp,
+            git: git.to_path_buf(),
+            home,
+            repo,
+        };
+        env.git_in(&root, &["init", "-q", "-b", "main", "repo"]);
+        env.write("README.md", "hello\n");
+        env.git(&["add", "README.md"]);
+        env.git(&["commit", "-q", "-m", "initial"]);
+        env
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.repo.parent().expect("repo has a parent").to_path_buf()
+    }
+
+    /// The hermetic environment every process gets.
+    pub fn vars(&self) -> Vec<(String, String)> {
+        let bin_dir = Path::new(BIN).parent().expect("bin dir");
+        let git_dir = self.git.parent().unwrap_or(Path::new("/usr/bin"));
+        vec![
+            ("HOME".into(), self.home.display().to_string()),
+            ("XDG_CONFIG_HOME".into(), self.home.join(".config").display().to_string()),
+            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            ("GIT_CONFIG_GLOBAL".into(), self.home.join(".gitconfig").display().to_string()),
+            ("GIT_AUTHOR_DATE".into(), "2005-04-07T22:13:13Z".into()),
+            ("GIT_COMMITTER_DATE".into(), "2005-04-07T22:13:13Z".into()),
+            ("LC_ALL".into(), "C".into()),
+            ("TZ".into(), "UTC".into()),
+            (
+                "PATH".into(),
+                format!("{}:{}:/usr/bin:/bin", bin_dir.display(), git_dir.display()),
+            ),
+            ("GIT_CODEX_GIT".into(), self.git.display().to_string()),
+        ]
+    }
+
+    /// `git-codex ARGS` in the repository.
+    pub fn codex(&self, args: &[&str]) -> Command {
+        self.codex_in(&self.repo, args)
+    }
+
+    pub fn codex_in(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear().envs(self.vars()).current_dir(dir).args(args);
+        cmd
+    }
+
+    /// Runs git in the repository and returns its stdout; panics when git fails.
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.repo, args)
+    }
+
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.git_output(dir, args);
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    pub fn git_output<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> Output {
+        std::process::Command::new(&self.git)
+            .env_clear()
+            .envs(self.vars())
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run git")
+    }
+
+    pub fn write(&self, relative: &str, text: &str) {
+        write_file(&self.repo.join(relative), text);
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.repo.join(".git").join("codex")
+    }
+
+    pub fn worktree(&self, id: &str) -> PathBuf {
+        self.repo.join(".codex-worktrees").join(format!("wt-{id}"))
+    }
+
+    /// `session add ID` that must succeed; returns the printed worktree path.
+    pub fn add(&self, id: &str) -> PathBuf {
+        let out = self.codex(&["session", "add", id]).assert().success();
+        PathBuf::from(stdout(&out.get_output().stdout).trim())
+    }
+
+    pub fn set_config(&self, text: &str) {
+        std::fs::create_dir_all(self.state_dir()).expect("state dir");
+        std::fs::write(self.state_dir().join("config.toml"), text).expect("config");
+    }
+
+    /// Every file and dir under the temp root with file contents, for "nothing changed
+    /// on disk" checks.
+    pub fn disk(&self) -> Disk {
+        let mut out = Vec::new();
+        list_tree(&self.root(), &self.root(), &mut out);
+        out.sort();
+        Disk(out)
+    }
+}
+
+/// A listing of the disk; `assert_eq!` on two of them names only the paths that differ.
+#[derive(PartialEq, Eq)]
+pub struct Disk(Vec<(String, Vec<u8>)>);
+
+impl std::fmt::Debug for Disk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (path, bytes) in &self.0 {
+            writeln!(f, "{path} ({} bytes, sum {})", bytes.len(), bytes.iter().map(|b| *b as u64).sum::<u64>())?;
+        }
+        Ok(())
+    }
+}
+
+pub fn assert_disk_unchanged(before: &Disk, after: &Disk, what: &str) {
+    if before == after {
+        return;
+    }
+    let b: std::collections::BTreeMap<_, _> = before.0.iter().cloned().collect();
+    let a: std::collections::BTreeMap<_, _> = after.0.iter().cloned().collect();
+    let mut diffs = Vec::new();
+    for (path, bytes) in &b {
+        match a.get(path) {
+            None => diffs.push(format!("removed {path}")),
+            Some(now) if now != bytes => diffs.push(format!("changed {path}")),
+            _ => {}
+        }
+    }
+    for path in a.keys().filter(|p| !b.contains_key(*p)) {
+        diffs.push(format!("added {path}"));
+    }
+    panic!("{what} changed the disk:\n{}", diffs.join("\n"));
+}
+
+fn list_tree(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let rel = path.strip_prefix(root).expect("under root").display().to_string();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if meta.is_dir() {
+            out.push((format!("{rel}/"), Vec::new()));
+            list_tree(root, &path, out);
+        } else {
+            out.push((rel, std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+}
+
+pub fn write_file(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("parent dir");
+    }
+    std::fs::write(path, text).expect("write file");
+}
+
+pub fn stdout(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command and returns (exit code, stdout, stderr).
+pub fn run(mut cmd: Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        stdout(&out.stdout),
+        stdout(&out.stderr),
+    )
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"))
+}
