@@ -1,0 +1,208 @@
+//! `session list`, `session show`, `session touch`: states, dirty, ahead/behind, expiry.
+
+mod common;
+
+use common::{each_git, json, run, write_file};
+
+fn list(t: &common::TestEnv) -> serde_json::Value {
+    let (code, out, err) = run(t.codex(&["session", "list", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    json(&out)
+}
+
+/// Moves a session's last activity into the past by editing its record, as time would.
+fn age_record(t: &common::TestEnv, id: &str, hours: i64) {
+    let path = t.state_dir().join(format!("sessions/{id}.json"));
+    let mut record = json(&std::fs::read_to_string(&path).unwrap());
+    let past = format!("{}", jiff_like_past(hours));
+    record["lastActivity"] = serde_json::Value::String(past.clone());
+    record["created"] = serde_json::Value::String(past);
+    std::fs::write(&path, serde_json::to_string_pretty(&record).unwrap()).unwrap();
+}
+
+fn jiff_like_past(hours: i64) -> String {
+    let past = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours);
+    past.to_string()
+}
+
+#[test]
+fn list_reports_state_dirty_and_ahead_behind() {
+    each_git(|t| {
+        let a = t.add("clean");
+        let b = t.add("busy");
+        let _ = a;
+        // busy: one commit of its own, then an uncommitted file.
+        write_file(&b.join("feature.txt"), "x\n");
+        t.git_in(&b, &["add", "feature.txt"]);
+        t.git_in(&b, &["commit", "-q", "-m", "feature"]);
+        write_file(&b.join("scratch.txt"), "wip\n");
+        // main moves on by two commits.
+        for n in 0..2 {
+            t.write(&format!("main{n}.txt"), "m\n");
+            t.git(&["add", "."]);
+            t.git(&["commit", "-q", "-m", "main"]);
+        }
+        let sessions = list(t)["sessions"].as_array().unwrap().clone();
+        let busy = sessions.iter().find(|s| s["id"] == "busy").unwrap();
+        let clean = sessions.iter().find(|s| s["id"] == "clean").unwrap();
+        assert_eq!(busy["state"], "active");
+        assert_eq!(busy["dirty"], true);
+        assert_eq!(busy["ahead"], 1);
+        assert_eq!(busy["behind"], 2);
+        assert_eq!(clean["dirty"], false);
+        assert_eq!(clean["ahead"], 0);
+        assert_eq!(clean["behind"], 2);
+        assert!(clean["expiresInSeconds"].as_i64().unwrap() > 3500);
+
+        let (code, table, _) = run(t.codex(&["session", "list"]));
+        assert_eq!(code, 0);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("ID"), "{table}");
+        let busy_line = lines.iter().find(|l| l.starts_with("busy")).unwrap();
+        let cols: Vec<&str> = busy_line.split_whitespace().collect();
+        assert_eq!(cols[1], "codex/busy");
+        assert_eq!(cols[2], "active");
+        assert_eq!(&cols[cols.len() - 3..], &["1", "2", "yes"]);
+    });
+}
+
+#[test]
+fn an_old_session_is_expired_and_a_never_session_is_not() {
+    each_git(|t| {
+        t.add("old");
+        t.codex(&["session", "add", "forever", "--ttl", "never"]).assert().success();
+        age_record(t, "old", 5);
+        age_record(t, "forever", 500);
+        let sessions = list(t)["sessions"].as_array().unwrap().clone();
+        let old = sessions.iter().find(|s| s["id"] == "old").unwrap();
+        let forever = sessions.iter().find(|s| s["id"] == "forever").unwrap();
+        assert_eq!(old["state"], "expired");
+        assert!(old["expiresInSeconds"].as_i64().unwrap() < -3 * 3600);
+        assert_eq!(forever["state"], "active");
+        assert_eq!(forever["expiresAt"], serde_json::Value::Null);
+        let (_, table, _) = run(t.codex(&["session", "list"]));
+        assert!(table.lines().any(|l| l.starts_with("old") && l.contains("expired") && l.contains("ago")), "{table}");
+        assert!(table.lines().any(|l| l.starts_with("forever") && l.contains("never")), "{table}");
+    });
+}
+
+#[test]
+fn an_expired_session_does_not_count_against_the_limit() {
+    each_git(|t| {
+        t.set_config("[session]\nmax_parallel = 1\n");
+        t.add("old");
+        age_record(t, "old", 5);
+        t.add("new");
+    });
+}
+
+#[test]
+fn touch_brings_an_expired_session_back_and_sets_a_new_ttl() {
+    each_git(|t| {
+        t.add("s");
+        age_record(t, "s", 5);
+        t.codex(&["session", "touch", "s", "--ttl", "2d"]).assert().success();
+        let s = &list(t)["sessions"][0];
+        assert_eq!(s["state"], "active");
+        assert_eq!(s["ttlSeconds"], 172_800);
+        let left = s["expiresInSeconds"].as_i64().unwrap();
+        assert!(left > 172_000 && left <= 172_800, "{left}");
+        let meta = json(&std::fs::read_to_string(t.worktree("s").join(".codex-session.json")).unwrap());
+        assert_eq!(meta["expiresAt"], s["expiresAt"], "metadata follows the touch");
+
+        let (code, _, err) = run(t.codex(&["session", "touch", "s", "--ttl", "soon"]));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("--ttl") && err.contains("soon"), "{err}");
+    });
+}
+
+#[test]
+fn a_worktree_deleted_by_hand_shows_as_missing() {
+    each_git(|t| {
+        let wt = t.add("gone");
+        std::fs::remove_dir_all(&wt).unwrap();
+        let s = &list(t)["sessions"][0];
+        assert_eq!(s["state"], "missing");
+        assert_eq!(s["dirty"], serde_json::Value::Null);
+        let (code, out, _) = run(t.codex(&["session", "show", "gone"]));
+        assert_eq!(code, 0);
+        assert!(out.contains("missing"), "{out}");
+    });
+}
+
+#[test]
+fn a_corrupt_record_is_reported_and_list_still_works() {
+    each_git(|t| {
+        t.add("good");
+        t.add("bad");
+        std::fs::write(t.state_dir().join("sessions/bad.json"), "{ not json").unwrap();
+        let (code, out, err) = run(t.codex(&["session", "list", "--json"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("warning:") && err.contains("bad.json"), "{err}");
+        let value = json(&out);
+        assert_eq!(value["sessions"][0]["id"], "good");
+        assert_eq!(value["broken"][0]["id"], "bad");
+        let (code, table, _) = run(t.codex(&["session", "list"]));
+        assert_eq!(code, 0);
+        assert!(table.lines().any(|l| l.starts_with("bad") && l.contains("corrupt")), "{table}");
+        let (code, _, err) = run(t.codex(&["session", "show", "bad"]));
+        assert_eq!(code, 1);
+        assert!(err.contains("corrupt"), "{err}");
+    });
+}
+
+#[test]
+fn show_prints_the_record_paths_and_port() {
+    each_git(|t| {
+        let wt = t.add("s");
+        let (code, out, err) = run(t.codex(&["session", "show", "s", "--json"]));
+        assert_eq!(code, 0, "{err}");
+        let v = json(&out);
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["id"], "s");
+        assert_eq!(v["worktree"], wt.display().to_string());
+        assert_eq!(v["port"], 20000);
+        assert_eq!(v["paths"]["tmp"], t.state_dir().join("tmp/s").display().to_string());
+        assert!(t.state_dir().join("tmp/s").is_dir());
+        let (code, text, _) = run(t.codex(&["session", "show", "s"]));
+        assert_eq!(code, 0);
+        assert!(text.contains("branch") && text.contains("codex/s") && text.contains("20000"), "{text}");
+    });
+}
+
+#[test]
+fn unknown_sessions_exit_4() {
+    each_git(|t| {
+        t.codex(&["init"]).assert().success();
+        for args in [
+            vec!["session", "show", "nope"],
+            vec!["session", "touch", "nope"],
+            vec!["session", "remove", "nope"],
+        ] {
+            let before = t.disk();
+            let (code, _, err) = run(t.codex(&args));
+            assert_eq!(code, 4, "{args:?}: {err}");
+            assert!(err.contains("no session 'nope'"), "{err}");
+            common::assert_disk_unchanged(&before, &t.disk(), "an unknown id");
+        }
+    });
+}
+
+#[test]
+fn state_is_found_from_a_session_worktree_a_subdirectory_and_git_dash_c() {
+    each_git(|t| {
+        let wt = t.add("s");
+        std::fs::create_dir_all(wt.join("deep/er")).unwrap();
+        let from_session = run(t.codex_in(&wt.join("deep/er"), &["session", "list", "--json"]));
+        assert_eq!(json(&from_session.1)["sessions"][0]["id"], "s", "{}", from_session.2);
+        let elsewhere = t.root();
+        let out = t.git_output(&elsewhere, &["-C", t.repo.to_str().unwrap(), "codex", "session", "list", "--json"]);
+        assert!(out.status.success());
+        assert_eq!(json(&String::from_utf8_lossy(&out.stdout))["sessions"][0]["id"], "s");
+        // A session added from inside another session lands in the same state dir.
+        let (code, path, err) = run(t.codex_in(&wt, &["session", "add", "nested"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(path.trim(), t.worktree("nested").display().to_string());
+        assert!(t.state_dir().join("sessions/nested.json").is_file());
+    });
+}
