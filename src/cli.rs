@@ -133,6 +133,7 @@ pub struct ConfigGetArgs {
 #[derive(Debug, Args)]
 pub struct ConfigSetArgs {
     pub key: String,
+    #[arg(allow_hyphen_values = true)]
     pub value: String,
     /// Write the user file ($XDG_CONFIG_HOME/git-codex/config.toml) instead of the repository's
     #[arg(long)]

@@ -22,7 +22,11 @@ pub struct Ctx {
 pub fn current_dir() -> anyhow::Result<Utf8PathBuf> {
     let cwd = std::env::current_dir()?;
     Utf8PathBuf::from_path_buf(cwd).map_err(|p| {
-        UserError::runtime(format!("current directory {} is not valid UTF-8", p.display())).into()
+        UserError::runtime(format!(
+            "current directory {} is not valid UTF-8",
+            p.display()
+        ))
+        .into()
     })
 }
 

@@ -21,7 +21,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { Exit::BadInput as u8 } else { 0 });
+            return ExitCode::from(if err.use_stderr() {
+                Exit::BadInput as u8
+            } else {
+                0
+            });
         }
     };
     output::init_color(cli.color);

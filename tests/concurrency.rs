@@ -23,12 +23,19 @@ fn sixteen_concurrent_adds_with_a_limit_of_four_give_exactly_four_sessions() {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
         });
         let ok: Vec<_> = results.iter().filter(|(code, _, _)| *code == 0).collect();
         let refused: Vec<_> = results.iter().filter(|(code, _, _)| *code == 3).collect();
         assert_eq!(ok.len(), 4, "exactly 4 succeed: {results:?}");
-        assert_eq!(refused.len(), 12, "the other 12 are refused by the limit: {results:?}");
+        assert_eq!(
+            refused.len(),
+            12,
+            "the other 12 are refused by the limit: {results:?}"
+        );
         for (_, _, err) in &refused {
             assert!(err.contains("limit of 4"), "{err}");
         }
@@ -50,18 +57,32 @@ fn sixteen_concurrent_adds_with_a_limit_of_four_give_exactly_four_sessions() {
             .collect();
         assert_eq!(listed, winners);
         let branches: BTreeSet<String> = t
-            .git(&["for-each-ref", "--format=%(refname:short)", "refs/heads/codex/"])
+            .git(&[
+                "for-each-ref",
+                "--format=%(refname:short)",
+                "refs/heads/codex/",
+            ])
             .lines()
             .map(|b| b.trim_start_matches("codex/").to_string())
             .collect();
         assert_eq!(branches, winners, "no stray branch");
         let dirs: BTreeSet<String> = std::fs::read_dir(t.repo.join(".codex-worktrees"))
             .expect("base dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().trim_start_matches("wt-").to_string())
+            .map(|e| {
+                e.expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .trim_start_matches("wt-")
+                    .to_string()
+            })
             .collect();
         assert_eq!(dirs, winners, "no stray worktree dir");
         let admin = t.git(&["worktree", "list", "--porcelain"]);
-        assert_eq!(admin.matches("worktree ").count(), 5, "main + 4 sessions: {admin}");
+        assert_eq!(
+            admin.matches("worktree ").count(),
+            5,
+            "main + 4 sessions: {admin}"
+        );
         let ports: BTreeSet<u64> = list["sessions"]
             .as_array()
             .expect("sessions")

@@ -10,35 +10,69 @@ use common::{assert_disk_unchanged, each_git, json, run, stdout};
 fn add_creates_branch_worktree_metadata_record_and_prints_the_path() {
     each_git(|t| {
         t.write(".env", "TOKEN=1\n");
-        std::fs::set_permissions(t.repo.join(".env"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(t.repo.join(".env"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
         let out = t.codex(&["session", "add", "fix-login"]).assert().success();
         let printed = stdout(&out.get_output().stdout);
-        assert_eq!(printed, format!("{}\n", t.worktree("fix-login").display()), "stdout is the path alone");
+        assert_eq!(
+            printed,
+            format!("{}\n", t.worktree("fix-login").display()),
+            "stdout is the path alone"
+        );
 
         let wt = t.worktree("fix-login");
-        assert_eq!(t.git_in(&wt, &["rev-parse", "--abbrev-ref", "HEAD"]), "codex/fix-login");
-        assert_eq!(t.git(&["rev-parse", "codex/fix-login"]), t.git(&["rev-parse", "main"]));
+        assert_eq!(
+            t.git_in(&wt, &["rev-parse", "--abbrev-ref", "HEAD"]),
+            "codex/fix-login"
+        );
+        assert_eq!(
+            t.git(&["rev-parse", "codex/fix-login"]),
+            t.git(&["rev-parse", "main"])
+        );
         // copy_files copied .env with its mode bits.
-        assert_eq!(std::fs::read_to_string(wt.join(".env")).unwrap(), "TOKEN=1\n");
-        let mode = std::fs::metadata(wt.join(".env")).unwrap().permissions().mode();
+        assert_eq!(
+            std::fs::read_to_string(wt.join(".env")).unwrap(),
+            "TOKEN=1\n"
+        );
+        let mode = std::fs::metadata(wt.join(".env"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755);
 
         let meta = json(&std::fs::read_to_string(wt.join(".codex-session.json")).unwrap());
-        for key in ["id", "created", "sandbox", "reviewHook", "isolationPath", "branch", "base", "expiresAt", "port"] {
+        for key in [
+            "id",
+            "created",
+            "sandbox",
+            "reviewHook",
+            "isolationPath",
+            "branch",
+            "base",
+            "expiresAt",
+            "port",
+        ] {
             assert!(meta.get(key).is_some(), "metadata lacks {key}: {meta}");
         }
         assert_eq!(meta["id"], "fix-login");
         assert_eq!(meta["sandbox"], "strict");
         assert_eq!(meta["port"], 20000);
 
-        let record = json(&std::fs::read_to_string(t.state_dir().join("sessions/fix-login.json")).unwrap());
+        let record =
+            json(&std::fs::read_to_string(t.state_dir().join("sessions/fix-login.json")).unwrap());
         assert_eq!(record["schema"], 1);
         assert_eq!(record["branch"], "codex/fix-login");
         assert_eq!(record["ttlSeconds"], 3600);
 
         // Neither the worktree base nor the metadata shows in git status.
-        assert_eq!(t.git(&["status", "--porcelain", "--", ".codex-worktrees"]), "");
-        assert_eq!(t.git_in(&wt, &["status", "--porcelain", "--", ".codex-session.json"]), "");
+        assert_eq!(
+            t.git(&["status", "--porcelain", "--", ".codex-worktrees"]),
+            ""
+        );
+        assert_eq!(
+            t.git_in(&wt, &["status", "--porcelain", "--", ".codex-session.json"]),
+            ""
+        );
     });
 }
 
@@ -47,9 +81,15 @@ fn cd_into_the_printed_path_works_from_a_subdirectory_through_git() {
     each_git(|t| {
         std::fs::create_dir_all(t.repo.join("src/deep")).unwrap();
         // `git codex` dispatches to the binary on PATH, from any subdirectory.
-        let out = t.git_output(&t.repo.join("src/deep"), &["codex", "session", "add", "sub"]);
+        let out = t.git_output(
+            &t.repo.join("src/deep"),
+            &["codex", "session", "add", "sub"],
+        );
         assert!(out.status.success(), "{}", stdout(&out.stderr));
-        assert_eq!(stdout(&out.stdout).trim(), t.worktree("sub").display().to_string());
+        assert_eq!(
+            stdout(&out.stdout).trim(),
+            t.worktree("sub").display().to_string()
+        );
         assert!(t.worktree("sub").join("README.md").is_file());
     });
 }
@@ -61,9 +101,19 @@ fn options_set_base_ttl_sandbox_and_ports_are_distinct() {
         t.write("second.txt", "2\n");
         t.git(&["add", "."]);
         t.git(&["commit", "-q", "-m", "second"]);
-        t.codex(&["session", "add", "a", "--base", &first, "--ttl", "2h 30m", "--sandbox", "network-enabled"])
-            .assert()
-            .success();
+        t.codex(&[
+            "session",
+            "add",
+            "a",
+            "--base",
+            &first,
+            "--ttl",
+            "2h 30m",
+            "--sandbox",
+            "network-enabled",
+        ])
+        .assert()
+        .success();
         t.add("b");
         t.write("third.txt", "3\n");
         t.git(&["add", "."]);
@@ -76,9 +126,15 @@ fn options_set_base_ttl_sandbox_and_ports_are_distinct() {
         let b = &list["sessions"][1];
         assert_eq!(a["ttlSeconds"], 9000);
         assert_eq!(a["sandbox"], "network-enabled");
-        assert_eq!(a["behind"], 0, "a was made from a commit, not a branch: counted against that commit");
+        assert_eq!(
+            a["behind"], 0,
+            "a was made from a commit, not a branch: counted against that commit"
+        );
         assert_eq!(a["baseCommit"], first.as_str());
-        assert_eq!(b["behind"], 1, "b is one commit behind main, its base branch");
+        assert_eq!(
+            b["behind"], 1,
+            "b is one commit behind main, its base branch"
+        );
         assert_eq!(b["ahead"], 0);
         assert_ne!(a["port"], b["port"]);
     });
@@ -89,8 +145,14 @@ fn setup_commands_run_in_the_new_worktree_as_argv() {
     each_git(|t| {
         t.set_config("[session]\nsetup = [\"touch 'made by setup'\", [\"sh\", \"-c\", \"echo $CODEX_SESSION_ID:$CODEX_PORT > env.txt\"]]\n");
         let wt = t.add("s1");
-        assert!(wt.join("made by setup").is_file(), "quoted word is one argument");
-        assert_eq!(std::fs::read_to_string(wt.join("env.txt")).unwrap(), "s1:20000\n");
+        assert!(
+            wt.join("made by setup").is_file(),
+            "quoted word is one argument"
+        );
+        assert_eq!(
+            std::fs::read_to_string(wt.join("env.txt")).unwrap(),
+            "s1:20000\n"
+        );
     });
 }
 
@@ -99,7 +161,17 @@ fn bad_ids_are_refused_with_exit_2_and_nothing_changes() {
     each_git(|t| {
         t.add("a1");
         let long = "x".repeat(65);
-        for bad in ["../x", "-rf", "a b", "x.lock", ".hidden", long.as_str(), "", "caf\u{e9}", "a..b"] {
+        for bad in [
+            "../x",
+            "-rf",
+            "a b",
+            "x.lock",
+            ".hidden",
+            long.as_str(),
+            "",
+            "caf\u{e9}",
+            "a..b",
+        ] {
             let before = t.disk();
             let (code, out, err) = run(t.codex(&["session", "add", "--", bad]));
             assert_eq!(code, 2, "id {bad:?}: {err}");
@@ -134,7 +206,10 @@ fn the_limit_refuses_with_exit_3_naming_the_live_sessions() {
         let before = t.disk();
         let (code, _, err) = run(t.codex(&["session", "add", "three"]));
         assert_eq!(code, 3, "{err}");
-        assert!(err.contains("limit of 2") && err.contains("one, two"), "{err}");
+        assert!(
+            err.contains("limit of 2") && err.contains("one, two"),
+            "{err}"
+        );
         assert_disk_unchanged(&before, &t.disk(), "the refusal");
     });
 }
@@ -142,12 +217,28 @@ fn the_limit_refuses_with_exit_3_naming_the_live_sessions() {
 /// Everything a failed add could leave behind.
 fn assert_no_trace(t: &common::TestEnv, id: &str) {
     assert!(!t.worktree(id).exists(), "worktree dir left behind");
-    assert!(!t.state_dir().join(format!("sessions/{id}.json")).exists(), "record left behind");
-    assert!(!t.state_dir().join(format!("tmp/{id}")).exists(), "tmp dir left behind");
-    assert!(!t.state_dir().join(format!("logs/{id}")).exists(), "log dir left behind");
-    assert_eq!(t.git(&["branch", "--list", &format!("codex/{id}")]), "", "branch left behind");
+    assert!(
+        !t.state_dir().join(format!("sessions/{id}.json")).exists(),
+        "record left behind"
+    );
+    assert!(
+        !t.state_dir().join(format!("tmp/{id}")).exists(),
+        "tmp dir left behind"
+    );
+    assert!(
+        !t.state_dir().join(format!("logs/{id}")).exists(),
+        "log dir left behind"
+    );
+    assert_eq!(
+        t.git(&["branch", "--list", &format!("codex/{id}")]),
+        "",
+        "branch left behind"
+    );
     let worktrees = t.git(&["worktree", "list", "--porcelain"]);
-    assert!(!worktrees.contains(&format!("wt-{id}")), "git admin entry left behind: {worktrees}");
+    assert!(
+        !worktrees.contains(&format!("wt-{id}")),
+        "git admin entry left behind: {worktrees}"
+    );
 }
 
 #[test]
@@ -168,9 +259,15 @@ fn a_failing_setup_rolls_everything_back_and_frees_the_port() {
         let (code, out, err) = run(t.codex(&["session", "add", "x"]));
         assert_eq!(code, 1, "{err}");
         assert_eq!(out, "", "no path printed for a failed add");
-        assert!(err.contains("boom") && err.contains("setup command"), "{err}");
+        assert!(
+            err.contains("boom") && err.contains("setup command"),
+            "{err}"
+        );
         assert_no_trace(t, "x");
-        assert!(!t.repo.join(".codex-worktrees").exists(), "base dir created by this add is removed");
+        assert!(
+            !t.repo.join(".codex-worktrees").exists(),
+            "base dir created by this add is removed"
+        );
         // The port goes back to the pool.
         t.set_config("");
         t.add("y");

@@ -14,13 +14,13 @@ fn list(t: &common::TestEnv) -> serde_json::Value {
 fn age_record(t: &common::TestEnv, id: &str, hours: i64) {
     let path = t.state_dir().join(format!("sessions/{id}.json"));
     let mut record = json(&std::fs::read_to_string(&path).unwrap());
-    let past = format!("{}", jiff_like_past(hours));
+    let past = hours_ago(hours);
     record["lastActivity"] = serde_json::Value::String(past.clone());
     record["created"] = serde_json::Value::String(past);
     std::fs::write(&path, serde_json::to_string_pretty(&record).unwrap()).unwrap();
 }
 
-fn jiff_like_past(hours: i64) -> String {
+fn hours_ago(hours: i64) -> String {
     let past = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours);
     past.to_string()
 }
@@ -70,7 +70,9 @@ fn list_reports_state_dirty_and_ahead_behind() {
 fn an_old_session_is_expired_and_a_never_session_is_not() {
     each_git(|t| {
         t.add("old");
-        t.codex(&["session", "add", "forever", "--ttl", "never"]).assert().success();
+        t.codex(&["session", "add", "forever", "--ttl", "never"])
+            .assert()
+            .success();
         age_record(t, "old", 5);
         age_record(t, "forever", 500);
         let sessions = list(t)["sessions"].as_array().unwrap().clone();
@@ -81,8 +83,18 @@ fn an_old_session_is_expired_and_a_never_session_is_not() {
         assert_eq!(forever["state"], "active");
         assert_eq!(forever["expiresAt"], serde_json::Value::Null);
         let (_, table, _) = run(t.codex(&["session", "list"]));
-        assert!(table.lines().any(|l| l.starts_with("old") && l.contains("expired") && l.contains("ago")), "{table}");
-        assert!(table.lines().any(|l| l.starts_with("forever") && l.contains("never")), "{table}");
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with("old") && l.contains("expired") && l.contains("ago")),
+            "{table}"
+        );
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with("forever") && l.contains("never")),
+            "{table}"
+        );
     });
 }
 
@@ -101,14 +113,20 @@ fn touch_brings_an_expired_session_back_and_sets_a_new_ttl() {
     each_git(|t| {
         t.add("s");
         age_record(t, "s", 5);
-        t.codex(&["session", "touch", "s", "--ttl", "2d"]).assert().success();
+        t.codex(&["session", "touch", "s", "--ttl", "2d"])
+            .assert()
+            .success();
         let s = &list(t)["sessions"][0];
         assert_eq!(s["state"], "active");
         assert_eq!(s["ttlSeconds"], 172_800);
         let left = s["expiresInSeconds"].as_i64().unwrap();
         assert!(left > 172_000 && left <= 172_800, "{left}");
-        let meta = json(&std::fs::read_to_string(t.worktree("s").join(".codex-session.json")).unwrap());
-        assert_eq!(meta["expiresAt"], s["expiresAt"], "metadata follows the touch");
+        let meta =
+            json(&std::fs::read_to_string(t.worktree("s").join(".codex-session.json")).unwrap());
+        assert_eq!(
+            meta["expiresAt"], s["expiresAt"],
+            "metadata follows the touch"
+        );
 
         let (code, _, err) = run(t.codex(&["session", "touch", "s", "--ttl", "soon"]));
         assert_eq!(code, 2, "{err}");
@@ -138,13 +156,21 @@ fn a_corrupt_record_is_reported_and_list_still_works() {
         std::fs::write(t.state_dir().join("sessions/bad.json"), "{ not json").unwrap();
         let (code, out, err) = run(t.codex(&["session", "list", "--json"]));
         assert_eq!(code, 0, "{err}");
-        assert!(err.contains("warning:") && err.contains("bad.json"), "{err}");
+        assert!(
+            err.contains("warning:") && err.contains("bad.json"),
+            "{err}"
+        );
         let value = json(&out);
         assert_eq!(value["sessions"][0]["id"], "good");
         assert_eq!(value["broken"][0]["id"], "bad");
         let (code, table, _) = run(t.codex(&["session", "list"]));
         assert_eq!(code, 0);
-        assert!(table.lines().any(|l| l.starts_with("bad") && l.contains("corrupt")), "{table}");
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with("bad") && l.contains("corrupt")),
+            "{table}"
+        );
         let (code, _, err) = run(t.codex(&["session", "show", "bad"]));
         assert_eq!(code, 1);
         assert!(err.contains("corrupt"), "{err}");
@@ -162,11 +188,17 @@ fn show_prints_the_record_paths_and_port() {
         assert_eq!(v["id"], "s");
         assert_eq!(v["worktree"], wt.display().to_string());
         assert_eq!(v["port"], 20000);
-        assert_eq!(v["paths"]["tmp"], t.state_dir().join("tmp/s").display().to_string());
+        assert_eq!(
+            v["paths"]["tmp"],
+            t.state_dir().join("tmp/s").display().to_string()
+        );
         assert!(t.state_dir().join("tmp/s").is_dir());
         let (code, text, _) = run(t.codex(&["session", "show", "s"]));
         assert_eq!(code, 0);
-        assert!(text.contains("branch") && text.contains("codex/s") && text.contains("20000"), "{text}");
+        assert!(
+            text.contains("branch") && text.contains("codex/s") && text.contains("20000"),
+            "{text}"
+        );
     });
 }
 
@@ -194,11 +226,29 @@ fn state_is_found_from_a_session_worktree_a_subdirectory_and_git_dash_c() {
         let wt = t.add("s");
         std::fs::create_dir_all(wt.join("deep/er")).unwrap();
         let from_session = run(t.codex_in(&wt.join("deep/er"), &["session", "list", "--json"]));
-        assert_eq!(json(&from_session.1)["sessions"][0]["id"], "s", "{}", from_session.2);
+        assert_eq!(
+            json(&from_session.1)["sessions"][0]["id"],
+            "s",
+            "{}",
+            from_session.2
+        );
         let elsewhere = t.root();
-        let out = t.git_output(&elsewhere, &["-C", t.repo.to_str().unwrap(), "codex", "session", "list", "--json"]);
+        let out = t.git_output(
+            &elsewhere,
+            &[
+                "-C",
+                t.repo.to_str().unwrap(),
+                "codex",
+                "session",
+                "list",
+                "--json",
+            ],
+        );
         assert!(out.status.success());
-        assert_eq!(json(&String::from_utf8_lossy(&out.stdout))["sessions"][0]["id"], "s");
+        assert_eq!(
+            json(&String::from_utf8_lossy(&out.stdout))["sessions"][0]["id"],
+            "s"
+        );
         // A session added from inside another session lands in the same state dir.
         let (code, path, err) = run(t.codex_in(&wt, &["session", "add", "nested"]));
         assert_eq!(code, 0, "{err}");

@@ -21,9 +21,13 @@ fn removing_a_dirty_session_keeps_every_byte_reachable() {
         write_file(&wt.join("README.md"), "changed by the agent\n");
         write_file(&wt.join("staged.txt"), "staged\n");
         t.git_in(&wt, &["add", "staged.txt"]);
-        write_file(&wt.join("notes/untracked.txt"), "untracked \u{1F600} bytes\n");
+        write_file(
+            &wt.join("notes/untracked.txt"),
+            "untracked \u{1F600} bytes\n",
+        );
         write_file(&wt.join("run.sh"), "#!/bin/sh\necho run\n");
-        std::fs::set_permissions(wt.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(wt.join("run.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
         std::fs::remove_file(wt.join("tool.sh")).unwrap();
         let branch_before = t.git(&["rev-parse", "codex/dirty"]);
 
@@ -32,20 +36,39 @@ fn removing_a_dirty_session_keeps_every_byte_reachable() {
         assert!(err.contains("refs/codex/snapshots/dirty"), "{err}");
         assert!(err.contains("Kept branch codex/dirty"), "{err}");
         assert!(!wt.exists(), "worktree removed");
-        assert!(!t.state_dir().join("sessions/dirty.json").exists(), "record removed");
+        assert!(
+            !t.state_dir().join("sessions/dirty.json").exists(),
+            "record removed"
+        );
 
         // The branch is where it was, with its commit.
         assert_eq!(t.git(&["rev-parse", "codex/dirty"]), branch_before);
         // Every byte of the uncommitted work is in the snapshot.
         let snap = "refs/codex/snapshots/dirty";
-        assert_eq!(t.git(&["show", &format!("{snap}:README.md")]), "changed by the agent");
+        assert_eq!(
+            t.git(&["show", &format!("{snap}:README.md")]),
+            "changed by the agent"
+        );
         assert_eq!(t.git(&["show", &format!("{snap}:staged.txt")]), "staged");
-        assert_eq!(t.git(&["show", &format!("{snap}:notes/untracked.txt")]), "untracked \u{1F600} bytes");
-        assert_eq!(t.git(&["show", &format!("{snap}:committed.txt")]), "on the branch");
+        assert_eq!(
+            t.git(&["show", &format!("{snap}:notes/untracked.txt")]),
+            "untracked \u{1F600} bytes"
+        );
+        assert_eq!(
+            t.git(&["show", &format!("{snap}:committed.txt")]),
+            "on the branch"
+        );
         let mode = t.git(&["ls-tree", snap, "run.sh"]);
         assert!(mode.starts_with("100755"), "{mode}");
-        assert_eq!(t.git(&["ls-tree", snap, "tool.sh"]), "", "the deletion is recorded");
-        assert!(!t.git(&["ls-tree", "-r", "--name-only", snap]).contains(".codex-session.json"));
+        assert_eq!(
+            t.git(&["ls-tree", snap, "tool.sh"]),
+            "",
+            "the deletion is recorded"
+        );
+        assert!(
+            !t.git(&["ls-tree", "-r", "--name-only", snap])
+                .contains(".codex-session.json")
+        );
         // The snapshot sits on top of the branch tip, which the branch never moved for.
         assert_eq!(t.git(&["rev-parse", &format!("{snap}^1")]), branch_before);
     });
@@ -72,7 +95,10 @@ fn a_locked_worktree_needs_force_and_is_snapshotted_first() {
         let wt = t.add("s");
         write_file(&wt.join("untracked.txt"), "u\n");
         write_file(&wt.join("README.md"), "modified\n");
-        let index = t.git_in(&wt, &["rev-parse", "--path-format=absolute", "--git-path", "index"]);
+        let index = t.git_in(
+            &wt,
+            &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+        );
         let before = std::fs::read(&index).unwrap();
         // A locked worktree: removal is refused and nothing is touched, index included.
         t.git(&["worktree", "lock", wt.to_str().unwrap()]);
@@ -85,7 +111,10 @@ fn a_locked_worktree_needs_force_and_is_snapshotted_first() {
         let (code, _, err) = run(t.codex(&["session", "remove", "s", "--force"]));
         assert_eq!(code, 0, "{err}");
         assert!(!wt.exists());
-        assert_eq!(t.git(&["show", "refs/codex/snapshots/s:untracked.txt"]), "u");
+        assert_eq!(
+            t.git(&["show", "refs/codex/snapshots/s:untracked.txt"]),
+            "u"
+        );
         assert!(!t.git(&["worktree", "list", "--porcelain"]).contains("wt-s"));
     });
 }
@@ -102,7 +131,15 @@ fn a_merged_branch_is_deleted_and_keep_branch_keeps_it() {
         assert_eq!(code, 0, "{err}");
         assert!(err.contains("Deleted branch codex/merged"), "{err}");
         assert_eq!(t.git(&["branch", "--list", "codex/merged"]), "");
-        assert!(t.git_output(&t.repo, &["rev-parse", "--verify", "-q", "refs/codex/snapshots/merged"]).stdout.is_empty(), "a clean worktree needs no snapshot");
+        assert!(
+            t.git_output(
+                &t.repo,
+                &["rev-parse", "--verify", "-q", "refs/codex/snapshots/merged"]
+            )
+            .stdout
+            .is_empty(),
+            "a clean worktree needs no snapshot"
+        );
 
         t.add("kept");
         let (code, _, err) = run(t.codex(&["session", "remove", "kept", "--keep-branch"]));
@@ -118,7 +155,11 @@ fn a_session_whose_worktree_was_deleted_by_hand_is_removed_cleanly() {
         std::fs::remove_dir_all(&wt).unwrap();
         let (code, _, err) = run(t.codex(&["session", "remove", "gone"]));
         assert_eq!(code, 0, "{err}");
-        assert!(!t.git(&["worktree", "list", "--porcelain"]).contains("wt-gone"), "admin entry pruned");
+        assert!(
+            !t.git(&["worktree", "list", "--porcelain"])
+                .contains("wt-gone"),
+            "admin entry pruned"
+        );
         assert!(!t.state_dir().join("sessions/gone.json").exists());
         // The id is free again.
         t.add("gone");
@@ -135,6 +176,9 @@ fn a_session_with_a_corrupt_record_can_still_be_removed() {
         assert_eq!(code, 0, "{err}");
         assert!(err.contains("warning:"), "{err}");
         assert!(!wt.exists());
-        assert_eq!(t.git(&["show", "refs/codex/snapshots/bad:work.txt"]), "keep me");
+        assert_eq!(
+            t.git(&["show", "refs/codex/snapshots/bad:work.txt"]),
+            "keep me"
+        );
     });
 }

@@ -69,7 +69,9 @@ fn set(args: ConfigSetArgs) -> anyhow::Result<()> {
         .map_err(|why| UserError::bad_input(format!("config key '{}': {why}", def.key)))?;
     let target = if args.user {
         config::user_file().ok_or_else(|| {
-            UserError::runtime("cannot locate the user config: neither XDG_CONFIG_HOME nor HOME is set")
+            UserError::runtime(
+                "cannot locate the user config: neither XDG_CONFIG_HOME nor HOME is set",
+            )
         })?
     } else {
         repo_file()?.ok_or_else(|| {
@@ -78,7 +80,11 @@ fn set(args: ConfigSetArgs) -> anyhow::Result<()> {
         })?
     };
     edit::set_key(&target, def.key, &value)?;
-    output::note(&format!("Set {} = {} in {target}", def.key, display_value(&value)));
+    output::note(&format!(
+        "Set {} = {} in {target}",
+        def.key,
+        display_value(&value)
+    ));
     Ok(())
 }
 

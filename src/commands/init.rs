@@ -9,7 +9,10 @@ pub fn run() -> anyhow::Result<()> {
     if ctx.state.init(&ctx.paths.common_dir, &ctx.excludes())? {
         output::note(&format!("Initialized git-codex in {}", ctx.state.root));
     } else {
-        output::note(&format!("git-codex is already initialized in {}", ctx.state.root));
+        output::note(&format!(
+            "git-codex is already initialized in {}",
+            ctx.state.root
+        ));
     }
     Ok(())
 }

@@ -37,7 +37,9 @@ impl Ttl {
 /// Days count as 24 hours; months and years are refused as ambiguous.
 pub fn parse_seconds(text: &str) -> Result<u64, String> {
     let expected = || {
-        format!("expected a duration such as \"90m\", \"2h 30m\", \"2d\", \"PT1H\" or \"never\", found \"{text}\"")
+        format!(
+            "expected a duration such as \"90m\", \"2h 30m\", \"2d\", \"PT1H\" or \"never\", found \"{text}\""
+        )
     };
     if text.is_empty() {
         return Err(expected());

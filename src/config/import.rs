@@ -17,7 +17,8 @@ pub struct Imported {
 pub fn from_template(json: &Json) -> Imported {
     let mut out = Imported::default();
     let Some(root) = json.as_object() else {
-        out.unmapped.push("(top level): expected a JSON object".into());
+        out.unmapped
+            .push("(top level): expected a JSON object".into());
         return out;
     };
     for (section, body) in root {
@@ -60,8 +61,12 @@ fn map_field<'a>(section: &str, field: &'a str, value: &'a Json) -> Mapping<'a> 
             Mapping::Key("session.max_parallel", value.as_i64().map(Value::Integer))
         }
         ("sessionOrchestration", "isolationStrategy") => match value.as_str() {
-            Some("git-worktree") => Mapping::Ignored("always git worktrees here; nothing to set".into()),
-            _ => Mapping::Ignored(format!("unsupported isolation strategy {value}; git-codex uses git worktrees")),
+            Some("git-worktree") => {
+                Mapping::Ignored("always git worktrees here; nothing to set".into())
+            }
+            _ => Mapping::Ignored(format!(
+                "unsupported isolation strategy {value}; git-codex uses git worktrees"
+            )),
         },
         ("sessionOrchestration", "worktreeBasePath") => Mapping::Key(
             "session.worktree_base",
@@ -69,7 +74,9 @@ fn map_field<'a>(section: &str, field: &'a str, value: &'a Json) -> Mapping<'a> 
                 .as_str()
                 .map(|s| Value::String(s.strip_prefix("./").unwrap_or(s).to_string())),
         ),
-        ("sessionOrchestration", "cleanupOnExit") => Mapping::Key("session.cleanup_on_exit", boolean()),
+        ("sessionOrchestration", "cleanupOnExit") => {
+            Mapping::Key("session.cleanup_on_exit", boolean())
+        }
         ("sessionOrchestration", "autoCleanupTimeoutMs") => Mapping::Key(
             "session.ttl",
             value.as_u64().map(|ms| match ms / 1000 {
@@ -79,8 +86,13 @@ fn map_field<'a>(section: &str, field: &'a str, value: &'a Json) -> Mapping<'a> 
         ),
         ("sandboxPolicy", "defaultMode") => Mapping::Key("sandbox.mode", text()),
         ("sandboxPolicy", "networkAccess") => match value.as_bool() {
-            Some(false) => Mapping::Ignored("network access follows sandbox.mode (\"strict\" = off)".into()),
-            Some(true) => Mapping::Key("sandbox.mode", Some(Value::String("network-enabled".into()))),
+            Some(false) => {
+                Mapping::Ignored("network access follows sandbox.mode (\"strict\" = off)".into())
+            }
+            Some(true) => Mapping::Key(
+                "sandbox.mode",
+                Some(Value::String("network-enabled".into())),
+            ),
             None => Mapping::Key("sandbox.mode", None),
         },
         ("sandboxPolicy", "allowedDomains") => Mapping::Key("sandbox.allowed_domains", strings()),
@@ -104,11 +116,14 @@ fn map_field<'a>(section: &str, field: &'a str, value: &'a Json) -> Mapping<'a> 
 impl Imported {
     fn push(&mut self, path: &str, key: &'static str, value: Option<Value>) {
         let Some(def) = schema::find(key) else {
-            self.unmapped.push(format!("{path}: internal: no key {key}"));
+            self.unmapped
+                .push(format!("{path}: internal: no key {key}"));
             return;
         };
         match value {
-            None => self.unmapped.push(format!("{path}: wrong JSON type for {key}")),
+            None => self
+                .unmapped
+                .push(format!("{path}: wrong JSON type for {key}")),
             Some(value) => match def.check(&value) {
                 Ok(()) => {
                     self.mapped.retain(|(k, _)| *k != key);
@@ -128,12 +143,14 @@ impl Imported {
             let inner = format!("{path}.{field}");
             let key = format!("platform.{os}.recommended_client");
             match (field.as_str(), schema::find(&key)) {
-                ("recommendedClient", Some(def)) => {
-                    self.push(&inner, def.key, value.as_str().map(|s| Value::String(s.into())))
-                }
-                ("recommendedClient", None) => {
-                    self.unmapped.push(format!("{inner}: unknown platform '{os}'"))
-                }
+                ("recommendedClient", Some(def)) => self.push(
+                    &inner,
+                    def.key,
+                    value.as_str().map(|s| Value::String(s.into())),
+                ),
+                ("recommendedClient", None) => self
+                    .unmapped
+                    .push(format!("{inner}: unknown platform '{os}'")),
                 _ => self
                     .unmapped
                     .push(format!("{inner}: no git-codex setting corresponds")),

@@ -55,7 +55,10 @@ pub fn user_file() -> Option<Utf8PathBuf> {
 
 impl Settings {
     /// Loads every layer. `repo_file` is `<state-dir>/config.toml` when in a repository.
-    pub fn load(repo_file: Option<&Utf8Path>, flags: &[(&'static str, Value)]) -> anyhow::Result<Self> {
+    pub fn load(
+        repo_file: Option<&Utf8Path>,
+        flags: &[(&'static str, Value)],
+    ) -> anyhow::Result<Self> {
         let mut settings = Settings {
             values: schema::KEYS
                 .iter()
@@ -70,7 +73,9 @@ impl Settings {
         }
         settings.apply_env()?;
         for (key, value) in flags {
-            settings.values.insert(key, (value.clone(), Origin::CommandLine));
+            settings
+                .values
+                .insert(key, (value.clone(), Origin::CommandLine));
         }
         Ok(settings)
     }
@@ -82,7 +87,8 @@ impl Settings {
             Err(err) => return Err(err).context("cannot read the config file"),
         };
         for (key, value) in parse_file(path, &text)? {
-            self.values.insert(key, (value, Origin::File(path.to_owned())));
+            self.values
+                .insert(key, (value, Origin::File(path.to_owned())));
         }
         Ok(())
     }
@@ -101,14 +107,20 @@ impl Settings {
             };
             self.values.insert(
                 "sandbox.mode",
-                (Value::String(mode.into()), Origin::Env("CODEX_NETWORK".into())),
+                (
+                    Value::String(mode.into()),
+                    Origin::Env("CODEX_NETWORK".into()),
+                ),
             );
         }
         for def in schema::KEYS {
             let name = def.env_name();
             if let Some(text) = env_text(&name)? {
                 let value = def.parse_text(&text).map_err(|why| {
-                    UserError::bad_input(format!("environment variable {name} ({}): {why}", def.key))
+                    UserError::bad_input(format!(
+                        "environment variable {name} ({}): {why}",
+                        def.key
+                    ))
                 })?;
                 self.values.insert(def.key, (value, Origin::Env(name)));
             }
@@ -218,7 +230,9 @@ fn reject_unknown_env() -> anyhow::Result<()> {
         .collect();
     for (name, _) in std::env::vars_os() {
         let Some(name) = name.to_str() else { continue };
-        let in_section = sections.iter().any(|prefix| name.starts_with(prefix.as_str()));
+        let in_section = sections
+            .iter()
+            .any(|prefix| name.starts_with(prefix.as_str()));
         if in_section && !schema::KEYS.iter().any(|d| d.env_name() == name) {
             return Err(UserError::bad_input(format!(
                 "environment variable {name} names no configuration key"
@@ -233,8 +247,11 @@ fn reject_unknown_env() -> anyhow::Result<()> {
 /// Parses and checks one config file's text: every key known, every value of its type.
 pub fn parse_file(path: &Utf8Path, text: &str) -> anyhow::Result<Vec<(&'static str, Value)>> {
     let table: toml::Table = toml::from_str(text).map_err(|err| {
-        UserError::bad_input(format!("invalid TOML in {path}: {}", err.to_string().trim_end()))
-            .hint("fix the file, or run 'git codex config validate' after editing it")
+        UserError::bad_input(format!(
+            "invalid TOML in {path}: {}",
+            err.to_string().trim_end()
+        ))
+        .hint("fix the file, or run 'git codex config validate' after editing it")
     })?;
     let mut leaves = Vec::new();
     flatten("", &Value::Table(table), &mut leaves);

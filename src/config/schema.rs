@@ -8,7 +8,10 @@ use super::duration;
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
     /// A whole number in `min..=max`.
-    Count { min: i64, max: i64 },
+    Count {
+        min: i64,
+        max: i64,
+    },
     Bool,
     /// Any string.
     Text,
@@ -52,30 +55,150 @@ macro_rules! key {
 pub const SANDBOX_MODES: &[&str] = &["strict", "network-enabled"];
 
 pub static KEYS: &[KeyDef] = &[
-    key!("session.max_parallel", Kind::Count { min: 1, max: 1024 }, "4", "live sessions allowed at once (maxParallelAgents)"),
-    key!("session.worktree_base", Kind::Path, "\".codex-worktrees\"", "where session worktrees go, relative to the main worktree's root"),
-    key!("session.branch_prefix", Kind::BranchPrefix, "\"codex/\"", "session branches are <branch_prefix><id>"),
-    key!("session.ttl", Kind::Duration, "\"1h\"", "a session expires this long after its last activity; \"never\" disables expiry"),
-    key!("session.cleanup_on_exit", Kind::Bool, "true", "when a run ends, take a review snapshot; merged sessions are removed"),
-    key!("session.copy_files", Kind::List, "[\".env\"]", "untracked or ignored files copied from the main worktree (globs)"),
-    key!("session.setup", Kind::Commands, "[]", "commands run in a new worktree (argv, no shell); failure rolls the add back"),
-    key!("session.port_range", Kind::PortRange, "\"20000-29999\"", "each session gets a distinct port, exported as CODEX_PORT"),
-    key!("sandbox.mode", Kind::Choice(SANDBOX_MODES), "\"strict\"", "\"strict\" (no network) or \"network-enabled\""),
-    key!("sandbox.allowed_domains", Kind::List, "[]", "domains the agent may reach; checked by doctor and exported to the agent"),
-    key!("sandbox.env_var", Kind::EnvName, "\"CODEX_NETWORK\"", "set to \"disabled\" or \"enabled\" for the agent"),
-    key!("sandbox.filesystem", Kind::Choice(&["worktree", "open"]), "\"worktree\"", "\"worktree\": writes confined to the session; \"open\": no confinement"),
-    key!("review.auto_stage", Kind::Bool, "true", "review commits the agent's changes as a snapshot commit"),
-    key!("review.require_approval", Kind::Bool, "true", "protected branches accept session commits only when approved"),
-    key!("review.summary_format", Kind::Choice(&["markdown", "json"]), "\"markdown\"", "\"markdown\" or \"json\""),
-    key!("review.hook", Kind::Text, "\"\"", "program run by 'session review', e.g. \"./scripts/review-diff.sh\""),
-    key!("review.hook_timeout", Kind::Duration, "\"5m\"", "the review hook is killed after this long"),
-    key!("review.require_signed", Kind::Bool, "false", "approvals must be signed by a key in allowed_signers"),
-    key!("review.allowed_signers", Kind::Text, "\"\"", "git allowed_signers file for signed approvals"),
-    key!("review.protected", Kind::List, "[\"main\"]", "branch names or globs (\"release/*\") guarded by the gate"),
-    key!("gate.reference_transaction", Kind::Bool, "true", "block fast-forwards, resets and rebases onto protected branches"),
-    key!("platform.linux.recommended_client", Kind::Text, "\"codexmonitor\"", "the client doctor recommends on Linux"),
-    key!("platform.macos.recommended_client", Kind::Text, "\"openai-codex-app\"", "the client doctor recommends on macOS"),
-    key!("platform.windows.recommended_client", Kind::Text, "\"openai-codex-app\"", "the client doctor recommends on Windows"),
+    key!(
+        "session.max_parallel",
+        Kind::Count { min: 1, max: 1024 },
+        "4",
+        "live sessions allowed at once (maxParallelAgents)"
+    ),
+    key!(
+        "session.worktree_base",
+        Kind::Path,
+        "\".codex-worktrees\"",
+        "where session worktrees go, relative to the main worktree's root"
+    ),
+    key!(
+        "session.branch_prefix",
+        Kind::BranchPrefix,
+        "\"codex/\"",
+        "session branches are <branch_prefix><id>"
+    ),
+    key!(
+        "session.ttl",
+        Kind::Duration,
+        "\"1h\"",
+        "a session expires this long after its last activity; \"never\" disables expiry"
+    ),
+    key!(
+        "session.cleanup_on_exit",
+        Kind::Bool,
+        "true",
+        "when a run ends, take a review snapshot; merged sessions are removed"
+    ),
+    key!(
+        "session.copy_files",
+        Kind::List,
+        "[\".env\"]",
+        "untracked or ignored files copied from the main worktree (globs)"
+    ),
+    key!(
+        "session.setup",
+        Kind::Commands,
+        "[]",
+        "commands run in a new worktree (argv, no shell); failure rolls the add back"
+    ),
+    key!(
+        "session.port_range",
+        Kind::PortRange,
+        "\"20000-29999\"",
+        "each session gets a distinct port, exported as CODEX_PORT"
+    ),
+    key!(
+        "sandbox.mode",
+        Kind::Choice(SANDBOX_MODES),
+        "\"strict\"",
+        "\"strict\" (no network) or \"network-enabled\""
+    ),
+    key!(
+        "sandbox.allowed_domains",
+        Kind::List,
+        "[]",
+        "domains the agent may reach; checked by doctor and exported to the agent"
+    ),
+    key!(
+        "sandbox.env_var",
+        Kind::EnvName,
+        "\"CODEX_NETWORK\"",
+        "set to \"disabled\" or \"enabled\" for the agent"
+    ),
+    key!(
+        "sandbox.filesystem",
+        Kind::Choice(&["worktree", "open"]),
+        "\"worktree\"",
+        "\"worktree\": writes confined to the session; \"open\": no confinement"
+    ),
+    key!(
+        "review.auto_stage",
+        Kind::Bool,
+        "true",
+        "review commits the agent's changes as a snapshot commit"
+    ),
+    key!(
+        "review.require_approval",
+        Kind::Bool,
+        "true",
+        "protected branches accept session commits only when approved"
+    ),
+    key!(
+        "review.summary_format",
+        Kind::Choice(&["markdown", "json"]),
+        "\"markdown\"",
+        "\"markdown\" or \"json\""
+    ),
+    key!(
+        "review.hook",
+        Kind::Text,
+        "\"\"",
+        "program run by 'session review', e.g. \"./scripts/review-diff.sh\""
+    ),
+    key!(
+        "review.hook_timeout",
+        Kind::Duration,
+        "\"5m\"",
+        "the review hook is killed after this long"
+    ),
+    key!(
+        "review.require_signed",
+        Kind::Bool,
+        "false",
+        "approvals must be signed by a key in allowed_signers"
+    ),
+    key!(
+        "review.allowed_signers",
+        Kind::Text,
+        "\"\"",
+        "git allowed_signers file for signed approvals"
+    ),
+    key!(
+        "review.protected",
+        Kind::List,
+        "[\"main\"]",
+        "branch names or globs (\"release/*\") guarded by the gate"
+    ),
+    key!(
+        "gate.reference_transaction",
+        Kind::Bool,
+        "true",
+        "block fast-forwards, resets and rebases onto protected branches"
+    ),
+    key!(
+        "platform.linux.recommended_client",
+        Kind::Text,
+        "\"codexmonitor\"",
+        "the client doctor recommends on Linux"
+    ),
+    key!(
+        "platform.macos.recommended_client",
+        Kind::Text,
+        "\"openai-codex-app\"",
+        "the client doctor recommends on macOS"
+    ),
+    key!(
+        "platform.windows.recommended_client",
+        Kind::Text,
+        "\"openai-codex-app\"",
+        "the client doctor recommends on Windows"
+    ),
 ];
 
 pub fn find(key: &str) -> Option<&'static KeyDef> {
@@ -93,7 +216,10 @@ impl KeyDef {
 
     /// The environment variable that overrides this key: `GIT_CODEX_SESSION_MAX_PARALLEL`.
     pub fn env_name(&self) -> String {
-        format!("GIT_CODEX_{}", self.key.replace('.', "_").to_ascii_uppercase())
+        format!(
+            "GIT_CODEX_{}",
+            self.key.replace('.', "_").to_ascii_uppercase()
+        )
     }
 
     /// Checks a value from a file; the error says what was expected.
@@ -158,7 +284,9 @@ impl KeyDef {
                 toml::from_str::<toml::Table>(&format!("v = {text}"))
                     .ok()
                     .and_then(|mut t| t.remove("v"))
-                    .ok_or_else(|| format!("expected a TOML list such as [\"a\", \"b\"], found {text}"))?
+                    .ok_or_else(|| {
+                        format!("expected a TOML list such as [\"a\", \"b\"], found {text}")
+                    })?
             }
             Kind::List | Kind::Commands => Value::Array(
                 text.split(',')
@@ -204,7 +332,8 @@ fn check_branch_prefix(prefix: &str) -> Result<(), String> {
 }
 
 pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
-    let expected = || format!("expected a port range \"LOW-HIGH\" within 1024-65535, found \"{text}\"");
+    let expected =
+        || format!("expected a port range \"LOW-HIGH\" within 1024-65535, found \"{text}\"");
     let (low, high) = text.split_once('-').ok_or_else(expected)?;
     let low: u16 = low.trim().parse().map_err(|_| expected())?;
     let high: u16 = high.trim().parse().map_err(|_| expected())?;

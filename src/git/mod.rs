@@ -82,9 +82,26 @@ impl Git {
 
     /// `git worktree add -b <branch> <path> <commit>`, serialised by the caller's lock because
     /// parallel `worktree add` calls race inside git.
-    pub fn worktree_add(&self, main_root: &Utf8Path, path: &Utf8Path, branch: &str, commit: &str) -> anyhow::Result<()> {
-        self.run(main_root, &["worktree", "add", "--no-track", "-b", branch, path.as_str(), commit])
-            .map(|_| ())
+    pub fn worktree_add(
+        &self,
+        main_root: &Utf8Path,
+        path: &Utf8Path,
+        branch: &str,
+        commit: &str,
+    ) -> anyhow::Result<()> {
+        self.run(
+            main_root,
+            &[
+                "worktree",
+                "add",
+                "--no-track",
+                "-b",
+                branch,
+                path.as_str(),
+                commit,
+            ],
+        )
+        .map(|_| ())
     }
 
     /// Removes a worktree; falls back to deleting the dir and `git worktree prune`.
@@ -104,7 +121,12 @@ impl Git {
     }
 
     /// Deletes `refs/heads/<branch>` only if it still points at `expected`.
-    pub fn delete_ref(&self, main_root: &Utf8Path, full_ref: &str, expected: &str) -> anyhow::Result<()> {
+    pub fn delete_ref(
+        &self,
+        main_root: &Utf8Path,
+        full_ref: &str,
+        expected: &str,
+    ) -> anyhow::Result<()> {
         self.run(main_root, &["update-ref", "-d", full_ref, expected])
             .map(|_| ())
     }

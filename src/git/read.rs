@@ -35,8 +35,10 @@ impl Reader {
     /// Finds the repository containing `cwd` (honouring GIT_DIR as git does).
     pub fn discover(cwd: &Utf8Path) -> anyhow::Result<(Reader, RepoPaths)> {
         let repo = gix::discover_with_environment_overrides(cwd).map_err(|_| {
-            UserError::bad_input(format!("not a git repository (or any parent up to /): {cwd}"))
-                .hint("run git codex inside a repository, or use 'git -C <path> codex ...'")
+            UserError::bad_input(format!(
+                "not a git repository (or any parent up to /): {cwd}"
+            ))
+            .hint("run git codex inside a repository, or use 'git -C <path> codex ...'")
         })?;
         let Some(current) = repo.workdir() else {
             return Err(bare_error(repo.git_dir()).into());
@@ -61,11 +63,17 @@ impl Reader {
     /// Resolves a revision to a commit id; bad input when it names nothing.
     pub fn resolve_commit(&self, rev: &str) -> anyhow::Result<ObjectId> {
         let bad = || {
-            UserError::bad_input(format!("bad base revision '{rev}': it names no commit in this repository"))
-                .hint("give a branch, tag or commit, e.g. --base main")
+            UserError::bad_input(format!(
+                "bad base revision '{rev}': it names no commit in this repository"
+            ))
+            .hint("give a branch, tag or commit, e.g. --base main")
         };
         let id = self.repo.rev_parse_single(rev).map_err(|_| bad())?;
-        let commit = id.object().map_err(|_| bad())?.peel_to_commit().map_err(|_| bad())?;
+        let commit = id
+            .object()
+            .map_err(|_| bad())?
+            .peel_to_commit()
+            .map_err(|_| bad())?;
         Ok(commit.id)
     }
 
@@ -97,7 +105,11 @@ impl Reader {
         if hidden.contains(&tip) {
             return Ok(0);
         }
-        let walk = self.repo.rev_walk([tip]).with_hidden(hidden.iter().copied()).all()?;
+        let walk = self
+            .repo
+            .rev_walk([tip])
+            .with_hidden(hidden.iter().copied())
+            .all()?;
         let mut count = 0;
         for info in walk {
             info?;

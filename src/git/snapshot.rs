@@ -18,7 +18,12 @@ impl Git {
     /// Commits everything in `worktree` that differs from its HEAD (tracked changes, deletions,
     /// untracked non-ignored files, modes) to the snapshot ref of `id`. Earlier snapshots stay
     /// reachable as a second parent. Returns the new snapshot, or `None` when the tree is clean.
-    pub fn snapshot(&self, worktree: &Utf8Path, id: &str, scratch_dir: &Utf8Path) -> anyhow::Result<Option<String>> {
+    pub fn snapshot(
+        &self,
+        worktree: &Utf8Path,
+        id: &str,
+        scratch_dir: &Utf8Path,
+    ) -> anyhow::Result<Option<String>> {
         fs_err::create_dir_all(scratch_dir)?;
         let index = scratch_dir.join(format!(".snapshot-index-{}", std::process::id()));
         let result = self.snapshot_with_index(worktree, id, &index);
@@ -26,10 +31,18 @@ impl Git {
         result
     }
 
-    fn snapshot_with_index(&self, worktree: &Utf8Path, id: &str, index: &Utf8Path) -> anyhow::Result<Option<String>> {
+    fn snapshot_with_index(
+        &self,
+        worktree: &Utf8Path,
+        id: &str,
+        index: &Utf8Path,
+    ) -> anyhow::Result<Option<String>> {
         let head = self.run(worktree, &["rev-parse", "--verify", "HEAD^{commit}"])?;
         // Start from a copy of the worktree's index: its stat cache spares re-hashing every file.
-        let real_index = self.run(worktree, &["rev-parse", "--path-format=absolute", "--git-path", "index"])?;
+        let real_index = self.run(
+            worktree,
+            &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+        )?;
         if Utf8Path::new(&real_index).is_file() {
             fs_err::copy(&real_index, index).context("cannot copy the worktree's index")?;
         } else {
@@ -43,10 +56,19 @@ impl Git {
         }
         let reference = snapshot_ref(id);
         let previous = self
-            .run(worktree, &["rev-parse", "--verify", "--quiet", &format!("{reference}^{{commit}}")])
+            .run(
+                worktree,
+                &[
+                    "rev-parse",
+                    "--verify",
+                    "--quiet",
+                    &format!("{reference}^{{commit}}"),
+                ],
+            )
             .ok()
             .filter(|s| !s.is_empty());
-        let message = format!("codex({id}): snapshot of uncommitted work\n\nworktree: {worktree}\n");
+        let message =
+            format!("codex({id}): snapshot of uncommitted work\n\nworktree: {worktree}\n");
         let mut args = vec!["commit-tree", tree.as_str(), "-p", head.as_str()];
         if let Some(prev) = &previous {
             args.extend(["-p", prev.as_str()]);
@@ -59,12 +81,24 @@ impl Git {
         let old = previous.unwrap_or_default();
         self.run(
             worktree,
-            &["update-ref", "-m", "git-codex: snapshot", &reference, &commit, &old],
+            &[
+                "update-ref",
+                "-m",
+                "git-codex: snapshot",
+                &reference,
+                &commit,
+                &old,
+            ],
         )?;
         Ok(Some(commit))
     }
 
-    fn with_index(&self, worktree: &Utf8Path, index: &Utf8Path, args: &[&str]) -> anyhow::Result<String> {
+    fn with_index(
+        &self,
+        worktree: &Utf8Path,
+        index: &Utf8Path,
+        args: &[&str],
+    ) -> anyhow::Result<String> {
         let mut cmd = self.command(worktree);
         cmd.env("GIT_INDEX_FILE", index.as_str());
         self.run_with(cmd, args)

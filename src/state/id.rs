@@ -77,7 +77,9 @@ mod tests {
     #[test]
     fn refuses_bad_ids() {
         let long = "x".repeat(65);
-        for bad in ["", "../x", "-rf", "a b", "x.lock", ".hidden", "a..b", "x.", "é", "a/b", &long] {
+        for bad in [
+            "", "../x", "-rf", "a b", "x.lock", ".hidden", "a..b", "x.", "é", "a/b", &long,
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

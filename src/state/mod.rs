@@ -164,7 +164,12 @@ impl StateDir {
     /// Returns true when something was created.
     pub fn init(&self, common_dir: &Utf8Path, excludes: &[String]) -> anyhow::Result<bool> {
         let mut created = false;
-        for dir in [self.sessions_dir(), self.root.join("reviews"), self.root.join("logs"), self.root.join("tmp")] {
+        for dir in [
+            self.sessions_dir(),
+            self.root.join("reviews"),
+            self.root.join("logs"),
+            self.root.join("tmp"),
+        ] {
             if !dir.is_dir() {
                 fs_err::create_dir_all(&dir)?;
                 created = true;
@@ -188,7 +193,10 @@ fn read_record(path: &Utf8Path) -> Result<SessionRecord, String> {
     }
     let expected = path.file_stem().unwrap_or_default();
     if record.id != expected {
-        return Err(format!("its id '{}' does not match its file name", record.id));
+        return Err(format!(
+            "its id '{}' does not match its file name",
+            record.id
+        ));
     }
     Ok(record)
 }

@@ -86,9 +86,15 @@ impl TestEnv {
         let git_dir = self.git.parent().unwrap_or(Path::new("/usr/bin"));
         vec![
             ("HOME".into(), self.home.display().to_string()),
-            ("XDG_CONFIG_HOME".into(), self.home.join(".config").display().to_string()),
+            (
+                "XDG_CONFIG_HOME".into(),
+                self.home.join(".config").display().to_string(),
+            ),
             ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
-            ("GIT_CONFIG_GLOBAL".into(), self.home.join(".gitconfig").display().to_string()),
+            (
+                "GIT_CONFIG_GLOBAL".into(),
+                self.home.join(".gitconfig").display().to_string(),
+            ),
             ("GIT_AUTHOR_DATE".into(), "2005-04-07T22:13:13Z".into()),
             ("GIT_COMMITTER_DATE".into(), "2005-04-07T22:13:13Z".into()),
             ("LC_ALL".into(), "C".into()),
@@ -108,7 +114,10 @@ impl TestEnv {
 
     pub fn codex_in(&self, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.env_clear().envs(self.vars()).current_dir(dir).args(args);
+        cmd.env_clear()
+            .envs(self.vars())
+            .current_dir(dir)
+            .args(args);
         cmd
     }
 
@@ -177,7 +186,12 @@ pub struct Disk(Vec<(String, Vec<u8>)>);
 impl std::fmt::Debug for Disk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (path, bytes) in &self.0 {
-            writeln!(f, "{path} ({} bytes, sum {})", bytes.len(), bytes.iter().map(|b| *b as u64).sum::<u64>())?;
+            writeln!(
+                f,
+                "{path} ({} bytes, sum {})",
+                bytes.len(),
+                bytes.iter().map(|b| *b as u64).sum::<u64>()
+            )?;
         }
         Ok(())
     }
@@ -204,11 +218,19 @@ pub fn assert_disk_unchanged(before: &Disk, after: &Disk, what: &str) {
 }
 
 fn list_tree(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
-        let rel = path.strip_prefix(root).expect("under root").display().to_string();
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        let rel = path
+            .strip_prefix(root)
+            .expect("under root")
+            .display()
+            .to_string();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
         if meta.is_dir() {
             out.push((format!("{rel}/"), Vec::new()));
             list_tree(root, &path, out);

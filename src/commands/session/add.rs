@@ -67,15 +67,22 @@ struct Plan {
 /// path and a free port.
 fn plan(ctx: &Ctx, id: &SessionId, base: &str, base_commit: gix::ObjectId) -> anyhow::Result<Plan> {
     let (records, broken) = ctx.state.records()?;
-    let taken = records.iter().map(|r| &r.id).chain(broken.iter().map(|b| &b.id));
+    let taken = records
+        .iter()
+        .map(|r| &r.id)
+        .chain(broken.iter().map(|b| &b.id));
     if let Some(existing) = taken.clone().find(|e| e.eq_ignore_ascii_case(id.as_str())) {
         let message = if existing == id.as_str() {
             format!("session '{id}' already exists")
         } else {
-            format!("session '{id}' clashes with existing session '{existing}' (ids are unique ignoring case)")
+            format!(
+                "session '{id}' clashes with existing session '{existing}' (ids are unique ignoring case)"
+            )
         };
         return Err(UserError::refused(message)
-            .hint(format!("pick another id, or run 'git codex session remove {existing}'"))
+            .hint(format!(
+                "pick another id, or run 'git codex session remove {existing}'"
+            ))
             .into());
     }
     let now = Timestamp::now();
@@ -90,7 +97,9 @@ fn plan(ctx: &Ctx, id: &SessionId, base: &str, base_commit: gix::ObjectId) -> an
             "the limit of {limit} live sessions is reached: {}",
             live.join(", ")
         ))
-        .hint("remove a session with 'git codex session remove <id>', or raise session.max_parallel")
+        .hint(
+            "remove a session with 'git codex session remove <id>', or raise session.max_parallel",
+        )
         .into());
     }
     let branch = format!("{}{}", ctx.config.branch_prefix, id);
@@ -102,9 +111,11 @@ fn plan(ctx: &Ctx, id: &SessionId, base: &str, base_commit: gix::ObjectId) -> an
     }
     let worktree = ctx.worktree_base().join(format!("wt-{id}"));
     if worktree.exists() || worktree.is_symlink() {
-        return Err(UserError::runtime(format!("the worktree path {worktree} already exists"))
-            .hint("move it aside; 'git codex session list' shows which sessions exist")
-            .into());
+        return Err(
+            UserError::runtime(format!("the worktree path {worktree} already exists"))
+                .hint("move it aside; 'git codex session list' shows which sessions exist")
+                .into(),
+        );
     }
     let port = free_port(ctx.config.port_range, &records)?;
     let record = SessionRecord {
@@ -121,7 +132,10 @@ fn plan(ctx: &Ctx, id: &SessionId, base: &str, base_commit: gix::ObjectId) -> an
         sandbox: ctx.config.sandbox_mode.clone(),
         port,
     };
-    Ok(Plan { record, full_branch })
+    Ok(Plan {
+        record,
+        full_branch,
+    })
 }
 
 fn is_expired(ctx: &Ctx, record: &SessionRecord, now: Timestamp) -> bool {
@@ -140,9 +154,11 @@ fn free_port((low, high): (u16, u16), records: &[SessionRecord]) -> anyhow::Resu
     (low..=high)
         .find(|port| !records.iter().any(|r| r.port == *port))
         .ok_or_else(|| {
-            UserError::refused(format!("no free port left in session.port_range {low}-{high}"))
-                .hint("widen session.port_range or remove sessions")
-                .into()
+            UserError::refused(format!(
+                "no free port left in session.port_range {low}-{high}"
+            ))
+            .hint("widen session.port_range or remove sessions")
+            .into()
         })
 }
 
@@ -162,13 +178,28 @@ impl Undo {
             let _ = fs_err::remove_dir_all(dir);
         }
         if self.worktree {
-            if let Err(err) = ctx.git.worktree_remove(&ctx.paths.main_root, &record.worktree) {
-                output::warning(&format!("rollback: cannot remove {}: {err}", record.worktree));
+            if let Err(err) = ctx
+                .git
+                .worktree_remove(&ctx.paths.main_root, &record.worktree)
+            {
+                output::warning(&format!(
+                    "rollback: cannot remove {}: {err}",
+                    record.worktree
+                ));
             }
             match ctx.reader.ref_target(&plan.full_branch) {
-                Ok(Some(tip)) if tip.to_string() == record.base_commit => {
-                    if let Err(err) = ctx.git.delete_ref(&ctx.paths.main_root, &plan.full_branch, &record.base_commit) {
-                        output::warning(&format!("rollback: cannot delete branch {}: {err}", record.branch));
+                Ok(Some(tip))
+                    if gix::ObjectId::from_hex(record.base_commit.as_bytes()).ok() == Some(tip) =>
+                {
+                    if let Err(err) = ctx.git.delete_ref(
+                        &ctx.paths.main_root,
+                        &plan.full_branch,
+                        &record.base_commit,
+                    ) {
+                        output::warning(&format!(
+                            "rollback: cannot delete branch {}: {err}",
+                            record.branch
+                        ));
                     }
                 }
                 Ok(Some(_)) => output::warning(&format!(
@@ -194,11 +225,24 @@ fn create(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
     }
     undo.worktree = true;
     ctx.git
-        .worktree_add(&ctx.paths.main_root, &record.worktree, &record.branch, &record.base_commit)
+        .worktree_add(
+            &ctx.paths.main_root,
+            &record.worktree,
+            &record.branch,
+            &record.base_commit,
+        )
         .map_err(|err| UserError::runtime(format!("cannot create the worktree: {err}")))?;
-    copy_files(&ctx.paths.main_root, &record.worktree, &ctx.config.copy_files, &ctx.worktree_base())?;
+    copy_files(
+        &ctx.paths.main_root,
+        &record.worktree,
+        &ctx.config.copy_files,
+        &ctx.worktree_base(),
+    )?;
     write_metadata(ctx, record)?;
-    for dir in [ctx.state.tmp_dir(&record.id), ctx.state.logs_dir(&record.id)] {
+    for dir in [
+        ctx.state.tmp_dir(&record.id),
+        ctx.state.logs_dir(&record.id),
+    ] {
         if !dir.exists() {
             fs_err::create_dir_all(&dir)?;
             undo.dirs.push(dir);
@@ -232,7 +276,12 @@ pub fn write_metadata(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
 
 /// Copies the `copy_files` globs (relative to the main worktree) into the new worktree,
 /// keeping mode bits. Files the checkout already has are left alone.
-fn copy_files(main_root: &Utf8Path, worktree: &Utf8Path, patterns: &[String], base_dir: &Utf8Path) -> anyhow::Result<()> {
+fn copy_files(
+    main_root: &Utf8Path,
+    worktree: &Utf8Path,
+    patterns: &[String],
+    base_dir: &Utf8Path,
+) -> anyhow::Result<()> {
     for pattern in patterns {
         if Utf8Path::new(pattern).is_absolute() || pattern.split('/').any(|part| part == "..") {
             return Err(UserError::bad_input(format!(
@@ -246,8 +295,12 @@ fn copy_files(main_root: &Utf8Path, worktree: &Utf8Path, patterns: &[String], ba
         })?;
         for found in matches {
             let found = found.with_context(|| format!("cannot read a match of '{pattern}'"))?;
-            let Ok(found) = Utf8PathBuf::from_path_buf(found) else { continue };
-            let Ok(relative) = found.strip_prefix(main_root) else { continue };
+            let Ok(found) = Utf8PathBuf::from_path_buf(found) else {
+                continue;
+            };
+            let Ok(relative) = found.strip_prefix(main_root) else {
+                continue;
+            };
             if relative.starts_with(".git") || found.starts_with(base_dir) {
                 continue;
             }
@@ -267,7 +320,8 @@ fn copy_entry(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
     let meta = fs_err::symlink_metadata(from)?;
     if meta.is_symlink() {
         let target = fs_err::read_link(from)?;
-        std::os::unix::fs::symlink(&target, to).with_context(|| format!("cannot copy symlink {from}"))?;
+        std::os::unix::fs::symlink(&target, to)
+            .with_context(|| format!("cannot copy symlink {from}"))?;
     } else if meta.is_dir() {
         fs_err::create_dir_all(to)?;
         for entry in fs_err::read_dir(from)? {
@@ -286,7 +340,9 @@ fn copy_entry(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
 /// Runs each `setup` command in the worktree, as argv (never through a shell).
 fn run_setup(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
     for words in &ctx.config.setup {
-        let Some((program, rest)) = words.split_first() else { continue };
+        let Some((program, rest)) = words.split_first() else {
+            continue;
+        };
         let shown = words.join(" ");
         let status = Command::new(program)
             .args(rest)
@@ -303,9 +359,11 @@ fn run_setup(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
                     .hint("fix session.setup; the session was rolled back")
             })?;
         if !status.success() {
-            return Err(UserError::runtime(format!("setup command '{shown}' failed ({status})"))
-                .hint("fix session.setup or the command; the session was rolled back")
-                .into());
+            return Err(
+                UserError::runtime(format!("setup command '{shown}' failed ({status})"))
+                    .hint("fix session.setup or the command; the session was rolled back")
+                    .into(),
+            );
         }
     }
     Ok(())

@@ -18,7 +18,10 @@ pub fn run(args: SessionListArgs) -> anyhow::Result<()> {
         .map(|record| SessionView::gather(&ctx, record, now))
         .collect();
     for b in &broken {
-        output::warning(&format!("session record {} is corrupt: {}", b.path, b.problem));
+        output::warning(&format!(
+            "session record {} is corrupt: {}",
+            b.path, b.problem
+        ));
     }
     if args.json {
         let sessions: Vec<_> = views.iter().map(|v| v.to_json(now)).collect();
@@ -32,10 +35,12 @@ pub fn run(args: SessionListArgs) -> anyhow::Result<()> {
         output::note("no sessions (create one with 'git codex session add <id>')");
         return Ok(());
     }
-    let mut rows = vec![[
-        "ID", "BRANCH", "STATE", "AGE", "EXPIRES", "AHEAD", "BEHIND", "DIRTY",
-    ]
-    .map(String::from)];
+    let mut rows = vec![
+        [
+            "ID", "BRANCH", "STATE", "AGE", "EXPIRES", "AHEAD", "BEHIND", "DIRTY",
+        ]
+        .map(String::from),
+    ];
     for v in &views {
         let r = &v.record;
         let count = |n: Option<usize>| n.map_or("?".to_string(), |n| n.to_string());

@@ -49,7 +49,10 @@ pub fn run(args: SessionRemoveArgs) -> anyhow::Result<()> {
             "the worktree of session '{id}' is locked ({})",
             target.worktree
         ))
-        .hint(format!("unlock it with 'git worktree unlock {}', or pass --force", target.worktree))
+        .hint(format!(
+            "unlock it with 'git worktree unlock {}', or pass --force",
+            target.worktree
+        ))
         .into());
     }
     let removed = remove_session(&ctx, &target, args.keep_branch)?;
@@ -89,7 +92,8 @@ pub fn remove_session(ctx: &Ctx, target: &Target, keep_branch: bool) -> anyhow::
     } else {
         None
     };
-    ctx.git.worktree_remove(&ctx.paths.main_root, &target.worktree)?;
+    ctx.git
+        .worktree_remove(&ctx.paths.main_root, &target.worktree)?;
     let full_branch = format!("refs/heads/{}", target.branch);
     let mut removed = Removed {
         snapshot,
@@ -102,7 +106,8 @@ pub fn remove_session(ctx: &Ctx, target: &Target, keep_branch: bool) -> anyhow::
         if unmerged > 0 {
             removed.branch_kept_commits = unmerged;
         } else if !keep_branch {
-            ctx.git.delete_ref(&ctx.paths.main_root, &full_branch, &tip.to_string())?;
+            ctx.git
+                .delete_ref(&ctx.paths.main_root, &full_branch, &tip.to_string())?;
             removed.branch_deleted = true;
         }
     }

@@ -46,7 +46,11 @@ pub fn run(args: SessionShowArgs) -> anyhow::Result<()> {
                 view.behind.map_or("?".into(), |n| n.to_string())
             ),
         ),
-        ("dirty", view.dirty.map_or("-".into(), |d| if d { "yes" } else { "no" }.to_string())),
+        (
+            "dirty",
+            view.dirty
+                .map_or("-".into(), |d| if d { "yes" } else { "no" }.to_string()),
+        ),
         ("port", r.port.to_string()),
         ("sandbox", r.sandbox.clone()),
         ("tmp", ctx.state.tmp_dir(id.as_str()).to_string()),

@@ -123,7 +123,11 @@ impl SessionView {
 
 /// Commits on the session branch not on its base, and on the base not on the branch.
 /// The base is the base branch's current tip when the session was made from a branch.
-fn ahead_behind(ctx: &Ctx, record: &SessionRecord, tip: gix::ObjectId) -> anyhow::Result<(usize, usize)> {
+fn ahead_behind(
+    ctx: &Ctx,
+    record: &SessionRecord,
+    tip: gix::ObjectId,
+) -> anyhow::Result<(usize, usize)> {
     let base = match &record.base_ref {
         Some(name) => ctx.reader.ref_target(name)?,
         None => None,
