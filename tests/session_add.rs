@@ -244,11 +244,11 @@ fn assert_no_trace(t: &common::TestEnv, id: &str) {
 #[test]
 fn a_bad_base_is_refused_before_anything_is_made() {
     each_git(|t| {
-        t.add("keep");
+        let before = t.disk();
         let (code, _, err) = run(t.codex(&["session", "add", "x", "--base", "no-such-rev"]));
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("no-such-rev"), "{err}");
-        assert_no_trace(t, "x");
+        assert_disk_unchanged(&before, &t.disk(), "a bad base");
     });
 }
 
@@ -324,5 +324,32 @@ fn an_existing_branch_is_refused() {
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("branch 'codex/x' already exists"), "{err}");
         assert_disk_unchanged(&before, &t.disk(), "the refusal");
+    });
+}
+
+#[test]
+fn head_means_the_head_of_the_worktree_the_command_runs_in() {
+    each_git(|t| {
+        let outer = t.add("outer");
+        common::write_file(&outer.join("outer.txt"), "o\n");
+        t.git_in(&outer, &["add", "outer.txt"]);
+        t.git_in(&outer, &["commit", "-q", "-m", "outer work"]);
+        let (code, _, err) = run(t.codex_in(&outer, &["session", "add", "inner"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(t.git(&["rev-parse", "codex/inner"]), t.git(&["rev-parse", "codex/outer"]));
+        let record = json(&std::fs::read_to_string(t.state_dir().join("sessions/inner.json")).unwrap());
+        assert_eq!(record["baseRef"], "refs/heads/codex/outer");
+    });
+}
+
+#[test]
+fn a_repository_without_commits_is_told_to_commit_first() {
+    each_git(|t| {
+        t.git_in(&t.root(), &["init", "-q", "-b", "main", "empty"]);
+        let before = t.disk();
+        let (code, _, err) = run(t.codex_in(&t.root().join("empty"), &["session", "add", "x"]));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("no commits yet"), "{err}");
+        assert_disk_unchanged(&before, &t.disk(), "a repository without commits");
     });
 }

@@ -14,12 +14,13 @@ pub struct RepoPaths {
     pub common_dir: Utf8PathBuf,
     /// The main worktree's root.
     pub main_root: Utf8PathBuf,
-    /// The root of the worktree the command runs in.
-    pub current_root: Utf8PathBuf,
 }
 
 pub struct Reader {
+    /// The main repository: refs and objects are shared by every worktree.
     pub repo: gix::Repository,
+    /// The worktree the command runs in: its HEAD is what `HEAD` means to the user.
+    current: gix::Repository,
 }
 
 fn utf8(path: &std::path::Path) -> anyhow::Result<Utf8PathBuf> {
@@ -40,12 +41,12 @@ impl Reader {
             ))
             .hint("run git codex inside a repository, or use 'git -C <path> codex ...'")
         })?;
-        let Some(current) = repo.workdir() else {
+        if repo.workdir().is_none() {
             return Err(bare_error(repo.git_dir()).into());
-        };
-        let current_root = utf8(current)?;
+        }
         let common_dir = utf8(repo.common_dir())?;
         let main = repo
+            .clone()
             .main_repo()
             .context("cannot open the main repository of this worktree")?;
         let Some(main_workdir) = main.workdir() else {
@@ -55,20 +56,31 @@ impl Reader {
         let paths = RepoPaths {
             common_dir,
             main_root,
-            current_root,
         };
-        Ok((Reader { repo: main }, paths))
+        Ok((
+            Reader {
+                repo: main,
+                current: repo,
+            },
+            paths,
+        ))
     }
 
-    /// Resolves a revision to a commit id; bad input when it names nothing.
+    /// Resolves a revision, as the current worktree sees it, to a commit id.
     pub fn resolve_commit(&self, rev: &str) -> anyhow::Result<ObjectId> {
         let bad = || {
-            UserError::bad_input(format!(
-                "bad base revision '{rev}': it names no commit in this repository"
-            ))
-            .hint("give a branch, tag or commit, e.g. --base main")
+            let error = if rev == "HEAD" {
+                UserError::bad_input("HEAD names no commit: this branch has no commits yet")
+                    .hint("make a first commit, or pass --base REV")
+            } else {
+                UserError::bad_input(format!(
+                    "bad base revision '{rev}': it names no commit in this repository"
+                ))
+                .hint("give a branch, tag or commit, e.g. --base main")
+            };
+            error
         };
-        let id = self.repo.rev_parse_single(rev).map_err(|_| bad())?;
+        let id = self.current.rev_parse_single(rev).map_err(|_| bad())?;
         let commit = id
             .object()
             .map_err(|_| bad())?
@@ -86,18 +98,16 @@ impl Reader {
     }
 
     /// The full name of the branch `rev` names, if it names one (`main` → `refs/heads/main`,
-    /// `HEAD` → the branch checked out in `worktree`).
-    pub fn branch_named(&self, rev: &str, worktree: &Utf8Path) -> Option<String> {
+    /// `origin/main` → `refs/remotes/origin/main`, `HEAD` → the current worktree's branch).
+    pub fn branch_named(&self, rev: &str) -> Option<String> {
         if rev == "HEAD" {
-            let repo = gix::open(worktree.as_std_path()).ok()?;
-            let head = repo.head_name().ok()??;
+            let head = self.current.head_name().ok()??;
             return Some(head.as_bstr().to_string());
         }
-        let full = format!("refs/heads/{rev}");
-        match self.repo.try_find_reference(full.as_str()) {
-            Ok(Some(_)) => Some(full),
-            _ => None,
-        }
+        ["refs/heads/", "refs/remotes/"]
+            .iter()
+            .map(|prefix| format!("{prefix}{rev}"))
+            .find(|full| matches!(self.repo.try_find_reference(full.as_str()), Ok(Some(_))))
     }
 
     /// Commits reachable from `tip` but from none of `hidden`.

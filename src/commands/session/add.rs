@@ -26,9 +26,9 @@ pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
         flags.push(flag("sandbox.mode", "--sandbox", mode)?);
     }
     let ctx = Ctx::open(&flags)?;
-    ctx.ensure_init()?;
     let base = args.base.as_deref().unwrap_or("HEAD");
     let base_commit = ctx.reader.resolve_commit(base)?;
+    ctx.ensure_init()?;
 
     let _lock = ctx.state.lock()?;
     let plan = plan(&ctx, &id, base, base_commit)?;
@@ -125,7 +125,7 @@ fn plan(ctx: &Ctx, id: &SessionId, base: &str, base_commit: gix::ObjectId) -> an
         worktree,
         base: base.to_string(),
         base_commit: base_commit.to_string(),
-        base_ref: ctx.reader.branch_named(base, &ctx.paths.current_root),
+        base_ref: ctx.reader.branch_named(base),
         created: now,
         last_activity: now,
         ttl_seconds: ctx.config.ttl.seconds(),
