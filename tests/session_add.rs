@@ -336,8 +336,12 @@ fn head_means_the_head_of_the_worktree_the_command_runs_in() {
         t.git_in(&outer, &["commit", "-q", "-m", "outer work"]);
         let (code, _, err) = run(t.codex_in(&outer, &["session", "add", "inner"]));
         assert_eq!(code, 0, "{err}");
-        assert_eq!(t.git(&["rev-parse", "codex/inner"]), t.git(&["rev-parse", "codex/outer"]));
-        let record = json(&std::fs::read_to_string(t.state_dir().join("sessions/inner.json")).unwrap());
+        assert_eq!(
+            t.git(&["rev-parse", "codex/inner"]),
+            t.git(&["rev-parse", "codex/outer"])
+        );
+        let record =
+            json(&std::fs::read_to_string(t.state_dir().join("sessions/inner.json")).unwrap());
         assert_eq!(record["baseRef"], "refs/heads/codex/outer");
     });
 }
