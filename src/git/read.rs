@@ -69,7 +69,7 @@ impl Reader {
     /// Resolves a revision, as the current worktree sees it, to a commit id.
     pub fn resolve_commit(&self, rev: &str) -> anyhow::Result<ObjectId> {
         let bad = || {
-            let error = if rev == "HEAD" {
+            if rev == "HEAD" {
                 UserError::bad_input("HEAD names no commit: this branch has no commits yet")
                     .hint("make a first commit, or pass --base REV")
             } else {
@@ -77,8 +77,7 @@ impl Reader {
                     "bad base revision '{rev}': it names no commit in this repository"
                 ))
                 .hint("give a branch, tag or commit, e.g. --base main")
-            };
-            error
+            }
         };
         let id = self.current.rev_parse_single(rev).map_err(|_| bad())?;
         let commit = id
