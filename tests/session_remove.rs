@@ -182,3 +182,21 @@ fn a_session_with_a_corrupt_record_can_still_be_removed() {
         );
     });
 }
+
+#[test]
+fn snapshots_work_without_a_configured_identity() {
+    each_git(|t| {
+        let wt = t.add("anon");
+        write_file(&wt.join("work.txt"), "w\n");
+        std::fs::write(t.home.join(".gitconfig"), "").unwrap();
+        let mut cmd = t.codex(&["session", "remove", "anon"]);
+        cmd.env_remove("GIT_AUTHOR_NAME").env("EMAIL", "");
+        let (code, _, err) = run(cmd);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(t.git(&["show", "refs/codex/snapshots/anon:work.txt"]), "w");
+        assert_eq!(
+            t.git(&["log", "-1", "--format=%an", "refs/codex/snapshots/anon"]),
+            "git-codex"
+        );
+    });
+}

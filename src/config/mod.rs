@@ -6,6 +6,7 @@ pub mod duration;
 pub mod edit;
 pub mod import;
 pub mod schema;
+pub mod words;
 
 use std::collections::BTreeMap;
 use std::fmt;
