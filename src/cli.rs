@@ -52,6 +52,10 @@ pub enum SessionCommand {
     Touch(SessionTouchArgs),
     /// Remove a session's worktree, snapshotting uncommitted work first
     Remove(SessionRemoveArgs),
+    /// Remove expired sessions and repair orphans, snapshotting work first
+    Prune(SessionPruneArgs),
+    /// Bring back a removed or pruned session from its branch and snapshot
+    Restore(SessionRestoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +108,22 @@ pub struct SessionRemoveArgs {
     /// Keep the session branch even when it is merged
     #[arg(long)]
     pub keep_branch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionPruneArgs {
+    /// Say what would be removed and why; change nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Print JSON (schema 1)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionRestoreArgs {
+    /// Session id
+    pub id: String,
 }
 
 #[derive(Debug, Subcommand)]

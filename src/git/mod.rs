@@ -3,11 +3,11 @@
 
 pub mod read;
 pub mod snapshot;
+pub mod worktrees;
 
 use std::ffi::{OsStr, OsString};
 use std::process::{Command, Output, Stdio};
 
-use anyhow::Context as _;
 use camino::Utf8Path;
 
 use crate::error::UserError;
@@ -78,57 +78,6 @@ impl Git {
         let os_args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
         let out = self.output(cmd, &os_args)?;
         check(args, &out)
-    }
-
-    /// `git worktree add -b <branch> <path> <commit>`, serialised by the caller's lock because
-    /// parallel `worktree add` calls race inside git.
-    pub fn worktree_add(
-        &self,
-        main_root: &Utf8Path,
-        path: &Utf8Path,
-        branch: &str,
-        commit: &str,
-    ) -> anyhow::Result<()> {
-        self.run(
-            main_root,
-            &[
-                "worktree",
-                "add",
-                "--no-track",
-                "-b",
-                branch,
-                path.as_str(),
-                commit,
-            ],
-        )
-        .map(|_| ())
-    }
-
-    /// Removes a worktree; falls back to deleting the dir and `git worktree prune`.
-    pub fn worktree_remove(&self, main_root: &Utf8Path, path: &Utf8Path) -> anyhow::Result<()> {
-        let removed = self.run(
-            main_root,
-            &["worktree", "remove", "--force", "--force", path.as_str()],
-        );
-        if removed.is_err() || path.exists() {
-            if path.exists() {
-                fs_err::remove_dir_all(path)
-                    .with_context(|| format!("cannot delete the worktree dir {path}"))?;
-            }
-            self.run(main_root, &["worktree", "prune"])?;
-        }
-        Ok(())
-    }
-
-    /// Deletes `refs/heads/<branch>` only if it still points at `expected`.
-    pub fn delete_ref(
-        &self,
-        main_root: &Utf8Path,
-        full_ref: &str,
-        expected: &str,
-    ) -> anyhow::Result<()> {
-        self.run(main_root, &["update-ref", "-d", full_ref, expected])
-            .map(|_| ())
     }
 }
 

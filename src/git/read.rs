@@ -127,12 +127,28 @@ impl Reader {
         Ok(count)
     }
 
-    /// Tips of every local branch except `except`.
-    pub fn other_branch_tips(&self, except: &str) -> anyhow::Result<Vec<ObjectId>> {
+    /// Local branches whose full name starts with `prefix`, with their tips.
+    pub fn branches_with_prefix(&self, prefix: &str) -> anyhow::Result<Vec<(String, ObjectId)>> {
+        let mut out = Vec::new();
+        for reference in self.repo.references()?.local_branches()? {
+            let mut reference = reference.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let name = reference.name().as_bstr().to_string();
+            if name.starts_with(prefix)
+                && let Ok(id) = reference.peel_to_id()
+            {
+                out.push((name, id.detach()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tips of every local branch except those named (full names) in `except`.
+    pub fn branch_tips_except(&self, except: &[String]) -> anyhow::Result<Vec<ObjectId>> {
         let mut tips = Vec::new();
         for reference in self.repo.references()?.local_branches()? {
             let mut reference = reference.map_err(|e| anyhow::anyhow!("{e}"))?;
-            if reference.name().as_bstr() == except {
+            let name = reference.name().as_bstr().to_string();
+            if except.contains(&name) {
                 continue;
             }
             if let Ok(id) = reference.peel_to_id() {
@@ -140,6 +156,29 @@ impl Reader {
             }
         }
         Ok(tips)
+    }
+
+    /// A commit's first parent.
+    pub fn first_parent(&self, id: ObjectId) -> Option<ObjectId> {
+        let commit = self.repo.find_commit(id).ok()?;
+        commit.parent_ids().next().map(|p| p.detach())
+    }
+
+    /// The base of a restored session: the main worktree's branch, counted from where the
+    /// session's history meets it.
+    pub fn restore_base(&self, start: ObjectId) -> anyhow::Result<(String, ObjectId)> {
+        let Some(head) = self.repo.head_name()? else {
+            return Ok((start.to_string(), start));
+        };
+        let name = head.shorten().to_string();
+        let tip = self.repo.head_id()?.detach();
+        let meet = self
+            .repo
+            .merge_base(start, tip)
+            .ok()
+            .flatten()
+            .map_or(start, |id| id.detach());
+        Ok((name, meet))
     }
 
     /// The committer time of a commit.
@@ -167,4 +206,10 @@ pub fn is_dirty(worktree: &Utf8Path) -> anyhow::Result<bool> {
         .index_worktree_rewrites(None)
         .into_iter(Vec::<gix::bstr::BString>::new())?;
     Ok(items.next().transpose()?.is_some())
+}
+
+/// The commit a worktree's HEAD points at, if it can be read.
+pub fn head_of(worktree: &Utf8Path) -> Option<ObjectId> {
+    let repo = gix::open(worktree.as_std_path()).ok()?;
+    repo.head_id().ok().map(|id| id.detach())
 }

@@ -14,29 +14,38 @@ pub fn snapshot_ref(id: &str) -> String {
 pub const MACHINE_NAME: &str = "git-codex";
 pub const MACHINE_EMAIL: &str = "git-codex@localhost";
 
+/// A scratch index file, removed when dropped.
+struct ScratchIndex(camino::Utf8PathBuf);
+
+impl ScratchIndex {
+    fn new(scratch_dir: &Utf8Path) -> anyhow::Result<Self> {
+        fs_err::create_dir_all(scratch_dir)?;
+        Ok(ScratchIndex(
+            scratch_dir.join(format!(".snapshot-index-{}", std::process::id())),
+        ))
+    }
+}
+
+impl Drop for ScratchIndex {
+    fn drop(&mut self) {
+        let _ = fs_err::remove_file(&self.0);
+    }
+}
+
 impl Git {
     /// Commits everything in `worktree` that differs from its HEAD (tracked changes, deletions,
     /// untracked non-ignored files, modes) to the snapshot ref of `id`. Earlier snapshots stay
-    /// reachable as a second parent. Returns the new snapshot, or `None` when the tree is clean.
+    /// reachable as a second parent. Returns the new snapshot, or `None` when the tree is clean
+    /// and not `keep_head` (set when HEAD has commits the branch lacks: the snapshot keeps
+    /// them reachable).
     pub fn snapshot(
         &self,
         worktree: &Utf8Path,
         id: &str,
         scratch_dir: &Utf8Path,
+        keep_head: bool,
     ) -> anyhow::Result<Option<String>> {
-        fs_err::create_dir_all(scratch_dir)?;
-        let index = scratch_dir.join(format!(".snapshot-index-{}", std::process::id()));
-        let result = self.snapshot_with_index(worktree, id, &index);
-        let _ = fs_err::remove_file(&index);
-        result
-    }
-
-    fn snapshot_with_index(
-        &self,
-        worktree: &Utf8Path,
-        id: &str,
-        index: &Utf8Path,
-    ) -> anyhow::Result<Option<String>> {
+        let index = ScratchIndex::new(scratch_dir)?;
         let head = self.run(worktree, &["rev-parse", "--verify", "HEAD^{commit}"])?;
         // Start from a copy of the worktree's index: its stat cache spares re-hashing every file.
         let real_index = self.run(
@@ -44,20 +53,62 @@ impl Git {
             &["rev-parse", "--path-format=absolute", "--git-path", "index"],
         )?;
         if Utf8Path::new(&real_index).is_file() {
-            fs_err::copy(&real_index, index).context("cannot copy the worktree's index")?;
+            fs_err::copy(&real_index, &index.0).context("cannot copy the worktree's index")?;
         } else {
-            self.with_index(worktree, index, &["read-tree", &head])?;
+            self.with_index(worktree, &index.0, &["read-tree", &head])?;
         }
-        self.with_index(worktree, index, &["add", "-A", "--", "."])?;
-        let tree = self.with_index(worktree, index, &["write-tree"])?;
+        self.with_index(worktree, &index.0, &["add", "-A", "--", "."])?;
+        let tree = self.with_index(worktree, &index.0, &["write-tree"])?;
         let head_tree = self.run(worktree, &["rev-parse", &format!("{head}^{{tree}}")])?;
-        if tree == head_tree {
+        if tree == head_tree && !keep_head {
             return Ok(None);
         }
+        self.commit_snapshot(worktree, id, &tree, Some(&head), worktree)
+            .map(Some)
+    }
+
+    /// Snapshots a dir that is not a usable worktree (an orphan under the worktree base):
+    /// its files, as git would add them, in a commit without a branch parent.
+    pub fn snapshot_plain_dir(
+        &self,
+        main_root: &Utf8Path,
+        common_dir: &Utf8Path,
+        dir: &Utf8Path,
+        id: &str,
+        scratch_dir: &Utf8Path,
+    ) -> anyhow::Result<Option<String>> {
+        let index = ScratchIndex::new(scratch_dir)?;
+        let with_dir = |args: &[&str]| {
+            let mut cmd = self.command(main_root);
+            cmd.env("GIT_DIR", common_dir.as_str())
+                .env("GIT_WORK_TREE", dir.as_str())
+                .env("GIT_INDEX_FILE", index.0.as_str());
+            self.run_with(cmd, args)
+        };
+        with_dir(&["add", "-A", "--", "."])?;
+        let tree = with_dir(&["write-tree"])?;
+        let empty = with_dir(&["hash-object", "-t", "tree", "/dev/null"])?;
+        if tree == empty {
+            return Ok(None);
+        }
+        self.commit_snapshot(main_root, id, &tree, None, dir)
+            .map(Some)
+    }
+
+    /// Commits `tree` on top of `head` (and the previous snapshot), then moves the snapshot
+    /// ref with compare-and-swap.
+    fn commit_snapshot(
+        &self,
+        cwd: &Utf8Path,
+        id: &str,
+        tree: &str,
+        head: Option<&str>,
+        source: &Utf8Path,
+    ) -> anyhow::Result<String> {
         let reference = snapshot_ref(id);
         let previous = self
             .run(
-                worktree,
+                cwd,
                 &[
                     "rev-parse",
                     "--verify",
@@ -67,20 +118,22 @@ impl Git {
             )
             .ok()
             .filter(|s| !s.is_empty());
-        let message =
-            format!("codex({id}): snapshot of uncommitted work\n\nworktree: {worktree}\n");
-        let mut args = vec!["commit-tree", tree.as_str(), "-p", head.as_str()];
-        if let Some(prev) = &previous {
-            args.extend(["-p", prev.as_str()]);
+        let message = format!("codex({id}): snapshot of uncommitted work\n\nworktree: {source}\n");
+        let mut args = vec!["commit-tree", tree];
+        for parent in head
+            .iter()
+            .chain(previous.as_ref().map(String::as_str).iter())
+        {
+            args.extend(["-p", parent]);
         }
         args.extend(["-m", message.as_str()]);
-        let mut cmd = self.command(worktree);
+        let mut cmd = self.command(cwd);
         machine_identity(&mut cmd);
         let commit = self.run_with(cmd, &args)?;
         // An empty old value means "must not exist yet": compare-and-swap either way.
         let old = previous.unwrap_or_default();
         self.run(
-            worktree,
+            cwd,
             &[
                 "update-ref",
                 "-m",
@@ -90,7 +143,7 @@ impl Git {
                 &old,
             ],
         )?;
-        Ok(Some(commit))
+        Ok(commit)
     }
 
     fn with_index(

@@ -9,12 +9,14 @@ use jiff::Timestamp;
 use serde_json::json;
 use toml::Value;
 
+use super::prune;
+use super::status::is_expired;
 use crate::cli::SessionAddArgs;
 use crate::config::schema;
 use crate::context::Ctx;
 use crate::error::UserError;
 use crate::output;
-use crate::state::{SessionId, SessionRecord, atomic_write, id, record};
+use crate::state::{BrokenRecord, SessionId, SessionRecord, atomic_write, id, record};
 
 pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
@@ -31,22 +33,33 @@ pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
     ctx.ensure_init()?;
 
     let _lock = ctx.state.lock()?;
-    let plan = plan(&ctx, &id, base, base_commit)?;
-    let mut undo = Undo::default();
-    match create(&ctx, &plan, &mut undo) {
-        Ok(()) => {
-            output::data(plan.record.worktree.as_str());
-            output::note(&format!(
-                "Created session '{id}' on branch {} (port {})",
-                plan.record.branch, plan.record.port
-            ));
-            Ok(())
-        }
-        Err(err) => {
-            undo.run(&ctx, &plan);
-            Err(err)
-        }
+    let now = Timestamp::now();
+    prune::prune_expired(&ctx, now)?;
+    let (records, broken) = ctx.state.records()?;
+    check_policy(&ctx, &id, &records, &broken, now)?;
+    let branch = format!("{}{}", ctx.config.branch_prefix, id);
+    let full_branch = format!("refs/heads/{branch}");
+    if ctx.reader.ref_target(&full_branch)?.is_some() {
+        return Err(UserError::refused(format!("branch '{branch}' already exists"))
+            .hint(format!("if it is a removed session's, bring it back with 'git codex session restore {id}'"))
+            .hint(format!("otherwise pick another id, or delete the branch with 'git branch -D {branch}'"))
+            .into());
     }
+    let record = new_record(&ctx, &id, branch, base, base_commit, &records, now)?;
+    let plan = Plan {
+        start: record.base_commit.clone(),
+        record,
+        full_branch,
+        new_branch: true,
+        snapshot: None,
+    };
+    create(&ctx, &plan)?;
+    output::data(plan.record.worktree.as_str());
+    output::note(&format!(
+        "Created session '{id}' on branch {} (port {})",
+        plan.record.branch, plan.record.port
+    ));
+    Ok(())
 }
 
 /// A command-line flag as a config value of the command-line layer.
@@ -58,20 +71,31 @@ pub fn flag(key: &'static str, name: &str, text: &str) -> anyhow::Result<(&'stat
     Ok((def.key, value))
 }
 
-struct Plan {
-    record: SessionRecord,
-    full_branch: String,
+/// What `create` makes: the record to write, and how to get the worktree.
+pub struct Plan {
+    pub record: SessionRecord,
+    pub full_branch: String,
+    /// Create the branch at `start` (`add`, or `restore` of a deleted branch), or check out
+    /// the existing one.
+    pub new_branch: bool,
+    pub start: String,
+    /// A snapshot whose files are put back into the new worktree (`restore`).
+    pub snapshot: Option<String>,
 }
 
-/// Checks every policy before anything is created: duplicates, the limit, the branch, the
-/// path and a free port.
-fn plan(ctx: &Ctx, id: &SessionId, base: &str, base_commit: gix::ObjectId) -> anyhow::Result<Plan> {
-    let (records, broken) = ctx.state.records()?;
-    let taken = records
+/// Refuses (exit 3) an id that is taken, ignoring case, or a session over the limit.
+pub fn check_policy(
+    ctx: &Ctx,
+    id: &SessionId,
+    records: &[SessionRecord],
+    broken: &[BrokenRecord],
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let mut taken = records
         .iter()
         .map(|r| &r.id)
         .chain(broken.iter().map(|b| &b.id));
-    if let Some(existing) = taken.clone().find(|e| e.eq_ignore_ascii_case(id.as_str())) {
+    if let Some(existing) = taken.find(|e| e.eq_ignore_ascii_case(id.as_str())) {
         let message = if existing == id.as_str() {
             format!("session '{id}' already exists")
         } else {
@@ -85,7 +109,6 @@ fn plan(ctx: &Ctx, id: &SessionId, base: &str, base_commit: gix::ObjectId) -> an
             ))
             .into());
     }
-    let now = Timestamp::now();
     let live: Vec<&str> = records
         .iter()
         .filter(|r| !is_expired(ctx, r, now))
@@ -102,23 +125,26 @@ fn plan(ctx: &Ctx, id: &SessionId, base: &str, base_commit: gix::ObjectId) -> an
         )
         .into());
     }
-    let branch = format!("{}{}", ctx.config.branch_prefix, id);
-    let full_branch = format!("refs/heads/{branch}");
-    if ctx.reader.ref_target(&full_branch)?.is_some() {
-        return Err(UserError::refused(format!("branch '{branch}' already exists"))
-            .hint(format!("pick another id, or delete the branch with 'git branch -D {branch}' if its work is not needed"))
-            .into());
-    }
+    Ok(())
+}
+
+/// A fresh record for a new or restored session: a free path and port, a fresh expiry.
+pub fn new_record(
+    ctx: &Ctx,
+    id: &SessionId,
+    branch: String,
+    base: &str,
+    base_commit: gix::ObjectId,
+    records: &[SessionRecord],
+    now: Timestamp,
+) -> anyhow::Result<SessionRecord> {
     let worktree = ctx.worktree_base().join(format!("wt-{id}"));
     if worktree.exists() || worktree.is_symlink() {
-        return Err(
-            UserError::runtime(format!("the worktree path {worktree} already exists"))
-                .hint("move it aside; 'git codex session list' shows which sessions exist")
-                .into(),
-        );
+        return Err(UserError::runtime(format!("the worktree path {worktree} already exists"))
+            .hint("move it aside, or run 'git codex session prune' to snapshot and remove orphans")
+            .into());
     }
-    let port = free_port(ctx.config.port_range, &records)?;
-    let record = SessionRecord {
+    Ok(SessionRecord {
         schema: record::SCHEMA,
         id: id.to_string(),
         branch,
@@ -130,22 +156,8 @@ fn plan(ctx: &Ctx, id: &SessionId, base: &str, base_commit: gix::ObjectId) -> an
         last_activity: now,
         ttl_seconds: ctx.config.ttl.seconds(),
         sandbox: ctx.config.sandbox_mode.clone(),
-        port,
-    };
-    Ok(Plan {
-        record,
-        full_branch,
+        port: free_port(ctx.config.port_range, records)?,
     })
-}
-
-fn is_expired(ctx: &Ctx, record: &SessionRecord, now: Timestamp) -> bool {
-    let tip = ctx
-        .reader
-        .ref_target(&format!("refs/heads/{}", record.branch))
-        .ok()
-        .flatten();
-    let tip_time = tip.and_then(|t| ctx.reader.commit_time(t).ok());
-    record.expires_at(tip_time).is_some_and(|at| at <= now)
 }
 
 /// The lowest port in the range that no session holds. Deliberately not probed with a bind:
@@ -178,35 +190,18 @@ impl Undo {
             let _ = fs_err::remove_dir_all(dir);
         }
         if self.worktree {
-            if let Err(err) = ctx
-                .git
-                .worktree_remove(&ctx.paths.main_root, &record.worktree)
+            let paths = &ctx.paths;
+            if let Err(err) =
+                ctx.git
+                    .worktree_remove(&paths.main_root, &paths.common_dir, &record.worktree)
             {
                 output::warning(&format!(
                     "rollback: cannot remove {}: {err}",
                     record.worktree
                 ));
             }
-            match ctx.reader.ref_target(&plan.full_branch) {
-                Ok(Some(tip))
-                    if gix::ObjectId::from_hex(record.base_commit.as_bytes()).ok() == Some(tip) =>
-                {
-                    if let Err(err) = ctx.git.delete_ref(
-                        &ctx.paths.main_root,
-                        &plan.full_branch,
-                        &record.base_commit,
-                    ) {
-                        output::warning(&format!(
-                            "rollback: cannot delete branch {}: {err}",
-                            record.branch
-                        ));
-                    }
-                }
-                Ok(Some(_)) => output::warning(&format!(
-                    "rollback: kept branch {} because setup committed to it",
-                    record.branch
-                )),
-                _ => {}
+            if plan.new_branch {
+                self.delete_new_branch(ctx, plan);
             }
         }
         if let Some(base) = &self.base_dir {
@@ -214,30 +209,60 @@ impl Undo {
             let _ = fs_err::remove_dir(base);
         }
     }
+
+    fn delete_new_branch(&self, ctx: &Ctx, plan: &Plan) {
+        let record = &plan.record;
+        match ctx.reader.ref_target(&plan.full_branch) {
+            Ok(Some(tip)) if gix::ObjectId::from_hex(plan.start.as_bytes()).ok() == Some(tip) => {
+                let doomed = [(plan.full_branch.clone(), plan.start.clone())];
+                if let Err(err) = ctx.git.delete_refs(&ctx.paths.main_root, &doomed) {
+                    output::warning(&format!(
+                        "rollback: cannot delete branch {}: {err}",
+                        record.branch
+                    ));
+                }
+            }
+            Ok(Some(_)) => output::warning(&format!(
+                "rollback: kept branch {} because setup committed to it",
+                record.branch
+            )),
+            _ => {}
+        }
+    }
 }
 
-fn create(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
+/// Makes the session: worktree, copied files, snapshot files, metadata, dirs, setup, record.
+/// The caller holds the lock. Any failure undoes everything made here.
+pub fn create(ctx: &Ctx, plan: &Plan) -> anyhow::Result<()> {
+    let mut undo = Undo::default();
+    let result = create_steps(ctx, plan, &mut undo);
+    if result.is_err() {
+        undo.run(ctx, plan);
+    }
+    result
+}
+
+fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
     let record = &plan.record;
     let base_dir = ctx.worktree_base();
     if !base_dir.exists() {
         fs_err::create_dir_all(&base_dir)?;
-        undo.base_dir = Some(base_dir);
+        undo.base_dir = Some(base_dir.clone());
     }
     undo.worktree = true;
-    ctx.git
-        .worktree_add(
-            &ctx.paths.main_root,
-            &record.worktree,
-            &record.branch,
-            &record.base_commit,
-        )
-        .map_err(|err| UserError::runtime(format!("cannot create the worktree: {err}")))?;
-    copy_files(
-        &ctx.paths.main_root,
-        &record.worktree,
-        &ctx.config.copy_files,
-        &ctx.worktree_base(),
-    )?;
+    let root = &ctx.paths.main_root;
+    let added = if plan.new_branch {
+        ctx.git
+            .worktree_add(root, &record.worktree, &record.branch, &plan.start)
+    } else {
+        ctx.git
+            .worktree_add_existing(root, &record.worktree, &record.branch)
+    };
+    added.map_err(|err| UserError::runtime(format!("cannot create the worktree: {err}")))?;
+    if let Some(snapshot) = &plan.snapshot {
+        ctx.git.restore_files(&record.worktree, snapshot)?;
+    }
+    copy_files(root, &record.worktree, &ctx.config.copy_files, &base_dir)?;
     write_metadata(ctx, record)?;
     for dir in [
         ctx.state.tmp_dir(&record.id),

@@ -2,7 +2,9 @@
 
 pub mod add;
 pub mod list;
+pub mod prune;
 pub mod remove;
+pub mod restore;
 pub mod show;
 pub mod status;
 pub mod touch;
@@ -16,5 +18,7 @@ pub fn run(command: SessionCommand) -> anyhow::Result<()> {
         SessionCommand::Show(args) => show::run(args),
         SessionCommand::Touch(args) => touch::run(args),
         SessionCommand::Remove(args) => remove::run(args),
+        SessionCommand::Prune(args) => prune::run(args),
+        SessionCommand::Restore(args) => restore::run(args),
     }
 }

@@ -6,9 +6,11 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::cli::SessionRemoveArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
+use crate::git::read::{head_of, is_dirty};
 use crate::git::snapshot::snapshot_ref;
+use crate::git::worktrees::is_locked;
 use crate::output;
-use crate::state::id;
+use crate::state::{SessionRecord, id};
 
 /// What a removal works on. Built from the record, or from the naming conventions when the
 /// record is corrupt, so a broken session can still be cleaned up.
@@ -18,9 +20,33 @@ pub struct Target {
     pub worktree: Utf8PathBuf,
 }
 
+impl From<&SessionRecord> for Target {
+    fn from(record: &SessionRecord) -> Self {
+        Target {
+            id: record.id.clone(),
+            branch: record.branch.clone(),
+            worktree: record.worktree.clone(),
+        }
+    }
+}
+
+impl Target {
+    /// Where a session of this id would live, by convention.
+    pub fn by_convention(ctx: &Ctx, id: &str) -> Target {
+        Target {
+            id: id.to_string(),
+            branch: format!("{}{id}", ctx.config.branch_prefix),
+            worktree: ctx.worktree_base().join(format!("wt-{id}")),
+        }
+    }
+}
+
+/// What happened to a session's work and branch.
+#[derive(Debug, Default)]
 pub struct Removed {
     pub snapshot: Option<String>,
     pub branch_deleted: bool,
+    /// Commits of the kept branch that are on no other branch.
     pub branch_kept_commits: usize,
 }
 
@@ -29,22 +55,14 @@ pub fn run(args: SessionRemoveArgs) -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
     let _lock = ctx.state.lock()?;
     let target = match ctx.state.record(&id) {
-        Ok(record) => Target {
-            id: record.id,
-            branch: record.branch,
-            worktree: record.worktree,
-        },
+        Ok(record) => Target::from(&record),
         Err(err) if ctx.state.record_path(id.as_str()).is_file() => {
             output::warning(&format!("{err:#}; removing by convention"));
-            Target {
-                id: id.to_string(),
-                branch: format!("{}{id}", ctx.config.branch_prefix),
-                worktree: ctx.worktree_base().join(format!("wt-{id}")),
-            }
+            Target::by_convention(&ctx, id.as_str())
         }
         Err(err) => return Err(err),
     };
-    if !args.force && is_locked(&target.worktree) {
+    if !args.force && is_locked(&target.worktree, &ctx.paths.common_dir) {
         return Err(UserError::refused(format!(
             "the worktree of session '{id}' is locked ({})",
             target.worktree
@@ -55,59 +73,65 @@ pub fn run(args: SessionRemoveArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let removed = remove_session(&ctx, &target, args.keep_branch)?;
-    if let Some(snapshot) = &removed.snapshot {
-        output::note(&format!(
-            "Saved uncommitted work to {} ({})",
-            snapshot_ref(&target.id),
-            &snapshot[..snapshot.len().min(12)]
-        ));
-    }
+    let mut doomed = Vec::new();
+    let removed = remove_session(&ctx, &target, args.keep_branch, &mut doomed)?;
+    ctx.git.delete_refs(&ctx.paths.main_root, &doomed)?;
     output::note(&format!("Removed session '{id}' ({})", target.worktree));
-    if removed.branch_deleted {
-        output::note(&format!("Deleted branch {} (merged)", target.branch));
-    } else if removed.branch_kept_commits > 0 {
-        output::note(&format!(
-            "Kept branch {}: {} commit(s) are on no other branch",
-            target.branch, removed.branch_kept_commits
-        ));
+    for line in describe(&target, &removed) {
+        output::note(&line);
     }
     Ok(())
 }
 
-/// Removes a session; the caller holds the lock. Work is never lost: a failed snapshot stops
-/// the removal before anything is deleted, and unmerged branches are kept.
-pub fn remove_session(ctx: &Ctx, target: &Target, keep_branch: bool) -> anyhow::Result<Removed> {
+/// What a removal did, as lines for people.
+pub fn describe(target: &Target, removed: &Removed) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(snapshot) = &removed.snapshot {
+        lines.push(format!(
+            "Saved uncommitted work to {} ({}); bring it back with 'git codex session restore {}'",
+            snapshot_ref(&target.id),
+            &snapshot[..snapshot.len().min(12)],
+            target.id
+        ));
+    }
+    if removed.branch_deleted {
+        lines.push(format!("Deleted branch {} (merged)", target.branch));
+    } else if removed.branch_kept_commits > 0 {
+        lines.push(format!(
+            "Kept branch {}: {} commit(s) are on no other branch",
+            target.branch, removed.branch_kept_commits
+        ));
+    }
+    lines
+}
+
+/// Removes a session; the caller holds the lock and deletes the refs pushed to `doomed` in
+/// one transaction. Work is never lost: a failed snapshot stops the removal before anything
+/// is deleted, and a branch is doomed only when its commits are on a branch not doomed.
+pub fn remove_session(
+    ctx: &Ctx,
+    target: &Target,
+    keep_branch: bool,
+    doomed: &mut Vec<(String, String)>,
+) -> anyhow::Result<Removed> {
     let scratch = ctx.state.tmp_dir(&target.id);
-    let snapshot = if target.worktree.is_dir() {
-        ctx.git
-            .snapshot(&target.worktree, &target.id, &scratch)
-            .map_err(|err| {
-                UserError::runtime(format!(
-                    "cannot snapshot the uncommitted work in {}: {err:#}",
-                    target.worktree
-                ))
-                .hint("nothing was removed; commit or move the work, then try again")
-            })?
-    } else {
-        None
-    };
-    ctx.git
-        .worktree_remove(&ctx.paths.main_root, &target.worktree)?;
-    let full_branch = format!("refs/heads/{}", target.branch);
     let mut removed = Removed {
-        snapshot,
-        branch_deleted: false,
-        branch_kept_commits: 0,
+        snapshot: snapshot_if_dirty(ctx, target, &scratch)?,
+        ..Removed::default()
     };
+    let paths = &ctx.paths;
+    ctx.git
+        .worktree_remove(&paths.main_root, &paths.common_dir, &target.worktree)?;
+    let full_branch = format!("refs/heads/{}", target.branch);
     if let Some(tip) = ctx.reader.ref_target(&full_branch)? {
-        let others = ctx.reader.other_branch_tips(&full_branch)?;
+        let mut excluded: Vec<String> = doomed.iter().map(|(name, _)| name.clone()).collect();
+        excluded.push(full_branch.clone());
+        let others = ctx.reader.branch_tips_except(&excluded)?;
         let unmerged = ctx.reader.count_exclusive(tip, &others)?;
         if unmerged > 0 {
             removed.branch_kept_commits = unmerged;
         } else if !keep_branch {
-            ctx.git
-                .delete_ref(&ctx.paths.main_root, &full_branch, &tip.to_string())?;
+            doomed.push((full_branch, tip.to_string()));
             removed.branch_deleted = true;
         }
     }
@@ -116,19 +140,39 @@ pub fn remove_session(ctx: &Ctx, target: &Target, keep_branch: bool) -> anyhow::
     Ok(removed)
 }
 
-fn remove_dir_if_exists(dir: &Utf8Path) -> anyhow::Result<()> {
+/// Snapshots the worktree when it has changes, or when its HEAD left the session branch
+/// (commits there would otherwise go with the worktree). The checks run in-process; git is
+/// spawned only when there is something to save, or when a check fails (then git decides).
+fn snapshot_if_dirty(
+    ctx: &Ctx,
+    target: &Target,
+    scratch: &Utf8Path,
+) -> anyhow::Result<Option<String>> {
+    if !target.worktree.is_dir() {
+        return Ok(None);
+    }
+    let branch_tip = ctx
+        .reader
+        .ref_target(&format!("refs/heads/{}", target.branch))?;
+    let head_moved = head_of(&target.worktree).is_none_or(|head| Some(head) != branch_tip);
+    if !head_moved && matches!(is_dirty(&target.worktree), Ok(false)) {
+        return Ok(None);
+    }
+    ctx.git
+        .snapshot(&target.worktree, &target.id, scratch, head_moved)
+        .map_err(|err| {
+            UserError::runtime(format!(
+                "cannot snapshot the uncommitted work in {}: {err:#}",
+                target.worktree
+            ))
+            .hint("nothing was removed; commit or move the work, then try again")
+            .into()
+        })
+}
+
+pub fn remove_dir_if_exists(dir: &Utf8Path) -> anyhow::Result<()> {
     match fs_err::remove_dir_all(dir) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
         _ => Ok(()),
     }
-}
-
-/// Whether `git worktree lock` was used on this worktree: its admin dir has a `locked` file.
-fn is_locked(worktree: &Utf8Path) -> bool {
-    let Ok(text) = fs_err::read_to_string(worktree.join(".git")) else {
-        return false;
-    };
-    text.strip_prefix("gitdir:")
-        .map(|dir| Utf8Path::new(dir.trim()).join("locked").exists())
-        .unwrap_or(false)
 }

@@ -53,8 +53,7 @@ impl SessionView {
                 None
             }
         };
-        let tip_time = tip.and_then(|id| ctx.reader.commit_time(id).ok());
-        let expires_at = record.expires_at(tip_time);
+        let expires_at = expiry(ctx, &record, tip);
         let (ahead, behind) = match tip.map(|tip| ahead_behind(ctx, &record, tip)) {
             Some(Ok((a, b))) => (Some(a), Some(b)),
             Some(Err(err)) => {
@@ -119,6 +118,22 @@ impl SessionView {
             "problems": self.problems,
         })
     }
+}
+
+/// When a session expires: `ttl` after its last activity, a commit on its branch included.
+pub fn expiry(ctx: &Ctx, record: &SessionRecord, tip: Option<gix::ObjectId>) -> Option<Timestamp> {
+    let tip_time = tip.and_then(|id| ctx.reader.commit_time(id).ok());
+    record.expires_at(tip_time)
+}
+
+/// Whether a session has expired by `now` (reads its branch tip).
+pub fn is_expired(ctx: &Ctx, record: &SessionRecord, now: Timestamp) -> bool {
+    let tip = ctx
+        .reader
+        .ref_target(&format!("refs/heads/{}", record.branch))
+        .ok()
+        .flatten();
+    expiry(ctx, record, tip).is_some_and(|at| at <= now)
 }
 
 /// Commits on the session branch not on its base, and on the base not on the branch.

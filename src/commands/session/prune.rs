@@ -1,0 +1,413 @@
+//! `git codex session prune`: expired sessions go and orphans are repaired, their work saved
+//! first (SPEC §5, §8). `session add` runs the expired part before counting the limit.
+
+use std::collections::HashSet;
+
+use camino::Utf8PathBuf;
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::remove::{Removed, Target, describe, remove_session};
+use super::status::{describe_expiry, expiry, is_expired};
+use crate::cli::SessionPruneArgs;
+use crate::context::Ctx;
+use crate::error::UserError;
+use crate::git::worktrees::{admin_dir_of, admin_entries, is_locked};
+use crate::output;
+use crate::state::{SessionId, SessionRecord};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A session past its expiry.
+    Expired,
+    /// A record whose worktree dir is gone.
+    MissingWorktree,
+    /// A dir under the worktree base that no record owns.
+    OrphanDir,
+    /// A git admin entry whose worktree dir is gone (locked ones too).
+    StaleAdmin,
+    /// A session branch with no record and no worktree: reported, never deleted.
+    OrphanBranch,
+    /// Expired but left alone (a locked worktree).
+    Skipped,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Expired => "expired",
+            Kind::MissingWorktree => "missing-worktree",
+            Kind::OrphanDir => "orphan-dir",
+            Kind::StaleAdmin => "stale-admin-entry",
+            Kind::OrphanBranch => "orphan-branch",
+            Kind::Skipped => "skipped",
+        }
+    }
+
+    /// Whether pruning changes anything for this finding.
+    fn acts(self) -> bool {
+        !matches!(self, Kind::OrphanBranch | Kind::Skipped)
+    }
+}
+
+#[derive(Debug)]
+pub struct Finding {
+    kind: Kind,
+    id: String,
+    path: Option<Utf8PathBuf>,
+    branch: Option<String>,
+    reason: String,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    finding: Finding,
+    removed: Option<Removed>,
+    error: Option<String>,
+}
+
+pub fn run(args: SessionPruneArgs) -> anyhow::Result<()> {
+    let ctx = Ctx::open(&[])?;
+    let now = Timestamp::now();
+    let outcomes: Vec<Outcome> = if args.dry_run {
+        find(&ctx, now, false)?
+            .into_iter()
+            .map(|finding| Outcome {
+                finding,
+                removed: None,
+                error: None,
+            })
+            .collect()
+    } else {
+        let _lock = ctx.state.lock()?;
+        execute(&ctx, find(&ctx, now, false)?)?
+    };
+    if args.json {
+        report_json(&outcomes, args.dry_run)?;
+    } else {
+        report_text(&outcomes, args.dry_run);
+    }
+    let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
+    if failed > 0 {
+        return Err(UserError::runtime(format!(
+            "{failed} item(s) could not be pruned; nothing of theirs was deleted"
+        ))
+        .hint("fix the cause named above and run 'git codex session prune' again")
+        .into());
+    }
+    Ok(())
+}
+
+/// Prunes expired sessions only; the caller holds the lock. Used by `session add`.
+pub fn prune_expired(ctx: &Ctx, now: Timestamp) -> anyhow::Result<()> {
+    let findings = find(ctx, now, true)?;
+    if findings.iter().all(|f| !f.kind.acts()) {
+        return Ok(());
+    }
+    let outcomes = execute(ctx, findings)?;
+    report_text(&outcomes, false);
+    Ok(())
+}
+
+/// What prune would do, and why. `expired_only` skips the orphan scan.
+fn find(ctx: &Ctx, now: Timestamp, expired_only: bool) -> anyhow::Result<Vec<Finding>> {
+    let (records, broken) = ctx.state.records()?;
+    let mut out = Vec::new();
+    for record in &records {
+        if !record.worktree.is_dir() {
+            if !expired_only {
+                out.push(session_finding(
+                    Kind::MissingWorktree,
+                    record,
+                    format!("its worktree {} is gone", record.worktree),
+                ));
+            }
+        } else if is_expired(ctx, record, now) {
+            let tip = ctx
+                .reader
+                .ref_target(&format!("refs/heads/{}", record.branch))?;
+            let ago = describe_expiry(expiry(ctx, record, tip), now);
+            if is_locked(&record.worktree, &ctx.paths.common_dir) {
+                out.push(session_finding(
+                    Kind::Skipped,
+                    record,
+                    format!("expired {ago}, but its worktree is locked"),
+                ));
+            } else {
+                out.push(session_finding(
+                    Kind::Expired,
+                    record,
+                    format!("expired {ago}"),
+                ));
+            }
+        }
+    }
+    if expired_only {
+        return Ok(out);
+    }
+    let mut owned: HashSet<Utf8PathBuf> = records.iter().map(|r| r.worktree.clone()).collect();
+    owned.extend(
+        broken
+            .iter()
+            .map(|b| Target::by_convention(ctx, &b.id).worktree),
+    );
+    find_orphan_dirs(ctx, &owned, &mut out)?;
+    find_stale_admin(ctx, &records, &mut out)?;
+    find_orphan_branches(ctx, &records, &mut out)?;
+    Ok(out)
+}
+
+fn session_finding(kind: Kind, record: &SessionRecord, reason: String) -> Finding {
+    Finding {
+        kind,
+        id: record.id.clone(),
+        path: Some(record.worktree.clone()),
+        branch: Some(record.branch.clone()),
+        reason,
+    }
+}
+
+fn find_orphan_dirs(
+    ctx: &Ctx,
+    owned: &HashSet<Utf8PathBuf>,
+    out: &mut Vec<Finding>,
+) -> anyhow::Result<()> {
+    let base = ctx.worktree_base();
+    let entries = match fs_err::read_dir(&base) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else {
+            continue;
+        };
+        if !entry.file_type()?.is_dir() || owned.contains(&path) {
+            continue;
+        }
+        let name = path.file_name().unwrap_or_default();
+        out.push(Finding {
+            kind: Kind::OrphanDir,
+            id: orphan_id(name),
+            path: Some(path.clone()),
+            branch: None,
+            reason: "no session owns this dir under the worktree base".to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The id an orphan dir's snapshot is filed under: its name without `wt-`, made valid.
+fn orphan_id(name: &str) -> String {
+    let stem = name.strip_prefix("wt-").unwrap_or(name);
+    if SessionId::parse(stem).is_ok() {
+        return stem.to_string();
+    }
+    let cleaned: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(56)
+        .collect();
+    format!("orphan-{}", cleaned.trim_matches('-'))
+}
+
+fn find_stale_admin(
+    ctx: &Ctx,
+    records: &[SessionRecord],
+    out: &mut Vec<Finding>,
+) -> anyhow::Result<()> {
+    let base = ctx.worktree_base();
+    for entry in admin_entries(&ctx.paths.common_dir)? {
+        let Some(worktree) = entry.worktree else {
+            continue;
+        };
+        // Outside our base a missing dir may be a worktree on removable media: git's business.
+        let ours = worktree.starts_with(&base);
+        if worktree.exists() || !ours || records.iter().any(|r| r.worktree == worktree) {
+            continue;
+        }
+        let locked = if entry.locked { " (locked)" } else { "" };
+        out.push(Finding {
+            kind: Kind::StaleAdmin,
+            id: entry.admin_dir.file_name().unwrap_or_default().to_string(),
+            path: Some(entry.admin_dir.clone()),
+            branch: None,
+            reason: format!("git still lists worktree {worktree}{locked}, but its dir is gone"),
+        });
+    }
+    Ok(())
+}
+
+fn find_orphan_branches(
+    ctx: &Ctx,
+    records: &[SessionRecord],
+    out: &mut Vec<Finding>,
+) -> anyhow::Result<()> {
+    let prefix = format!("refs/heads/{}", ctx.config.branch_prefix);
+    let all_tips = ctx.reader.branch_tips_except(&[])?;
+    for (name, tip) in ctx.reader.branches_with_prefix(&prefix)? {
+        let short = name.trim_start_matches("refs/heads/").to_string();
+        let id = short
+            .trim_start_matches(&ctx.config.branch_prefix)
+            .to_string();
+        let has_worktree = ctx.worktree_base().join(format!("wt-{id}")).exists();
+        if records.iter().any(|r| r.branch == short) || has_worktree {
+            continue;
+        }
+        let others: Vec<_> = all_tips.iter().copied().filter(|t| *t != tip).collect();
+        let unmerged = ctx.reader.count_exclusive(tip, &others)?;
+        out.push(Finding {
+            kind: Kind::OrphanBranch,
+            reason: format!(
+                "no session and no worktree; {unmerged} commit(s) on no other branch; kept (restore it with 'git codex session restore {id}')"
+            ),
+            id,
+            path: None,
+            branch: Some(short),
+        });
+    }
+    Ok(())
+}
+
+/// Carries the findings out. One failure does not stop the others; refs are deleted in one
+/// transaction at the end.
+fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
+    let mut doomed = Vec::new();
+    let mut outcomes = Vec::new();
+    for finding in findings {
+        let result = match finding.kind {
+            Kind::Expired | Kind::MissingWorktree => {
+                let target = Target {
+                    id: finding.id.clone(),
+                    branch: finding.branch.clone().unwrap_or_default(),
+                    worktree: finding.path.clone().unwrap_or_default(),
+                };
+                remove_session(ctx, &target, false, &mut doomed).map(Some)
+            }
+            Kind::OrphanDir => remove_orphan_dir(ctx, &finding).map(Some),
+            Kind::StaleAdmin => match &finding.path {
+                Some(admin) => fs_err::remove_dir_all(admin)
+                    .map(|_| None)
+                    .map_err(Into::into),
+                None => Ok(None),
+            },
+            Kind::OrphanBranch | Kind::Skipped => Ok(None),
+        };
+        outcomes.push(match result {
+            Ok(removed) => Outcome {
+                finding,
+                removed,
+                error: None,
+            },
+            Err(err) => Outcome {
+                finding,
+                removed: None,
+                error: Some(format!("{err:#}")),
+            },
+        });
+    }
+    if let Err(err) = ctx.git.delete_refs(&ctx.paths.main_root, &doomed) {
+        output::warning(&format!("merged branches were kept: {err:#}"));
+    }
+    Ok(outcomes)
+}
+
+/// Snapshots an orphan dir (as a worktree when git still knows it, else as plain files),
+/// then removes it.
+fn remove_orphan_dir(ctx: &Ctx, finding: &Finding) -> anyhow::Result<Removed> {
+    let Some(dir) = &finding.path else {
+        return Ok(Removed::default());
+    };
+    let paths = &ctx.paths;
+    let scratch = ctx.state.tmp_dir(&finding.id);
+    let snapshot = if admin_dir_of(dir, &paths.common_dir).is_some() {
+        ctx.git.snapshot(dir, &finding.id, &scratch, false)?
+    } else {
+        ctx.git.snapshot_plain_dir(
+            &paths.main_root,
+            &paths.common_dir,
+            dir,
+            &finding.id,
+            &scratch,
+        )?
+    };
+    ctx.git
+        .worktree_remove(&paths.main_root, &paths.common_dir, dir)?;
+    super::remove::remove_dir_if_exists(&scratch)?;
+    Ok(Removed {
+        snapshot,
+        ..Removed::default()
+    })
+}
+
+fn verb(kind: Kind, dry_run: bool) -> &'static str {
+    match (kind, dry_run) {
+        (Kind::Expired | Kind::MissingWorktree, false) => "Pruned session",
+        (Kind::Expired | Kind::MissingWorktree, true) => "Would prune session",
+        (Kind::OrphanDir, false) => "Removed orphan dir",
+        (Kind::OrphanDir, true) => "Would remove orphan dir",
+        (Kind::StaleAdmin, false) => "Removed stale git worktree entry",
+        (Kind::StaleAdmin, true) => "Would remove stale git worktree entry",
+        (Kind::OrphanBranch, _) => "Found branch",
+        (Kind::Skipped, _) => "Left session",
+    }
+}
+
+fn report_text(outcomes: &[Outcome], dry_run: bool) {
+    if outcomes.is_empty() {
+        output::note("Nothing to prune");
+        return;
+    }
+    for outcome in outcomes {
+        let f = &outcome.finding;
+        let what = match (f.kind, &f.branch, &f.path) {
+            (Kind::OrphanBranch, Some(branch), _) => branch.clone(),
+            (Kind::Expired | Kind::MissingWorktree | Kind::Skipped, _, _) => format!("'{}'", f.id),
+            (_, _, Some(path)) => path.to_string(),
+            _ => f.id.clone(),
+        };
+        output::note(&format!("{} {what}: {}", verb(f.kind, dry_run), f.reason));
+        if let Some(err) = &outcome.error {
+            output::error(&format!("could not prune {what}: {err}"));
+        }
+        if let Some(removed) = &outcome.removed {
+            let target = Target {
+                id: f.id.clone(),
+                branch: f.branch.clone().unwrap_or_default(),
+                worktree: f.path.clone().unwrap_or_default(),
+            };
+            for line in describe(&target, removed) {
+                output::note(&format!("  {line}"));
+            }
+        }
+    }
+}
+
+fn report_json(outcomes: &[Outcome], dry_run: bool) -> anyhow::Result<()> {
+    let items: Vec<_> = outcomes
+        .iter()
+        .map(|o| {
+            let f = &o.finding;
+            let removed = o.removed.as_ref();
+            json!({
+                "kind": f.kind.as_str(),
+                "id": f.id,
+                "path": f.path,
+                "branch": f.branch,
+                "reason": f.reason,
+                "acts": f.kind.acts(),
+                "snapshot": removed.and_then(|r| r.snapshot.clone()),
+                "branchDeleted": removed.is_some_and(|r| r.branch_deleted),
+                "error": o.error,
+            })
+        })
+        .collect();
+    output::json(&json!({"schema": 1, "dryRun": dry_run, "items": items}))
+}
