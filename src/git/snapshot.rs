@@ -120,10 +120,7 @@ impl Git {
             .filter(|s| !s.is_empty());
         let message = format!("codex({id}): snapshot of uncommitted work\n\nworktree: {source}\n");
         let mut args = vec!["commit-tree", tree];
-        for parent in head
-            .iter()
-            .chain(previous.as_ref().map(String::as_str).iter())
-        {
+        for parent in head.iter().chain(previous.as_deref().iter()) {
             args.extend(["-p", parent]);
         }
         args.extend(["-m", message.as_str()]);
