@@ -7,6 +7,7 @@ mod context;
 mod error;
 mod git;
 mod output;
+mod parallel;
 mod state;
 
 use std::process::ExitCode;

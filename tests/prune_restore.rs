@@ -373,3 +373,41 @@ fn list_shows_an_expired_session_with_how_long_ago() {
         );
     });
 }
+
+#[test]
+fn many_expired_sessions_are_pruned_together_each_with_its_own_work() {
+    each_git(|t| {
+        t.set_config("[session]\nmax_parallel = 16\n");
+        for n in 0..6 {
+            let wt = t.add(&format!("s{n}"));
+            if n % 2 == 0 {
+                write_file(&wt.join(format!("work{n}.txt")), &format!("work of {n}\n"));
+            }
+        }
+        for n in 0..6 {
+            age(t, &format!("s{n}"), 2);
+        }
+        let (code, _, err) = run(t.codex(&["session", "prune"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(ids(t).is_empty(), "{err}");
+        for n in (0..6).step_by(2) {
+            let file = format!("refs/codex/snapshots/s{n}:work{n}.txt");
+            assert_eq!(t.git(&["show", &file]), format!("work of {n}"));
+        }
+        let snapshots = t.git(&[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/codex/snapshots/",
+        ]);
+        assert_eq!(
+            snapshots.lines().count(),
+            3,
+            "clean sessions need no snapshot: {snapshots}"
+        );
+        assert_eq!(
+            t.git(&["for-each-ref", "refs/heads/codex/"]),
+            "",
+            "merged branches deleted"
+        );
+    });
+}

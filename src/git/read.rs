@@ -197,19 +197,28 @@ fn bare_error(git_dir: &std::path::Path) -> UserError {
     .hint("run git codex in a clone with a working tree")
 }
 
-/// Whether a worktree has changes: staged, unstaged, deleted or untracked non-ignored files.
-pub fn is_dirty(worktree: &Utf8Path) -> anyhow::Result<bool> {
+/// What a worktree holds now: where its HEAD is, and whether it has changes (staged,
+/// unstaged, deleted or untracked non-ignored files).
+pub struct WorktreeState {
+    pub head: Option<ObjectId>,
+    pub dirty: anyhow::Result<bool>,
+}
+
+/// Reads a worktree's state in-process, opening it once.
+pub fn worktree_state(worktree: &Utf8Path) -> anyhow::Result<WorktreeState> {
     let repo = gix::open(worktree.as_std_path())?;
+    let head = repo.head_id().ok().map(|id| id.detach());
+    Ok(WorktreeState {
+        head,
+        dirty: is_dirty(&repo),
+    })
+}
+
+fn is_dirty(repo: &gix::Repository) -> anyhow::Result<bool> {
     let mut items = repo
         .status(gix::progress::Discard)?
         .untracked_files(gix::status::UntrackedFiles::Collapsed)
         .index_worktree_rewrites(None)
         .into_iter(Vec::<gix::bstr::BString>::new())?;
     Ok(items.next().transpose()?.is_some())
-}
-
-/// The commit a worktree's HEAD points at, if it can be read.
-pub fn head_of(worktree: &Utf8Path) -> Option<ObjectId> {
-    let repo = gix::open(worktree.as_std_path()).ok()?;
-    repo.head_id().ok().map(|id| id.detach())
 }

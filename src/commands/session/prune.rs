@@ -7,13 +7,14 @@ use camino::Utf8PathBuf;
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::remove::{Removed, Target, describe, remove_session};
+use super::remove::{Removed, Target, describe, save_and_remove_worktree, settle};
 use super::status::{describe_expiry, expiry, is_expired};
 use crate::cli::SessionPruneArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
 use crate::git::worktrees::{admin_dir_of, admin_entries, is_locked};
 use crate::output;
+use crate::parallel;
 use crate::state::{SessionId, SessionRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,29 +277,44 @@ fn find_orphan_branches(
     Ok(())
 }
 
-/// Carries the findings out. One failure does not stop the others; refs are deleted in one
-/// transaction at the end.
+/// Carries the findings out. Sessions' work is saved and their worktrees removed in parallel;
+/// branches and records are settled one by one, and refs deleted in one transaction at the
+/// end. One failure does not stop the others.
 fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
+    let mut jobs = Vec::new();
+    for (index, finding) in findings.iter().enumerate() {
+        if matches!(finding.kind, Kind::Expired | Kind::MissingWorktree) {
+            let target = session_target(finding);
+            let tip = ctx.reader.ref_target(&target.full_branch())?;
+            let scratch = ctx.state.tmp_dir(&target.id);
+            jobs.push((index, target, tip, scratch));
+        }
+    }
+    let mut saved: Vec<Option<anyhow::Result<Option<String>>>> =
+        findings.iter().map(|_| None).collect();
+    let (git, paths) = (&ctx.git, &ctx.paths);
+    let results = parallel::map(&jobs, |(_, target, tip, scratch)| {
+        save_and_remove_worktree(git, paths, target, *tip, scratch)
+    });
+    for ((index, ..), result) in jobs.iter().zip(results) {
+        saved[*index] = Some(result);
+    }
     let mut doomed = Vec::new();
     let mut outcomes = Vec::new();
-    for finding in findings {
-        let result = match finding.kind {
-            Kind::Expired | Kind::MissingWorktree => {
-                let target = Target {
-                    id: finding.id.clone(),
-                    branch: finding.branch.clone().unwrap_or_default(),
-                    worktree: finding.path.clone().unwrap_or_default(),
-                };
-                remove_session(ctx, &target, false, &mut doomed).map(Some)
+    for (finding, saved) in findings.into_iter().zip(saved) {
+        let result = match (finding.kind, saved) {
+            (_, Some(Ok(snapshot))) => {
+                settle(ctx, &session_target(&finding), false, &mut doomed, snapshot).map(Some)
             }
-            Kind::OrphanDir => remove_orphan_dir(ctx, &finding).map(Some),
-            Kind::StaleAdmin => match &finding.path {
+            (_, Some(Err(err))) => Err(err),
+            (Kind::OrphanDir, None) => remove_orphan_dir(ctx, &finding).map(Some),
+            (Kind::StaleAdmin, None) => match &finding.path {
                 Some(admin) => fs_err::remove_dir_all(admin)
                     .map(|_| None)
                     .map_err(Into::into),
                 None => Ok(None),
             },
-            Kind::OrphanBranch | Kind::Skipped => Ok(None),
+            _ => Ok(None),
         };
         outcomes.push(match result {
             Ok(removed) => Outcome {
@@ -317,6 +333,14 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
         output::warning(&format!("merged branches were kept: {err:#}"));
     }
     Ok(outcomes)
+}
+
+fn session_target(finding: &Finding) -> Target {
+    Target {
+        id: finding.id.clone(),
+        branch: finding.branch.clone().unwrap_or_default(),
+        worktree: finding.path.clone().unwrap_or_default(),
+    }
 }
 
 /// Snapshots an orphan dir (as a worktree when git still knows it, else as plain files),
@@ -378,12 +402,7 @@ fn report_text(outcomes: &[Outcome], dry_run: bool) {
             output::error(&format!("could not prune {what}: {err}"));
         }
         if let Some(removed) = &outcome.removed {
-            let target = Target {
-                id: f.id.clone(),
-                branch: f.branch.clone().unwrap_or_default(),
-                worktree: f.path.clone().unwrap_or_default(),
-            };
-            for line in describe(&target, removed) {
+            for line in describe(&session_target(f), removed) {
                 output::note(&format!("  {line}"));
             }
         }

@@ -2,11 +2,13 @@
 //! uncommitted work first, remove the worktree, delete the branch only when it is merged.
 
 use camino::{Utf8Path, Utf8PathBuf};
+use gix::ObjectId;
 
 use crate::cli::SessionRemoveArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
-use crate::git::read::{head_of, is_dirty};
+use crate::git::Git;
+use crate::git::read::{RepoPaths, worktree_state};
 use crate::git::snapshot::snapshot_ref;
 use crate::git::worktrees::is_locked;
 use crate::output;
@@ -31,6 +33,10 @@ impl From<&SessionRecord> for Target {
 }
 
 impl Target {
+    pub fn full_branch(&self) -> String {
+        format!("refs/heads/{}", self.branch)
+    }
+
     /// Where a session of this id would live, by convention.
     pub fn by_convention(ctx: &Ctx, id: &str) -> Target {
         Target {
@@ -114,15 +120,39 @@ pub fn remove_session(
     keep_branch: bool,
     doomed: &mut Vec<(String, String)>,
 ) -> anyhow::Result<Removed> {
+    let tip = ctx.reader.ref_target(&target.full_branch())?;
     let scratch = ctx.state.tmp_dir(&target.id);
+    let snapshot = save_and_remove_worktree(&ctx.git, &ctx.paths, target, tip, &scratch)?;
+    settle(ctx, target, keep_branch, doomed, snapshot)
+}
+
+/// The first half of a removal, safe to run for many sessions at once: save the work, then
+/// remove the worktree. `branch_tip` is where the session branch pointed.
+pub fn save_and_remove_worktree(
+    git: &Git,
+    paths: &RepoPaths,
+    target: &Target,
+    branch_tip: Option<ObjectId>,
+    scratch: &Utf8Path,
+) -> anyhow::Result<Option<String>> {
+    let snapshot = snapshot_if_needed(git, target, branch_tip, scratch)?;
+    git.worktree_remove(&paths.main_root, &paths.common_dir, &target.worktree)?;
+    Ok(snapshot)
+}
+
+/// The second half, one session at a time: the branch's fate, the record and the tmp dir.
+pub fn settle(
+    ctx: &Ctx,
+    target: &Target,
+    keep_branch: bool,
+    doomed: &mut Vec<(String, String)>,
+    snapshot: Option<String>,
+) -> anyhow::Result<Removed> {
     let mut removed = Removed {
-        snapshot: snapshot_if_dirty(ctx, target, &scratch)?,
+        snapshot,
         ..Removed::default()
     };
-    let paths = &ctx.paths;
-    ctx.git
-        .worktree_remove(&paths.main_root, &paths.common_dir, &target.worktree)?;
-    let full_branch = format!("refs/heads/{}", target.branch);
+    let full_branch = target.full_branch();
     if let Some(tip) = ctx.reader.ref_target(&full_branch)? {
         let mut excluded: Vec<String> = doomed.iter().map(|(name, _)| name.clone()).collect();
         excluded.push(full_branch.clone());
@@ -136,30 +166,33 @@ pub fn remove_session(
         }
     }
     ctx.state.delete_record(&target.id)?;
-    remove_dir_if_exists(&scratch)?;
+    remove_dir_if_exists(&ctx.state.tmp_dir(&target.id))?;
     Ok(removed)
 }
 
 /// Snapshots the worktree when it has changes, or when its HEAD left the session branch
 /// (commits there would otherwise go with the worktree). The checks run in-process; git is
 /// spawned only when there is something to save, or when a check fails (then git decides).
-fn snapshot_if_dirty(
-    ctx: &Ctx,
+fn snapshot_if_needed(
+    git: &Git,
     target: &Target,
+    branch_tip: Option<ObjectId>,
     scratch: &Utf8Path,
 ) -> anyhow::Result<Option<String>> {
     if !target.worktree.is_dir() {
         return Ok(None);
     }
-    let branch_tip = ctx
-        .reader
-        .ref_target(&format!("refs/heads/{}", target.branch))?;
-    let head_moved = head_of(&target.worktree).is_none_or(|head| Some(head) != branch_tip);
-    if !head_moved && matches!(is_dirty(&target.worktree), Ok(false)) {
+    let (head_moved, clean) = match worktree_state(&target.worktree) {
+        Ok(state) => (
+            state.head.is_none() || state.head != branch_tip,
+            matches!(state.dirty, Ok(false)),
+        ),
+        Err(_) => (true, false),
+    };
+    if !head_moved && clean {
         return Ok(None);
     }
-    ctx.git
-        .snapshot(&target.worktree, &target.id, scratch, head_moved)
+    git.snapshot(&target.worktree, &target.id, scratch, head_moved)
         .map_err(|err| {
             UserError::runtime(format!(
                 "cannot snapshot the uncommitted work in {}: {err:#}",

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::context::Ctx;
-use crate::git::read::is_dirty;
+use crate::git::read::worktree_state;
 use crate::state::SessionRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl SessionView {
         };
         let exists = record.worktree.is_dir();
         let dirty = if exists {
-            match is_dirty(&record.worktree) {
+            match worktree_state(&record.worktree).and_then(|state| state.dirty) {
                 Ok(dirty) => Some(dirty),
                 Err(err) => {
                     problems.push(format!("cannot read the worktree's status: {err}"));
