@@ -26,6 +26,9 @@ pub struct SessionRecord {
     pub ttl_seconds: Option<u64>,
     pub sandbox: String,
     pub port: u16,
+    /// Files `copy_files` put into the worktree (relative paths): never committed by review.
+    #[serde(default)]
+    pub copied_files: Vec<String>,
 }
 
 impl SessionRecord {

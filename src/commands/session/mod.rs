@@ -2,6 +2,7 @@
 
 pub mod add;
 pub mod list;
+pub mod provision;
 pub mod prune;
 pub mod remove;
 pub mod restore;

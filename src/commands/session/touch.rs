@@ -2,7 +2,8 @@
 
 use jiff::Timestamp;
 
-use super::add::{flag, write_metadata};
+use super::add::flag;
+use super::provision::write_metadata;
 use crate::cli::SessionTouchArgs;
 use crate::context::Ctx;
 use crate::output;
