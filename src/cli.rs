@@ -38,6 +38,21 @@ pub enum Command {
     /// Read and change git-codex configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The review gate as a command: exit 3 if a range lands unapproved session commits
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The range to check, `<old>..<new>` (or one revision: all of its history)
+    pub range: Option<String>,
+    /// The ref the range lands on; only protected refs are checked (default: the range is
+    /// checked as landing on a protected branch; without a range, every protected branch)
+    #[arg(long = "ref", value_name = "REF")]
+    pub refname: Option<String>,
+    /// Print JSON (schema 1)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +69,10 @@ pub enum SessionCommand {
     Remove(SessionRemoveArgs),
     /// Remove expired sessions and repair orphans, snapshotting work first
     Prune(SessionPruneArgs),
+    /// Summarise what a session changed, run the review hook, approve or reject its tip
+    Review(SessionReviewArgs),
+    /// Land an approved session on a protected branch
+    Merge(SessionMergeArgs),
     /// Bring back a removed or pruned session from its branch and snapshot
     Restore(SessionRestoreArgs),
 }
@@ -75,6 +94,9 @@ pub struct SessionAddArgs {
 
 #[derive(Debug, Args)]
 pub struct SessionListArgs {
+    /// Only the review queue: sessions whose commits await approval (or whose approval is stale)
+    #[arg(long)]
+    pub pending: bool,
     /// Print JSON (schema 1) instead of a table
     #[arg(long)]
     pub json: bool,
@@ -118,6 +140,63 @@ pub struct SessionPruneArgs {
     /// Print JSON (schema 1)
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionReviewArgs {
+    /// Session id
+    pub id: String,
+    /// Approve the current tip (refused when the review hook failed, unless --force)
+    #[arg(long, conflicts_with = "reject")]
+    pub approve: bool,
+    /// Reject the current tip
+    #[arg(long)]
+    pub reject: bool,
+    /// The approval's or rejection's message
+    #[arg(short, long, value_name = "MSG")]
+    pub message: Option<String>,
+    /// Report format (default: review.summary_format)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<ReportFormat>,
+    /// Write the report to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<String>,
+    /// Approve even though the review hook failed
+    #[arg(long, requires = "approve")]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum MergeStrategy {
+    /// A merge commit (no fast-forward)
+    Merge,
+    /// One new commit with the session's changes
+    Squash,
+    /// The session's commits replayed on the target
+    Rebase,
+    /// Fast-forward only
+    Ff,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionMergeArgs {
+    /// Session id
+    pub id: String,
+    /// The branch to land on (default: the first protected branch)
+    #[arg(long, value_name = "BRANCH")]
+    pub into: Option<String>,
+    /// How to land the session
+    #[arg(long, value_enum, default_value_t = MergeStrategy::Merge)]
+    pub strategy: MergeStrategy,
+    /// Remove the session once it has landed
+    #[arg(long)]
+    pub remove: bool,
 }
 
 #[derive(Debug, Args)]

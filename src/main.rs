@@ -5,9 +5,11 @@ mod commands;
 mod config;
 mod context;
 mod error;
+mod gate;
 mod git;
 mod output;
 mod parallel;
+mod review;
 mod state;
 
 use std::process::ExitCode;
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Init => commands::init::run(),
         Command::Session(command) => commands::session::run(command),
         Command::Config(command) => commands::config::run(command),
+        Command::Verify(args) => commands::verify::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(Exit::Ok as u8),

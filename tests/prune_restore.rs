@@ -118,7 +118,10 @@ fn a_dirty_expired_session_is_pruned_then_restored_byte_identical() {
             "{status}"
         );
         let s = &json(&run(t.codex(&["session", "list", "--json"])).1)["sessions"][0];
-        assert_eq!(s["state"], "active", "a fresh expiry");
+        assert_eq!(
+            s["state"], "review-pending",
+            "live again, its commit awaiting review"
+        );
         assert!(s["expiresInSeconds"].as_i64().unwrap() > 3000);
     });
 }
@@ -231,7 +234,7 @@ fn a_commit_on_the_branch_counts_as_activity() {
             .args(["commit", "-q", "-m", "fresh"]);
         assert!(commit.status().unwrap().success());
         let s = &json(&run(t.codex(&["session", "list", "--json"])).1)["sessions"][0];
-        assert_eq!(s["state"], "active", "{s}");
+        assert_eq!(s["state"], "review-pending", "not expired: {s}");
     });
 }
 

@@ -45,7 +45,7 @@ fn list_reports_state_dirty_and_ahead_behind() {
         let sessions = list(t)["sessions"].as_array().unwrap().clone();
         let busy = sessions.iter().find(|s| s["id"] == "busy").unwrap();
         let clean = sessions.iter().find(|s| s["id"] == "clean").unwrap();
-        assert_eq!(busy["state"], "active");
+        assert_eq!(busy["state"], "review-pending", "a commit awaits review");
         assert_eq!(busy["dirty"], true);
         assert_eq!(busy["ahead"], 1);
         assert_eq!(busy["behind"], 2);
@@ -61,7 +61,7 @@ fn list_reports_state_dirty_and_ahead_behind() {
         let busy_line = lines.iter().find(|l| l.starts_with("busy")).unwrap();
         let cols: Vec<&str> = busy_line.split_whitespace().collect();
         assert_eq!(cols[1], "codex/busy");
-        assert_eq!(cols[2], "active");
+        assert_eq!(cols[2], "review-pending");
         assert_eq!(&cols[cols.len() - 3..], &["1", "2", "yes"]);
     });
 }

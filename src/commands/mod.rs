@@ -1,3 +1,4 @@
 pub mod config;
 pub mod init;
 pub mod session;
+pub mod verify;

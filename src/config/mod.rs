@@ -154,6 +154,10 @@ impl Settings {
         }
     }
 
+    fn boolean(&self, key: &str) -> bool {
+        matches!(self.values.get(key), Some((Value::Boolean(true), _)))
+    }
+
     fn ttl(&self, key: &str) -> Ttl {
         match self.values.get(key) {
             Some((Value::String(s), _)) => Ttl::parse(s).unwrap_or(Ttl::Never),
@@ -181,6 +185,14 @@ impl Settings {
             port_range: schema::parse_port_range(&self.string("session.port_range"))
                 .unwrap_or((20000, 29999)),
             sandbox_mode: self.string("sandbox.mode"),
+            review: ReviewConfig {
+                auto_stage: self.boolean("review.auto_stage"),
+                require_approval: self.boolean("review.require_approval"),
+                summary_format: self.string("review.summary_format"),
+                hook: self.string("review.hook"),
+                hook_timeout: self.ttl("review.hook_timeout"),
+                protected: self.strings("review.protected"),
+            },
         }
     }
 }
@@ -196,6 +208,20 @@ pub struct Config {
     pub setup: Vec<Vec<String>>,
     pub port_range: (u16, u16),
     pub sandbox_mode: String,
+    pub review: ReviewConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReviewConfig {
+    pub auto_stage: bool,
+    pub require_approval: bool,
+    /// "markdown" or "json".
+    pub summary_format: String,
+    /// A program path, relative to the main worktree unless absolute; empty for none.
+    pub hook: String,
+    pub hook_timeout: Ttl,
+    /// Branch names or globs guarded by the gate.
+    pub protected: Vec<String>,
 }
 
 fn command_words(item: &Value) -> Option<Vec<String>> {

@@ -1,11 +1,14 @@
 //! The only code that touches git: gix for reads ([`read`]), the `git` CLI with argv for writes
 //! that must behave exactly as git does (worktrees, refs, snapshots). Nobody else spawns git.
 
+pub mod land;
 pub mod read;
+pub mod refs;
 pub mod snapshot;
 pub mod worktrees;
 
 use std::ffi::{OsStr, OsString};
+use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
 use camino::Utf8Path;
@@ -70,6 +73,26 @@ impl Git {
     pub fn run(&self, cwd: &Utf8Path, args: &[&str]) -> anyhow::Result<String> {
         let os_args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
         let out = self.output(self.command(cwd), &os_args)?;
+        check(args, &out)
+    }
+
+    /// Runs git with `input` on its stdin.
+    pub fn run_input(&self, cwd: &Utf8Path, args: &[&str], input: &str) -> anyhow::Result<String> {
+        let mut cmd = self.command(cwd);
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|err| {
+            UserError::runtime(format!(
+                "cannot run {}: {err}",
+                self.program.to_string_lossy()
+            ))
+        })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
         check(args, &out)
     }
 

@@ -96,6 +96,14 @@ impl Reader {
         }
     }
 
+    /// The object a ref points at, not peeled (an annotated tag stays a tag).
+    pub fn ref_id(&self, name: &str) -> anyhow::Result<Option<ObjectId>> {
+        match self.repo.try_find_reference(name)? {
+            Some(reference) => Ok(reference.target().try_id().map(|id| id.to_owned())),
+            None => Ok(None),
+        }
+    }
+
     /// The full name of the branch `rev` names, if it names one (`main` → `refs/heads/main`,
     /// `origin/main` → `refs/remotes/origin/main`, `HEAD` → the current worktree's branch).
     pub fn branch_named(&self, rev: &str) -> Option<String> {
@@ -107,6 +115,27 @@ impl Reader {
             .iter()
             .map(|prefix| format!("{prefix}{rev}"))
             .find(|full| matches!(self.repo.try_find_reference(full.as_str()), Ok(Some(_))))
+    }
+
+    /// The commits reachable from `tip` but from none of `hidden`.
+    pub fn commits_between(
+        &self,
+        tip: ObjectId,
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<ObjectId>> {
+        if hidden.contains(&tip) {
+            return Ok(Vec::new());
+        }
+        let walk = self
+            .repo
+            .rev_walk([tip])
+            .with_hidden(hidden.iter().copied())
+            .all()?;
+        let mut out = Vec::new();
+        for info in walk {
+            out.push(info?.id);
+        }
+        Ok(out)
     }
 
     /// Commits reachable from `tip` but from none of `hidden`.
@@ -156,6 +185,28 @@ impl Reader {
             }
         }
         Ok(tips)
+    }
+
+    /// The commits of `tip` not reachable from `hidden`, newest first.
+    pub fn commit_lines(
+        &self,
+        tip: ObjectId,
+        hidden: ObjectId,
+    ) -> anyhow::Result<Vec<crate::review::CommitLine>> {
+        let mut lines = Vec::new();
+        if tip == hidden {
+            return Ok(lines);
+        }
+        for info in self.repo.rev_walk([tip]).with_hidden([hidden]).all()? {
+            let commit = self.repo.find_commit(info?.id)?;
+            let author = commit.author()?;
+            lines.push(crate::review::CommitLine {
+                sha: commit.id.to_string(),
+                subject: commit.message()?.summary().to_string(),
+                author: format!("{} <{}>", author.name, author.email),
+            });
+        }
+        Ok(lines)
     }
 
     /// A commit's first parent.

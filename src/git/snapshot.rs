@@ -143,6 +143,67 @@ impl Git {
         Ok(commit)
     }
 
+    /// Commits everything the agent changed in `worktree` (tracked, untracked non-ignored,
+    /// deletions, renames, modes), except `exclude` (paths `copy_files` put there), to its
+    /// branch `branch_ref` as `codex(<id>): snapshot`. Plumbing only: no user hook runs and no
+    /// user identity is needed. Returns the commit, or `None` when nothing changed.
+    pub fn commit_worktree(
+        &self,
+        worktree: &Utf8Path,
+        branch_ref: &str,
+        id: &str,
+        exclude: &[String],
+    ) -> anyhow::Result<Option<String>> {
+        let head_ref = self
+            .run(worktree, &["symbolic-ref", "-q", "HEAD"])
+            .unwrap_or_default();
+        if head_ref != branch_ref {
+            let head = if head_ref.is_empty() {
+                "detached"
+            } else {
+                head_ref.as_str()
+            };
+            return Err(crate::error::UserError::refused(format!(
+                "the worktree {worktree} is not on its session branch {branch_ref} (HEAD is {head})"
+            ))
+            .hint(format!(
+                "switch back with 'git -C {worktree} switch {}'",
+                branch_ref.trim_start_matches("refs/heads/")
+            ))
+            .into());
+        }
+        let excluded: Vec<String> = exclude
+            .iter()
+            .map(|p| format!(":(exclude,literal){p}"))
+            .collect();
+        let mut add = vec!["add", "-A", "--", "."];
+        add.extend(excluded.iter().map(String::as_str));
+        self.run(worktree, &add)?;
+        let tree = self.run(worktree, &["write-tree"])?;
+        let head = self.run(worktree, &["rev-parse", "--verify", "HEAD^{commit}"])?;
+        if tree == self.run(worktree, &["rev-parse", &format!("{head}^{{tree}}")])? {
+            return Ok(None);
+        }
+        let message = format!("codex({id}): snapshot\n");
+        let (name, email) = (format!("codex({id})"), format!("{id}@codex.localhost"));
+        let mut cmd = self.command(worktree);
+        cmd.env("GIT_AUTHOR_NAME", &name)
+            .env("GIT_AUTHOR_EMAIL", &email)
+            .env("GIT_COMMITTER_NAME", &name)
+            .env("GIT_COMMITTER_EMAIL", &email);
+        let commit = self.run_with(cmd, &["commit-tree", &tree, "-p", &head, "-m", &message])?;
+        let update = [
+            "update-ref",
+            "-m",
+            "git-codex: review snapshot",
+            branch_ref,
+            &commit,
+            &head,
+        ];
+        self.run(worktree, &update)?;
+        Ok(Some(commit))
+    }
+
     fn with_index(
         &self,
         worktree: &Utf8Path,

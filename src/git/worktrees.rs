@@ -1,12 +1,9 @@
 //! Worktree plumbing: git's admin entries (`<common-dir>/worktrees/<name>/`), removal, restore.
 
-use std::io::Write as _;
-use std::process::Stdio;
-
 use anyhow::Context as _;
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::{Git, GitFailed};
+use super::Git;
 
 /// One entry of `<common-dir>/worktrees/`.
 #[derive(Debug, Clone)]
@@ -136,39 +133,6 @@ impl Git {
                     .with_context(|| format!("cannot delete the worktree dir {path}"))?;
             }
             self.run(main_root, &["worktree", "prune"])?;
-        }
-        Ok(())
-    }
-
-    /// Deletes refs in one transaction, each only if it still points where the caller saw it.
-    pub fn delete_refs(
-        &self,
-        main_root: &Utf8Path,
-        refs: &[(String, String)],
-    ) -> anyhow::Result<()> {
-        if refs.is_empty() {
-            return Ok(());
-        }
-        let mut input = String::new();
-        for (name, expected) in refs {
-            input.push_str(&format!("delete {name} {expected}\n"));
-        }
-        let mut cmd = self.command(main_root);
-        cmd.args(["update-ref", "--stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().context("cannot run git update-ref")?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input.as_bytes())?;
-        }
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            return Err(GitFailed {
-                args: "update-ref --stdin".into(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            }
-            .into());
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use crate::cli::SessionAddArgs;
 use crate::config::schema;
 use crate::context::Ctx;
 use crate::error::UserError;
+use crate::gate::base_ref;
 use crate::output;
 use crate::state::{BrokenRecord, SessionId, SessionRecord, id, record};
 
@@ -213,7 +214,10 @@ impl Undo {
         let record = &plan.record;
         match ctx.reader.ref_target(&plan.full_branch) {
             Ok(Some(tip)) if gix::ObjectId::from_hex(plan.start.as_bytes()).ok() == Some(tip) => {
-                let doomed = [(plan.full_branch.clone(), plan.start.clone())];
+                let mut doomed = vec![(plan.full_branch.clone(), plan.start.clone())];
+                if let Ok(Some(base)) = ctx.reader.ref_target(&base_ref(&record.id)) {
+                    doomed.push((base_ref(&record.id), base.to_string()));
+                }
                 if let Err(err) = ctx.git.delete_refs(&ctx.paths.main_root, &doomed) {
                     output::warning(&format!(
                         "rollback: cannot delete branch {}: {err}",
@@ -258,6 +262,10 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
             .worktree_add_existing(root, &record.worktree, &record.branch)
     };
     added.map_err(|err| UserError::runtime(format!("cannot create the worktree: {err}")))?;
+    // The gate needs the session's base even after its record is gone.
+    let base = base_ref(&record.id);
+    ctx.git
+        .run(root, &["update-ref", &base, &record.base_commit])?;
     if let Some(snapshot) = &plan.snapshot {
         ctx.git.restore_files(&record.worktree, snapshot)?;
     }

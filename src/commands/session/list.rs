@@ -16,6 +16,7 @@ pub fn run(args: SessionListArgs) -> anyhow::Result<()> {
     let views: Vec<SessionView> = records
         .into_iter()
         .map(|record| SessionView::gather(&ctx, record, now))
+        .filter(|view| !args.pending || view.state.is_pending())
         .collect();
     for b in &broken {
         output::warning(&format!(

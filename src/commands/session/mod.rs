@@ -2,10 +2,12 @@
 
 pub mod add;
 pub mod list;
+pub mod merge;
 pub mod provision;
 pub mod prune;
 pub mod remove;
 pub mod restore;
+pub mod review;
 pub mod show;
 pub mod status;
 pub mod touch;
@@ -21,5 +23,7 @@ pub fn run(command: SessionCommand) -> anyhow::Result<()> {
         SessionCommand::Remove(args) => remove::run(args),
         SessionCommand::Prune(args) => prune::run(args),
         SessionCommand::Restore(args) => restore::run(args),
+        SessionCommand::Review(args) => review::run(args),
+        SessionCommand::Merge(args) => merge::run(args),
     }
 }

@@ -7,6 +7,7 @@ use gix::ObjectId;
 use crate::cli::SessionRemoveArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
+use crate::gate::base_ref;
 use crate::git::Git;
 use crate::git::read::{RepoPaths, worktree_state};
 use crate::git::snapshot::snapshot_ref;
@@ -162,6 +163,9 @@ pub fn settle(
             removed.branch_kept_commits = unmerged;
         } else if !keep_branch {
             doomed.push((full_branch, tip.to_string()));
+            if let Some(base) = ctx.reader.ref_target(&base_ref(&target.id))? {
+                doomed.push((base_ref(&target.id), base.to_string()));
+            }
             removed.branch_deleted = true;
         }
     }

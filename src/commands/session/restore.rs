@@ -7,6 +7,7 @@ use super::add::{Plan, check_policy, create, new_record};
 use crate::cli::SessionRestoreArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
+use crate::gate::base_ref;
 use crate::git::snapshot::snapshot_ref;
 use crate::output;
 use crate::state::id;
@@ -52,7 +53,10 @@ pub fn run(args: SessionRestoreArgs) -> anyhow::Result<()> {
         }
         fits
     });
-    let (base, base_commit) = ctx.reader.restore_base(start)?;
+    let (base, mut base_commit) = ctx.reader.restore_base(start)?;
+    if let Some(recorded) = ctx.reader.ref_target(&base_ref(id.as_str()))? {
+        base_commit = recorded;
+    }
     let record = new_record(&ctx, &id, branch, &base, base_commit, &records, now)?;
     let plan = Plan {
         start: start.to_string(),

@@ -5,14 +5,25 @@ use serde_json::{Value, json};
 
 use crate::context::Ctx;
 use crate::git::read::worktree_state;
+use crate::review::approval::{self, ApprovalState};
 use crate::state::SessionRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
+    /// Live, with nothing committed to review yet.
     Active,
     Expired,
     /// The worktree dir is gone.
     Missing,
+    /// Commits await a reviewer.
+    ReviewPending,
+    /// The approval contains the branch tip.
+    Approved,
+    /// Approved once; the branch has moved on since.
+    StaleApproval,
+    Rejected,
+    /// Every commit of the session is on its base branch.
+    Merged,
 }
 
 impl State {
@@ -21,7 +32,17 @@ impl State {
             State::Active => "active",
             State::Expired => "expired",
             State::Missing => "missing",
+            State::ReviewPending => "review-pending",
+            State::Approved => "approved",
+            State::StaleApproval => "stale-approval",
+            State::Rejected => "rejected",
+            State::Merged => "merged",
         }
+    }
+
+    /// Whether a person needs to look at it: the review queue of `list --pending`.
+    pub fn is_pending(self) -> bool {
+        matches!(self, State::ReviewPending | State::StaleApproval)
     }
 }
 
@@ -34,6 +55,7 @@ pub struct SessionView {
     pub ahead: Option<usize>,
     pub behind: Option<usize>,
     pub dirty: Option<bool>,
+    pub approval: Option<ApprovalState>,
     /// What could not be read (a deleted branch, an unreadable worktree).
     pub problems: Vec<String>,
 }
@@ -74,12 +96,24 @@ impl SessionView {
         } else {
             None
         };
+        let approval = tip.and_then(|tip| match approval::state(&ctx.reader, &record.id, tip) {
+            Ok(state) => Some(state),
+            Err(err) => {
+                problems.push(format!("cannot read the approval: {err}"));
+                None
+            }
+        });
+        let own_commits = tip.and_then(|tip| own_commit_count(ctx, &record, tip).ok());
         let state = if !exists {
             State::Missing
         } else if expires_at.is_some_and(|at| at <= now) {
             State::Expired
         } else {
-            State::Active
+            review_state(
+                approval.as_ref(),
+                own_commits.unwrap_or(0),
+                ahead.unwrap_or(0),
+            )
         };
         SessionView {
             state,
@@ -88,6 +122,7 @@ impl SessionView {
             ahead,
             behind,
             dirty,
+            approval,
             problems,
             record,
         }
@@ -113,11 +148,35 @@ impl SessionView {
             "ahead": self.ahead,
             "behind": self.behind,
             "dirty": self.dirty,
+            "approval": self.approval.as_ref().map(ApprovalState::to_json),
             "port": r.port,
             "sandbox": r.sandbox,
             "problems": self.problems,
         })
     }
+}
+
+/// Where a live session stands in review.
+fn review_state(approval: Option<&ApprovalState>, own_commits: usize, ahead: usize) -> State {
+    match approval {
+        Some(ApprovalState::Approved(_)) if own_commits > 0 && ahead == 0 => State::Merged,
+        Some(ApprovalState::Approved(_)) => State::Approved,
+        Some(ApprovalState::Stale(_)) => State::StaleApproval,
+        Some(ApprovalState::Rejected(_)) => State::Rejected,
+        _ if own_commits == 0 => State::Active,
+        _ if ahead == 0 => State::Merged,
+        _ => State::ReviewPending,
+    }
+}
+
+/// Commits on the session branch since it started.
+fn own_commit_count(
+    ctx: &Ctx,
+    record: &SessionRecord,
+    tip: gix::ObjectId,
+) -> anyhow::Result<usize> {
+    let base = gix::ObjectId::from_hex(record.base_commit.as_bytes())?;
+    ctx.reader.count_exclusive(tip, &[base])
 }
 
 /// When a session expires: `ttl` after its last activity, a commit on its branch included.

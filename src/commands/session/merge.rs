@@ -1,0 +1,128 @@
+//! `git codex session merge <id>`: lands an approved session on a protected branch.
+
+use gix::ObjectId;
+
+use super::remove::{Target, describe, remove_session};
+use crate::cli::{MergeStrategy, SessionMergeArgs};
+use crate::context::Ctx;
+use crate::error::UserError;
+use crate::git::land::{Landing, Strategy};
+use crate::output;
+use crate::review::approval::{self, ApprovalState};
+use crate::state::{SessionRecord, id};
+
+pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
+    let id = id::parse(&args.id)?;
+    let ctx = Ctx::open(&[])?;
+    let _lock = ctx.state.lock()?;
+    let record = ctx.state.record(&id)?;
+    let target = target_branch(&ctx, args.into.as_deref())?;
+    let target_ref = format!("refs/heads/{target}");
+    let old = ctx.reader.ref_target(&target_ref)?.ok_or_else(|| {
+        UserError::bad_input(format!("branch '{target}' does not exist"))
+            .hint("pass an existing branch with --into")
+    })?;
+    let tip = ctx
+        .reader
+        .ref_target(&format!("refs/heads/{}", record.branch))?
+        .ok_or_else(|| UserError::runtime(format!("the branch {} is gone", record.branch)))?;
+    if ctx.config.review.require_approval {
+        require_approval(&ctx, &record, tip)?;
+    }
+    if ctx.reader.count_exclusive(tip, &[old])? == 0 {
+        output::note(&format!("{target} already contains session '{id}'"));
+    } else {
+        let strategy = match args.strategy {
+            MergeStrategy::Merge => Strategy::Merge,
+            MergeStrategy::Squash => Strategy::Squash,
+            MergeStrategy::Rebase => Strategy::Rebase,
+            MergeStrategy::Ff => Strategy::Ff,
+        };
+        let message = merge_message(&ctx, &record, tip, old)?;
+        let (old_hex, tip_hex) = (old.to_string(), tip.to_string());
+        let scratch = ctx.state.tmp_dir(&record.id);
+        let landing = Landing {
+            main_root: &ctx.paths.main_root,
+            target_ref: &target_ref,
+            old: &old_hex,
+            tip: &tip_hex,
+            message: &message,
+            scratch: &scratch,
+        };
+        let checkout = ctx
+            .git
+            .worktree_with_branch(&ctx.paths.main_root, &target_ref)?;
+        let new = ctx.git.land(&landing, checkout.as_deref(), strategy)?;
+        output::note(&format!(
+            "Landed session '{id}' on {target} ({}..{})",
+            &old_hex[..12],
+            &new[..new.len().min(12)]
+        ));
+    }
+    if args.remove {
+        let target = Target::from(&record);
+        let mut doomed = Vec::new();
+        let removed = remove_session(&ctx, &target, false, &mut doomed)?;
+        ctx.git.delete_refs(&ctx.paths.main_root, &doomed)?;
+        output::note(&format!("Removed session '{id}'"));
+        for line in describe(&target, &removed) {
+            output::note(&line);
+        }
+    }
+    Ok(())
+}
+
+/// `--into`, or the first protected branch that is a plain name.
+fn target_branch(ctx: &Ctx, into: Option<&str>) -> anyhow::Result<String> {
+    if let Some(into) = into {
+        return Ok(into.trim_start_matches("refs/heads/").to_string());
+    }
+    ctx.config
+        .review
+        .protected
+        .iter()
+        .find(|p| !p.contains(['*', '?', '[']))
+        .cloned()
+        .ok_or_else(|| {
+            UserError::bad_input("no target branch: review.protected names no plain branch")
+                .hint("pass --into BRANCH")
+                .into()
+        })
+}
+
+/// Refuses (exit 3), before anything is touched, unless the session's approval contains its tip.
+fn require_approval(ctx: &Ctx, record: &SessionRecord, tip: ObjectId) -> anyhow::Result<()> {
+    let id = &record.id;
+    let refused = |message: String| -> anyhow::Error {
+        UserError::refused(message)
+            .hint(format!(
+                "review it with 'git codex session review {id}' and approve with --approve"
+            ))
+            .into()
+    };
+    match approval::state(&ctx.reader, id, tip)? {
+        ApprovalState::Approved(_) => Ok(()),
+        ApprovalState::Stale(v) => Err(refused(format!(
+            "session '{id}' is not approved at {}: its approval is for {}, and the branch has moved on",
+            &tip.to_string()[..12],
+            &v.commit[..12]
+        ))),
+        ApprovalState::Rejected(v) => {
+            Err(refused(format!("session '{id}' was rejected by {}", v.by)))
+        }
+        ApprovalState::Pending => Err(refused(format!("session '{id}' has no approval"))),
+    }
+}
+
+fn merge_message(
+    ctx: &Ctx,
+    record: &SessionRecord,
+    tip: ObjectId,
+    old: ObjectId,
+) -> anyhow::Result<String> {
+    let mut message = format!("Merge session '{}' ({})\n\n", record.id, record.branch);
+    for line in ctx.reader.commit_lines(tip, old)?.iter().rev() {
+        message.push_str(&format!("* {} {}\n", &line.sha[..12], line.subject));
+    }
+    Ok(message)
+}

@@ -1,0 +1,293 @@
+//! `git codex session review <id> [--approve | --reject]`: commit the agent's changes, summarise
+//! the range, run the review hook, and record a verdict bound to the exact tip.
+
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+use gix::ObjectId;
+use jiff::Timestamp;
+
+use crate::cli::{ReportFormat, SessionReviewArgs};
+use crate::context::Ctx;
+use crate::error::UserError;
+use crate::git::refs::RefUpdate;
+use crate::output;
+use crate::review::approval::{self, ApprovalState, approval_ref, rejection_ref};
+use crate::review::{Summary, hook, render};
+use crate::state::{SessionRecord, atomic_write, id};
+
+pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
+    let id = id::parse(&args.id)?;
+    let ctx = Ctx::open(&[])?;
+    let format = args
+        .format
+        .unwrap_or(if ctx.config.review.summary_format == "json" {
+            ReportFormat::Json
+        } else {
+            ReportFormat::Markdown
+        });
+    let (record, staged) = stage(&ctx, &id)?;
+    let tip = branch_tip(&ctx, &record)?;
+    let base = ObjectId::from_hex(record.base_commit.as_bytes())?;
+    let mut summary = Summary::build(&ctx.reader, &record.id, &record.branch, base, tip)?;
+    summary.staged = staged;
+    summary.approval = approval::state(&ctx.reader, &record.id, tip)?;
+    let report_dir = ctx.state.root.join("reviews").join(&record.id);
+    write_reports(&report_dir, &summary)?;
+    summary.hook = run_hook(&ctx, &record, &summary, &report_dir, format);
+
+    let verdict = if args.approve {
+        let hook_failed = summary.hook.as_ref().is_some_and(|h| !h.passed);
+        if hook_failed && !args.force {
+            write_reports(&report_dir, &summary)?;
+            emit(&summary, format, args.output.as_deref())?;
+            return Err(UserError::refused(format!(
+                "not approved: the review hook failed for session '{id}' at {}",
+                short(&tip)
+            ))
+            .hint("fix what the hook reports and review again, or pass --force to approve anyway")
+            .into());
+        }
+        Some(record_verdict(
+            &ctx,
+            &record,
+            tip,
+            Verdict::Approve,
+            args.message.as_deref(),
+            &summary,
+        )?)
+    } else if args.reject {
+        Some(record_verdict(
+            &ctx,
+            &record,
+            tip,
+            Verdict::Reject,
+            args.message.as_deref(),
+            &summary,
+        )?)
+    } else {
+        None
+    };
+    summary.approval = approval::state(&ctx.reader, &record.id, tip)?;
+    write_reports(&report_dir, &summary)?;
+    emit(&summary, format, args.output.as_deref())?;
+    if let Some(line) = verdict {
+        output::note(&line);
+    }
+    Ok(())
+}
+
+/// Under the lock: commits the agent's changes (with `review.auto_stage`) and counts the
+/// review as activity.
+fn stage(
+    ctx: &Ctx,
+    id: &crate::state::SessionId,
+) -> anyhow::Result<(SessionRecord, Option<String>)> {
+    let _lock = ctx.state.lock()?;
+    let mut record = ctx.state.record(id)?;
+    if !record.worktree.is_dir() {
+        return Err(UserError::runtime(format!("the worktree of session '{id}' is gone ({})", record.worktree))
+            .hint(format!("run 'git codex session prune' to save what remains, then 'git codex session restore {id}'"))
+            .into());
+    }
+    let staged = if ctx.config.review.auto_stage {
+        let branch_ref = format!("refs/heads/{}", record.branch);
+        ctx.git.commit_worktree(
+            &record.worktree,
+            &branch_ref,
+            &record.id,
+            &record.copied_files,
+        )?
+    } else {
+        None
+    };
+    record.last_activity = Timestamp::now();
+    ctx.state.write_record(&record)?;
+    Ok((record, staged))
+}
+
+fn branch_tip(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<ObjectId> {
+    ctx.reader
+        .ref_target(&format!("refs/heads/{}", record.branch))?
+        .ok_or_else(|| {
+            UserError::runtime(format!(
+                "the branch {} of session '{}' is gone",
+                record.branch, record.id
+            ))
+            .hint("nothing can be reviewed without it; remove the session")
+            .into()
+        })
+}
+
+/// Saves `<tip>.md` and `<tip>.json` under `reviews/<id>/`.
+fn write_reports(dir: &camino::Utf8Path, summary: &Summary) -> anyhow::Result<()> {
+    let tip = summary.tip.to_string();
+    atomic_write(
+        &dir.join(format!("{tip}.md")),
+        render::markdown(summary).as_bytes(),
+    )?;
+    let mut json = serde_json::to_vec_pretty(&render::json(summary))?;
+    json.push(b'\n');
+    atomic_write(&dir.join(format!("{tip}.json")), &json)
+}
+
+fn run_hook(
+    ctx: &Ctx,
+    record: &SessionRecord,
+    summary: &Summary,
+    report_dir: &camino::Utf8Path,
+    format: ReportFormat,
+) -> Option<hook::HookResult> {
+    let configured = &ctx.config.review.hook;
+    if configured.is_empty() {
+        return None;
+    }
+    let program = Utf8PathBuf::from(configured);
+    let program = if program.is_absolute() {
+        program
+    } else {
+        ctx.paths
+            .main_root
+            .join(configured.trim_start_matches("./"))
+    };
+    let extension = if format == ReportFormat::Json {
+        "json"
+    } else {
+        "md"
+    };
+    let report = report_dir.join(format!("{}.{extension}", summary.tip));
+    let env = [
+        ("CODEX_SESSION_ID", record.id.clone()),
+        ("CODEX_BASE", summary.base.to_string()),
+        ("CODEX_TIP", summary.tip.to_string()),
+        ("CODEX_WORKTREE", record.worktree.to_string()),
+        ("CODEX_REVIEW_REPORT", report.to_string()),
+    ];
+    let timeout = match ctx.config.review.hook_timeout.seconds() {
+        Some(secs) => Duration::from_secs(secs),
+        None => Duration::MAX,
+    };
+    let log = ctx.state.logs_dir(&record.id).join("review-hook.log");
+    Some(hook::run(&program, &record.worktree, &env, timeout, &log))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Approve,
+    Reject,
+}
+
+/// Under the lock, with compare-and-swap: the approval (or rejection) of exactly `tip`.
+fn record_verdict(
+    ctx: &Ctx,
+    record: &SessionRecord,
+    tip: ObjectId,
+    verdict: Verdict,
+    message: Option<&str>,
+    summary: &Summary,
+) -> anyhow::Result<String> {
+    let _lock = ctx.state.lock()?;
+    if branch_tip(ctx, record)? != tip {
+        return Err(
+            UserError::refused(format!("session '{}' moved during the review", record.id))
+                .hint("review it again")
+                .into(),
+        );
+    }
+    let id = &record.id;
+    let approval = ctx.reader.ref_id(&approval_ref(id))?;
+    let rejection = ctx.reader.ref_id(&rejection_ref(id))?;
+    if verdict == Verdict::Approve
+        && let ApprovalState::Approved(existing) = approval::state(&ctx.reader, id, tip)?
+        && existing.commit_id() == Some(tip)
+    {
+        return Err(UserError::refused(format!(
+            "session '{id}' is already approved at {} by {}",
+            short(&tip),
+            existing.by
+        ))
+        .into());
+    }
+    let (word, name, old, other, other_old) = match verdict {
+        Verdict::Approve => (
+            "approve",
+            approval_ref(id),
+            approval,
+            rejection_ref(id),
+            rejection,
+        ),
+        Verdict::Reject => (
+            "reject",
+            rejection_ref(id),
+            rejection,
+            approval_ref(id),
+            approval,
+        ),
+    };
+    let mut text = format!("{word} {} at {tip}\n", record.branch);
+    if let Some(message) = message {
+        text.push_str(&format!("\n{}\n", message.trim_end()));
+    }
+    let t = &summary.totals;
+    text.push_str(&format!(
+        "\nFiles: {}, +{} -{}\nReport: reviews/{id}/{tip}.md\n",
+        t.files, t.insertions, t.deletions
+    ));
+    let tag = ctx.git.make_tag(
+        &ctx.paths.main_root,
+        &tip.to_string(),
+        &format!("codex-{word}-{id}"),
+        &text,
+    )?;
+    let mut updates = vec![RefUpdate::Set {
+        name: name.clone(),
+        new: tag,
+        old: old.map(|o| o.to_string()),
+    }];
+    if let Some(other_old) = other_old {
+        // A verdict replaces the opposite one.
+        updates.push(RefUpdate::Delete {
+            name: other,
+            old: other_old.to_string(),
+        });
+    }
+    ctx.git
+        .update_refs(&ctx.paths.main_root, &updates)
+        .map_err(|err| {
+            UserError::refused(format!(
+                "another verdict on session '{id}' was recorded meanwhile: {err:#}"
+            ))
+            .hint("review again to see it")
+        })?;
+    let done = if verdict == Verdict::Approve {
+        "Approved"
+    } else {
+        "Rejected"
+    };
+    Ok(format!("{done} session '{id}' at {} ({name})", short(&tip)))
+}
+
+fn emit(summary: &Summary, format: ReportFormat, file: Option<&str>) -> anyhow::Result<()> {
+    let text = match format {
+        ReportFormat::Markdown => render::markdown(summary),
+        ReportFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&render::json(summary))?
+        ),
+    };
+    match file {
+        Some(path) => {
+            fs_err::write(path, text.as_bytes())?;
+            output::note(&format!(
+                "Wrote the review of '{}' to {path}",
+                summary.session
+            ));
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn short(id: &ObjectId) -> String {
+    id.to_string()[..12].to_string()
+}

@@ -1,0 +1,269 @@
+//! Landing commits on a branch the way git users expect: in the worktree that has the branch
+//! checked out (so its files follow), or without a checkout through `merge-tree` and a
+//! compare-and-swap ref update. Every path fires git's own hooks; a conflict leaves the
+//! branch and every worktree as they were.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use super::{Git, GitFailed};
+use crate::error::UserError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Merge,
+    Squash,
+    Rebase,
+    Ff,
+}
+
+/// What to land where.
+pub struct Landing<'a> {
+    pub main_root: &'a Utf8Path,
+    pub target_ref: &'a str,
+    pub old: &'a str,
+    pub tip: &'a str,
+    pub message: &'a str,
+    /// A scratch dir for the temporary worktree a rebase needs.
+    pub scratch: &'a Utf8Path,
+}
+
+fn conflict(files: &str) -> anyhow::Error {
+    let files: Vec<&str> = files.lines().filter(|l| !l.is_empty()).collect();
+    UserError::runtime(format!(
+        "the session does not merge cleanly: conflicts in {}",
+        if files.is_empty() {
+            "(unknown files)".to_string()
+        } else {
+            files.join(", ")
+        }
+    ))
+    .hint("nothing was changed; merge the target into the session, review and approve again")
+    .into()
+}
+
+impl Git {
+    /// The worktree that has `branch_ref` checked out, if any.
+    pub fn worktree_with_branch(
+        &self,
+        main_root: &Utf8Path,
+        branch_ref: &str,
+    ) -> anyhow::Result<Option<Utf8PathBuf>> {
+        let list = self.run(main_root, &["worktree", "list", "--porcelain"])?;
+        let mut current = None;
+        for line in list.lines() {
+            if let Some(path) = line.strip_prefix("worktree ") {
+                current = Some(Utf8PathBuf::from(path));
+            } else if line.strip_prefix("branch ") == Some(branch_ref) {
+                return Ok(current);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Lands `tip` on the target in `worktree` (which has it checked out), or without a
+    /// checkout when `worktree` is `None`. Returns the target's new commit.
+    pub fn land(
+        &self,
+        landing: &Landing<'_>,
+        worktree: Option<&Utf8Path>,
+        strategy: Strategy,
+    ) -> anyhow::Result<String> {
+        if let Some(wt) = worktree {
+            let dirty = self.run(wt, &["status", "--porcelain", "--untracked-files=no"])?;
+            if !dirty.is_empty() {
+                return Err(UserError::refused(format!(
+                    "{wt} has uncommitted changes to tracked files"
+                ))
+                .hint("commit or stash them first; the merge would mix them with the session's")
+                .into());
+            }
+        }
+        let tip = if strategy == Strategy::Rebase {
+            self.replay(landing)?
+        } else {
+            landing.tip.to_string()
+        };
+        match (worktree, strategy) {
+            (Some(wt), Strategy::Ff | Strategy::Rebase) => {
+                self.run(wt, &["merge", "--ff-only", "-q", &tip])?;
+            }
+            (Some(wt), Strategy::Merge) => self.merge_in(
+                wt,
+                &[
+                    "merge",
+                    "--no-ff",
+                    "--no-edit",
+                    "-q",
+                    "-m",
+                    landing.message,
+                    &tip,
+                ],
+                false,
+            )?,
+            (Some(wt), Strategy::Squash) => {
+                self.merge_in(wt, &["merge", "--squash", "-q", &tip], true)?;
+                self.run(wt, &["commit", "-q", "-m", landing.message])?;
+            }
+            (None, Strategy::Ff | Strategy::Rebase) => self.fast_forward(landing, &tip)?,
+            (None, Strategy::Merge | Strategy::Squash) => {
+                self.merge_without_checkout(landing, strategy)?
+            }
+        }
+        self.run(landing.main_root, &["rev-parse", landing.target_ref])
+    }
+
+    /// Runs a merge in a worktree; on failure names the conflicts and undoes it.
+    fn merge_in(&self, wt: &Utf8Path, args: &[&str], squash: bool) -> anyhow::Result<()> {
+        if let Err(err) = self.run(wt, args) {
+            let files = self
+                .run(wt, &["diff", "--name-only", "--diff-filter=U"])
+                .unwrap_or_default();
+            let undo: &[&str] = if squash {
+                &["reset", "-q", "--merge"]
+            } else {
+                &["merge", "--abort"]
+            };
+            let _ = self.run(wt, undo);
+            if files.is_empty() {
+                return Err(err);
+            }
+            return Err(conflict(&files));
+        }
+        Ok(())
+    }
+
+    fn fast_forward(&self, landing: &Landing<'_>, tip: &str) -> anyhow::Result<()> {
+        let is_ancestor = self
+            .run(
+                landing.main_root,
+                &["merge-base", "--is-ancestor", landing.old, tip],
+            )
+            .is_ok();
+        if !is_ancestor {
+            return Err(UserError::refused(format!(
+                "{} cannot be fast-forwarded to the session: it has moved on",
+                landing.target_ref
+            ))
+            .hint("use --strategy merge, squash or rebase")
+            .into());
+        }
+        let update = [
+            "update-ref",
+            "-m",
+            landing.message,
+            landing.target_ref,
+            tip,
+            landing.old,
+        ];
+        self.run(landing.main_root, &update).map(|_| ())
+    }
+
+    /// A merge or squash commit made from `merge-tree`'s result, then a compare-and-swap of
+    /// the target: nothing is checked out.
+    fn merge_without_checkout(
+        &self,
+        landing: &Landing<'_>,
+        strategy: Strategy,
+    ) -> anyhow::Result<()> {
+        let root = landing.main_root;
+        let merged = self.run(
+            root,
+            &[
+                "merge-tree",
+                "--write-tree",
+                "--name-only",
+                landing.old,
+                landing.tip,
+            ],
+        );
+        let tree = match merged {
+            Ok(out) => out.lines().next().unwrap_or_default().to_string(),
+            Err(err) => {
+                return Err(match err.downcast_ref::<GitFailed>() {
+                    Some(_) => {
+                        let out = self
+                            .command(root)
+                            .args([
+                                "merge-tree",
+                                "--write-tree",
+                                "--name-only",
+                                landing.old,
+                                landing.tip,
+                            ])
+                            .output()?;
+                        let text = String::from_utf8_lossy(&out.stdout);
+                        let files: String = text
+                            .lines()
+                            .skip(1)
+                            .take_while(|l| !l.is_empty())
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        conflict(&files)
+                    }
+                    None => err,
+                });
+            }
+        };
+        let mut args = vec!["commit-tree", tree.as_str(), "-p", landing.old];
+        if strategy == Strategy::Merge {
+            args.extend(["-p", landing.tip]);
+        }
+        args.extend(["-m", landing.message]);
+        let commit = self.run(root, &args)?;
+        let update = [
+            "update-ref",
+            "-m",
+            landing.message,
+            landing.target_ref,
+            &commit,
+            landing.old,
+        ];
+        self.run(root, &update).map(|_| ())
+    }
+
+    /// Replays the session's commits onto the target in a temporary detached worktree and
+    /// returns the replayed tip; no branch moves.
+    fn replay(&self, landing: &Landing<'_>) -> anyhow::Result<String> {
+        let tmp = landing
+            .scratch
+            .join(format!("replay-{}", std::process::id()));
+        let root = landing.main_root;
+        self.run(
+            root,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "--detach",
+                tmp.as_str(),
+                landing.old,
+            ],
+        )?;
+        let result = (|| {
+            if let Err(err) = self.run(
+                &tmp,
+                &[
+                    "rebase",
+                    "-q",
+                    "--onto",
+                    landing.old,
+                    landing.old,
+                    landing.tip,
+                ],
+            ) {
+                let files = self
+                    .run(&tmp, &["diff", "--name-only", "--diff-filter=U"])
+                    .unwrap_or_default();
+                let _ = self.run(&tmp, &["rebase", "--abort"]);
+                return Err(if files.is_empty() {
+                    err
+                } else {
+                    conflict(&files)
+                });
+            }
+            self.run(&tmp, &["rev-parse", "HEAD"])
+        })();
+        let _ = self.run(root, &["worktree", "remove", "--force", tmp.as_str()]);
+        result
+    }
+}

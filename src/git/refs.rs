@@ -1,0 +1,87 @@
+//! Ref transactions and the annotated tags that record approvals and rejections.
+
+use camino::Utf8Path;
+
+use super::{Git, GitFailed};
+use crate::error::UserError;
+
+/// One step of an `update-ref --stdin` transaction; each is compare-and-swap.
+pub enum RefUpdate {
+    /// Set `name` to `new` if it is at `old` (`None`: if it does not exist).
+    Set {
+        name: String,
+        new: String,
+        old: Option<String>,
+    },
+    /// Delete `name` if it is at `old`.
+    Delete { name: String, old: String },
+}
+
+impl Git {
+    /// Applies every update or none.
+    pub fn update_refs(&self, cwd: &Utf8Path, updates: &[RefUpdate]) -> anyhow::Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut input = String::new();
+        for update in updates {
+            match update {
+                RefUpdate::Set {
+                    name,
+                    new,
+                    old: Some(old),
+                } => input.push_str(&format!("update {name} {new} {old}\n")),
+                RefUpdate::Set {
+                    name,
+                    new,
+                    old: None,
+                } => input.push_str(&format!("create {name} {new}\n")),
+                RefUpdate::Delete { name, old } => {
+                    input.push_str(&format!("delete {name} {old}\n"))
+                }
+            }
+        }
+        self.run_input(cwd, &["update-ref", "--stdin"], &input)
+            .map(|_| ())
+    }
+
+    /// Deletes refs in one transaction, each only if it still points where the caller saw it.
+    pub fn delete_refs(&self, cwd: &Utf8Path, refs: &[(String, String)]) -> anyhow::Result<()> {
+        let updates: Vec<RefUpdate> = refs
+            .iter()
+            .map(|(name, old)| RefUpdate::Delete {
+                name: name.clone(),
+                old: old.clone(),
+            })
+            .collect();
+        self.update_refs(cwd, &updates)
+    }
+
+    /// The identity git would record for a commit made now ("Name <email> time zone"); a
+    /// person's, so it fails when none is configured.
+    pub fn committer_ident(&self, cwd: &Utf8Path) -> anyhow::Result<String> {
+        self.run(cwd, &["var", "GIT_COMMITTER_IDENT"]).map_err(|err| {
+            let detail = err
+                .downcast_ref::<GitFailed>()
+                .map_or_else(|| err.to_string(), |f| f.stderr.clone());
+            UserError::bad_input(format!("git knows no identity for you: {detail}"))
+                .hint("set one with 'git config user.name \"Your Name\"' and 'git config user.email you@example.com'")
+                .into()
+        })
+    }
+
+    /// Writes an annotated tag object for `target` (a commit) with the person's identity as
+    /// tagger; returns its id. No ref is created.
+    pub fn make_tag(
+        &self,
+        cwd: &Utf8Path,
+        target: &str,
+        tag_name: &str,
+        message: &str,
+    ) -> anyhow::Result<String> {
+        let tagger = self.committer_ident(cwd)?;
+        let content =
+            format!("object {target}\ntype commit\ntag {tag_name}\ntagger {tagger}\n\n{message}");
+        self.run_input(cwd, &["mktag"], &content)
+    }
+}
