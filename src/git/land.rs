@@ -78,6 +78,9 @@ impl Git {
                 .into());
             }
         }
+        if strategy == Strategy::Ff {
+            self.require_fast_forward(landing)?;
+        }
         let tip = if strategy == Strategy::Rebase {
             self.replay(landing)?
         } else {
@@ -132,11 +135,12 @@ impl Git {
         Ok(())
     }
 
-    fn fast_forward(&self, landing: &Landing<'_>, tip: &str) -> anyhow::Result<()> {
+    /// Refuses (exit 3) when the target is not an ancestor of the session tip.
+    fn require_fast_forward(&self, landing: &Landing<'_>) -> anyhow::Result<()> {
         let is_ancestor = self
             .run(
                 landing.main_root,
-                &["merge-base", "--is-ancestor", landing.old, tip],
+                &["merge-base", "--is-ancestor", landing.old, landing.tip],
             )
             .is_ok();
         if !is_ancestor {
@@ -147,6 +151,11 @@ impl Git {
             .hint("use --strategy merge, squash or rebase")
             .into());
         }
+        Ok(())
+    }
+
+    /// Moves the target to `tip` (a descendant of it) with compare-and-swap.
+    fn fast_forward(&self, landing: &Landing<'_>, tip: &str) -> anyhow::Result<()> {
         let update = [
             "update-ref",
             "-m",

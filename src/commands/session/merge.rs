@@ -6,6 +6,7 @@ use super::remove::{Target, describe, remove_session};
 use crate::cli::{MergeStrategy, SessionMergeArgs};
 use crate::context::Ctx;
 use crate::error::UserError;
+use crate::gate::Gate;
 use crate::git::land::{Landing, Strategy};
 use crate::output;
 use crate::review::approval::{self, ApprovalState};
@@ -26,9 +27,7 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
         .reader
         .ref_target(&format!("refs/heads/{}", record.branch))?
         .ok_or_else(|| UserError::runtime(format!("the branch {} is gone", record.branch)))?;
-    if ctx.config.review.require_approval {
-        require_approval(&ctx, &record, tip)?;
-    }
+    require_approval(&ctx, &record, old, tip)?;
     if ctx.reader.count_exclusive(tip, &[old])? == 0 {
         output::note(&format!("{target} already contains session '{id}'"));
     } else {
@@ -90,8 +89,17 @@ fn target_branch(ctx: &Ctx, into: Option<&str>) -> anyhow::Result<String> {
         })
 }
 
-/// Refuses (exit 3), before anything is touched, unless the session's approval contains its tip.
-fn require_approval(ctx: &Ctx, record: &SessionRecord, tip: ObjectId) -> anyhow::Result<()> {
+/// Refuses (exit 3), before anything is touched, when the gate would not let the session's
+/// tip land; the approval state says why in words.
+fn require_approval(
+    ctx: &Ctx,
+    record: &SessionRecord,
+    old: ObjectId,
+    tip: ObjectId,
+) -> anyhow::Result<()> {
+    if Gate::load(ctx)?.check_landing(Some(old), tip)?.is_empty() {
+        return Ok(());
+    }
     let id = &record.id;
     let refused = |message: String| -> anyhow::Error {
         UserError::refused(message)
@@ -101,7 +109,10 @@ fn require_approval(ctx: &Ctx, record: &SessionRecord, tip: ObjectId) -> anyhow:
             .into()
     };
     match approval::state(&ctx.reader, id, tip)? {
-        ApprovalState::Approved(_) => Ok(()),
+        ApprovalState::Approved(v) => Err(refused(format!(
+            "session '{id}' is approved at {}, yet the gate refuses it: another session's unapproved commits are in its history",
+            &v.commit[..12]
+        ))),
         ApprovalState::Stale(v) => Err(refused(format!(
             "session '{id}' is not approved at {}: its approval is for {}, and the branch has moved on",
             &tip.to_string()[..12],
