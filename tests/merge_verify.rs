@@ -238,3 +238,20 @@ fn verify_catches_a_session_whose_record_is_gone() {
         assert!(err.contains("refs/heads/main"), "{err}");
     });
 }
+
+#[test]
+fn protected_globs_guard_every_matching_branch() {
+    each_git(|t| {
+        t.codex(&["config", "set", "review.protected", "main, release/*"])
+            .assert()
+            .success();
+        let main = t.git(&["rev-parse", "main"]);
+        let wt = t.add("g");
+        commit_in(t, &wt, "g.txt", "g");
+        let range = format!("{main}..codex/g");
+        assert_eq!(verify(t, &[&range, "--ref", "release/2.0"]).0, 3);
+        assert_eq!(verify(t, &[&range, "--ref", "refs/heads/release/2.0"]).0, 3);
+        assert_eq!(verify(t, &[&range, "--ref", "releases"]).0, 0);
+        assert_eq!(verify(t, &[&range, "--ref", "main"]).0, 3);
+    });
+}
