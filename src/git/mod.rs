@@ -2,6 +2,7 @@
 //! that must behave exactly as git does (worktrees, refs, snapshots). Nobody else spawns git.
 
 pub mod land;
+pub mod patch_id;
 pub mod read;
 pub mod refs;
 pub mod snapshot;
