@@ -40,6 +40,48 @@ pub enum Command {
     Config(ConfigCommand),
     /// The review gate as a command: exit 3 if a range lands unapproved session commits
     Verify(VerifyArgs),
+    /// Install, remove or inspect the git hooks that enforce the gate and prune sessions
+    #[command(subcommand)]
+    Hooks(HooksCommand),
+    /// What the hook shims call (not for people)
+    #[command(hide = true)]
+    Hook(HookArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksCommand {
+    /// Write the shims into the effective hooks dir, chaining hooks already there
+    Install(HooksInstallArgs),
+    /// Remove the shims and put chained hooks back as they were
+    Uninstall(HooksInstallArgs),
+    /// Which hooks are git-codex's, chained, missing or not effective
+    Status(HooksStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HooksInstallArgs {
+    /// The server hook (pre-receive), for a bare repository that receives pushes
+    #[arg(long)]
+    pub server: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HooksStatusArgs {
+    /// The server hook instead of the client hooks
+    #[arg(long)]
+    pub server: bool,
+    /// Print JSON (schema 1)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// The hook git ran
+    pub name: String,
+    /// Its arguments, as git passed them
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

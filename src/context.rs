@@ -73,15 +73,21 @@ impl Ctx {
         lines
     }
 
-    /// Runs `init` if it has not been run yet, and says so.
+    /// Runs `init` if it has not been run yet (state dir, config, excludes, hooks), and says so.
     pub fn ensure_init(&self) -> anyhow::Result<()> {
         if self.state.is_initialized() {
             return Ok(());
         }
-        let _lock = self.state.lock()?;
-        if self.state.init(&self.paths.common_dir, &self.excludes())? {
+        if self.ensure_state()? {
             output::note(&format!("Initialized git-codex in {}", self.state.root));
+            crate::commands::hooks::install_client(self)?;
         }
         Ok(())
+    }
+
+    /// The state dir, config and excludes, without hooks. Returns true when something was made.
+    pub fn ensure_state(&self) -> anyhow::Result<bool> {
+        let _lock = self.state.lock()?;
+        self.state.init(&self.paths.common_dir, &self.excludes())
     }
 }

@@ -7,6 +7,7 @@ mod context;
 mod error;
 mod gate;
 mod git;
+mod hooks;
 mod output;
 mod parallel;
 mod review;
@@ -37,6 +38,8 @@ fn main() -> ExitCode {
         Command::Session(command) => commands::session::run(command),
         Command::Config(command) => commands::config::run(command),
         Command::Verify(args) => commands::verify::run(args),
+        Command::Hooks(command) => commands::hooks::run(command),
+        Command::Hook(args) => commands::hook::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(Exit::Ok as u8),

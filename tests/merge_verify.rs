@@ -231,8 +231,11 @@ fn verify_catches_a_session_whose_record_is_gone() {
         assert!(!t.state_dir().join("sessions/gone.json").exists());
         let (code, err) = verify(t, &[&format!("{main}..codex/gone")]);
         assert_eq!(code, 3, "{err}");
-        // A plain merge landed it anyway (no hooks yet): verify of main's history says so.
-        t.git(&["merge", "-q", "--ff-only", "codex/gone"]);
+        // The hooks refuse a plain merge; with hooks bypassed it lands, and verify of main's
+        // history says so.
+        let out = t.git_output(&t.repo, &["merge", "-q", "--ff-only", "codex/gone"]);
+        assert!(!out.status.success(), "the reference-transaction hook refuses it");
+        t.git(&["-c", "core.hooksPath=/dev/null", "merge", "-q", "--ff-only", "codex/gone"]);
         let (code, err) = verify(t, &[]);
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("refs/heads/main"), "{err}");

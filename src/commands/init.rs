@@ -1,4 +1,4 @@
-//! `git codex init`: state dir, commented default config, excludes. Idempotent.
+//! `git codex init`: state dir, commented default config, excludes, hooks. Idempotent.
 
 use crate::context::Ctx;
 use crate::output;

@@ -185,6 +185,7 @@ impl Settings {
             port_range: schema::parse_port_range(&self.string("session.port_range"))
                 .unwrap_or((20000, 29999)),
             sandbox_mode: self.string("sandbox.mode"),
+            gate_reference_transaction: self.boolean("gate.reference_transaction"),
             review: ReviewConfig {
                 auto_stage: self.boolean("review.auto_stage"),
                 require_approval: self.boolean("review.require_approval"),
@@ -209,6 +210,7 @@ pub struct Config {
     pub port_range: (u16, u16),
     pub sandbox_mode: String,
     pub review: ReviewConfig,
+    pub gate_reference_transaction: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -209,6 +209,23 @@ impl Reader {
         Ok(lines)
     }
 
+    /// The branch checked out in the current worktree and its commit (`None` when detached
+    /// or unborn).
+    pub fn current_head(&self) -> anyhow::Result<Option<(String, ObjectId)>> {
+        let Some(name) = self.current.head_name()? else {
+            return Ok(None);
+        };
+        let Ok(id) = self.current.head_id() else {
+            return Ok(None);
+        };
+        Ok(Some((name.as_bstr().to_string(), id.detach())))
+    }
+
+    /// The git dir of the current worktree (`.git`, or `.git/worktrees/<name>`).
+    pub fn current_git_dir(&self) -> Utf8PathBuf {
+        Utf8PathBuf::from_path_buf(self.current.git_dir().to_path_buf()).unwrap_or_default()
+    }
+
     /// A commit's first parent.
     pub fn first_parent(&self, id: ObjectId) -> Option<ObjectId> {
         let commit = self.repo.find_commit(id).ok()?;

@@ -97,6 +97,51 @@ impl StateDir {
         Ok(StateLock { _file: file })
     }
 
+    /// Takes the lock only if it is free right now. Hooks use this: the command that fired
+    /// them may hold the lock (a `session add` running `git worktree add`).
+    pub fn try_lock(&self) -> anyhow::Result<Option<StateLock>> {
+        let path = self.root.join("lock");
+        let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path) {
+            Ok(file) => file,
+            Err(_) => return Ok(None),
+        };
+        match file.try_lock() {
+            Ok(()) => Ok(Some(StateLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(err)) => Err(err.into()),
+        }
+    }
+
+    /// The file whose modification time is the earliest moment a session may expire; the
+    /// post-checkout shim compares it with files the checkout just wrote, so a checkout
+    /// starts git-codex only when something may have expired.
+    pub fn expiry_stamp(&self) -> Utf8PathBuf {
+        self.root.join("expiry-stamp")
+    }
+
+    /// Sets the stamp to `at`, or removes it when nothing can expire.
+    pub fn set_expiry_stamp(&self, at: Option<jiff::Timestamp>) -> anyhow::Result<()> {
+        let path = self.expiry_stamp();
+        let Some(at) = at else {
+            return match fs_err::remove_file(&path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
+                _ => Ok(()),
+            };
+        };
+        let file = fs_err::File::create(&path)?;
+        let seconds = u64::try_from(at.as_second()).unwrap_or(0);
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+        file.file().set_modified(when)?;
+        Ok(())
+    }
+
+    /// The stamp from the records alone: each one's last activity plus its ttl. A commit
+    /// on a branch only moves an expiry later, so this is never too late.
+    fn refresh_expiry_stamp(&self) -> anyhow::Result<()> {
+        let (records, _) = self.records()?;
+        self.set_expiry_stamp(records.iter().filter_map(|r| r.expires_at(None)).min())
+    }
+
     /// Every record, sorted by id; unreadable ones come back as [`BrokenRecord`].
     pub fn records(&self) -> anyhow::Result<(Vec<SessionRecord>, Vec<BrokenRecord>)> {
         let dir = self.sessions_dir();
@@ -150,14 +195,16 @@ impl StateDir {
     pub fn write_record(&self, record: &SessionRecord) -> anyhow::Result<()> {
         let mut json = serde_json::to_vec_pretty(record)?;
         json.push(b'\n');
-        atomic_write(&self.record_path(&record.id), &json)
+        atomic_write(&self.record_path(&record.id), &json)?;
+        self.refresh_expiry_stamp()
     }
 
     pub fn delete_record(&self, id: &str) -> anyhow::Result<()> {
         match fs_err::remove_file(self.record_path(id)) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
-            _ => Ok(()),
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+            _ => {}
         }
+        self.refresh_expiry_stamp()
     }
 
     /// Creates the dirs, a commented default config and the excludes. Idempotent.

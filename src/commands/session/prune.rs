@@ -99,15 +99,29 @@ pub fn run(args: SessionPruneArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prunes expired sessions only; the caller holds the lock. Used by `session add`.
+/// Prunes expired sessions only; the caller holds the lock. Used by `session add` and the
+/// post-checkout hook.
 pub fn prune_expired(ctx: &Ctx, now: Timestamp) -> anyhow::Result<()> {
     let findings = find(ctx, now, true)?;
-    if findings.iter().all(|f| !f.kind.acts()) {
-        return Ok(());
+    if findings.iter().any(|f| f.kind.acts()) {
+        let outcomes = execute(ctx, findings)?;
+        report_text(&outcomes, false);
     }
-    let outcomes = execute(ctx, findings)?;
-    report_text(&outcomes, false);
-    Ok(())
+    refresh_stamp(ctx)
+}
+
+/// The expiry stamp with commits on the branches counted as activity, so that checkouts
+/// stop asking until something really may expire.
+fn refresh_stamp(ctx: &Ctx) -> anyhow::Result<()> {
+    let (records, _) = ctx.state.records()?;
+    let mut earliest = None;
+    for record in &records {
+        let tip = ctx.reader.ref_target(&format!("refs/heads/{}", record.branch))?;
+        if let Some(at) = expiry(ctx, record, tip) {
+            earliest = Some(earliest.map_or(at, |e: Timestamp| e.min(at)));
+        }
+    }
+    ctx.state.set_expiry_stamp(earliest)
 }
 
 /// What prune would do, and why. `expired_only` skips the orphan scan.

@@ -1,0 +1,234 @@
+//! `git codex hook <name> …`: what the shims call. Each is a thin adapter that parses git's
+//! arguments and stdin and asks the gate (src/gate), or prunes.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+
+use camino::Utf8Path;
+use gix::ObjectId;
+use jiff::Timestamp;
+
+use super::session::prune;
+use crate::cli::HookArgs;
+use crate::config::Settings;
+use crate::context::{Ctx, current_dir};
+use crate::error::UserError;
+use crate::gate::{Gate, History, SessionLine, Violation, base_ref};
+use crate::git::Git;
+use crate::hooks;
+use crate::output;
+use crate::review::approval::approval_ref;
+use crate::state::StateDir;
+
+pub fn run(args: HookArgs) -> anyhow::Result<()> {
+    match args.name.as_str() {
+        "reference-transaction" => reference_transaction(&args.args),
+        "pre-merge-commit" => pre_merge_commit(),
+        "pre-commit" => pre_commit(),
+        "pre-push" => pre_push(),
+        "post-checkout" => post_checkout(),
+        "pre-receive" => pre_receive(),
+        other => Err(UserError::bad_input(format!("no hook '{other}'")).into()),
+    }
+}
+
+fn stdin_text() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// An object id from a hook line; all zeros (a ref that does not exist) is `None`.
+fn oid(text: &str) -> Option<ObjectId> {
+    ObjectId::from_hex(text.as_bytes()).ok().filter(|id| !id.is_null())
+}
+
+/// Prints the refusal git shows the user and fails the hook.
+fn refuse(refname: &str, violations: &[Violation], recover: &str) -> anyhow::Result<()> {
+    for v in violations {
+        output::error(&format!(
+            "git-codex: refusing to move {refname}: commit {} of session '{}' is not approved: {}",
+            &v.commit[..v.commit.len().min(12)],
+            v.session,
+            v.reason()
+        ));
+    }
+    let sessions: Vec<&str> = violations.iter().map(|v| v.session.as_str()).collect();
+    let first = sessions.first().copied().unwrap_or("<id>");
+    output::hint(&format!(
+        "a person approves the session's tip with 'git codex session review {first} --approve'; then try again"
+    ));
+    output::hint(recover);
+    Err(UserError::refused(format!("the review gate refused to move {refname}")).into())
+}
+
+fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
+    if args.first().map(String::as_str) != Some("prepared") {
+        return Ok(());
+    }
+    let ctx = Ctx::open(&[])?;
+    hooks::write_cache(&ctx.state.root, &ctx.config)?;
+    if !ctx.config.gate_reference_transaction {
+        return Ok(());
+    }
+    let gate = Gate::load(&ctx)?;
+    for line in stdin_text()?.lines() {
+        let mut parts = line.split(' ');
+        let (Some(old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        // Symbolic-ref updates ("ref:<target>") and deletions land no commits.
+        let Some(new) = oid(new) else { continue };
+        let violations = gate.check(refname, oid(old), new)?;
+        if !violations.is_empty() {
+            return refuse(
+                refname,
+                &violations,
+                "git may already have changed your files: undo with 'git merge --abort', 'git reset --merge' or 'git rebase --abort'",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The branch checked out here and its commit.
+fn current_branch(ctx: &Ctx) -> anyhow::Result<Option<(String, ObjectId)>> {
+    Ok(ctx.reader.current_head()?)
+}
+
+fn pre_merge_commit() -> anyhow::Result<()> {
+    let ctx = Ctx::open(&[])?;
+    let Some((refname, head)) = current_branch(&ctx)? else { return Ok(()) };
+    let gate = Gate::load(&ctx)?;
+    for (name, _) in std::env::vars_os() {
+        let Some(sha) = name.to_str().and_then(|n| n.strip_prefix("GITHEAD_")) else { continue };
+        let Some(merged) = oid(sha) else { continue };
+        let violations = gate.check(&refname, Some(head), merged)?;
+        if !violations.is_empty() {
+            return refuse(&refname, &violations, "undo the merge with 'git merge --abort'");
+        }
+    }
+    Ok(())
+}
+
+fn pre_commit() -> anyhow::Result<()> {
+    let ctx = Ctx::open(&[])?;
+    let Some((refname, head)) = current_branch(&ctx)? else { return Ok(()) };
+    let squash = ctx.reader.current_git_dir().join("SQUASH_MSG");
+    let Ok(text) = fs_err::read_to_string(&squash) else { return Ok(()) };
+    let gate = Gate::load(&ctx)?;
+    for sha in text.lines().filter_map(|l| l.strip_prefix("commit ")) {
+        let Some(squashed) = oid(sha.trim()) else { continue };
+        let violations = gate.check(&refname, Some(head), squashed)?;
+        if !violations.is_empty() {
+            return refuse(&refname, &violations, "undo the squash with 'git reset --merge'");
+        }
+    }
+    Ok(())
+}
+
+fn pre_push() -> anyhow::Result<()> {
+    let ctx = Ctx::open(&[])?;
+    let gate = Gate::load(&ctx)?;
+    for line in stdin_text()?.lines() {
+        let parts: Vec<&str> = line.split(' ').collect();
+        let [_, local, remote_ref, remote] = parts[..] else { continue };
+        let Some(new) = oid(local) else { continue };
+        // The remote's old tip counts only if we have it.
+        let old = oid(remote).filter(|id| ctx.reader.repo.has_object(id));
+        let violations = gate.check(remote_ref, old, new)?;
+        if !violations.is_empty() {
+            return refuse(remote_ref, &violations, "nothing was pushed");
+        }
+    }
+    Ok(())
+}
+
+/// Never fails: a problem is a warning, and a busy lock means another git-codex command is
+/// at work (a `session add` running `git worktree add`), so pruning waits for later.
+fn post_checkout() -> anyhow::Result<()> {
+    let result = (|| -> anyhow::Result<()> {
+        let ctx = Ctx::open(&[])?;
+        let Some(_lock) = ctx.state.try_lock()? else { return Ok(()) };
+        prune::prune_expired(&ctx, Timestamp::now())
+    })();
+    if let Err(err) = result {
+        output::warning(&format!("git-codex could not prune expired sessions: {err:#}"));
+    }
+    Ok(())
+}
+
+/// History through the git CLI: a server's pushed objects sit in a quarantine that git
+/// shows its hooks through the environment, and only git reads that.
+struct CliHistory<'a> {
+    git: &'a Git,
+    cwd: &'a Utf8Path,
+}
+
+impl History for CliHistory<'_> {
+    fn commits_between(&self, tip: ObjectId, hidden: &[ObjectId]) -> anyhow::Result<Vec<ObjectId>> {
+        let tip = tip.to_string();
+        let hidden: Vec<String> = hidden.iter().map(|h| format!("^{h}")).collect();
+        let mut args = vec!["rev-list", tip.as_str()];
+        args.extend(hidden.iter().map(String::as_str));
+        let out = self.git.run(self.cwd, &args)?;
+        Ok(out.lines().filter_map(|l| ObjectId::from_hex(l.as_bytes()).ok()).collect())
+    }
+}
+
+fn pre_receive() -> anyhow::Result<()> {
+    let git = Git::from_env();
+    let cwd = current_dir()?;
+    let common = git.run(&cwd, &["rev-parse", "--path-format=absolute", "--git-common-dir"])?;
+    let state = StateDir::new(Utf8Path::new(&common));
+    let config = Settings::load(Some(&state.config_file()), &[])?.config();
+    let updates: Vec<(Option<ObjectId>, Option<ObjectId>, String)> = stdin_text()?
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            let (old, new, name) = (parts.next()?, parts.next()?, parts.next()?);
+            Some((oid(old), oid(new), name.to_string()))
+        })
+        .collect();
+    // The refs as they will be once this push is in: what the server has, updated by it.
+    let mut refs: HashMap<String, ObjectId> = HashMap::new();
+    let prefix = format!("refs/heads/{}", config.branch_prefix);
+    let listing = git.run(&cwd, &["for-each-ref", "--format=%(objectname) %(refname)", &prefix, "refs/codex/"])?;
+    for line in listing.lines() {
+        if let Some((id, name)) = line.split_once(' ')
+            && let Some(id) = oid(id)
+        {
+            refs.insert(name.to_string(), id);
+        }
+    }
+    for (_, new, name) in &updates {
+        match new {
+            Some(id) => refs.insert(name.clone(), *id),
+            None => refs.remove(name),
+        };
+    }
+    let mut sessions = Vec::new();
+    for (name, tip) in &refs {
+        let Some(id) = name.strip_prefix(&prefix) else { continue };
+        let approved = match refs.get(&approval_ref(id)) {
+            Some(tag) => git
+                .run(&cwd, &["rev-parse", "--verify", "-q", &format!("{tag}^{{commit}}")])
+                .ok()
+                .and_then(|c| oid(&c)),
+            None => None,
+        };
+        let base = refs.get(&base_ref(id)).copied();
+        sessions.push(SessionLine { id: id.to_string(), tip: *tip, base, approved });
+    }
+    let history = CliHistory { git: &git, cwd: &cwd };
+    let review = &config.review;
+    let gate = Gate::new(&history, &git, &cwd, review.require_approval, &review.protected, sessions);
+    for (old, new, name) in &updates {
+        let Some(new) = new else { continue };
+        let violations = gate.check(name, *old, *new)?;
+        if !violations.is_empty() {
+            return refuse(name, &violations, "nothing was accepted; push the approval (refs/codex/approvals/<id>) with the branch");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Installing the hook shims (SPEC §6): written into the effective hooks dir, chaining any
+//! hook already there (ours runs first), removed byte for byte on uninstall.
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use anyhow::Context as _;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::UserError;
+use crate::git::Git;
+use crate::state::atomic_write;
+
+pub const CLIENT_HOOKS: &[&str] = &[
+    "reference-transaction",
+    "pre-merge-commit",
+    "pre-commit",
+    "pre-push",
+    "post-checkout",
+];
+pub const SERVER_HOOKS: &[&str] = &["pre-receive"];
+
+/// The line every shim carries, so that ours are told from anyone else's.
+const MARKER: &str = "# git-codex shim";
+const PREAMBLE: &str = include_str!("../../hooks/_preamble.sh");
+
+fn body(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "reference-transaction" => include_str!("../../hooks/reference-transaction"),
+        "pre-merge-commit" => include_str!("../../hooks/pre-merge-commit"),
+        "pre-commit" => include_str!("../../hooks/pre-commit"),
+        "pre-push" => include_str!("../../hooks/pre-push"),
+        "post-checkout" => include_str!("../../hooks/post-checkout"),
+        "pre-receive" => include_str!("../../hooks/pre-receive"),
+        _ => return None,
+    })
+}
+
+/// A value inside single quotes in sh.
+fn sh_quote(text: &str) -> String {
+    text.replace('\'', "'\\''")
+}
+
+/// The shim for `name`, pointing at this binary and this state dir.
+pub fn shim(name: &str, bin: &Utf8Path, state_dir: &Utf8Path) -> anyhow::Result<String> {
+    let body = body(name).with_context(|| format!("internal: no shim for {name}"))?;
+    let preamble = PREAMBLE
+        .replace("@BIN@", &sh_quote(bin.as_str()))
+        .replace("@STATE@", &sh_quote(state_dir.as_str()));
+    Ok(format!("{preamble}{body}"))
+}
+
+fn is_ours(path: &Utf8Path) -> bool {
+    fs_err::read_to_string(path).is_ok_and(|text| text.lines().any(|l| l.starts_with(MARKER)))
+}
+
+fn chained_path(dir: &Utf8Path, name: &str) -> Utf8PathBuf {
+    dir.join(format!("{name}.codex-chained"))
+}
+
+/// The hooks dir git uses here (`core.hooksPath` honoured), absolute.
+pub fn hooks_dir(git: &Git, cwd: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+    let path = git.run(cwd, &["rev-parse", "--path-format=absolute", "--git-path", "hooks"])?;
+    Ok(Utf8PathBuf::from(path))
+}
+
+/// What is at one hook's path.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookState {
+    pub name: String,
+    /// "ours", "missing" or "foreign" (someone else's hook where ours should be).
+    pub state: &'static str,
+    /// A hook of the user's that ours runs after itself.
+    pub chained: bool,
+}
+
+pub fn status(dir: &Utf8Path, names: &[&str]) -> Vec<HookState> {
+    names
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            let state = if is_ours(&path) {
+                "ours"
+            } else if path.exists() || path.is_symlink() {
+                "foreign"
+            } else {
+                "missing"
+            };
+            HookState {
+                name: name.to_string(),
+                state,
+                chained: chained_path(dir, name).exists() || chained_path(dir, name).is_symlink(),
+            }
+        })
+        .collect()
+}
+
+/// Writes the shims into `dir`; an existing hook that is not ours moves aside to
+/// `<name>.codex-chained` and keeps running after ours.
+pub fn install(dir: &Utf8Path, names: &[&str], bin: &Utf8Path, state_dir: &Utf8Path) -> anyhow::Result<Vec<HookState>> {
+    fs_err::create_dir_all(dir)?;
+    for name in names {
+        let path = dir.join(name);
+        let chained = chained_path(dir, name);
+        let occupied = path.exists() || path.is_symlink();
+        if occupied && !is_ours(&path) {
+            if chained.exists() || chained.is_symlink() {
+                return Err(UserError::refused(format!(
+                    "{path} is not git-codex's, and {chained} (a hook git-codex chained earlier) is in the way"
+                ))
+                .hint("merge the two hooks by hand, then run 'git codex hooks install' again")
+                .into());
+            }
+            fs_err::rename(&path, &chained)?;
+        }
+        atomic_write(&path, shim(name, bin, state_dir)?.as_bytes())?;
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(status(dir, names))
+}
+
+/// Removes our shims and puts chained hooks back, byte for byte. Foreign hooks stay.
+pub fn uninstall(dir: &Utf8Path, names: &[&str]) -> anyhow::Result<Vec<String>> {
+    let mut kept = Vec::new();
+    for name in names {
+        let path = dir.join(name);
+        if !is_ours(&path) {
+            if path.exists() {
+                kept.push(name.to_string());
+            }
+            continue;
+        }
+        fs_err::remove_file(&path)?;
+        let chained = chained_path(dir, name);
+        if chained.exists() || chained.is_symlink() {
+            fs_err::rename(&chained, &path)?;
+        }
+    }
+    Ok(kept)
+}
+
+/// The copy of the protected patterns the reference-transaction shim sources, so that
+/// updates of other refs never start git-codex. Rewritten whenever config is loaded by a
+/// hook with a newer config file.
+pub fn write_cache(state_dir: &Utf8Path, config: &Config) -> anyhow::Result<()> {
+    let gate_on = config.review.require_approval && config.gate_reference_transaction;
+    let patterns: Vec<String> = config
+        .review
+        .protected
+        .iter()
+        .map(|p| format!("refs/heads/{}", case_pattern(p)))
+        .collect();
+    let safe = config.review.protected.iter().all(|p| !p.chars().any(char::is_control));
+    let mut text = String::from("# written by git-codex from the protected patterns; do not edit\n");
+    text.push_str(&format!("codex_gate={}\n", u8::from(gate_on)));
+    if safe && !patterns.is_empty() {
+        text.push_str(&format!(
+            "codex_protected() {{\n  case \"$1\" in\n    {}) return 0 ;;\n  esac\n  return 1\n}}\n",
+            patterns.join("|")
+        ));
+    } else if safe {
+        text.push_str("codex_protected() { return 1; }\n");
+    } else {
+        // Patterns sh cannot hold safely: every update goes to git-codex.
+        text.push_str("codex_protected() { return 0; }\n");
+    }
+    atomic_write(&state_dir.join("hooks-cache.sh"), text.as_bytes())
+}
+
+/// A glob as a sh `case` pattern: glob characters kept, everything else escaped.
+fn case_pattern(glob: &str) -> String {
+    let mut out = String::new();
+    for c in glob.chars() {
+        if c.is_ascii_alphanumeric() || "/._-*?[]!".contains(c) {
+            out.push(c);
+        } else {
+            out.push('\\');
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// When `core.hooksPath` is relative, each worktree resolves it against its own root, and a
+/// dir that is not tracked (husky's `.husky/_`) does not exist in new session worktrees.
+pub fn worktree_problem(git: &Git, main_root: &Utf8Path) -> Option<String> {
+    let configured = git.run(main_root, &["config", "core.hooksPath"]).ok()?;
+    if configured.is_empty() || Utf8Path::new(&configured).is_absolute() {
+        return None;
+    }
+    let tracked = git
+        .run(main_root, &["ls-files", "--", &configured])
+        .is_ok_and(|out| !out.is_empty());
+    (!tracked).then(|| {
+        format!(
+            "core.hooksPath is '{configured}', relative to each worktree, and not tracked: new session worktrees lack it, so git runs no hooks there"
+        )
+    })
+}
