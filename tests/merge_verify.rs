@@ -234,8 +234,18 @@ fn verify_catches_a_session_whose_record_is_gone() {
         // The hooks refuse a plain merge; with hooks bypassed it lands, and verify of main's
         // history says so.
         let out = t.git_output(&t.repo, &["merge", "-q", "--ff-only", "codex/gone"]);
-        assert!(!out.status.success(), "the reference-transaction hook refuses it");
-        t.git(&["-c", "core.hooksPath=/dev/null", "merge", "-q", "--ff-only", "codex/gone"]);
+        assert!(
+            !out.status.success(),
+            "the reference-transaction hook refuses it"
+        );
+        t.git(&[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "merge",
+            "-q",
+            "--ff-only",
+            "codex/gone",
+        ]);
         let (code, err) = verify(t, &[]);
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("refs/heads/main"), "{err}");

@@ -127,7 +127,9 @@ fn a_merged_branch_is_deleted_and_keep_branch_keeps_it() {
         t.git_in(&wt, &["add", "f.txt"]);
         t.git_in(&wt, &["commit", "-q", "-m", "f"]);
         // Approved, so the gate lets a plain merge land it.
-        t.codex(&["session", "review", "merged", "--approve"]).assert().success();
+        t.codex(&["session", "review", "merged", "--approve"])
+            .assert()
+            .success();
         t.git(&["merge", "-q", "--ff-only", "codex/merged"]);
         let (code, _, err) = run(t.codex(&["session", "remove", "merged"]));
         assert_eq!(code, 0, "{err}");

@@ -40,7 +40,9 @@ fn stdin_text() -> anyhow::Result<String> {
 
 /// An object id from a hook line; all zeros (a ref that does not exist) is `None`.
 fn oid(text: &str) -> Option<ObjectId> {
-    ObjectId::from_hex(text.as_bytes()).ok().filter(|id| !id.is_null())
+    ObjectId::from_hex(text.as_bytes())
+        .ok()
+        .filter(|id| !id.is_null())
 }
 
 /// Prints the refusal git shows the user and fails the hook.
@@ -74,7 +76,8 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
     let gate = Gate::load(&ctx)?;
     for line in stdin_text()?.lines() {
         let mut parts = line.split(' ');
-        let (Some(old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
         // Symbolic-ref updates ("ref:<target>") and deletions land no commits.
@@ -98,14 +101,22 @@ fn current_branch(ctx: &Ctx) -> anyhow::Result<Option<(String, ObjectId)>> {
 
 fn pre_merge_commit() -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
-    let Some((refname, head)) = current_branch(&ctx)? else { return Ok(()) };
+    let Some((refname, head)) = current_branch(&ctx)? else {
+        return Ok(());
+    };
     let gate = Gate::load(&ctx)?;
     for (name, _) in std::env::vars_os() {
-        let Some(sha) = name.to_str().and_then(|n| n.strip_prefix("GITHEAD_")) else { continue };
+        let Some(sha) = name.to_str().and_then(|n| n.strip_prefix("GITHEAD_")) else {
+            continue;
+        };
         let Some(merged) = oid(sha) else { continue };
         let violations = gate.check(&refname, Some(head), merged)?;
         if !violations.is_empty() {
-            return refuse(&refname, &violations, "undo the merge with 'git merge --abort'");
+            return refuse(
+                &refname,
+                &violations,
+                "undo the merge with 'git merge --abort'",
+            );
         }
     }
     Ok(())
@@ -113,15 +124,25 @@ fn pre_merge_commit() -> anyhow::Result<()> {
 
 fn pre_commit() -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
-    let Some((refname, head)) = current_branch(&ctx)? else { return Ok(()) };
+    let Some((refname, head)) = current_branch(&ctx)? else {
+        return Ok(());
+    };
     let squash = ctx.reader.current_git_dir().join("SQUASH_MSG");
-    let Ok(text) = fs_err::read_to_string(&squash) else { return Ok(()) };
+    let Ok(text) = fs_err::read_to_string(&squash) else {
+        return Ok(());
+    };
     let gate = Gate::load(&ctx)?;
     for sha in text.lines().filter_map(|l| l.strip_prefix("commit ")) {
-        let Some(squashed) = oid(sha.trim()) else { continue };
+        let Some(squashed) = oid(sha.trim()) else {
+            continue;
+        };
         let violations = gate.check(&refname, Some(head), squashed)?;
         if !violations.is_empty() {
-            return refuse(&refname, &violations, "undo the squash with 'git reset --merge'");
+            return refuse(
+                &refname,
+                &violations,
+                "undo the squash with 'git reset --merge'",
+            );
         }
     }
     Ok(())
@@ -132,7 +153,9 @@ fn pre_push() -> anyhow::Result<()> {
     let gate = Gate::load(&ctx)?;
     for line in stdin_text()?.lines() {
         let parts: Vec<&str> = line.split(' ').collect();
-        let [_, local, remote_ref, remote] = parts[..] else { continue };
+        let [_, local, remote_ref, remote] = parts[..] else {
+            continue;
+        };
         let Some(new) = oid(local) else { continue };
         // The remote's old tip counts only if we have it.
         let old = oid(remote).filter(|id| ctx.reader.repo.has_object(id));
@@ -149,11 +172,15 @@ fn pre_push() -> anyhow::Result<()> {
 fn post_checkout() -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let ctx = Ctx::open(&[])?;
-        let Some(_lock) = ctx.state.try_lock()? else { return Ok(()) };
+        let Some(_lock) = ctx.state.try_lock()? else {
+            return Ok(());
+        };
         prune::prune_expired(&ctx, Timestamp::now())
     })();
     if let Err(err) = result {
-        output::warning(&format!("git-codex could not prune expired sessions: {err:#}"));
+        output::warning(&format!(
+            "git-codex could not prune expired sessions: {err:#}"
+        ));
     }
     Ok(())
 }
@@ -172,14 +199,20 @@ impl History for CliHistory<'_> {
         let mut args = vec!["rev-list", tip.as_str()];
         args.extend(hidden.iter().map(String::as_str));
         let out = self.git.run(self.cwd, &args)?;
-        Ok(out.lines().filter_map(|l| ObjectId::from_hex(l.as_bytes()).ok()).collect())
+        Ok(out
+            .lines()
+            .filter_map(|l| ObjectId::from_hex(l.as_bytes()).ok())
+            .collect())
     }
 }
 
 fn pre_receive() -> anyhow::Result<()> {
     let git = Git::from_env();
     let cwd = current_dir()?;
-    let common = git.run(&cwd, &["rev-parse", "--path-format=absolute", "--git-common-dir"])?;
+    let common = git.run(
+        &cwd,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?;
     let state = StateDir::new(Utf8Path::new(&common));
     let config = Settings::load(Some(&state.config_file()), &[])?.config();
     let updates: Vec<(Option<ObjectId>, Option<ObjectId>, String)> = stdin_text()?
@@ -193,7 +226,15 @@ fn pre_receive() -> anyhow::Result<()> {
     // The refs as they will be once this push is in: what the server has, updated by it.
     let mut refs: HashMap<String, ObjectId> = HashMap::new();
     let prefix = format!("refs/heads/{}", config.branch_prefix);
-    let listing = git.run(&cwd, &["for-each-ref", "--format=%(objectname) %(refname)", &prefix, "refs/codex/"])?;
+    let listing = git.run(
+        &cwd,
+        &[
+            "for-each-ref",
+            "--format=%(objectname) %(refname)",
+            &prefix,
+            "refs/codex/",
+        ],
+    )?;
     for line in listing.lines() {
         if let Some((id, name)) = line.split_once(' ')
             && let Some(id) = oid(id)
@@ -209,25 +250,49 @@ fn pre_receive() -> anyhow::Result<()> {
     }
     let mut sessions = Vec::new();
     for (name, tip) in &refs {
-        let Some(id) = name.strip_prefix(&prefix) else { continue };
+        let Some(id) = name.strip_prefix(&prefix) else {
+            continue;
+        };
         let approved = match refs.get(&approval_ref(id)) {
             Some(tag) => git
-                .run(&cwd, &["rev-parse", "--verify", "-q", &format!("{tag}^{{commit}}")])
+                .run(
+                    &cwd,
+                    &["rev-parse", "--verify", "-q", &format!("{tag}^{{commit}}")],
+                )
                 .ok()
                 .and_then(|c| oid(&c)),
             None => None,
         };
         let base = refs.get(&base_ref(id)).copied();
-        sessions.push(SessionLine { id: id.to_string(), tip: *tip, base, approved });
+        sessions.push(SessionLine {
+            id: id.to_string(),
+            tip: *tip,
+            base,
+            approved,
+        });
     }
-    let history = CliHistory { git: &git, cwd: &cwd };
+    let history = CliHistory {
+        git: &git,
+        cwd: &cwd,
+    };
     let review = &config.review;
-    let gate = Gate::new(&history, &git, &cwd, review.require_approval, &review.protected, sessions);
+    let gate = Gate::new(
+        &history,
+        &git,
+        &cwd,
+        review.require_approval,
+        &review.protected,
+        sessions,
+    );
     for (old, new, name) in &updates {
         let Some(new) = new else { continue };
         let violations = gate.check(name, *old, *new)?;
         if !violations.is_empty() {
-            return refuse(name, &violations, "nothing was accepted; push the approval (refs/codex/approvals/<id>) with the branch");
+            return refuse(
+                name,
+                &violations,
+                "nothing was accepted; push the approval (refs/codex/approvals/<id>) with the branch",
+            );
         }
     }
     Ok(())

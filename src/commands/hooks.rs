@@ -31,7 +31,10 @@ fn place(server: bool) -> anyhow::Result<Place> {
     let git = Git::from_env();
     let cwd = current_dir()?;
     let common = git
-        .run(&cwd, &["rev-parse", "--path-format=absolute", "--git-common-dir"])
+        .run(
+            &cwd,
+            &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+        )
         .map_err(|_| {
             UserError::bad_input(format!("not a git repository: {cwd}"))
                 .hint("run this inside the repository whose hooks you mean")
@@ -56,8 +59,13 @@ fn place(server: bool) -> anyhow::Result<Place> {
 fn this_binary() -> anyhow::Result<Utf8PathBuf> {
     let exe = std::env::current_exe()?;
     let exe = fs_err::canonicalize(exe)?;
-    Utf8PathBuf::from_path_buf(exe)
-        .map_err(|p| UserError::runtime(format!("the path of git-codex is not UTF-8: {}", p.display())).into())
+    Utf8PathBuf::from_path_buf(exe).map_err(|p| {
+        UserError::runtime(format!(
+            "the path of git-codex is not UTF-8: {}",
+            p.display()
+        ))
+        .into()
+    })
 }
 
 /// Installs the client hooks of the repository `ctx` opened; `init` calls this too.
@@ -65,7 +73,11 @@ pub fn install_client(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = hooks::hooks_dir(&ctx.git, &ctx.paths.main_root)?;
     let states = hooks::install(&dir, CLIENT_HOOKS, &this_binary()?, &ctx.state.root)?;
     hooks::write_cache(&ctx.state.root, &ctx.config)?;
-    let chained: Vec<&str> = states.iter().filter(|s| s.chained).map(|s| s.name.as_str()).collect();
+    let chained: Vec<&str> = states
+        .iter()
+        .filter(|s| s.chained)
+        .map(|s| s.name.as_str())
+        .collect();
     let mut line = format!("Installed git-codex hooks in {dir}");
     if !chained.is_empty() {
         line.push_str(&format!(" (chaining your {})", chained.join(", ")));
@@ -73,7 +85,9 @@ pub fn install_client(ctx: &Ctx) -> anyhow::Result<()> {
     output::note(&line);
     if let Some(problem) = hooks::worktree_problem(&ctx.git, &ctx.paths.main_root) {
         output::warning(&problem);
-        output::hint("point core.hooksPath at an absolute path, or track the hooks dir, so session worktrees run the hooks");
+        output::hint(
+            "point core.hooksPath at an absolute path, or track the hooks dir, so session worktrees run the hooks",
+        );
     }
     Ok(())
 }
@@ -87,9 +101,17 @@ fn install(args: &HooksInstallArgs) -> anyhow::Result<()> {
     let place = place(true)?;
     fs_err::create_dir_all(&place.state.root)?;
     let settings = Settings::load(Some(&place.state.config_file()), &[])?;
-    hooks::install(&place.hooks_dir, place.names, &this_binary()?, &place.state.root)?;
+    hooks::install(
+        &place.hooks_dir,
+        place.names,
+        &this_binary()?,
+        &place.state.root,
+    )?;
     hooks::write_cache(&place.state.root, &settings.config())?;
-    output::note(&format!("Installed the git-codex server hook in {}", place.hooks_dir));
+    output::note(&format!(
+        "Installed the git-codex server hook in {}",
+        place.hooks_dir
+    ));
     Ok(())
 }
 
@@ -97,7 +119,10 @@ fn uninstall(args: &HooksInstallArgs) -> anyhow::Result<()> {
     let place = place(args.server)?;
     let kept = hooks::uninstall(&place.hooks_dir, place.names)?;
     let _ = fs_err::remove_file(place.state.root.join("hooks-cache.sh"));
-    output::note(&format!("Removed the git-codex hooks from {}", place.hooks_dir));
+    output::note(&format!(
+        "Removed the git-codex hooks from {}",
+        place.hooks_dir
+    ));
     for name in kept {
         output::warning(&format!("{name} is not git-codex's; left as it is"));
     }
@@ -109,11 +134,22 @@ fn status(args: &HooksStatusArgs) -> anyhow::Result<()> {
     let states = hooks::status(&place.hooks_dir, place.names);
     let git = Git::from_env();
     let cwd = current_dir()?;
-    let problem = if args.server { None } else { hooks::worktree_problem(&git, &cwd) };
+    let problem = if args.server {
+        None
+    } else {
+        hooks::worktree_problem(&git, &cwd)
+    };
     let binary = this_binary().ok();
-    let installed: Vec<&str> = states.iter().filter(|s| s.state == "ours").map(|s| s.name.as_str()).collect();
-    let shim_binary = installed.first().and_then(|name| shim_binary(&place.hooks_dir.join(name)));
-    let binary_missing = shim_binary.as_ref().is_some_and(|b| !b.exists()) && which::which("git-codex").is_err();
+    let installed: Vec<&str> = states
+        .iter()
+        .filter(|s| s.state == "ours")
+        .map(|s| s.name.as_str())
+        .collect();
+    let shim_binary = installed
+        .first()
+        .and_then(|name| shim_binary(&place.hooks_dir.join(name)));
+    let binary_missing =
+        shim_binary.as_ref().is_some_and(|b| !b.exists()) && which::which("git-codex").is_err();
     if args.json {
         return output::json(&json!({
             "schema": 1,

@@ -61,7 +61,10 @@ fn chained_path(dir: &Utf8Path, name: &str) -> Utf8PathBuf {
 
 /// The hooks dir git uses here (`core.hooksPath` honoured), absolute.
 pub fn hooks_dir(git: &Git, cwd: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
-    let path = git.run(cwd, &["rev-parse", "--path-format=absolute", "--git-path", "hooks"])?;
+    let path = git.run(
+        cwd,
+        &["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
+    )?;
     Ok(Utf8PathBuf::from(path))
 }
 
@@ -99,7 +102,12 @@ pub fn status(dir: &Utf8Path, names: &[&str]) -> Vec<HookState> {
 
 /// Writes the shims into `dir`; an existing hook that is not ours moves aside to
 /// `<name>.codex-chained` and keeps running after ours.
-pub fn install(dir: &Utf8Path, names: &[&str], bin: &Utf8Path, state_dir: &Utf8Path) -> anyhow::Result<Vec<HookState>> {
+pub fn install(
+    dir: &Utf8Path,
+    names: &[&str],
+    bin: &Utf8Path,
+    state_dir: &Utf8Path,
+) -> anyhow::Result<Vec<HookState>> {
     fs_err::create_dir_all(dir)?;
     for name in names {
         let path = dir.join(name);
@@ -152,8 +160,13 @@ pub fn write_cache(state_dir: &Utf8Path, config: &Config) -> anyhow::Result<()> 
         .iter()
         .map(|p| format!("refs/heads/{}", case_pattern(p)))
         .collect();
-    let safe = config.review.protected.iter().all(|p| !p.chars().any(char::is_control));
-    let mut text = String::from("# written by git-codex from the protected patterns; do not edit\n");
+    let safe = config
+        .review
+        .protected
+        .iter()
+        .all(|p| !p.chars().any(char::is_control));
+    let mut text =
+        String::from("# written by git-codex from the protected patterns; do not edit\n");
     text.push_str(&format!("codex_gate={}\n", u8::from(gate_on)));
     if safe && !patterns.is_empty() {
         text.push_str(&format!(

@@ -101,7 +101,12 @@ impl StateDir {
     /// them may hold the lock (a `session add` running `git worktree add`).
     pub fn try_lock(&self) -> anyhow::Result<Option<StateLock>> {
         let path = self.root.join("lock");
-        let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path) {
+        let file = match std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        {
             Ok(file) => file,
             Err(_) => return Ok(None),
         };

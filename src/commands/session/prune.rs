@@ -116,7 +116,9 @@ fn refresh_stamp(ctx: &Ctx) -> anyhow::Result<()> {
     let (records, _) = ctx.state.records()?;
     let mut earliest = None;
     for record in &records {
-        let tip = ctx.reader.ref_target(&format!("refs/heads/{}", record.branch))?;
+        let tip = ctx
+            .reader
+            .ref_target(&format!("refs/heads/{}", record.branch))?;
         if let Some(at) = expiry(ctx, record, tip) {
             earliest = Some(earliest.map_or(at, |e: Timestamp| e.min(at)));
         }
