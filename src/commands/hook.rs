@@ -68,21 +68,30 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
     if args.first().map(String::as_str) != Some("prepared") {
         return Ok(());
     }
+    // Only branches that get a commit can land anything: HEAD, tags, git-codex's own refs,
+    // deletions and symbolic-ref updates ("ref:<target>") pass without loading config.
+    let updates: Vec<(Option<ObjectId>, ObjectId, String)> = stdin_text()?
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            let (old, new, name) = (parts.next()?, parts.next()?, parts.next()?);
+            if !name.starts_with("refs/heads/") {
+                return None;
+            }
+            Some((oid(old), oid(new)?, name.to_string()))
+        })
+        .collect();
+    if updates.is_empty() {
+        return Ok(());
+    }
     let ctx = Ctx::open(&[])?;
     hooks::write_cache(&ctx.state.root, &ctx.config)?;
     if !ctx.config.gate_reference_transaction {
         return Ok(());
     }
     let gate = Gate::load(&ctx)?;
-    for line in stdin_text()?.lines() {
-        let mut parts = line.split(' ');
-        let (Some(old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
-        // Symbolic-ref updates ("ref:<target>") and deletions land no commits.
-        let Some(new) = oid(new) else { continue };
-        let violations = gate.check(refname, oid(old), new)?;
+    for (old, new, refname) in &updates {
+        let violations = gate.check(refname, *old, *new)?;
         if !violations.is_empty() {
             return refuse(
                 refname,
@@ -94,14 +103,9 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The branch checked out here and its commit.
-fn current_branch(ctx: &Ctx) -> anyhow::Result<Option<(String, ObjectId)>> {
-    Ok(ctx.reader.current_head()?)
-}
-
 fn pre_merge_commit() -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
-    let Some((refname, head)) = current_branch(&ctx)? else {
+    let Some((refname, head)) = ctx.reader.current_head()? else {
         return Ok(());
     };
     let gate = Gate::load(&ctx)?;
@@ -124,7 +128,7 @@ fn pre_merge_commit() -> anyhow::Result<()> {
 
 fn pre_commit() -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
-    let Some((refname, head)) = current_branch(&ctx)? else {
+    let Some((refname, head)) = ctx.reader.current_head()? else {
         return Ok(());
     };
     let squash = ctx.reader.current_git_dir().join("SQUASH_MSG");

@@ -139,7 +139,6 @@ fn status(args: &HooksStatusArgs) -> anyhow::Result<()> {
     } else {
         hooks::worktree_problem(&git, &cwd)
     };
-    let binary = this_binary().ok();
     let installed: Vec<&str> = states
         .iter()
         .filter(|s| s.state == "ours")
@@ -177,7 +176,6 @@ fn status(args: &HooksStatusArgs) -> anyhow::Result<()> {
     if binary_missing {
         output::warning("the shims' git-codex binary is gone and none is on PATH: hooks only warn");
     }
-    let _ = binary;
     Ok(())
 }
 

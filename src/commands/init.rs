@@ -5,8 +5,7 @@ use crate::output;
 
 pub fn run() -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
-    let _lock = ctx.state.lock()?;
-    if ctx.state.init(&ctx.paths.common_dir, &ctx.excludes())? {
+    if ctx.ensure_state()? {
         output::note(&format!("Initialized git-codex in {}", ctx.state.root));
     } else {
         output::note(&format!(
@@ -14,5 +13,5 @@ pub fn run() -> anyhow::Result<()> {
             ctx.state.root
         ));
     }
-    Ok(())
+    super::hooks::install_client(&ctx)
 }
