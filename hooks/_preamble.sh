@@ -1,6 +1,3 @@
-#!/bin/sh
-# git-codex shim (written by `git codex hooks install`; `git codex hooks uninstall` removes it
-# and puts back the hook it chained). Edits here are lost on the next install.
 codex_bin='@BIN@'
 codex_state='@STATE@'
 codex_chained="$0.codex-chained"
