@@ -51,7 +51,10 @@ pub fn shim(name: &str, bin: &Utf8Path, state_dir: &Utf8Path) -> anyhow::Result<
     let header = format!(
         "#!/bin/sh\n{MARKER} for {name} (written by `git codex hooks install`; `git codex hooks uninstall`\n# removes it and puts back the hook it chained). Edits here are lost on the next install.\n"
     );
-    Ok(format!("{header}{}", body.replace("@PREAMBLE@\n", &preamble)))
+    Ok(format!(
+        "{header}{}",
+        body.replace("@PREAMBLE@\n", &preamble)
+    ))
 }
 
 fn is_ours(path: &Utf8Path) -> bool {
