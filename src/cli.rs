@@ -43,9 +43,27 @@ pub enum Command {
     /// Install, remove or inspect the git hooks that enforce the gate and prune sessions
     #[command(subcommand)]
     Hooks(HooksCommand),
+    /// Pre-flight: git, config, hooks, sandbox, domains, client, disk, orphans, approvals
+    Doctor(DoctorArgs),
     /// What the hook shims call (not for people)
     #[command(hide = true)]
     Hook(HookArgs),
+    /// Inside a new network namespace: bring loopback up, then become the agent (internal)
+    #[command(hide = true)]
+    SandboxExec(SandboxExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxExecArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print JSON (schema 1)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +129,8 @@ pub enum SessionCommand {
     Remove(SessionRemoveArgs),
     /// Remove expired sessions and repair orphans, snapshotting work first
     Prune(SessionPruneArgs),
+    /// Run an agent in a session: its environment, its network policy, both streams logged
+    Run(SessionRunArgs),
     /// Summarise what a session changed, run the review hook, approve or reject its tip
     Review(SessionReviewArgs),
     /// Land an approved session on a protected branch
@@ -182,6 +202,23 @@ pub struct SessionPruneArgs {
     /// Print JSON (schema 1)
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionRunArgs {
+    /// Session id
+    pub id: String,
+    /// Refuse (exit 3) instead of warning when strict mode cannot cut the network here
+    #[arg(long)]
+    pub require_sandbox: bool,
+    /// The agent and its arguments, run as argv (no shell), e.g. `-- codex exec "fix it"`
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -38,15 +38,22 @@ impl Ctx {
         let (reader, paths) = Reader::discover(&cwd)?;
         let state = StateDir::new(&paths.common_dir);
         let settings = Settings::load(Some(&state.config_file()), flags)?;
+        Ok(Ctx::with_settings(reader, paths, settings))
+    }
+
+    /// A context with settings already loaded (or the defaults, for `doctor` when the config
+    /// is broken).
+    pub fn with_settings(reader: Reader, paths: RepoPaths, settings: Settings) -> Ctx {
+        let state = StateDir::new(&paths.common_dir);
         let config = settings.config();
-        Ok(Ctx {
+        Ctx {
             git: Git::from_env(),
             reader,
             paths,
             state,
             settings,
             config,
-        })
+        }
     }
 
     /// The absolute dir under which session worktrees are created.

@@ -60,3 +60,15 @@ impl fmt::Display for UserError {
 }
 
 impl std::error::Error for UserError {}
+
+/// `session run` ends with the agent's exit code; nothing more is printed.
+#[derive(Debug)]
+pub struct AgentExit(pub i32);
+
+impl fmt::Display for AgentExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the agent exited with {}", self.0)
+    }
+}
+
+impl std::error::Error for AgentExit {}

@@ -11,6 +11,7 @@ mod hooks;
 mod output;
 mod parallel;
 mod review;
+mod sandbox;
 mod state;
 
 use std::process::ExitCode;
@@ -39,11 +40,16 @@ fn main() -> ExitCode {
         Command::Config(command) => commands::config::run(command),
         Command::Verify(args) => commands::verify::run(args),
         Command::Hooks(command) => commands::hooks::run(command),
+        Command::Doctor(args) => commands::doctor::run(args),
         Command::Hook(args) => commands::hook::run(args),
+        Command::SandboxExec(args) => commands::sandbox_exec::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(Exit::Ok as u8),
-        Err(err) => ExitCode::from(report(&err) as u8),
+        Err(err) => match err.downcast_ref::<error::AgentExit>() {
+            Some(agent) => ExitCode::from(u8::try_from(agent.0).unwrap_or(1)),
+            None => ExitCode::from(report(&err) as u8),
+        },
     }
 }
 

@@ -146,7 +146,7 @@ fn status(args: &HooksStatusArgs) -> anyhow::Result<()> {
         .collect();
     let shim_binary = installed
         .first()
-        .and_then(|name| shim_binary(&place.hooks_dir.join(name)));
+        .and_then(|name| hooks::shim_binary(&place.hooks_dir.join(name)));
     let binary_missing =
         shim_binary.as_ref().is_some_and(|b| !b.exists()) && which::which("git-codex").is_err();
     if args.json {
@@ -177,12 +177,4 @@ fn status(args: &HooksStatusArgs) -> anyhow::Result<()> {
         output::warning("the shims' git-codex binary is gone and none is on PATH: hooks only warn");
     }
     Ok(())
-}
-
-/// The binary a shim was written to call.
-fn shim_binary(path: &Utf8Path) -> Option<Utf8PathBuf> {
-    let text = fs_err::read_to_string(path).ok()?;
-    let line = text.lines().find(|l| l.starts_with("codex_bin='"))?;
-    let value = line.strip_prefix("codex_bin='")?.strip_suffix('\'')?;
-    Some(Utf8PathBuf::from(value.replace("'\\''", "'")))
 }

@@ -55,17 +55,22 @@ pub fn user_file() -> Option<Utf8PathBuf> {
 }
 
 impl Settings {
+    /// The built-in defaults alone.
+    pub fn defaults() -> Self {
+        Settings {
+            values: schema::KEYS
+                .iter()
+                .map(|def| (def.key, (def.default_value(), Origin::Default)))
+                .collect(),
+        }
+    }
+
     /// Loads every layer. `repo_file` is `<state-dir>/config.toml` when in a repository.
     pub fn load(
         repo_file: Option<&Utf8Path>,
         flags: &[(&'static str, Value)],
     ) -> anyhow::Result<Self> {
-        let mut settings = Settings {
-            values: schema::KEYS
-                .iter()
-                .map(|def| (def.key, (def.default_value(), Origin::Default)))
-                .collect(),
-        };
+        let mut settings = Settings::defaults();
         if let Some(path) = user_file() {
             settings.apply_file(&path)?;
         }
@@ -185,6 +190,9 @@ impl Settings {
             port_range: schema::parse_port_range(&self.string("session.port_range"))
                 .unwrap_or((20000, 29999)),
             sandbox_mode: self.string("sandbox.mode"),
+            allowed_domains: self.strings("sandbox.allowed_domains"),
+            network_env_var: self.string("sandbox.env_var"),
+            cleanup_on_exit: self.boolean("session.cleanup_on_exit"),
             gate_reference_transaction: self.boolean("gate.reference_transaction"),
             review: ReviewConfig {
                 auto_stage: self.boolean("review.auto_stage"),
@@ -209,6 +217,9 @@ pub struct Config {
     pub setup: Vec<Vec<String>>,
     pub port_range: (u16, u16),
     pub sandbox_mode: String,
+    pub allowed_domains: Vec<String>,
+    pub network_env_var: String,
+    pub cleanup_on_exit: bool,
     pub review: ReviewConfig,
     pub gate_reference_transaction: bool,
 }

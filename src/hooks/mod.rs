@@ -61,6 +61,14 @@ fn is_ours(path: &Utf8Path) -> bool {
     fs_err::read_to_string(path).is_ok_and(|text| text.lines().any(|l| l.starts_with(MARKER)))
 }
 
+/// The binary a shim was written to call.
+pub fn shim_binary(path: &Utf8Path) -> Option<Utf8PathBuf> {
+    let text = fs_err::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with("codex_bin='"))?;
+    let value = line.strip_prefix("codex_bin='")?.strip_suffix('\'')?;
+    Some(Utf8PathBuf::from(value.replace("'\\''", "'")))
+}
+
 fn chained_path(dir: &Utf8Path, name: &str) -> Utf8PathBuf {
     dir.join(format!("{name}.codex-chained"))
 }

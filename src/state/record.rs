@@ -29,12 +29,53 @@ pub struct SessionRecord {
     /// Files `copy_files` put into the worktree (relative paths): never committed by review.
     #[serde(default)]
     pub copied_files: Vec<String>,
+    /// The agent `session run` started, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentRun>,
+    /// How the last run went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<LastRun>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRun {
+    pub pid: u32,
+    /// The process's start time in clock ticks since boot: a reused pid does not match it.
+    pub start_ticks: u64,
+    pub command: Vec<String>,
+    pub started: Timestamp,
+    pub network_enforced: bool,
+    pub log: Utf8PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastRun {
+    pub command: Vec<String>,
+    pub started: Timestamp,
+    pub ended: Timestamp,
+    /// The agent's exit code; for a signal, 128 + its number, as shells report it.
+    pub exit_code: i32,
+    pub sandbox: String,
+    pub network_enforced: bool,
+    pub log: Utf8PathBuf,
+}
+
+impl AgentRun {
+    pub fn is_alive(&self) -> bool {
+        crate::sandbox::process::is_alive(self.pid, self.start_ticks)
+    }
 }
 
 impl SessionRecord {
     /// When the session expires: `ttl` after its last activity, where a commit on its branch
-    /// (`tip_time`) counts as activity too. `None` when it never expires.
+    /// (`tip_time`) counts as activity too. `None` when it never expires, or while its agent
+    /// is alive.
     pub fn expires_at(&self, tip_time: Option<Timestamp>) -> Option<Timestamp> {
+        if self.agent.as_ref().is_some_and(AgentRun::is_alive) {
+            return None;
+        }
         let ttl = self.ttl_seconds?;
         let last = match tip_time {
             Some(tip) if tip > self.last_activity => tip,

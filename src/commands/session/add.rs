@@ -157,6 +157,8 @@ pub fn new_record(
         sandbox: ctx.config.sandbox_mode.clone(),
         port: free_port(ctx.config.port_range, records)?,
         copied_files: Vec::new(),
+        agent: None,
+        last_run: None,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod prune;
 pub mod remove;
 pub mod restore;
 pub mod review;
+pub mod run;
 pub mod show;
 pub mod status;
 pub mod touch;
@@ -24,6 +25,7 @@ pub fn run(command: SessionCommand) -> anyhow::Result<()> {
         SessionCommand::Prune(args) => prune::run(args),
         SessionCommand::Restore(args) => restore::run(args),
         SessionCommand::Review(args) => review::run(args),
+        SessionCommand::Run(args) => run::run(args),
         SessionCommand::Merge(args) => merge::run(args),
     }
 }

@@ -126,6 +126,14 @@ fn refresh_stamp(ctx: &Ctx) -> anyhow::Result<()> {
     ctx.state.set_expiry_stamp(earliest)
 }
 
+/// What a prune would do now, as (kind, id, reason), for `doctor`.
+pub fn preview(ctx: &Ctx, now: Timestamp) -> anyhow::Result<Vec<(&'static str, String, String)>> {
+    Ok(find(ctx, now, false)?
+        .into_iter()
+        .map(|f| (f.kind.as_str(), f.id, f.reason))
+        .collect())
+}
+
 /// What prune would do, and why. `expired_only` skips the orphan scan.
 fn find(ctx: &Ctx, now: Timestamp, expired_only: bool) -> anyhow::Result<Vec<Finding>> {
     let (records, broken) = ctx.state.records()?;

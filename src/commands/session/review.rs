@@ -26,15 +26,9 @@ pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
         } else {
             ReportFormat::Markdown
         });
-    let (record, staged) = stage(&ctx, &id)?;
-    let tip = branch_tip(&ctx, &record)?;
-    let base = ObjectId::from_hex(record.base_commit.as_bytes())?;
-    let mut summary = Summary::build(&ctx.reader, &record.id, &record.branch, base, tip)?;
-    summary.staged = staged;
-    summary.approval = approval::state(&ctx.reader, &record.id, tip)?;
+    let (record, mut summary) = summarize(&ctx, &id, format)?;
+    let tip = summary.tip;
     let report_dir = ctx.state.root.join("reviews").join(&record.id);
-    write_reports(&report_dir, &summary)?;
-    summary.hook = run_hook(&ctx, &record, &summary, &report_dir, format);
 
     let verdict = if args.approve {
         let hook_failed = summary.hook.as_ref().is_some_and(|h| !h.passed);
@@ -75,6 +69,26 @@ pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
         output::note(&line);
     }
     Ok(())
+}
+
+/// Everything `review` does short of a verdict: stage the agent's changes, summarise the
+/// range, run the review hook, save the reports. `session run` calls it when an agent ends.
+pub fn summarize(
+    ctx: &Ctx,
+    id: &crate::state::SessionId,
+    format: ReportFormat,
+) -> anyhow::Result<(SessionRecord, Summary)> {
+    let (record, staged) = stage(ctx, id)?;
+    let tip = branch_tip(ctx, &record)?;
+    let base = ObjectId::from_hex(record.base_commit.as_bytes())?;
+    let mut summary = Summary::build(&ctx.reader, &record.id, &record.branch, base, tip)?;
+    summary.staged = staged;
+    summary.approval = approval::state(&ctx.reader, &record.id, tip)?;
+    let report_dir = ctx.state.root.join("reviews").join(&record.id);
+    write_reports(&report_dir, &summary)?;
+    summary.hook = run_hook(ctx, &record, &summary, &report_dir, format);
+    write_reports(&report_dir, &summary)?;
+    Ok((record, summary))
 }
 
 /// Under the lock: commits the agent's changes (with `review.auto_stage`) and counts the

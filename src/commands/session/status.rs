@@ -12,6 +12,8 @@ use crate::state::SessionRecord;
 pub enum State {
     /// Live, with nothing committed to review yet.
     Active,
+    /// Its agent (`session run`) is alive.
+    Running,
     Expired,
     /// The worktree dir is gone.
     Missing,
@@ -30,6 +32,7 @@ impl State {
     pub fn as_str(self) -> &'static str {
         match self {
             State::Active => "active",
+            State::Running => "running",
             State::Expired => "expired",
             State::Missing => "missing",
             State::ReviewPending => "review-pending",
@@ -106,6 +109,8 @@ impl SessionView {
         let own_commits = tip.and_then(|tip| own_commit_count(ctx, &record, tip).ok());
         let state = if !exists {
             State::Missing
+        } else if record.agent.as_ref().is_some_and(|a| a.is_alive()) {
+            State::Running
         } else if expires_at.is_some_and(|at| at <= now) {
             State::Expired
         } else {
@@ -149,6 +154,8 @@ impl SessionView {
             "behind": self.behind,
             "dirty": self.dirty,
             "approval": self.approval.as_ref().map(ApprovalState::to_json),
+            "agent": r.agent,
+            "lastRun": r.last_run,
             "port": r.port,
             "sandbox": r.sandbox,
             "problems": self.problems,

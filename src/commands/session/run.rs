@@ -1,0 +1,227 @@
+//! `git codex session run <id> [--] CMD…`: the agent in its session, with its environment,
+//! its network policy (really cut in strict mode), both output streams logged, and a review
+//! snapshot when it ends.
+
+use std::io::{Read, Write};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+
+use camino::Utf8PathBuf;
+use jiff::Timestamp;
+
+use super::review::summarize;
+use crate::cli::{ReportFormat, SessionRunArgs};
+use crate::context::Ctx;
+use crate::error::{AgentExit, UserError};
+use crate::output;
+use crate::sandbox::netns::{self, NetworkPlan};
+use crate::sandbox::{agent_argv, apply_env, process};
+use crate::state::record::{AgentRun, LastRun};
+use crate::state::{SessionId, SessionRecord, id};
+
+pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
+    let id = id::parse(&args.id)?;
+    let ctx = Ctx::open(&[])?;
+    let record = check_runnable(&ctx, &id)?;
+    let strict = record.sandbox == "strict";
+    let plan = netns::plan(strict);
+    if let Some(problem) = &plan.problem {
+        if args.require_sandbox {
+            return Err(UserError::refused(format!("cannot cut the network for session '{id}': {problem}"))
+                .hint("install bubblewrap, allow unprivileged user namespaces, or run without --require-sandbox")
+                .into());
+        }
+        output::warning(&format!(
+            "the network is NOT cut for session '{id}': {problem}"
+        ));
+    }
+    let started = Timestamp::now();
+    let logs = ctx.state.logs_dir(&record.id);
+    let tmp = ctx.state.tmp_dir(&record.id);
+    fs_err::create_dir_all(&logs)?;
+    fs_err::create_dir_all(&tmp)?;
+    let log_path = logs.join(format!(
+        "run-{}.log",
+        started.strftime("%Y%m%dT%H%M%S%.3fZ")
+    ));
+    let argv = agent_argv(&args.command, strict);
+    let mode = mode_line(&record, &plan);
+    let mut log = fs_err::File::create(&log_path)?;
+    writeln!(
+        log,
+        "# git-codex session run: session {}, {mode}, command {argv:?}, started {started}",
+        record.id
+    )?;
+    output::note(&format!("git-codex: session '{}': {mode}", record.id));
+
+    let self_exe = Utf8PathBuf::from_path_buf(fs_err::canonicalize(std::env::current_exe()?)?)
+        .map_err(|p| {
+            UserError::runtime(format!(
+                "the path of git-codex is not UTF-8: {}",
+                p.display()
+            ))
+        })?;
+    let mut cmd = netns::command(&plan, &argv, &self_exe);
+    cmd.current_dir(&record.worktree)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    apply_env(&mut cmd, &ctx.config, &record, &tmp, &logs);
+    let mut child = cmd.spawn().map_err(|err| {
+        UserError::new(
+            crate::error::Exit::Runtime,
+            format!("cannot start {}: {err}", argv[0]),
+        )
+        .hint("check the command and PATH")
+    })?;
+    let agent = AgentRun {
+        pid: child.id(),
+        start_ticks: process::start_ticks(child.id()).unwrap_or(0),
+        command: argv.clone(),
+        started,
+        network_enforced: plan.enforced(),
+        log: log_path.clone(),
+    };
+    update_record(&ctx, &id, |r| r.agent = Some(agent.clone()))?;
+    ignore_interrupts();
+    let code = wait_teeing(&mut child, log)?;
+    let last = LastRun {
+        command: argv,
+        started,
+        ended: Timestamp::now(),
+        exit_code: code,
+        sandbox: record.sandbox.clone(),
+        network_enforced: plan.enforced(),
+        log: log_path,
+    };
+    update_record(&ctx, &id, |r| {
+        r.agent = None;
+        r.last_run = Some(last.clone());
+        r.last_activity = Timestamp::now();
+    })?;
+    if ctx.config.cleanup_on_exit {
+        after_run(&ctx, &id);
+    }
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(AgentExit(code).into())
+    }
+}
+
+/// Under the lock: the session exists, has its worktree, and runs no agent yet.
+fn check_runnable(ctx: &Ctx, id: &SessionId) -> anyhow::Result<SessionRecord> {
+    let _lock = ctx.state.lock()?;
+    let record = ctx.state.record(id)?;
+    if !record.worktree.is_dir() {
+        return Err(UserError::runtime(format!(
+            "the worktree of session '{id}' is gone ({})",
+            record.worktree
+        ))
+        .hint(format!(
+            "run 'git codex session prune', then 'git codex session restore {id}'"
+        ))
+        .into());
+    }
+    if let Some(agent) = record.agent.as_ref().filter(|a| a.is_alive()) {
+        return Err(UserError::refused(format!(
+            "session '{id}' already runs an agent (pid {}, {:?})",
+            agent.pid, agent.command
+        ))
+        .hint("wait for it to end, or start another session")
+        .into());
+    }
+    Ok(record)
+}
+
+fn mode_line(record: &SessionRecord, plan: &NetworkPlan) -> String {
+    if record.sandbox == "strict" {
+        format!(
+            "sandbox strict, network enforced: {} ({})",
+            plan.enforced(),
+            plan.describe()
+        )
+    } else {
+        format!("sandbox {}, network enabled", record.sandbox)
+    }
+}
+
+/// Reloads the record under the lock and changes it; a session removed meanwhile is left alone.
+fn update_record(
+    ctx: &Ctx,
+    id: &SessionId,
+    change: impl FnOnce(&mut SessionRecord),
+) -> anyhow::Result<()> {
+    let _lock = ctx.state.lock()?;
+    if let Ok(mut record) = ctx.state.record(id) {
+        change(&mut record);
+        ctx.state.write_record(&record)?;
+    }
+    Ok(())
+}
+
+/// Ctrl-C reaches the agent (same process group); git-codex stays to record how it ended.
+fn ignore_interrupts() {
+    // SAFETY: setting signal dispositions to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+}
+
+/// Copies the agent's stdout and stderr to ours and to the log, then returns its exit code
+/// (128 + signal for a signal, as shells report it).
+fn wait_teeing(child: &mut Child, log: fs_err::File) -> anyhow::Result<i32> {
+    let log = Arc::new(Mutex::new(log));
+    let mut threads = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        let log = Arc::clone(&log);
+        threads.push(std::thread::spawn(move || {
+            tee(out, std::io::stdout(), &log)
+        }));
+    }
+    if let Some(err) = child.stderr.take() {
+        let log = Arc::clone(&log);
+        threads.push(std::thread::spawn(move || {
+            tee(err, std::io::stderr(), &log)
+        }));
+    }
+    let status = child.wait()?;
+    for thread in threads {
+        let _ = thread.join();
+    }
+    use std::os::unix::process::ExitStatusExt as _;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+fn tee(mut from: impl Read, mut to: impl Write, log: &Mutex<fs_err::File>) {
+    let mut buffer = [0u8; 8192];
+    while let Ok(n) = from.read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+        let _ = to.write_all(&buffer[..n]);
+        let _ = to.flush();
+        if let Ok(mut log) = log.lock() {
+            let _ = log.write_all(&buffer[..n]);
+        }
+    }
+}
+
+/// With `session.cleanup_on_exit`: the review snapshot and summary, so the session joins the
+/// review queue. A failure here is a warning: the agent's exit code stays the answer.
+fn after_run(ctx: &Ctx, id: &SessionId) {
+    match summarize(ctx, id, ReportFormat::Markdown) {
+        Ok((_, summary)) => output::note(&format!(
+            "git-codex: review summary of '{id}' at {}: {} file(s), +{} -{} (reviews/{id}/{}.md)",
+            &summary.tip.to_string()[..12],
+            summary.totals.files,
+            summary.totals.insertions,
+            summary.totals.deletions,
+            summary.tip
+        )),
+        Err(err) => output::warning(&format!("git-codex: no review snapshot of '{id}': {err:#}")),
+    }
+}

@@ -1,0 +1,146 @@
+//! Cutting the network: a new network namespace with only loopback, through `bwrap
+//! --unshare-net` when present, else `unshare --user --map-current-user --net` with this binary
+//! bringing loopback up inside. Both are found on PATH and probed before use.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use camino::Utf8Path;
+
+#[derive(Debug, Clone)]
+pub enum Wrapper {
+    Bwrap(PathBuf),
+    Unshare(PathBuf),
+}
+
+/// How the agent's network is handled.
+#[derive(Debug, Clone)]
+pub struct NetworkPlan {
+    pub wrapper: Option<Wrapper>,
+    /// Why the network could not be cut, when strict mode asked for it.
+    pub problem: Option<String>,
+}
+
+impl NetworkPlan {
+    pub fn enforced(&self) -> bool {
+        self.wrapper.is_some()
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self.wrapper {
+            Some(Wrapper::Bwrap(_)) => "bwrap --unshare-net",
+            Some(Wrapper::Unshare(_)) => "unshare --user --net",
+            None => "not enforced",
+        }
+    }
+}
+
+fn probe(cmd: &mut Command) -> bool {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Finds a way to cut the network here; strict mode only.
+pub fn plan(strict: bool) -> NetworkPlan {
+    if !strict {
+        return NetworkPlan {
+            wrapper: None,
+            problem: None,
+        };
+    }
+    if let Ok(bwrap) = which::which("bwrap")
+        && probe(Command::new(&bwrap).args(["--unshare-net", "--dev-bind", "/", "/", "--", "true"]))
+    {
+        return NetworkPlan {
+            wrapper: Some(Wrapper::Bwrap(bwrap)),
+            problem: None,
+        };
+    }
+    if let Ok(unshare) = which::which("unshare")
+        && probe(Command::new(&unshare).args([
+            "--user",
+            "--map-current-user",
+            "--net",
+            "--",
+            "true",
+        ]))
+    {
+        return NetworkPlan {
+            wrapper: Some(Wrapper::Unshare(unshare)),
+            problem: None,
+        };
+    }
+    NetworkPlan {
+        wrapper: None,
+        problem: Some(
+            "neither bwrap nor unshare can make a network namespace here (no user namespaces?)"
+                .to_string(),
+        ),
+    }
+}
+
+/// The command that runs `argv` under the plan. `self_exe` is this binary, which brings
+/// loopback up inside an `unshare` namespace before it becomes the agent.
+pub fn command(plan: &NetworkPlan, argv: &[String], self_exe: &Utf8Path) -> Command {
+    match &plan.wrapper {
+        None => {
+            let mut cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            cmd
+        }
+        Some(Wrapper::Bwrap(bwrap)) => {
+            let mut cmd = Command::new(bwrap);
+            cmd.args([
+                "--dev-bind",
+                "/",
+                "/",
+                "--unshare-net",
+                "--die-with-parent",
+                "--",
+            ])
+            .args(argv);
+            cmd
+        }
+        Some(Wrapper::Unshare(unshare)) => {
+            let mut cmd = Command::new(unshare);
+            cmd.args(["--user", "--map-current-user", "--net", "--"])
+                .arg(self_exe.as_str())
+                .args(["sandbox-exec", "--"])
+                .args(argv);
+            cmd
+        }
+    }
+}
+
+/// Brings the loopback interface up (inside a fresh network namespace it starts down).
+#[cfg(target_os = "linux")]
+pub fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: a plain socket and two ioctls on a zeroed, correctly sized `ifreq`; the fd is
+    // closed on every path.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        for (slot, byte) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+            *slot = *byte as libc::c_char;
+        }
+        let mut result = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr);
+        if result >= 0 {
+            ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            result = libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr);
+        }
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if result < 0 { Err(err) } else { Ok(()) }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn loopback_up() -> std::io::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! Whether a recorded agent is still alive: its pid exists and started when it did (a pid
+//! reused by another process does not count).
+
+/// The start time of a process in clock ticks since boot (`/proc/<pid>/stat`, field 22).
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: count fields after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+pub fn is_alive(pid: u32, ticks: u64) -> bool {
+    start_ticks(pid) == Some(ticks)
+}
