@@ -1,6 +1,7 @@
 //! Command-line types (clap derive) with their help text. No logic lives here.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCompleter;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,20 +32,42 @@ pub enum ColorWhen {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the state dir, a commented default config and the excludes (idempotent)
+    #[command(after_long_help = "Example:\n  git codex init")]
     Init,
     /// Manage agent sessions (worktrees on their own branches)
     #[command(subcommand)]
+    #[command(
+        after_long_help = "Example:\n  git codex session add fix-login\n  git codex session list --pending"
+    )]
     Session(SessionCommand),
     /// Read and change git-codex configuration
     #[command(subcommand)]
+    #[command(
+        after_long_help = "Example:\n  git codex config list --show-origin\n  git codex config set session.ttl 2h"
+    )]
     Config(ConfigCommand),
     /// The review gate as a command: exit 3 if a range lands unapproved session commits
+    #[command(
+        after_long_help = "Example:\n  git codex verify origin/main..HEAD\n  git codex verify --ref main --json"
+    )]
     Verify(VerifyArgs),
     /// Install, remove or inspect the git hooks that enforce the gate and prune sessions
     #[command(subcommand)]
+    #[command(
+        after_long_help = "Example:\n  git codex hooks status\n  git codex hooks install --server   # in a bare repository"
+    )]
     Hooks(HooksCommand),
     /// Pre-flight: git, config, hooks, sandbox, domains, client, disk, orphans, approvals
+    #[command(after_long_help = "Example:\n  git codex doctor\n  git codex doctor --json")]
     Doctor(DoctorArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_long_help = "Example:\n  git codex completions bash > ~/.local/share/bash-completion/completions/git-codex\n  git codex completions zsh > ~/.zfunc/_git-codex\n  git codex completions fish > ~/.config/fish/completions/git-codex.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page, or install every page with --install
+    #[command(after_long_help = "Example:\n  git codex man --install\n  git codex man | man -l -")]
+    Man(ManArgs),
     /// What the hook shims call (not for people)
     #[command(hide = true)]
     Hook(HookArgs),
@@ -60,6 +83,41 @@ pub struct SandboxExecArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: ShellName,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ShellName {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+impl ShellName {
+    pub fn name(self) -> &'static str {
+        match self {
+            ShellName::Bash => "bash",
+            ShellName::Zsh => "zsh",
+            ShellName::Fish => "fish",
+            ShellName::Elvish => "elvish",
+            ShellName::Powershell => "powershell",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write every page to DIR (default: <bindir>/../share/man/man1, else ~/.local/share/man/man1)
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub install: Option<Option<String>>,
+}
+
+#[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Print JSON (schema 1)
     #[arg(long)]
@@ -69,10 +127,13 @@ pub struct DoctorArgs {
 #[derive(Debug, Subcommand)]
 pub enum HooksCommand {
     /// Write the shims into the effective hooks dir, chaining hooks already there
+    #[command(after_long_help = "Example:\n  git codex hooks install")]
     Install(HooksInstallArgs),
     /// Remove the shims and put chained hooks back as they were
+    #[command(after_long_help = "Example:\n  git codex hooks uninstall")]
     Uninstall(HooksInstallArgs),
     /// Which hooks are git-codex's, chained, missing or not effective
+    #[command(after_long_help = "Example:\n  git codex hooks status --json")]
     Status(HooksStatusArgs),
 }
 
@@ -118,24 +179,44 @@ pub struct VerifyArgs {
 #[derive(Debug, Subcommand)]
 pub enum SessionCommand {
     /// Create a session: branch, worktree, port and record; prints the worktree path
+    #[command(
+        after_long_help = "Example:\n  cd \"$(git codex session add fix-login --base main --ttl 2h)\""
+    )]
     Add(SessionAddArgs),
     /// List sessions with their state, age, expiry, ahead/behind and dirty flag
+    #[command(
+        after_long_help = "Example:\n  git codex session list\n  git codex session list --pending --json"
+    )]
     List(SessionListArgs),
     /// Show one session's record, paths, port and state
+    #[command(after_long_help = "Example:\n  git codex session show fix-login --json")]
     Show(SessionShowArgs),
     /// Extend a session's life
+    #[command(after_long_help = "Example:\n  git codex session touch fix-login --ttl 4h")]
     Touch(SessionTouchArgs),
     /// Remove a session's worktree, snapshotting uncommitted work first
+    #[command(after_long_help = "Example:\n  git codex session remove fix-login")]
     Remove(SessionRemoveArgs),
     /// Remove expired sessions and repair orphans, snapshotting work first
+    #[command(after_long_help = "Example:\n  git codex session prune --dry-run")]
     Prune(SessionPruneArgs),
     /// Run an agent in a session: its environment, its network policy, both streams logged
+    #[command(
+        after_long_help = "Example:\n  git codex session run fix-login -- codex exec \"fix the login bug\""
+    )]
     Run(SessionRunArgs),
     /// Summarise what a session changed, run the review hook, approve or reject its tip
+    #[command(
+        after_long_help = "Example:\n  git codex session review fix-login\n  git codex session review fix-login --approve -m \"LGTM\""
+    )]
     Review(SessionReviewArgs),
     /// Land an approved session on a protected branch
+    #[command(
+        after_long_help = "Example:\n  git codex session merge fix-login --strategy squash --remove"
+    )]
     Merge(SessionMergeArgs),
     /// Bring back a removed or pruned session from its branch and snapshot
+    #[command(after_long_help = "Example:\n  git codex session restore fix-login")]
     Restore(SessionRestoreArgs),
 }
 
@@ -167,6 +248,7 @@ pub struct SessionListArgs {
 #[derive(Debug, Args)]
 pub struct SessionShowArgs {
     /// Session id
+    #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
     /// Print JSON (schema 1)
     #[arg(long)]
@@ -176,6 +258,7 @@ pub struct SessionShowArgs {
 #[derive(Debug, Args)]
 pub struct SessionTouchArgs {
     /// Session id
+    #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
     /// New time to live, counted from now
     #[arg(long, value_name = "DURATION")]
@@ -185,6 +268,7 @@ pub struct SessionTouchArgs {
 #[derive(Debug, Args)]
 pub struct SessionRemoveArgs {
     /// Session id
+    #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
     /// Remove even when the worktree is locked or its agent is still running
     #[arg(long)]
@@ -207,6 +291,7 @@ pub struct SessionPruneArgs {
 #[derive(Debug, Args)]
 pub struct SessionRunArgs {
     /// Session id
+    #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
     /// Refuse (exit 3) instead of warning when strict mode cannot cut the network here
     #[arg(long)]
@@ -224,6 +309,7 @@ pub struct SessionRunArgs {
 #[derive(Debug, Args)]
 pub struct SessionReviewArgs {
     /// Session id
+    #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
     /// Approve the current tip (refused when the review hook failed, unless --force)
     #[arg(long, conflicts_with = "reject")]
@@ -266,6 +352,7 @@ pub enum MergeStrategy {
 #[derive(Debug, Args)]
 pub struct SessionMergeArgs {
     /// Session id
+    #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
     /// The branch to land on (default: the first protected branch)
     #[arg(long, value_name = "BRANCH")]
@@ -281,27 +368,37 @@ pub struct SessionMergeArgs {
 #[derive(Debug, Args)]
 pub struct SessionRestoreArgs {
     /// Session id
+    #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the effective value of KEY (e.g. session.max_parallel)
+    #[command(after_long_help = "Example:\n  git codex config get session.max_parallel")]
     Get(ConfigGetArgs),
     /// Set KEY to VALUE in the repository's config file, keeping its comments
+    #[command(
+        after_long_help = "Example:\n  git codex config set review.protected \"main, release/*\""
+    )]
     Set(ConfigSetArgs),
     /// List every key with its effective value
+    #[command(after_long_help = "Example:\n  git codex config list --show-origin")]
     List(ConfigListArgs),
     /// Print the paths of the config files
+    #[command(after_long_help = "Example:\n  git codex config path")]
     Path,
     /// Check every config layer and report the first problem
+    #[command(after_long_help = "Example:\n  git codex config validate")]
     Validate,
     /// Convert the seed's .codex-config.json template into git-codex TOML
+    #[command(after_long_help = "Example:\n  git codex config import .codex-config.json --write")]
     Import(ConfigImportArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ConfigGetArgs {
+    /// The key, as section.name (e.g. session.ttl)
     pub key: String,
     /// Print JSON (schema 1)
     #[arg(long)]
@@ -310,7 +407,9 @@ pub struct ConfigGetArgs {
 
 #[derive(Debug, Args)]
 pub struct ConfigSetArgs {
+    /// The key, as section.name (e.g. session.ttl)
     pub key: String,
+    /// The value; lists as "a, b" or a TOML list ["a", "b"]
     #[arg(allow_hyphen_values = true)]
     pub value: String,
     /// Write the user file ($XDG_CONFIG_HOME/git-codex/config.toml) instead of the repository's

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod config;
 mod context;
 mod error;
@@ -22,6 +23,7 @@ use cli::{Cli, Command};
 use error::{Exit, UserError};
 
 fn main() -> ExitCode {
+    complete::answer_if_asked();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::verify::run(args),
         Command::Hooks(command) => commands::hooks::run(command),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::man::run(args),
         Command::Hook(args) => commands::hook::run(args),
         Command::SandboxExec(args) => commands::sandbox_exec::run(args),
     };

@@ -13,5 +13,7 @@ pub fn run() -> anyhow::Result<()> {
             ctx.state.root
         ));
     }
-    super::hooks::install_client(&ctx)
+    super::hooks::install_client(&ctx)?;
+    super::man::install_if_missing();
+    Ok(())
 }

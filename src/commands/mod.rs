@@ -1,8 +1,10 @@
+pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod hook;
 pub mod hooks;
 pub mod init;
+pub mod man;
 pub mod sandbox_exec;
 pub mod session;
 pub mod verify;
