@@ -83,7 +83,7 @@ pub static KEYS: &[KeyDef] = &[
         "session.cleanup_on_exit",
         Kind::Bool,
         "true",
-        "when a run ends, take a review snapshot; merged sessions are removed"
+        "when a run ends, commit its work as a review snapshot and write the summary"
     ),
     key!(
         "session.copy_files",
