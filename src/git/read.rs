@@ -45,10 +45,12 @@ impl Reader {
             return Err(bare_error(repo.git_dir()).into());
         }
         let common_dir = utf8(repo.common_dir())?;
-        let main = repo
+        let mut main = repo
             .clone()
             .main_repo()
             .context("cannot open the main repository of this worktree")?;
+        // Diffs and walks read the same trees and commits again and again.
+        main.object_cache_size_if_unset(16 * 1024 * 1024);
         let Some(main_workdir) = main.workdir() else {
             return Err(bare_error(main.git_dir()).into());
         };
@@ -272,21 +274,97 @@ pub struct WorktreeState {
     pub dirty: anyhow::Result<bool>,
 }
 
-/// Reads a worktree's state in-process, opening it once.
+/// Reads a worktree's state in-process, opening it once. `known` is a commit and its tree the
+/// caller has already read (the session branch's tip): when HEAD is there, no object is read.
 pub fn worktree_state(worktree: &Utf8Path) -> anyhow::Result<WorktreeState> {
+    worktree_state_knowing(worktree, None)
+}
+
+pub fn worktree_state_knowing(
+    worktree: &Utf8Path,
+    known: Option<(ObjectId, ObjectId)>,
+) -> anyhow::Result<WorktreeState> {
     let repo = gix::open(worktree.as_std_path())?;
     let head = repo.head_id().ok().map(|id| id.detach());
+    let head_tree = match known {
+        Some((commit, tree)) if Some(commit) == head => Some(tree),
+        _ => None,
+    };
     Ok(WorktreeState {
         head,
-        dirty: is_dirty(&repo),
+        dirty: is_dirty(&repo, head_tree),
     })
 }
 
-fn is_dirty(repo: &gix::Repository) -> anyhow::Result<bool> {
+fn is_dirty(repo: &gix::Repository, head_tree: Option<ObjectId>) -> anyhow::Result<bool> {
+    let index = read_index(repo)?;
+    let head_tree = match head_tree {
+        Some(tree) => tree,
+        None => repo.head_tree_id_or_empty()?.detach(),
+    };
+    if has_staged_changes(repo, &index, head_tree)? {
+        return Ok(true);
+    }
     let mut items = repo
         .status(gix::progress::Discard)?
+        .index(gix::worktree::IndexPersistedOrInMemory::InMemory(index))
         .untracked_files(gix::status::UntrackedFiles::Collapsed)
         .index_worktree_rewrites(None)
-        .into_iter(Vec::<gix::bstr::BString>::new())?;
+        // One thread per worktree: callers spread many worktrees over the cores instead.
+        .index_worktree_options_mut(|opts| opts.thread_limit = Some(1))
+        .into_index_worktree_iter(Vec::<gix::bstr::BString>::new())?;
     Ok(items.next().transpose()?.is_some())
+}
+
+/// The worktree's index, read into memory rather than mapped (with several threads at work,
+/// every unmap interrupts the other cores) and without re-hashing the whole file.
+fn read_index(repo: &gix::Repository) -> anyhow::Result<gix::index::File> {
+    let path = repo.index_path();
+    let data = match std::fs::read(&path) {
+        Ok(data) => data,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(gix::index::File::from_state(
+                gix::index::State::new(repo.object_hash()),
+                path,
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let mtime = filetime::FileTime::from_last_modification_time(&std::fs::metadata(&path)?);
+    let (state, _) =
+        gix::index::State::from_bytes(&data, mtime, repo.object_hash(), Default::default())?;
+    Ok(gix::index::File::from_state(state, path))
+}
+
+/// Whether the index differs from HEAD's tree. The index's cache-tree answers at once when
+/// it is valid (as after a checkout or commit); otherwise the trees are compared.
+fn has_staged_changes(
+    repo: &gix::Repository,
+    index: &gix::index::State,
+    head_tree: ObjectId,
+) -> anyhow::Result<bool> {
+    if let Some(tree) = index.tree()
+        && tree.num_entries.is_some()
+    {
+        return Ok(tree.id != head_tree);
+    }
+    let mut pathspec = repo.pathspec(
+        false,
+        None::<&str>,
+        false,
+        &gix::index::State::new(repo.object_hash()),
+        gix::worktree::stack::state::attributes::Source::IdMapping,
+    )?;
+    let mut changed = false;
+    repo.tree_index_status(
+        &head_tree,
+        index,
+        Some(&mut pathspec),
+        gix::status::tree_index::TrackRenames::Disabled,
+        |_, _, _| {
+            changed = true;
+            Ok(gix::diff::index::Action::Break(()))
+        },
+    )?;
+    Ok(changed)
 }

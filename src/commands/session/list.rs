@@ -13,9 +13,8 @@ pub fn run(args: SessionListArgs) -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
     let (records, broken) = ctx.state.records()?;
     let now = Timestamp::now();
-    let views: Vec<SessionView> = records
+    let views: Vec<SessionView> = SessionView::gather_all(&ctx, records, now)
         .into_iter()
-        .map(|record| SessionView::gather(&ctx, record, now))
         .filter(|view| !args.pending || view.state.is_pending())
         .collect();
     for b in &broken {

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use crate::cli::{ReportFormat, SessionReviewArgs};
 use crate::context::Ctx;
 use crate::error::UserError;
+use crate::git::read::worktree_state;
 use crate::git::refs::RefUpdate;
 use crate::output;
 use crate::review::approval::{self, ApprovalState, approval_ref, rejection_ref};
@@ -85,8 +86,11 @@ pub fn summarize(
     summary.staged = staged;
     summary.approval = approval::state(&ctx.reader, &record.id, tip)?;
     let report_dir = ctx.state.root.join("reviews").join(&record.id);
-    write_reports(&report_dir, &summary)?;
-    summary.hook = run_hook(ctx, &record, &summary, &report_dir, format);
+    if !ctx.config.review.hook.is_empty() {
+        // The hook reads the report through CODEX_REVIEW_REPORT: it must exist first.
+        write_reports(&report_dir, &summary)?;
+        summary.hook = run_hook(ctx, &record, &summary, &report_dir, format);
+    }
     write_reports(&report_dir, &summary)?;
     Ok((record, summary))
 }
@@ -104,8 +108,14 @@ fn stage(
             .hint(format!("run 'git codex session prune' to save what remains, then 'git codex session restore {id}'"))
             .into());
     }
-    let staged = if ctx.config.review.auto_stage {
-        let branch_ref = format!("refs/heads/{}", record.branch);
+    let branch_ref = format!("refs/heads/{}", record.branch);
+    // Most reviews find nothing new: an in-process status check spares the git processes.
+    let tip = ctx.reader.ref_target(&branch_ref)?;
+    let clean = matches!(
+        worktree_state(&record.worktree),
+        Ok(state) if state.head.is_some() && state.head == tip && matches!(state.dirty, Ok(false))
+    );
+    let staged = if ctx.config.review.auto_stage && !clean {
         ctx.git.commit_worktree(
             &record.worktree,
             &branch_ref,

@@ -1,10 +1,12 @@
 //! A session as `list` and `show` report it: its record plus what git says now.
 
+use camino::{Utf8Path, Utf8PathBuf};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::context::Ctx;
-use crate::git::read::worktree_state;
+use crate::git::read::worktree_state_knowing;
+use crate::parallel;
 use crate::review::approval::{self, ApprovalState};
 use crate::state::SessionRecord;
 
@@ -65,6 +67,32 @@ pub struct SessionView {
 
 impl SessionView {
     pub fn gather(ctx: &Ctx, record: SessionRecord, now: Timestamp) -> SessionView {
+        let dirty = dirty_of(&record.worktree, tip_and_tree(ctx, &record.branch));
+        SessionView::gather_with(ctx, record, now, dirty)
+    }
+
+    /// Many sessions at once: the worktrees' status (file-system work) is read in parallel.
+    pub fn gather_all(ctx: &Ctx, records: Vec<SessionRecord>, now: Timestamp) -> Vec<SessionView> {
+        // Each branch tip's tree is read here, once, through the shared object cache.
+        let jobs: Vec<(Utf8PathBuf, Option<(gix::ObjectId, gix::ObjectId)>)> = records
+            .iter()
+            .map(|r| (r.worktree.clone(), tip_and_tree(ctx, &r.branch)))
+            .collect();
+        let dirty = parallel::map(&jobs, |(path, known)| dirty_of(path, *known));
+        records
+            .into_iter()
+            .zip(dirty)
+            .map(|(record, dirty)| SessionView::gather_with(ctx, record, now, dirty))
+            .collect()
+    }
+
+    /// `dirty`: the worktree's status, `None` when it is gone.
+    fn gather_with(
+        ctx: &Ctx,
+        record: SessionRecord,
+        now: Timestamp,
+        dirty: Option<Result<bool, String>>,
+    ) -> SessionView {
         let mut problems = Vec::new();
         let branch_ref = format!("refs/heads/{}", record.branch);
         let tip = match ctx.reader.ref_target(&branch_ref) {
@@ -87,17 +115,14 @@ impl SessionView {
             }
             None => (None, None),
         };
-        let exists = record.worktree.is_dir();
-        let dirty = if exists {
-            match worktree_state(&record.worktree).and_then(|state| state.dirty) {
-                Ok(dirty) => Some(dirty),
-                Err(err) => {
-                    problems.push(format!("cannot read the worktree's status: {err}"));
-                    None
-                }
+        let exists = dirty.is_some();
+        let dirty = match dirty {
+            Some(Ok(dirty)) => Some(dirty),
+            Some(Err(err)) => {
+                problems.push(format!("cannot read the worktree's status: {err}"));
+                None
             }
-        } else {
-            None
+            None => None,
         };
         let approval = tip.and_then(|tip| match approval::state(&ctx.reader, &record.id, tip) {
             Ok(state) => Some(state),
@@ -161,6 +186,38 @@ impl SessionView {
             "problems": self.problems,
         })
     }
+}
+
+/// A worktree's dirty flag; `None` when the worktree is gone.
+fn dirty_of(
+    worktree: &Utf8Path,
+    known: Option<(gix::ObjectId, gix::ObjectId)>,
+) -> Option<Result<bool, String>> {
+    if !worktree.is_dir() {
+        return None;
+    }
+    Some(
+        worktree_state_knowing(worktree, known)
+            .and_then(|state| state.dirty)
+            .map_err(|err| format!("{err:#}")),
+    )
+}
+
+/// A branch's tip and its tree.
+fn tip_and_tree(ctx: &Ctx, branch: &str) -> Option<(gix::ObjectId, gix::ObjectId)> {
+    let tip = ctx
+        .reader
+        .ref_target(&format!("refs/heads/{branch}"))
+        .ok()??;
+    let tree = ctx
+        .reader
+        .repo
+        .find_commit(tip)
+        .ok()?
+        .tree_id()
+        .ok()?
+        .detach();
+    Some((tip, tree))
 }
 
 /// Where a live session stands in review.
