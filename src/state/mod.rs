@@ -12,8 +12,18 @@ use crate::error::UserError;
 pub use id::SessionId;
 pub use record::SessionRecord;
 
-/// Writes a file atomically: a temp file in the same dir, then rename.
+/// Writes a file atomically: a temp file in the same dir, synced, then renamed over.
 pub fn atomic_write(path: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_via_temp(path, bytes, true)
+}
+
+/// As [`atomic_write`], without waiting for the disk: for files git-codex can make again
+/// (review reports). Readers still never see half a file.
+pub fn replace_file(path: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_via_temp(path, bytes, false)
+}
+
+fn write_via_temp(path: &Utf8Path, bytes: &[u8], sync: bool) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .with_context(|| format!("no parent directory for {path}"))?;
@@ -23,7 +33,9 @@ pub fn atomic_write(path: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let mut file = fs_err::File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         fs_err::rename(&tmp, path)?;
         Ok(())
     })();

@@ -15,7 +15,7 @@ use crate::git::refs::RefUpdate;
 use crate::output;
 use crate::review::approval::{self, ApprovalState, approval_ref, rejection_ref};
 use crate::review::{Summary, hook, render};
-use crate::state::{SessionRecord, atomic_write, id};
+use crate::state::{SessionRecord, id, replace_file};
 
 pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
@@ -146,13 +146,13 @@ fn branch_tip(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<ObjectId> {
 /// Saves `<tip>.md` and `<tip>.json` under `reviews/<id>/`.
 fn write_reports(dir: &camino::Utf8Path, summary: &Summary) -> anyhow::Result<()> {
     let tip = summary.tip.to_string();
-    atomic_write(
+    replace_file(
         &dir.join(format!("{tip}.md")),
         render::markdown(summary).as_bytes(),
     )?;
     let mut json = serde_json::to_vec_pretty(&render::json(summary))?;
     json.push(b'\n');
-    atomic_write(&dir.join(format!("{tip}.json")), &json)
+    replace_file(&dir.join(format!("{tip}.json")), &json)
 }
 
 fn run_hook(
