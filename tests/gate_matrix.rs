@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{TestEnv, each_git, write_file};
+use common::{TestEnv, each_git};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Approval {
@@ -14,25 +12,19 @@ enum Approval {
     Approved,
 }
 
-fn commit_in(t: &TestEnv, dir: &Path, file: &str) {
-    write_file(&dir.join(file), &format!("{file}\n"));
-    t.git_in(dir, &["add", file]);
-    t.git_in(dir, &["commit", "-q", "-m", &format!("add {file}")]);
-}
-
 /// A repository with session `s` (commits a.txt, b.txt) in the given approval state, and a
 /// bare remote `remote.git` holding main.
 fn setup(t: &TestEnv, approval: Approval) {
     let wt = t.add("s");
-    commit_in(t, &wt, "a.txt");
-    commit_in(t, &wt, "b.txt");
+    t.commit_in(&wt, "a.txt", "a.txt\n");
+    t.commit_in(&wt, "b.txt", "b.txt\n");
     if approval != Approval::None {
         t.codex(&["session", "review", "s", "--approve"])
             .assert()
             .success();
     }
     if approval == Approval::Stale {
-        commit_in(t, &wt, "c.txt");
+        t.commit_in(&wt, "c.txt", "c.txt\n");
     }
     t.git_in(
         &t.root(),
@@ -62,7 +54,7 @@ fn prepare(t: &TestEnv, name: &str) {
     match name {
         "pull" => t.git(&["push", "-q", "remote", "codex/s"]),
         "rebase" => {
-            commit_in(t, &t.repo, "main-only.txt");
+            t.commit_in(&t.repo, "main-only.txt", "main-only.txt\n");
             String::new()
         }
         "branch-f" => t.git(&["switch", "-q", "-c", "elsewhere"]),
@@ -181,11 +173,11 @@ fn every_vector_is_allowed_once_approved() {
 fn ordinary_work_and_unprotected_branches_are_never_refused() {
     each_git(|t| {
         setup(t, Approval::None);
-        commit_in(t, &t.repo, "human.txt");
+        t.commit_in(&t.repo, "human.txt", "human.txt\n");
         t.git(&["commit", "-q", "--amend", "-m", "human, amended"]);
         t.git(&["switch", "-q", "-c", "feature"]);
         t.git(&["merge", "-q", "codex/s"]);
-        commit_in(t, &t.repo, "feature-only.txt");
+        t.commit_in(&t.repo, "feature-only.txt", "feature-only.txt\n");
         t.git(&["reset", "-q", "--hard", "HEAD"]);
         t.git(&["switch", "-q", "main"]);
         t.git(&["cherry-pick", "feature"]);

@@ -118,22 +118,6 @@ fn hooks_follow_core_hooks_path_and_warn_when_worktrees_lack_it() {
     });
 }
 
-/// Moves a session's last activity `hours` into the past.
-fn age(t: &TestEnv, id: &str, hours: i64) {
-    let path = t.state_dir().join(format!("sessions/{id}.json"));
-    let mut record = json(&std::fs::read_to_string(&path).unwrap());
-    let past = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours)).to_string();
-    record["lastActivity"] = past.into();
-    std::fs::write(&path, serde_json::to_string_pretty(&record).unwrap()).unwrap();
-    // The stamp follows the records when git-codex writes them; do what a write would.
-    let stamp = t.state_dir().join("expiry-stamp");
-    let file = std::fs::File::create(&stamp).unwrap();
-    file.set_modified(
-        std::time::SystemTime::now() - std::time::Duration::from_secs(hours as u64 * 3600 - 3600),
-    )
-    .unwrap();
-}
-
 #[test]
 fn post_checkout_prunes_expired_sessions_and_never_fails() {
     each_git(|t| {
@@ -142,7 +126,7 @@ fn post_checkout_prunes_expired_sessions_and_never_fails() {
         let fresh = t.add("fresh");
         t.git(&["branch", "other"]);
         // A file checkout returns at once.
-        age(t, "old", 3);
+        t.age("old", 3);
         t.git(&["checkout", "--", "README.md"]);
         assert!(old.exists(), "file checkouts do not prune");
         // A branch checkout prunes what expired, and only that.
@@ -155,7 +139,7 @@ fn post_checkout_prunes_expired_sessions_and_never_fails() {
             "saved"
         );
         // A broken config makes pruning fail: git switch still succeeds, with a warning.
-        age(t, "fresh", 3);
+        t.age("fresh", 3);
         t.set_config("[session]\nmax_parallel = -1\n");
         let out = t.git_output(&t.repo, &["switch", "-q", "main"]);
         assert!(out.status.success());
@@ -168,7 +152,7 @@ fn post_checkout_prunes_expired_sessions_and_never_fails() {
 fn raw_git_worktree_add_fires_post_checkout_without_harm() {
     each_git(|t| {
         let old = t.add("old");
-        age(t, "old", 3);
+        t.age("old", 3);
         let out = t.git_output(
             &t.repo,
             &[

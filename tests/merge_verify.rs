@@ -20,12 +20,6 @@ fn approve(t: &TestEnv, id: &str) {
         .success();
 }
 
-fn commit_in(t: &TestEnv, dir: &std::path::Path, file: &str, text: &str) {
-    write_file(&dir.join(file), text);
-    t.git_in(dir, &["add", file]);
-    t.git_in(dir, &["commit", "-q", "-m", &format!("add {file}")]);
-}
-
 #[test]
 fn approved_sessions_land_with_every_strategy_checked_out_or_not() {
     for checked_out in [true, false] {
@@ -80,7 +74,7 @@ fn merge_refuses_without_approval_or_with_a_stale_one_and_touches_nothing() {
         assert_disk_unchanged(&before, &t.disk(), "an unapproved merge");
 
         approve(t, "s");
-        commit_in(t, &t.worktree("s"), "late.txt", "added after approval");
+        t.commit_in(&t.worktree("s"), "late.txt", "added after approval");
         let main_before = t.git(&["rev-parse", "main"]);
         let before = t.disk();
         let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", "ff"]));
@@ -180,8 +174,8 @@ fn verify_exit_codes_for_approved_unapproved_stale_and_intermediate_ranges() {
     each_git(|t| {
         let main = t.git(&["rev-parse", "main"]);
         let wt = t.add("v");
-        commit_in(t, &wt, "one.txt", "1");
-        commit_in(t, &wt, "two.txt", "2");
+        t.commit_in(&wt, "one.txt", "1");
+        t.commit_in(&wt, "two.txt", "2");
         let range = format!("{main}..codex/v");
         let (code, err) = verify(t, &[&range]);
         assert_eq!(code, 3, "unapproved: {err}");
@@ -200,7 +194,7 @@ fn verify_exit_codes_for_approved_unapproved_stale_and_intermediate_ranges() {
             "contained in the approval"
         );
 
-        commit_in(t, &wt, "three.txt", "3");
+        t.commit_in(&wt, "three.txt", "3");
         let (code, err) = verify(t, &[&range]);
         assert_eq!(code, 3, "stale: {err}");
         assert!(err.contains("approval is for another commit"), "{err}");
@@ -226,7 +220,7 @@ fn verify_catches_a_session_whose_record_is_gone() {
     each_git(|t| {
         let main = t.git(&["rev-parse", "main"]);
         let wt = t.add("gone");
-        commit_in(t, &wt, "g.txt", "g");
+        t.commit_in(&wt, "g.txt", "g");
         t.codex(&["session", "remove", "gone"]).assert().success();
         assert!(!t.state_dir().join("sessions/gone.json").exists());
         let (code, err) = verify(t, &[&format!("{main}..codex/gone")]);
@@ -260,7 +254,7 @@ fn protected_globs_guard_every_matching_branch() {
             .success();
         let main = t.git(&["rev-parse", "main"]);
         let wt = t.add("g");
-        commit_in(t, &wt, "g.txt", "g");
+        t.commit_in(&wt, "g.txt", "g");
         let range = format!("{main}..codex/g");
         assert_eq!(verify(t, &[&range, "--ref", "release/2.0"]).0, 3);
         assert_eq!(verify(t, &[&range, "--ref", "refs/heads/release/2.0"]).0, 3);

@@ -7,16 +7,6 @@ use std::path::Path;
 
 use common::{TestEnv, assert_disk_unchanged, each_git, json, run, write_file};
 
-/// Moves a session's last activity `hours` into the past, as time would.
-fn age(t: &TestEnv, id: &str, hours: i64) {
-    let path = t.state_dir().join(format!("sessions/{id}.json"));
-    let mut record = json(&std::fs::read_to_string(&path).unwrap());
-    let past = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours)).to_string();
-    record["lastActivity"] = past.clone().into();
-    record["created"] = past.into();
-    std::fs::write(&path, serde_json::to_string_pretty(&record).unwrap()).unwrap();
-}
-
 fn ids(t: &TestEnv) -> Vec<String> {
     let list = json(&run(t.codex(&["session", "list", "--json"])).1);
     list["sessions"]
@@ -84,7 +74,7 @@ fn a_dirty_expired_session_is_pruned_then_restored_byte_identical() {
         let before = files(&wt);
         let log_before = t.git(&["log", "--format=%H %s", "codex/dirty"]);
         write_file(&t.state_dir().join("logs/dirty/run.log"), "agent output\n");
-        age(t, "dirty", 3);
+        t.age("dirty", 3);
 
         let (code, _, err) = run(t.codex(&["session", "prune"]));
         assert_eq!(code, 0, "{err}");
@@ -170,7 +160,7 @@ fn restore_refuses_a_live_session_and_an_unknown_one() {
 fn dry_run_says_what_would_go_and_changes_nothing() {
     each_git(|t| {
         let wt = busy_session(t, "old");
-        age(t, "old", 2);
+        t.age("old", 2);
         std::fs::create_dir_all(t.repo.join(".codex-worktrees/wt-stray")).unwrap();
         write_file(
             &t.repo.join(".codex-worktrees/wt-stray/file.txt"),
@@ -207,7 +197,7 @@ fn a_session_in_its_time_or_with_ttl_never_is_never_pruned() {
         t.codex(&["session", "add", "forever", "--ttl", "never"])
             .assert()
             .success();
-        age(t, "forever", 10_000);
+        t.age("forever", 10_000);
         write_file(&fresh.join("wip.txt"), "w\n");
         let (code, _, err) = run(t.codex(&["session", "prune"]));
         assert_eq!(code, 0, "{err}");
@@ -221,7 +211,7 @@ fn a_session_in_its_time_or_with_ttl_never_is_never_pruned() {
 fn a_commit_on_the_branch_counts_as_activity() {
     each_git(|t| {
         let wt = t.add("committer");
-        age(t, "committer", 5);
+        t.age("committer", 5);
         // The agent commits now: the session lives on.
         write_file(&wt.join("f.txt"), "f\n");
         t.git_in(&wt, &["add", "f.txt"]);
@@ -244,7 +234,7 @@ fn session_add_prunes_expired_sessions_first() {
         t.set_config("[session]\nmax_parallel = 1\n");
         let old = t.add("old");
         write_file(&old.join("wip.txt"), "saved\n");
-        age(t, "old", 2);
+        t.age("old", 2);
         let (code, _, err) = run(t.codex(&["session", "add", "new"]));
         assert_eq!(code, 0, "{err}");
         assert!(err.contains("Pruned session 'old'"), "{err}");
@@ -367,7 +357,7 @@ fn an_orphan_branch_is_reported_and_never_deleted() {
 fn list_shows_an_expired_session_with_how_long_ago() {
     each_git(|t| {
         t.add("old");
-        age(t, "old", 3);
+        t.age("old", 3);
         let (_, table, _) = run(t.codex(&["session", "list"]));
         let line = table.lines().find(|l| l.starts_with("old")).unwrap();
         assert!(
@@ -388,7 +378,7 @@ fn many_expired_sessions_are_pruned_together_each_with_its_own_work() {
             }
         }
         for n in 0..6 {
-            age(t, &format!("s{n}"), 2);
+            t.age(&format!("s{n}"), 2);
         }
         let (code, _, err) = run(t.codex(&["session", "prune"]));
         assert_eq!(code, 0, "{err}");

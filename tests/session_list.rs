@@ -10,21 +10,6 @@ fn list(t: &common::TestEnv) -> serde_json::Value {
     json(&out)
 }
 
-/// Moves a session's last activity into the past by editing its record, as time would.
-fn age_record(t: &common::TestEnv, id: &str, hours: i64) {
-    let path = t.state_dir().join(format!("sessions/{id}.json"));
-    let mut record = json(&std::fs::read_to_string(&path).unwrap());
-    let past = hours_ago(hours);
-    record["lastActivity"] = serde_json::Value::String(past.clone());
-    record["created"] = serde_json::Value::String(past);
-    std::fs::write(&path, serde_json::to_string_pretty(&record).unwrap()).unwrap();
-}
-
-fn hours_ago(hours: i64) -> String {
-    let past = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours);
-    past.to_string()
-}
-
 #[test]
 fn list_reports_state_dirty_and_ahead_behind() {
     each_git(|t| {
@@ -73,8 +58,8 @@ fn an_old_session_is_expired_and_a_never_session_is_not() {
         t.codex(&["session", "add", "forever", "--ttl", "never"])
             .assert()
             .success();
-        age_record(t, "old", 5);
-        age_record(t, "forever", 500);
+        t.age("old", 5);
+        t.age("forever", 500);
         let sessions = list(t)["sessions"].as_array().unwrap().clone();
         let old = sessions.iter().find(|s| s["id"] == "old").unwrap();
         let forever = sessions.iter().find(|s| s["id"] == "forever").unwrap();
@@ -103,7 +88,7 @@ fn an_expired_session_does_not_count_against_the_limit() {
     each_git(|t| {
         t.set_config("[session]\nmax_parallel = 1\n");
         t.add("old");
-        age_record(t, "old", 5);
+        t.age("old", 5);
         t.add("new");
     });
 }
@@ -112,7 +97,7 @@ fn an_expired_session_does_not_count_against_the_limit() {
 fn touch_brings_an_expired_session_back_and_sets_a_new_ttl() {
     each_git(|t| {
         t.add("s");
-        age_record(t, "s", 5);
+        t.age("s", 5);
         t.codex(&["session", "touch", "s", "--ttl", "2d"])
             .assert()
             .success();

@@ -164,6 +164,34 @@ impl TestEnv {
         PathBuf::from(stdout(&out.get_output().stdout).trim())
     }
 
+    /// Commits `file` with `text` in the worktree (or repository) at `dir`.
+    pub fn commit_in(&self, dir: &Path, file: &str, text: &str) {
+        write_file(&dir.join(file), text);
+        self.git_in(dir, &["add", file]);
+        self.git_in(dir, &["commit", "-q", "-m", &format!("add {file}")]);
+    }
+
+    /// Moves session `id`'s creation and last activity `hours` into the past, as time would,
+    /// and the expiry stamp with it (git-codex keeps it at the earliest expiry).
+    pub fn age(&self, id: &str, hours: i64) {
+        let path = self.state_dir().join(format!("sessions/{id}.json"));
+        let mut record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("record")).expect("json");
+        let past = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours);
+        record["lastActivity"] = past.to_string().into();
+        record["created"] = past.to_string().into();
+        std::fs::write(&path, serde_json::to_string_pretty(&record).expect("json"))
+            .expect("write record");
+        if let Some(ttl) = record["ttlSeconds"].as_i64() {
+            let expiry = past + jiff::SignedDuration::from_secs(ttl);
+            let when = std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs(expiry.as_second().max(0) as u64);
+            let stamp =
+                std::fs::File::create(self.state_dir().join("expiry-stamp")).expect("stamp");
+            stamp.set_modified(when).expect("stamp time");
+        }
+    }
+
     pub fn set_config(&self, text: &str) {
         std::fs::create_dir_all(self.state_dir()).expect("state dir");
         std::fs::write(self.state_dir().join("config.toml"), text).expect("config");
