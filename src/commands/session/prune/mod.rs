@@ -1,13 +1,16 @@
 //! `git codex session prune`: expired sessions go and orphans are repaired, their work saved
 //! first (SPEC §5, §8). `session add` runs the expired part before counting the limit.
 
+mod report;
+
+use report::{report_json, report_text};
+
 use std::collections::HashSet;
 
 use camino::Utf8PathBuf;
 use jiff::Timestamp;
-use serde_json::json;
 
-use super::remove::{Removed, Target, describe, save_and_remove_worktree, settle};
+use super::remove::{Removed, Target, save_and_remove_worktree, settle};
 use super::status::{describe_expiry, expiry, is_expired};
 use crate::cli::SessionPruneArgs;
 use crate::context::Ctx;
@@ -393,64 +396,4 @@ fn remove_orphan_dir(ctx: &Ctx, finding: &Finding) -> anyhow::Result<Removed> {
         snapshot,
         ..Removed::default()
     })
-}
-
-fn verb(kind: Kind, dry_run: bool) -> &'static str {
-    match (kind, dry_run) {
-        (Kind::Expired | Kind::MissingWorktree, false) => "Pruned session",
-        (Kind::Expired | Kind::MissingWorktree, true) => "Would prune session",
-        (Kind::OrphanDir, false) => "Removed orphan dir",
-        (Kind::OrphanDir, true) => "Would remove orphan dir",
-        (Kind::StaleAdmin, false) => "Removed stale git worktree entry",
-        (Kind::StaleAdmin, true) => "Would remove stale git worktree entry",
-        (Kind::OrphanBranch, _) => "Found branch",
-        (Kind::Skipped, _) => "Left session",
-    }
-}
-
-fn report_text(outcomes: &[Outcome], dry_run: bool) {
-    if outcomes.is_empty() {
-        output::note("Nothing to prune");
-        return;
-    }
-    for outcome in outcomes {
-        let f = &outcome.finding;
-        let what = match (f.kind, &f.branch, &f.path) {
-            (Kind::OrphanBranch, Some(branch), _) => branch.clone(),
-            (Kind::Expired | Kind::MissingWorktree | Kind::Skipped, _, _) => format!("'{}'", f.id),
-            (_, _, Some(path)) => path.to_string(),
-            _ => f.id.clone(),
-        };
-        output::note(&format!("{} {what}: {}", verb(f.kind, dry_run), f.reason));
-        if let Some(err) = &outcome.error {
-            output::error(&format!("could not prune {what}: {err}"));
-        }
-        if let Some(removed) = &outcome.removed {
-            for line in describe(&session_target(f), removed) {
-                output::note(&format!("  {line}"));
-            }
-        }
-    }
-}
-
-fn report_json(outcomes: &[Outcome], dry_run: bool) -> anyhow::Result<()> {
-    let items: Vec<_> = outcomes
-        .iter()
-        .map(|o| {
-            let f = &o.finding;
-            let removed = o.removed.as_ref();
-            json!({
-                "kind": f.kind.as_str(),
-                "id": f.id,
-                "path": f.path,
-                "branch": f.branch,
-                "reason": f.reason,
-                "acts": f.kind.acts(),
-                "snapshot": removed.and_then(|r| r.snapshot.clone()),
-                "branchDeleted": removed.is_some_and(|r| r.branch_deleted),
-                "error": o.error,
-            })
-        })
-        .collect();
-    output::json(&json!({"schema": 1, "dryRun": dry_run, "items": items}))
 }
