@@ -191,3 +191,53 @@ fn ordinary_work_and_unprotected_branches_are_never_refused() {
         t.git(&["push", "-q", "remote", "main"]);
     });
 }
+
+#[test]
+fn copies_are_traced_to_the_right_session_among_many() {
+    each_git(|t| {
+        for id in ["one", "two", "three"] {
+            let wt = t.add(id);
+            t.commit_in(&wt, &format!("{id}.txt"), &format!("{id}\n"));
+        }
+        t.codex(&["session", "review", "one", "--approve"])
+            .assert()
+            .success();
+        // A copy of session two's commit is refused, and named as two's.
+        let out = t.git_output(&t.repo, &["cherry-pick", "codex/two"]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("session 'two'") && !err.contains("session 'three'"),
+            "{err}"
+        );
+        t.git(&["cherry-pick", "--abort"]);
+        // A squash of session three lands its whole range as one patch: refused too.
+        t.git(&["merge", "--squash", "codex/three"]);
+        let out = t.git_output(
+            &t.repo,
+            &[
+                "-c",
+                "core.hooksPath=/dev/null",
+                "commit",
+                "-q",
+                "-m",
+                "squash",
+            ],
+        );
+        assert!(out.status.success());
+        let squash = t.git(&["rev-parse", "HEAD"]);
+        t.git(&[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "reset",
+            "-q",
+            "--hard",
+            "HEAD~1",
+        ]);
+        let out = t.git_output(&t.repo, &["update-ref", "refs/heads/main", &squash]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("session 'three'"));
+        // Session one is approved: its copy lands.
+        t.git(&["cherry-pick", "codex/one"]);
+    });
+}

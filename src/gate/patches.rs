@@ -7,13 +7,15 @@ use std::collections::HashMap;
 use gix::ObjectId;
 
 use super::{Gate, SessionLine, Violation};
+use crate::git::patch_id::PatchOf;
 
 /// Past this many new commits in one landing, copies are not looked for (a large import of
 /// history); the exact-commit rule still applies to all of them.
 const MAX_FOREIGN: usize = 2000;
 
 /// The landing commits (`foreign`: not themselves session commits) that carry the same patch
-/// as an unapproved session commit, or as an unapproved session's whole range.
+/// as an unapproved session commit, or as an unapproved session's whole range (what a squash
+/// lands). One pair of git processes computes every patch-id.
 pub fn copies(
     gate: &Gate<'_>,
     foreign: &[ObjectId],
@@ -22,32 +24,46 @@ pub fn copies(
     if foreign.is_empty() || unapproved.is_empty() || foreign.len() > MAX_FOREIGN {
         return Ok(Vec::new());
     }
-    let landed = gate.git.patch_ids(gate.cwd, foreign)?;
-    let mut originals: HashMap<String, (&SessionLine, ObjectId)> = HashMap::new();
-    let commits: Vec<ObjectId> = unapproved.iter().map(|(_, c, _)| *c).collect();
-    for (patch, commit) in gate.git.patch_ids(gate.cwd, &commits)? {
-        if let Some((session, ..)) = unapproved.iter().find(|(_, c, _)| *c == commit) {
-            originals.insert(patch, (session, commit));
-        }
+    // What each asked-for patch stands for: a landing commit, or a session's original.
+    enum Role<'s> {
+        Landed(ObjectId),
+        Original(&'s SessionLine, ObjectId),
     }
-    // A squash lands a session's range as one patch: from where it started to its tip.
+    let mut items = Vec::new();
+    let mut roles = Vec::new();
+    for commit in foreign {
+        items.push(PatchOf::Commit(*commit));
+        roles.push(Role::Landed(*commit));
+    }
+    for (session, commit, _) in unapproved {
+        items.push(PatchOf::Commit(*commit));
+        roles.push(Role::Original(session, *commit));
+    }
     let mut seen = Vec::new();
     for (session, _, _) in unapproved {
-        if seen.contains(&session.id) {
-            continue;
-        }
-        seen.push(session.id.clone());
         if let Some(base) = session.base
-            && let Some(patch) = gate.git.range_patch_id(gate.cwd, base, session.tip)?
+            && !seen.contains(&session.id)
         {
-            originals.entry(patch).or_insert((session, session.tip));
+            seen.push(session.id.clone());
+            items.push(PatchOf::Range(base, session.tip));
+            roles.push(Role::Original(session, session.tip));
         }
     }
-    let mut out = Vec::new();
-    for (patch, commit) in landed {
-        if let Some((session, original)) = originals.get(&patch) {
-            out.push(gate.violation(session, commit, Some(*original)));
+    let mut originals: HashMap<String, (&SessionLine, ObjectId)> = HashMap::new();
+    let mut landed = Vec::new();
+    for (patch, index) in gate.git.patch_ids(gate.cwd, &items)? {
+        match roles[index] {
+            Role::Landed(commit) => landed.push((patch, commit)),
+            Role::Original(session, original) => {
+                originals.entry(patch).or_insert((session, original));
+            }
         }
     }
-    Ok(out)
+    Ok(landed
+        .into_iter()
+        .filter_map(|(patch, commit)| {
+            let (session, original) = originals.get(&patch)?;
+            Some(gate.violation(session, commit, Some(*original)))
+        })
+        .collect())
 }

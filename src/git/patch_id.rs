@@ -1,5 +1,6 @@
 //! git's `patch-id --stable`: the identity of a change, whatever commit carries it.
 
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read as _, Write as _};
 use std::process::Stdio;
 
@@ -9,46 +10,60 @@ use gix::ObjectId;
 
 use super::Git;
 
+/// What a patch-id is asked of: one commit (against its first parent), or the change
+/// between two commits.
+#[derive(Debug, Clone, Copy)]
+pub enum PatchOf {
+    Commit(ObjectId),
+    Range(ObjectId, ObjectId),
+}
+
+impl PatchOf {
+    /// The id `diff-tree --stdin` prints above this item's diff.
+    fn header(self) -> ObjectId {
+        match self {
+            PatchOf::Commit(id) | PatchOf::Range(id, _) => id,
+        }
+    }
+}
+
 impl Git {
-    /// `(patch-id, commit)` for each commit with a diff against its first parent (merges and
-    /// empty commits have none).
+    /// The patch-ids of `items`, all in one `diff-tree --stdin | patch-id --stable` pair of
+    /// processes, as `(patch-id, index into items)`. Items without a change have none.
     pub fn patch_ids(
         &self,
         cwd: &Utf8Path,
-        commits: &[ObjectId],
-    ) -> anyhow::Result<Vec<(String, ObjectId)>> {
-        if commits.is_empty() {
+        items: &[PatchOf],
+    ) -> anyhow::Result<Vec<(String, usize)>> {
+        if items.is_empty() {
             return Ok(Vec::new());
         }
-        let input: String = commits.iter().map(|c| format!("{c}\n")).collect();
+        let input: String = items
+            .iter()
+            .map(|item| match item {
+                PatchOf::Commit(id) => format!("{id}\n"),
+                PatchOf::Range(from, to) => format!("{from} {to}\n"),
+            })
+            .collect();
         let out = self.diff_into_patch_id(
             cwd,
             &["diff-tree", "--stdin", "-p", "--no-color"],
             Some(input),
         )?;
+        // patch-id names each diff by the id diff-tree printed above it, in input order.
+        let mut waiting: HashMap<ObjectId, VecDeque<usize>> = HashMap::new();
+        for (index, item) in items.iter().enumerate() {
+            waiting.entry(item.header()).or_default().push_back(index);
+        }
         Ok(out
             .lines()
             .filter_map(|line| {
-                let (patch, commit) = line.split_once(' ')?;
-                Some((
-                    patch.to_string(),
-                    ObjectId::from_hex(commit.as_bytes()).ok()?,
-                ))
+                let (patch, id) = line.split_once(' ')?;
+                let id = ObjectId::from_hex(id.as_bytes()).ok()?;
+                let index = waiting.get_mut(&id)?.pop_front()?;
+                Some((patch.to_string(), index))
             })
             .collect())
-    }
-
-    /// The patch-id of the whole change from `from` to `to` (what a squash of it carries).
-    pub fn range_patch_id(
-        &self,
-        cwd: &Utf8Path,
-        from: ObjectId,
-        to: ObjectId,
-    ) -> anyhow::Result<Option<String>> {
-        let (from, to) = (from.to_string(), to.to_string());
-        let out =
-            self.diff_into_patch_id(cwd, &["diff-tree", "-p", "--no-color", &from, &to], None)?;
-        Ok(out.split_whitespace().next().map(str::to_string))
     }
 
     /// Runs `git <diff_args>` piped into `git patch-id --stable`, argv only.
