@@ -390,3 +390,67 @@ fn doctor_passes_on_a_healthy_repo_and_fails_with_hints_on_a_broken_one() {
         assert_eq!(hooks["status"], "fail");
     });
 }
+
+#[test]
+fn at_a_terminal_the_agent_gets_a_terminal_and_keys_reach_it() {
+    let python = Path::new("/usr/bin/python3");
+    if !python.is_file() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 is needed to give the test a terminal"
+        );
+        eprintln!("skipping: no python3 to make a pseudo-terminal");
+        return;
+    }
+    each_git(|t| {
+        t.add("tty");
+        // A person at a terminal: python's pty module plays the terminal and types a line.
+        let driver = format!(
+            r#"
+import os, pty, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.chdir({repo:?})
+    os.execv({bin:?}, ["git-codex", "session", "run", "tty", "--", "/bin/sh", "-c",
+             "test -t 0 && test -t 1 && echo AGENT-HAS-A-TTY; read line; echo GOT:$line; exit 5"])
+time.sleep(0.5)
+os.write(fd, b"typed\r")
+out = b""
+while True:
+    try:
+        data = os.read(fd, 1024)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+_, status = os.waitpid(pid, 0)
+print(out.decode(errors="replace"))
+print("EXIT", os.waitstatus_to_exitcode(status))
+"#,
+            repo = t.repo.display().to_string(),
+            bin = common::BIN,
+        );
+        let out = std::process::Command::new(python)
+            .env_clear()
+            .envs(t.vars())
+            .args(["-c", &driver])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("AGENT-HAS-A-TTY"), "{text}");
+        assert!(text.contains("GOT:typed"), "{text}");
+        assert!(text.contains("EXIT 5"), "{text}");
+        let logs = t.state_dir().join("logs/tty");
+        let log = std::fs::read_dir(&logs)
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with("run-"))
+            .unwrap();
+        let logged = std::fs::read_to_string(log.path()).unwrap();
+        assert!(
+            logged.contains("AGENT-HAS-A-TTY") && logged.contains("GOT:typed"),
+            "{logged}"
+        );
+    });
+}

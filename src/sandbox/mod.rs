@@ -2,6 +2,7 @@
 
 pub mod netns;
 pub mod process;
+pub mod terminal;
 
 use std::process::Command;
 

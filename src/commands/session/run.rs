@@ -15,7 +15,7 @@ use crate::context::Ctx;
 use crate::error::{AgentExit, UserError};
 use crate::output;
 use crate::sandbox::netns::{self, NetworkPlan};
-use crate::sandbox::{agent_argv, apply_env, process};
+use crate::sandbox::{agent_argv, apply_env, process, terminal};
 use crate::state::record::{AgentRun, LastRun};
 use crate::state::{SessionId, SessionRecord, id};
 
@@ -62,10 +62,16 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
             ))
         })?;
     let mut cmd = netns::command(&plan, &argv, &self_exe);
-    cmd.current_dir(&record.worktree)
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.current_dir(&record.worktree);
+    // A person at a terminal gets the agent on a terminal; otherwise both streams are pipes.
+    let pty = if terminal::interactive() {
+        Some(terminal::attach(&mut cmd)?)
+    } else {
+        cmd.stdin(Stdio::inherit())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        None
+    };
     apply_env(&mut cmd, &ctx.config, &record, &tmp, &logs);
     let mut child = cmd.spawn().map_err(|err| {
         UserError::new(
@@ -74,6 +80,8 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         )
         .hint("check the command and PATH")
     })?;
+    // The command holds copies of the terminal's descriptors; the agent's end must be its own.
+    drop(cmd);
     let agent = AgentRun {
         pid: child.id(),
         start_ticks: process::start_ticks(child.id()).unwrap_or(0),
@@ -84,7 +92,10 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
     };
     update_record(&ctx, &id, |r| r.agent = Some(agent.clone()))?;
     ignore_interrupts();
-    let code = wait_teeing(&mut child, log)?;
+    let code = match pty {
+        Some(pty) => exit_code(pty.run(&mut child, &Mutex::new(log))?),
+        None => wait_teeing(&mut child, log)?,
+    };
     let last = LastRun {
         command: argv,
         started,
@@ -190,10 +201,15 @@ fn wait_teeing(child: &mut Child, log: fs_err::File) -> anyhow::Result<i32> {
     for thread in threads {
         let _ = thread.join();
     }
+    Ok(exit_code(status))
+}
+
+/// An exit status as shells report it: the code, or 128 + the signal.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt as _;
-    Ok(status
+    status
         .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 fn tee(mut from: impl Read, mut to: impl Write, log: &Mutex<fs_err::File>) {

@@ -1,0 +1,140 @@
+//! An interactive agent gets a terminal: when git-codex itself runs in one, the agent runs on
+//! a pseudo-terminal whose output git-codex copies to the real terminal and to the log, with
+//! the real terminal in raw mode so keys (Ctrl-C included) reach the agent as typed.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+
+/// The parent's side of the agent's pseudo-terminal.
+pub struct Pty {
+    master: File,
+    slave: Option<OwnedFd>,
+}
+
+/// Whether git-codex talks to a person in a terminal.
+pub fn interactive() -> bool {
+    // SAFETY: isatty only inspects the given descriptors.
+    unsafe { libc::isatty(0) == 1 && libc::isatty(1) == 1 }
+}
+
+/// Gives `cmd` a pseudo-terminal as stdin, stdout and stderr, the size of ours, and makes it
+/// the agent's controlling terminal.
+pub fn attach(cmd: &mut Command) -> std::io::Result<Pty> {
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors into the provided integers; null name, termios
+    // and window size pointers are allowed.
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if opened != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: openpty succeeded, so both descriptors are open and owned by us alone.
+    let (master, slave) = unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    copy_window_size(slave.as_raw_fd());
+    cmd.stdin(Stdio::from(slave.try_clone()?))
+        .stdout(Stdio::from(slave.try_clone()?))
+        .stderr(Stdio::from(slave.try_clone()?));
+    // SAFETY: only async-signal-safe calls between fork and exec: a new session, and the
+    // pseudo-terminal (now stdin) as its controlling terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(Pty {
+        master,
+        slave: Some(slave),
+    })
+}
+
+fn copy_window_size(slave: i32) {
+    // SAFETY: a zeroed winsize filled by one ioctl and passed to another.
+    unsafe {
+        let mut size: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(1, libc::TIOCGWINSZ, &mut size) == 0 {
+            libc::ioctl(slave, libc::TIOCSWINSZ, &size);
+        }
+    }
+}
+
+/// Our terminal in raw mode while the agent runs; restored when dropped.
+struct RawMode(Option<libc::termios>);
+
+impl RawMode {
+    fn enter() -> RawMode {
+        // SAFETY: tcgetattr fills a zeroed termios; cfmakeraw and tcsetattr read it.
+        unsafe {
+            let mut saved: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut saved) != 0 {
+                return RawMode(None);
+            }
+            let mut raw = saved;
+            libc::cfmakeraw(&mut raw);
+            libc::tcsetattr(0, libc::TCSANOW, &raw);
+            RawMode(Some(saved))
+        }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            // SAFETY: restores the settings read in `enter`.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, saved);
+            }
+        }
+    }
+}
+
+impl Pty {
+    /// After the agent started: copies keys to it and its output to our terminal and `log`
+    /// until it ends; returns how it ended.
+    pub fn run(
+        mut self,
+        child: &mut Child,
+        log: &Mutex<fs_err::File>,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        // Our copy of the slave must go, or reading the master never sees the end.
+        self.slave = None;
+        let _raw = RawMode::enter();
+        let mut keys_to = self.master.try_clone()?;
+        std::thread::spawn(move || {
+            let mut stdin = std::io::stdin();
+            let mut buffer = [0u8; 1024];
+            while let Ok(n) = stdin.read(&mut buffer) {
+                if n == 0 || keys_to.write_all(&buffer[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stdout = std::io::stdout();
+        let mut buffer = [0u8; 8192];
+        // The read fails (EIO) once the agent and everything it started closed the terminal.
+        while let Ok(n) = self.master.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            let _ = stdout.write_all(&buffer[..n]);
+            let _ = stdout.flush();
+            if let Ok(mut log) = log.lock() {
+                let _ = log.write_all(&buffer[..n]);
+            }
+        }
+        child.wait()
+    }
+}
