@@ -412,8 +412,12 @@ pid, fd = pty.fork()
 if pid == 0:
     os.chdir({repo:?})
     os.execv({bin:?}, ["git-codex", "session", "run", "tty", "--", "/bin/sh", "-c",
-             "test -t 0 && test -t 1 && echo AGENT-HAS-A-TTY; read line; echo GOT:$line; exit 5"])
+             "test -t 0 && test -t 1 && echo AGENT-HAS-A-TTY; read line; echo GOT:$line; echo SIZE:$(stty size); exit 5"])
 time.sleep(0.5)
+# The person resizes the window, then types a line.
+import fcntl, struct, termios
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+time.sleep(0.2)
 os.write(fd, b"typed\r")
 out = b""
 while True:
@@ -440,6 +444,10 @@ print("EXIT", os.waitstatus_to_exitcode(status))
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("AGENT-HAS-A-TTY"), "{text}");
         assert!(text.contains("GOT:typed"), "{text}");
+        assert!(
+            text.contains("SIZE:33 111"),
+            "the agent's terminal follows the window: {text}"
+        );
         assert!(text.contains("EXIT 5"), "{text}");
         let logs = t.state_dir().join("logs/tty");
         let log = std::fs::read_dir(&logs)

@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The parent's side of the agent's pseudo-terminal.
 pub struct Pty {
@@ -61,13 +62,36 @@ pub fn attach(cmd: &mut Command) -> std::io::Result<Pty> {
     })
 }
 
-fn copy_window_size(slave: i32) {
-    // SAFETY: a zeroed winsize filled by one ioctl and passed to another.
+fn copy_window_size(to: i32) {
+    // SAFETY: a zeroed winsize filled by one ioctl and passed to another; both are
+    // async-signal-safe, so this also runs inside the SIGWINCH handler.
     unsafe {
         let mut size: libc::winsize = std::mem::zeroed();
         if libc::ioctl(1, libc::TIOCGWINSZ, &mut size) == 0 {
-            libc::ioctl(slave, libc::TIOCSWINSZ, &size);
+            libc::ioctl(to, libc::TIOCSWINSZ, &size);
         }
+    }
+}
+
+/// The master of the agent's terminal, for the SIGWINCH handler (-1: none).
+static RESIZE_TARGET: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_resize(_: libc::c_int) {
+    let target = RESIZE_TARGET.load(Ordering::Relaxed);
+    if target >= 0 {
+        copy_window_size(target);
+    }
+}
+
+/// When our terminal is resized, so is the agent's (which then gets its own SIGWINCH).
+fn follow_resizes(master: i32) {
+    RESIZE_TARGET.store(master, Ordering::Relaxed);
+    // SAFETY: installs a handler that only makes async-signal-safe calls.
+    unsafe {
+        libc::signal(
+            libc::SIGWINCH,
+            on_resize as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
     }
 }
 
@@ -111,6 +135,7 @@ impl Pty {
     ) -> std::io::Result<std::process::ExitStatus> {
         // Our copy of the slave must go, or reading the master never sees the end.
         self.slave = None;
+        follow_resizes(self.master.as_raw_fd());
         let _raw = RawMode::enter();
         let mut keys_to = self.master.try_clone()?;
         std::thread::spawn(move || {
@@ -135,6 +160,8 @@ impl Pty {
                 let _ = log.write_all(&buffer[..n]);
             }
         }
-        child.wait()
+        let status = child.wait();
+        RESIZE_TARGET.store(-1, Ordering::Relaxed);
+        status
     }
 }
