@@ -79,10 +79,39 @@ pub fn summarize(
     id: &crate::state::SessionId,
     format: ReportFormat,
 ) -> anyhow::Result<(SessionRecord, Summary)> {
-    let (record, staged) = stage(ctx, id)?;
+    let record = ctx.state.record(id)?;
+    if !record.worktree.is_dir() {
+        return Err(UserError::runtime(format!("the worktree of session '{id}' is gone ({})", record.worktree))
+            .hint(format!("run 'git codex session prune' to save what remains, then 'git codex session restore {id}'"))
+            .into());
+    }
     let tip = branch_tip(ctx, &record)?;
     let base = ObjectId::from_hex(record.base_commit.as_bytes())?;
-    let mut summary = Summary::build(&ctx.reader, &record.id, &record.branch, base, tip)?;
+    // Most reviews find nothing new: the worktree's status is read on a second core while
+    // this one summarises the tip as it is; only changes in the worktree cost a second pass.
+    let (clean, summary) = std::thread::scope(|scope| {
+        let worktree = &record.worktree;
+        let status = scope.spawn(move || {
+            matches!(
+                worktree_state(worktree),
+                Ok(state) if state.head == Some(tip) && matches!(state.dirty, Ok(false))
+            )
+        });
+        let summary = Summary::build(&ctx.reader, &record.id, &record.branch, base, tip);
+        (status.join().unwrap_or(false), summary)
+    });
+    let (record, staged) = stage(ctx, id, clean)?;
+    let mut summary = match staged {
+        None => summary?,
+        Some(_) => Summary::build(
+            &ctx.reader,
+            &record.id,
+            &record.branch,
+            base,
+            branch_tip(ctx, &record)?,
+        )?,
+    };
+    let tip = summary.tip;
     summary.staged = staged;
     summary.approval = approval::state(&ctx.reader, &record.id, tip)?;
     let report_dir = ctx.state.root.join("reviews").join(&record.id);
@@ -95,27 +124,17 @@ pub fn summarize(
     Ok((record, summary))
 }
 
-/// Under the lock: commits the agent's changes (with `review.auto_stage`) and counts the
-/// review as activity.
+/// Under the lock: commits the agent's changes (with `review.auto_stage`, unless the
+/// worktree was found `clean`) and counts the review as activity.
 fn stage(
     ctx: &Ctx,
     id: &crate::state::SessionId,
+    clean: bool,
 ) -> anyhow::Result<(SessionRecord, Option<String>)> {
     let _lock = ctx.state.lock()?;
     let mut record = ctx.state.record(id)?;
-    if !record.worktree.is_dir() {
-        return Err(UserError::runtime(format!("the worktree of session '{id}' is gone ({})", record.worktree))
-            .hint(format!("run 'git codex session prune' to save what remains, then 'git codex session restore {id}'"))
-            .into());
-    }
-    let branch_ref = format!("refs/heads/{}", record.branch);
-    // Most reviews find nothing new: an in-process status check spares the git processes.
-    let tip = ctx.reader.ref_target(&branch_ref)?;
-    let clean = matches!(
-        worktree_state(&record.worktree),
-        Ok(state) if state.head.is_some() && state.head == tip && matches!(state.dirty, Ok(false))
-    );
     let staged = if ctx.config.review.auto_stage && !clean {
+        let branch_ref = format!("refs/heads/{}", record.branch);
         ctx.git.commit_worktree(
             &record.worktree,
             &branch_ref,
