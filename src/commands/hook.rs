@@ -64,6 +64,22 @@ fn refuse(refname: &str, violations: &[Violation], recover: &str) -> anyhow::Res
     Err(UserError::refused(format!("the review gate refused to move {refname}")).into())
 }
 
+/// Asks the gate about each `(ref, old, new)` update; the first refusal fails the hook with
+/// `recover` as the way back.
+fn check_all<'r>(
+    gate: &Gate<'_>,
+    updates: impl IntoIterator<Item = (&'r str, Option<ObjectId>, ObjectId)>,
+    recover: &str,
+) -> anyhow::Result<()> {
+    for (refname, old, new) in updates {
+        let violations = gate.check(refname, old, new)?;
+        if !violations.is_empty() {
+            return refuse(refname, &violations, recover);
+        }
+    }
+    Ok(())
+}
+
 fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
     if args.first().map(String::as_str) != Some("prepared") {
         return Ok(());
@@ -90,16 +106,13 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         return Ok(());
     }
     let gate = Gate::load(&ctx)?;
-    for (old, new, refname) in &updates {
-        let violations = gate.check(refname, *old, *new)?;
-        if !violations.is_empty() {
-            return refuse(
-                refname,
-                &violations,
-                "git may already have changed your files: undo with 'git merge --abort', 'git reset --merge' or 'git rebase --abort'",
-            );
-        }
-    }
+    check_all(
+        &gate,
+        updates
+            .iter()
+            .map(|(old, new, refname)| (refname.as_str(), *old, *new)),
+        "git may already have changed your files: undo with 'git merge --abort', 'git reset --merge' or 'git rebase --abort'",
+    )?;
     Ok(())
 }
 
@@ -108,22 +121,17 @@ fn pre_merge_commit() -> anyhow::Result<()> {
     let Some((refname, head)) = ctx.reader.current_head()? else {
         return Ok(());
     };
+    let merged: Vec<ObjectId> = std::env::vars_os()
+        .filter_map(|(name, _)| oid(name.to_str()?.strip_prefix("GITHEAD_")?))
+        .collect();
     let gate = Gate::load(&ctx)?;
-    for (name, _) in std::env::vars_os() {
-        let Some(sha) = name.to_str().and_then(|n| n.strip_prefix("GITHEAD_")) else {
-            continue;
-        };
-        let Some(merged) = oid(sha) else { continue };
-        let violations = gate.check(&refname, Some(head), merged)?;
-        if !violations.is_empty() {
-            return refuse(
-                &refname,
-                &violations,
-                "undo the merge with 'git merge --abort'",
-            );
-        }
-    }
-    Ok(())
+    check_all(
+        &gate,
+        merged
+            .into_iter()
+            .map(|tip| (refname.as_str(), Some(head), tip)),
+        "undo the merge with 'git merge --abort'",
+    )
 }
 
 fn pre_commit() -> anyhow::Result<()> {
@@ -135,40 +143,31 @@ fn pre_commit() -> anyhow::Result<()> {
     let Ok(text) = fs_err::read_to_string(&squash) else {
         return Ok(());
     };
+    let squashed = text
+        .lines()
+        .filter_map(|l| oid(l.strip_prefix("commit ")?.trim()));
     let gate = Gate::load(&ctx)?;
-    for sha in text.lines().filter_map(|l| l.strip_prefix("commit ")) {
-        let Some(squashed) = oid(sha.trim()) else {
-            continue;
-        };
-        let violations = gate.check(&refname, Some(head), squashed)?;
-        if !violations.is_empty() {
-            return refuse(
-                &refname,
-                &violations,
-                "undo the squash with 'git reset --merge'",
-            );
-        }
-    }
-    Ok(())
+    check_all(
+        &gate,
+        squashed.map(|commit| (refname.as_str(), Some(head), commit)),
+        "undo the squash with 'git reset --merge'",
+    )
 }
 
 fn pre_push() -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
-    let gate = Gate::load(&ctx)?;
-    for line in stdin_text()?.lines() {
+    let text = stdin_text()?;
+    let updates = text.lines().filter_map(|line| {
         let parts: Vec<&str> = line.split(' ').collect();
         let [_, local, remote_ref, remote] = parts[..] else {
-            continue;
+            return None;
         };
-        let Some(new) = oid(local) else { continue };
         // The remote's old tip counts only if we have it.
         let old = oid(remote).filter(|id| ctx.reader.repo.has_object(id));
-        let violations = gate.check(remote_ref, old, new)?;
-        if !violations.is_empty() {
-            return refuse(remote_ref, &violations, "nothing was pushed");
-        }
-    }
-    Ok(())
+        Some((remote_ref, old, oid(local)?))
+    });
+    let gate = Gate::load(&ctx)?;
+    check_all(&gate, updates, "nothing was pushed")
 }
 
 /// Never fails: a problem is a warning, and a busy lock means another git-codex command is
@@ -288,16 +287,11 @@ fn pre_receive() -> anyhow::Result<()> {
         &review.protected,
         sessions,
     );
-    for (old, new, name) in &updates {
-        let Some(new) = new else { continue };
-        let violations = gate.check(name, *old, *new)?;
-        if !violations.is_empty() {
-            return refuse(
-                name,
-                &violations,
-                "nothing was accepted; push the approval (refs/codex/approvals/<id>) with the branch",
-            );
-        }
-    }
-    Ok(())
+    check_all(
+        &gate,
+        updates
+            .iter()
+            .filter_map(|(old, new, name)| Some((name.as_str(), *old, (*new)?))),
+        "nothing was accepted; push the approval (refs/codex/approvals/<id>) with the branch",
+    )
 }
