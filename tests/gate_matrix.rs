@@ -26,16 +26,7 @@ fn setup(t: &TestEnv, approval: Approval) {
     if approval == Approval::Stale {
         t.commit_in(&wt, "c.txt", "c.txt\n");
     }
-    t.git_in(
-        &t.root(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            t.repo.to_str().unwrap(),
-            "remote.git",
-        ],
-    );
+    t.bare_clone("remote.git");
     t.git(&[
         "remote",
         "add",
@@ -213,27 +204,14 @@ fn copies_are_traced_to_the_right_session_among_many() {
         t.git(&["cherry-pick", "--abort"]);
         // A squash of session three lands its whole range as one patch: refused too.
         t.git(&["merge", "--squash", "codex/three"]);
-        let out = t.git_output(
-            &t.repo,
-            &[
-                "-c",
-                "core.hooksPath=/dev/null",
-                "commit",
-                "-q",
-                "-m",
-                "squash",
-            ],
-        );
+        let out = t.git_without_hooks(&["commit", "-q", "-m", "squash"]);
         assert!(out.status.success());
         let squash = t.git(&["rev-parse", "HEAD"]);
-        t.git(&[
-            "-c",
-            "core.hooksPath=/dev/null",
-            "reset",
-            "-q",
-            "--hard",
-            "HEAD~1",
-        ]);
+        assert!(
+            t.git_without_hooks(&["reset", "-q", "--hard", "HEAD~1"])
+                .status
+                .success()
+        );
         let out = t.git_output(&t.repo, &["update-ref", "refs/heads/main", &squash]);
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("session 'three'"));

@@ -240,17 +240,7 @@ fn a_missing_binary_warns_and_lets_git_work() {
 #[test]
 fn the_server_hook_refuses_unapproved_session_commits_and_accepts_approved_ones() {
     each_git(|t| {
-        let server = t.root().join("server.git");
-        t.git_in(
-            &t.root(),
-            &[
-                "clone",
-                "-q",
-                "--bare",
-                t.repo.to_str().unwrap(),
-                "server.git",
-            ],
-        );
+        let server = t.bare_clone("server.git");
         let (code, _, err) = run(t.codex_in(&server, &["hooks", "install", "--server"]));
         assert_eq!(code, 0, "{err}");
         assert!(server.join("hooks/pre-receive").is_file());
@@ -260,14 +250,11 @@ fn the_server_hook_refuses_unapproved_session_commits_and_accepts_approved_ones(
         write_file(&wt.join("a.txt"), "a\n");
         t.codex(&["session", "review", "s"]).assert().success();
         // An agent bypasses its local hooks; the server still refuses.
-        t.git(&[
-            "-c",
-            "core.hooksPath=/dev/null",
-            "merge",
-            "-q",
-            "--ff-only",
-            "codex/s",
-        ]);
+        assert!(
+            t.git_without_hooks(&["merge", "-q", "--ff-only", "codex/s"])
+                .status
+                .success()
+        );
         let push = |t: &TestEnv, refs: &[&str]| {
             let mut args = vec!["push", "--no-verify", "origin"];
             args.extend_from_slice(refs);
@@ -306,5 +293,53 @@ fn the_server_hook_refuses_unapproved_session_commits_and_accepts_approved_ones(
             t.git_in(&server, &["rev-parse", "main"]),
             t.git(&["rev-parse", "main"])
         );
+        // An approval pushed earlier, on its own, counts for a later push of main.
+        let wt = t.add("later");
+        write_file(&wt.join("b.txt"), "b\n");
+        t.codex(&["session", "review", "later", "--approve"])
+            .assert()
+            .success();
+        let out = push(
+            t,
+            &[
+                "codex/later",
+                "refs/codex/bases/later",
+                "refs/codex/approvals/later",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            t.git_without_hooks(&["merge", "-q", "--ff-only", "codex/later"])
+                .status
+                .success()
+        );
+        let out = push(t, &["main"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // A session known to the server from an earlier push, never approved: refused.
+        let wt = t.add("third");
+        write_file(&wt.join("c.txt"), "c\n");
+        t.codex(&["session", "review", "third"]).assert().success();
+        let out = push(t, &["codex/third", "refs/codex/bases/third"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            t.git_without_hooks(&["merge", "-q", "--ff-only", "codex/third"])
+                .status
+                .success()
+        );
+        let out = push(t, &["main"]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("session 'third'"));
     });
 }

@@ -1,7 +1,6 @@
 //! `git codex hook <name> …`: what the shims call. Each is a thin adapter that parses git's
 //! arguments and stdin and asks the gate (src/gate), or prunes.
 
-use std::collections::HashMap;
 use std::io::Read as _;
 
 use camino::Utf8Path;
@@ -13,11 +12,11 @@ use crate::cli::HookArgs;
 use crate::config::Settings;
 use crate::context::{Ctx, current_dir};
 use crate::error::UserError;
-use crate::gate::{Gate, History, SessionLine, Violation, base_ref};
+use crate::gate::server::{self, CliHistory};
+use crate::gate::{Gate, Violation};
 use crate::git::Git;
 use crate::hooks;
 use crate::output;
-use crate::review::approval::approval_ref;
 use crate::state::StateDir;
 
 pub fn run(args: HookArgs) -> anyhow::Result<()> {
@@ -188,27 +187,6 @@ fn post_checkout() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// History through the git CLI: a server's pushed objects sit in a quarantine that git
-/// shows its hooks through the environment, and only git reads that.
-struct CliHistory<'a> {
-    git: &'a Git,
-    cwd: &'a Utf8Path,
-}
-
-impl History for CliHistory<'_> {
-    fn commits_between(&self, tip: ObjectId, hidden: &[ObjectId]) -> anyhow::Result<Vec<ObjectId>> {
-        let tip = tip.to_string();
-        let hidden: Vec<String> = hidden.iter().map(|h| format!("^{h}")).collect();
-        let mut args = vec!["rev-list", tip.as_str()];
-        args.extend(hidden.iter().map(String::as_str));
-        let out = self.git.run(self.cwd, &args)?;
-        Ok(out
-            .lines()
-            .filter_map(|l| ObjectId::from_hex(l.as_bytes()).ok())
-            .collect())
-    }
-}
-
 fn pre_receive() -> anyhow::Result<()> {
     let git = Git::from_env();
     let cwd = current_dir()?;
@@ -226,54 +204,11 @@ fn pre_receive() -> anyhow::Result<()> {
             Some((oid(old), oid(new), name.to_string()))
         })
         .collect();
-    // The refs as they will be once this push is in: what the server has, updated by it.
-    let mut refs: HashMap<String, ObjectId> = HashMap::new();
-    let prefix = format!("refs/heads/{}", config.branch_prefix);
-    let listing = git.run(
-        &cwd,
-        &[
-            "for-each-ref",
-            "--format=%(objectname) %(refname)",
-            &prefix,
-            "refs/codex/",
-        ],
-    )?;
-    for line in listing.lines() {
-        if let Some((id, name)) = line.split_once(' ')
-            && let Some(id) = oid(id)
-        {
-            refs.insert(name.to_string(), id);
-        }
-    }
-    for (_, new, name) in &updates {
-        match new {
-            Some(id) => refs.insert(name.clone(), *id),
-            None => refs.remove(name),
-        };
-    }
-    let mut sessions = Vec::new();
-    for (name, tip) in &refs {
-        let Some(id) = name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let approved = match refs.get(&approval_ref(id)) {
-            Some(tag) => git
-                .run(
-                    &cwd,
-                    &["rev-parse", "--verify", "-q", &format!("{tag}^{{commit}}")],
-                )
-                .ok()
-                .and_then(|c| oid(&c)),
-            None => None,
-        };
-        let base = refs.get(&base_ref(id)).copied();
-        sessions.push(SessionLine {
-            id: id.to_string(),
-            tip: *tip,
-            base,
-            approved,
-        });
-    }
+    let after: Vec<(Option<ObjectId>, String)> = updates
+        .iter()
+        .map(|(_, new, name)| (*new, name.clone()))
+        .collect();
+    let sessions = server::sessions_after_push(&git, &cwd, &config.branch_prefix, &after)?;
     let history = CliHistory {
         git: &git,
         cwd: &cwd,

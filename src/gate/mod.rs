@@ -4,6 +4,7 @@
 //! hook, `verify` and `session merge` ask this module; there is no second copy of the rule.
 
 mod patches;
+pub mod server;
 
 use std::collections::HashSet;
 

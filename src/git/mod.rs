@@ -16,14 +16,22 @@ use camino::Utf8Path;
 
 use crate::error::UserError;
 
-/// Variables a calling hook may have set that would point our git calls at the wrong place.
-const LEAKY_ENV: &[&str] = &[
+/// Variables a calling hook may have set that would point a git started from here (ours, the
+/// review hook's, an agent's) at the wrong repository, worktree or index.
+const GIT_LEAKS: &[&str] = &[
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",
     "GIT_COMMON_DIR",
     "GIT_PREFIX",
 ];
+
+/// Removes [`GIT_LEAKS`] from what `cmd` will inherit.
+pub fn scrub_env(cmd: &mut Command) {
+    for name in GIT_LEAKS {
+        cmd.env_remove(name);
+    }
+}
 
 /// A git CLI: `GIT_CODEX_GIT` when set, else `git` from PATH.
 #[derive(Debug, Clone)]
@@ -51,9 +59,7 @@ impl Git {
     pub fn command(&self, cwd: &Utf8Path) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.current_dir(cwd);
-        for name in LEAKY_ENV {
-            cmd.env_remove(name);
-        }
+        scrub_env(&mut cmd);
         cmd.stdin(Stdio::null());
         cmd
     }

@@ -142,20 +142,7 @@ impl Reader {
 
     /// Commits reachable from `tip` but from none of `hidden`.
     pub fn count_exclusive(&self, tip: ObjectId, hidden: &[ObjectId]) -> anyhow::Result<usize> {
-        if hidden.contains(&tip) {
-            return Ok(0);
-        }
-        let walk = self
-            .repo
-            .rev_walk([tip])
-            .with_hidden(hidden.iter().copied())
-            .all()?;
-        let mut count = 0;
-        for info in walk {
-            info?;
-            count += 1;
-        }
-        Ok(count)
+        Ok(self.commits_between(tip, hidden)?.len())
     }
 
     /// Local branches whose full name starts with `prefix`, with their tips.

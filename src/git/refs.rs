@@ -85,3 +85,30 @@ impl Git {
         self.run_input(cwd, &["mktag"], &content)
     }
 }
+
+impl Git {
+    /// The commit each of `ids` peels to (an annotated tag to its commit), in one
+    /// `cat-file --batch-check`; `None` for what is not there or not a commit.
+    pub fn peel_to_commits(
+        &self,
+        cwd: &Utf8Path,
+        ids: &[gix::ObjectId],
+    ) -> anyhow::Result<Vec<Option<gix::ObjectId>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let input: String = ids.iter().map(|id| format!("{id}^{{commit}}\n")).collect();
+        let out = self.run_input(
+            cwd,
+            &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+            &input,
+        )?;
+        Ok(out
+            .lines()
+            .map(|line| match line.split_once(' ') {
+                Some((id, "commit")) => gix::ObjectId::from_hex(id.as_bytes()).ok(),
+                _ => None,
+            })
+            .collect())
+    }
+}

@@ -73,15 +73,7 @@ fn spawn_and_wait(
         .stdout(out.try_clone()?)
         .stderr(out)
         .process_group(0);
-    for name in [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_COMMON_DIR",
-        "GIT_PREFIX",
-    ] {
-        cmd.env_remove(name);
-    }
+    crate::git::scrub_env(&mut cmd);
     for (name, value) in env {
         cmd.env(name, value);
     }

@@ -11,16 +11,6 @@ use camino::Utf8Path;
 use crate::config::Config;
 use crate::state::SessionRecord;
 
-/// Variables a calling hook (or shell) may set that must not reach the agent: they would
-/// point its git at another repository, index or worktree.
-pub const GIT_LEAKS: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_PREFIX",
-    "GIT_COMMON_DIR",
-];
-
 /// Sets the session's environment on `cmd`: id, network policy, tmp, logs, port.
 pub fn apply_env(
     cmd: &mut Command,
@@ -30,9 +20,7 @@ pub fn apply_env(
     logs: &Utf8Path,
 ) {
     let strict = record.sandbox == "strict";
-    for name in GIT_LEAKS {
-        cmd.env_remove(name);
-    }
+    crate::git::scrub_env(cmd);
     cmd.env("CODEX_SESSION_ID", &record.id)
         .env(
             &config.network_env_var,

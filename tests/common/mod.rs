@@ -136,6 +136,20 @@ impl TestEnv {
         String::from_utf8_lossy(&out.stdout).trim_end().to_string()
     }
 
+    /// Git with no hooks at all (`core.hooksPath=/dev/null`): what a bypass looks like.
+    pub fn git_without_hooks(&self, args: &[&str]) -> Output {
+        let mut full = vec!["-c", "core.hooksPath=/dev/null"];
+        full.extend_from_slice(args);
+        self.git_output(&self.repo, &full)
+    }
+
+    /// A bare clone of the repository next to it, `<root>/<name>`.
+    pub fn bare_clone(&self, name: &str) -> PathBuf {
+        let repo = self.repo.display().to_string();
+        self.git_in(&self.root(), &["clone", "-q", "--bare", &repo, name]);
+        self.root().join(name)
+    }
+
     pub fn git_output<S: AsRef<OsStr>>(&self, dir: &Path, args: &[S]) -> Output {
         std::process::Command::new(&self.git)
             .env_clear()
