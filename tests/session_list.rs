@@ -241,3 +241,114 @@ fn state_is_found_from_a_session_worktree_a_subdirectory_and_git_dash_c() {
         assert!(t.state_dir().join("sessions/nested.json").is_file());
     });
 }
+
+/// Moves every file's mtime in `worktree` 30 s into the past and refreshes the index, as an
+/// hour of ordinary use would leave it: no entry is racily clean, so `session list` can tell a
+/// clean worktree by stat alone.
+fn settle(t: &common::TestEnv, worktree: &std::path::Path) {
+    fn walk(dir: &std::path::Path, when: filetime::FileTime) {
+        for entry in std::fs::read_dir(dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).expect("lstat");
+            if meta.is_dir() {
+                walk(&path, when);
+            }
+            filetime::set_symlink_file_times(&path, when, when).expect("set times");
+        }
+    }
+    let past = filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds() - 30, 0);
+    walk(worktree, past);
+    t.git_in(worktree, &["update-index", "-q", "--refresh"]);
+}
+
+type Change = fn(&common::TestEnv, &std::path::Path);
+
+#[test]
+fn dirty_agrees_with_git_status_in_every_case() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    fn chmod_x(path: &std::path::Path) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    each_git(|t| {
+        t.set_config("[session]\nmax_parallel = 20\n");
+        t.write("src/lib/a.txt", "a\n");
+        t.write("src/b.txt", "b\n");
+        t.write("run.sh", "#!/bin/sh\n");
+        chmod_x(&t.repo.join("run.sh"));
+        symlink("src/b.txt", t.repo.join("link")).expect("symlink");
+        t.write(".gitignore", "target/\n");
+        t.git(&["add", "."]);
+        t.git(&["commit", "-q", "-m", "a tree with depth, modes and a link"]);
+        let cases: &[(&str, Change)] = &[
+            ("clean", |_, _| {}),
+            ("edited-same-size", |_, w| {
+                write_file(&w.join("src/lib/a.txt"), "A\n")
+            }),
+            ("appended", |_, w| {
+                write_file(&w.join("src/b.txt"), "b\nmore\n")
+            }),
+            ("untracked", |_, w| write_file(&w.join("new.txt"), "n\n")),
+            ("untracked-deep", |_, w| {
+                write_file(&w.join("src/lib/new.txt"), "n\n")
+            }),
+            ("ignored", |_, w| write_file(&w.join("target/out.o"), "o\n")),
+            ("staged", |t, w| {
+                write_file(&w.join("src/b.txt"), "staged\n");
+                t.git_in(w, &["add", "src/b.txt"]);
+            }),
+            ("deleted", |_, w| {
+                std::fs::remove_file(w.join("src/b.txt")).expect("rm")
+            }),
+            ("made-executable", |_, w| chmod_x(&w.join("src/b.txt"))),
+            ("empty-dir", |_, w| {
+                std::fs::create_dir(w.join("empty")).expect("mkdir")
+            }),
+            ("link-retargeted", |_, w| {
+                std::fs::remove_file(w.join("link")).expect("rm link");
+                symlink("run.sh", w.join("link")).expect("symlink");
+            }),
+            ("file-became-dir", |_, w| {
+                std::fs::remove_file(w.join("src/b.txt")).expect("rm");
+                write_file(&w.join("src/b.txt/inner"), "i\n");
+            }),
+        ];
+        for (id, change) in cases {
+            let worktree = t.add(id);
+            settle(t, &worktree);
+            change(t, &worktree);
+        }
+        let compare = |what: &str| {
+            let sessions = list(t)["sessions"].as_array().unwrap().clone();
+            for (id, _) in cases {
+                let ours = sessions.iter().find(|s| s["id"] == *id).unwrap()["dirty"].clone();
+                let status = t.git_in(&t.worktree(id), &["status", "--porcelain"]);
+                assert_eq!(
+                    ours,
+                    !status.trim().is_empty(),
+                    "{what}: session '{id}': git status says {status:?}"
+                );
+            }
+        };
+        compare("as made");
+        let clean = list(t)["sessions"].as_array().unwrap().clone();
+        let clean = clean.iter().find(|s| s["id"] == "clean").unwrap();
+        assert_eq!(clean["dirty"], false, "the session file is excluded");
+
+        // Without the exclude line, git sees the session file as untracked: so must we.
+        let exclude = t.repo.join(".git/info/exclude");
+        let text = std::fs::read_to_string(&exclude).expect("exclude");
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.contains("codex-session"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&exclude, kept).expect("write exclude");
+        for (id, _) in cases {
+            settle(t, &t.worktree(id));
+        }
+        compare("without the exclude line");
+    });
+}

@@ -1,6 +1,7 @@
 //! The only code that touches git: gix for reads ([`read`]), the `git` CLI with argv for writes
 //! that must behave exactly as git does (worktrees, refs, snapshots). Nobody else spawns git.
 
+pub mod fast_status;
 pub mod land;
 pub mod patch_id;
 pub mod read;

@@ -267,14 +267,43 @@ pub fn worktree_state(worktree: &Utf8Path) -> anyhow::Result<WorktreeState> {
     worktree_state_knowing(worktree, None)
 }
 
+/// What the caller already knows of the branch a worktree should have checked out.
+#[derive(Debug, Clone)]
+pub struct KnownHead {
+    /// `refs/heads/…`
+    pub branch_ref: String,
+    pub tip: ObjectId,
+    /// The tip's tree.
+    pub tree: ObjectId,
+    pub hash: gix::hash::Kind,
+    /// `info/exclude` ignores the session file (see `fast_status::session_file_excluded`).
+    pub session_file_excluded: bool,
+}
+
+/// A worktree's HEAD and whether it is dirty. With `known`, a clean worktree on that branch
+/// is recognised by stat alone (see `fast_status`); anything else gets gix's full status.
 pub fn worktree_state_knowing(
     worktree: &Utf8Path,
-    known: Option<(ObjectId, ObjectId)>,
+    known: Option<&KnownHead>,
 ) -> anyhow::Result<WorktreeState> {
+    if let Some(k) = known
+        && super::fast_status::certainly_clean(
+            worktree,
+            &k.branch_ref,
+            k.tree,
+            k.hash,
+            k.session_file_excluded,
+        )
+    {
+        return Ok(WorktreeState {
+            head: Some(k.tip),
+            dirty: Ok(false),
+        });
+    }
     let repo = gix::open(worktree.as_std_path())?;
     let head = repo.head_id().ok().map(|id| id.detach());
     let head_tree = match known {
-        Some((commit, tree)) if Some(commit) == head => Some(tree),
+        Some(k) if Some(k.tip) == head => Some(k.tree),
         _ => None,
     };
     Ok(WorktreeState {

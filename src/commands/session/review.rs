@@ -10,12 +10,15 @@ use jiff::Timestamp;
 use crate::cli::{ReportFormat, SessionReviewArgs};
 use crate::context::Ctx;
 use crate::error::UserError;
-use crate::git::read::worktree_state;
+use crate::git::fast_status::session_file_excluded;
+use crate::git::read::worktree_state_knowing;
 use crate::git::refs::RefUpdate;
 use crate::output;
 use crate::review::approval::{self, ApprovalState, approval_ref, rejection_ref};
 use crate::review::{Summary, hook, render};
 use crate::state::{SessionRecord, id, replace_file};
+
+use super::status::known_head;
 
 pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
@@ -73,7 +76,8 @@ pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
 }
 
 /// Everything `review` does short of a verdict: stage the agent's changes, summarise the
-/// range, run the review hook, save the reports. `session run` calls it when an agent ends.
+/// range, run the review hook. `session run` calls it when an agent ends. The caller saves
+/// the reports ([`write_reports`]) once it knows the verdict.
 pub fn summarize(
     ctx: &Ctx,
     id: &crate::state::SessionId,
@@ -87,19 +91,19 @@ pub fn summarize(
     }
     let tip = branch_tip(ctx, &record)?;
     let base = ObjectId::from_hex(record.base_commit.as_bytes())?;
-    // Most reviews find nothing new: the worktree's status is read on a second core while
-    // this one summarises the tip as it is; only changes in the worktree cost a second pass.
-    let (clean, summary) = std::thread::scope(|scope| {
-        let worktree = &record.worktree;
-        let status = scope.spawn(move || {
-            matches!(
-                worktree_state(worktree),
-                Ok(state) if state.head == Some(tip) && matches!(state.dirty, Ok(false))
-            )
-        });
-        let summary = Summary::build(&ctx.reader, &record.id, &record.branch, base, tip);
-        (status.join().unwrap_or(false), summary)
-    });
+    // The worktree's status first (by stat alone when it is clean), then the summary, on one
+    // thread: gix maps each loose object it reads, and unmapping while a second thread of
+    // this process runs costs every unmap a cross-core TLB flush.
+    let known = known_head(
+        ctx,
+        &record.branch,
+        session_file_excluded(&ctx.paths.common_dir),
+    );
+    let clean = matches!(
+        worktree_state_knowing(&record.worktree, known.as_ref()),
+        Ok(state) if state.head == Some(tip) && matches!(state.dirty, Ok(false))
+    );
+    let summary = Summary::build(&ctx.reader, &record.id, &record.branch, base, tip);
     let (record, staged) = stage(ctx, id, clean)?;
     let mut summary = match staged {
         None => summary?,
@@ -120,7 +124,6 @@ pub fn summarize(
         write_reports(&report_dir, &summary)?;
         summary.hook = run_hook(ctx, &record, &summary, &report_dir, format);
     }
-    write_reports(&report_dir, &summary)?;
     Ok((record, summary))
 }
 
@@ -163,7 +166,7 @@ fn branch_tip(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<ObjectId> {
 }
 
 /// Saves `<tip>.md` and `<tip>.json` under `reviews/<id>/`.
-fn write_reports(dir: &camino::Utf8Path, summary: &Summary) -> anyhow::Result<()> {
+pub(super) fn write_reports(dir: &camino::Utf8Path, summary: &Summary) -> anyhow::Result<()> {
     let tip = summary.tip.to_string();
     replace_file(
         &dir.join(format!("{tip}.md")),

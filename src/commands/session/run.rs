@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use camino::Utf8PathBuf;
 use jiff::Timestamp;
 
-use super::review::summarize;
+use super::review::{summarize, write_reports};
 use crate::cli::{ReportFormat, SessionRunArgs};
 use crate::context::Ctx;
 use crate::error::{AgentExit, UserError};
@@ -229,8 +229,12 @@ fn tee(mut from: impl Read, mut to: impl Write, log: &Mutex<fs_err::File>) {
 /// With `session.cleanup_on_exit`: the review snapshot and summary, so the session joins the
 /// review queue. A failure here is a warning: the agent's exit code stays the answer.
 fn after_run(ctx: &Ctx, id: &SessionId) {
-    match summarize(ctx, id, ReportFormat::Markdown) {
-        Ok((_, summary)) => output::note(&format!(
+    let summary = summarize(ctx, id, ReportFormat::Markdown).and_then(|(record, summary)| {
+        write_reports(&ctx.state.root.join("reviews").join(&record.id), &summary)?;
+        Ok(summary)
+    });
+    match summary {
+        Ok(summary) => output::note(&format!(
             "git-codex: review summary of '{id}' at {}: {} file(s), +{} -{} (reviews/{id}/{}.md)",
             &summary.tip.to_string()[..12],
             summary.totals.files,

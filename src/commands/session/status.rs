@@ -5,7 +5,8 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::context::Ctx;
-use crate::git::read::worktree_state_knowing;
+use crate::git::fast_status::session_file_excluded;
+use crate::git::read::{KnownHead, worktree_state_knowing};
 use crate::parallel;
 use crate::review::approval::{self, ApprovalState};
 use crate::state::SessionRecord;
@@ -67,18 +68,27 @@ pub struct SessionView {
 
 impl SessionView {
     pub fn gather(ctx: &Ctx, record: SessionRecord, now: Timestamp) -> SessionView {
-        let dirty = dirty_of(&record.worktree, tip_and_tree(ctx, &record.branch));
+        let dirty = dirty_of(
+            &record.worktree,
+            known_head(
+                ctx,
+                &record.branch,
+                session_file_excluded(&ctx.paths.common_dir),
+            )
+            .as_ref(),
+        );
         SessionView::gather_with(ctx, record, now, dirty)
     }
 
     /// Many sessions at once: the worktrees' status (file-system work) is read in parallel.
     pub fn gather_all(ctx: &Ctx, records: Vec<SessionRecord>, now: Timestamp) -> Vec<SessionView> {
         // Each branch tip's tree is read here, once, through the shared object cache.
-        let jobs: Vec<(Utf8PathBuf, Option<(gix::ObjectId, gix::ObjectId)>)> = records
+        let excluded = session_file_excluded(&ctx.paths.common_dir);
+        let jobs: Vec<(Utf8PathBuf, Option<KnownHead>)> = records
             .iter()
-            .map(|r| (r.worktree.clone(), tip_and_tree(ctx, &r.branch)))
+            .map(|r| (r.worktree.clone(), known_head(ctx, &r.branch, excluded)))
             .collect();
-        let dirty = parallel::map(&jobs, |(path, known)| dirty_of(path, *known));
+        let dirty = parallel::map(&jobs, |(path, known)| dirty_of(path, known.as_ref()));
         records
             .into_iter()
             .zip(dirty)
@@ -189,10 +199,7 @@ impl SessionView {
 }
 
 /// A worktree's dirty flag; `None` when the worktree is gone.
-fn dirty_of(
-    worktree: &Utf8Path,
-    known: Option<(gix::ObjectId, gix::ObjectId)>,
-) -> Option<Result<bool, String>> {
+fn dirty_of(worktree: &Utf8Path, known: Option<&KnownHead>) -> Option<Result<bool, String>> {
     if !worktree.is_dir() {
         return None;
     }
@@ -204,11 +211,13 @@ fn dirty_of(
 }
 
 /// A branch's tip and its tree.
-fn tip_and_tree(ctx: &Ctx, branch: &str) -> Option<(gix::ObjectId, gix::ObjectId)> {
-    let tip = ctx
-        .reader
-        .ref_target(&format!("refs/heads/{branch}"))
-        .ok()??;
+pub(super) fn known_head(
+    ctx: &Ctx,
+    branch: &str,
+    session_file_excluded: bool,
+) -> Option<KnownHead> {
+    let branch_ref = format!("refs/heads/{branch}");
+    let tip = ctx.reader.ref_target(&branch_ref).ok()??;
     let tree = ctx
         .reader
         .repo
@@ -217,7 +226,13 @@ fn tip_and_tree(ctx: &Ctx, branch: &str) -> Option<(gix::ObjectId, gix::ObjectId
         .tree_id()
         .ok()?
         .detach();
-    Some((tip, tree))
+    Some(KnownHead {
+        branch_ref,
+        tip,
+        tree,
+        hash: ctx.reader.repo.object_hash(),
+        session_file_excluded,
+    })
 }
 
 /// Where a live session stands in review.
