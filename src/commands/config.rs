@@ -63,6 +63,7 @@ fn get(args: ConfigGetArgs) -> anyhow::Result<()> {
 }
 
 fn set(args: ConfigSetArgs) -> anyhow::Result<()> {
+    crate::sandbox::context::refuse_in_session("change the configuration")?;
     let def = known_key(&args.key)?;
     let value = def
         .parse_text(&args.value)

@@ -116,6 +116,7 @@ fn install(args: &HooksInstallArgs) -> anyhow::Result<()> {
 }
 
 fn uninstall(args: &HooksInstallArgs) -> anyhow::Result<()> {
+    crate::sandbox::context::refuse_in_session("uninstall the hooks")?;
     let place = place(args.server)?;
     let kept = hooks::uninstall(&place.hooks_dir, place.names)?;
     let _ = fs_err::remove_file(place.state.root.join("hooks-cache.sh"));

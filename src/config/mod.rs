@@ -190,6 +190,7 @@ impl Settings {
             port_range: schema::parse_port_range(&self.string("session.port_range"))
                 .unwrap_or((20000, 29999)),
             sandbox_mode: self.string("sandbox.mode"),
+            filesystem_confined: self.string("sandbox.filesystem") != "open",
             allowed_domains: self.strings("sandbox.allowed_domains"),
             network_env_var: self.string("sandbox.env_var"),
             cleanup_on_exit: self.boolean("session.cleanup_on_exit"),
@@ -201,6 +202,8 @@ impl Settings {
                 hook: self.string("review.hook"),
                 hook_timeout: self.ttl("review.hook_timeout"),
                 protected: self.strings("review.protected"),
+                require_signed: self.boolean("review.require_signed"),
+                allowed_signers: self.string("review.allowed_signers"),
             },
         }
     }
@@ -217,6 +220,8 @@ pub struct Config {
     pub setup: Vec<Vec<String>>,
     pub port_range: (u16, u16),
     pub sandbox_mode: String,
+    /// `sandbox.filesystem = "worktree"`: the agent writes only its own session (SPEC §7a).
+    pub filesystem_confined: bool,
     pub allowed_domains: Vec<String>,
     pub network_env_var: String,
     pub cleanup_on_exit: bool,
@@ -235,6 +240,10 @@ pub struct ReviewConfig {
     pub hook_timeout: Ttl,
     /// Branch names or globs guarded by the gate.
     pub protected: Vec<String>,
+    /// Approvals count only when signed by a key of `allowed_signers`.
+    pub require_signed: bool,
+    /// git's allowed-signers file; relative to the repository's top unless absolute.
+    pub allowed_signers: String,
 }
 
 fn command_words(item: &Value) -> Option<Vec<String>> {

@@ -13,6 +13,7 @@ use crate::review::approval::{self, ApprovalState};
 use crate::state::{SessionRecord, id};
 
 pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
+    crate::sandbox::context::refuse_in_session("merge a session")?;
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
     let _lock = ctx.state.lock()?;

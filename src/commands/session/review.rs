@@ -21,6 +21,9 @@ use crate::state::{SessionRecord, id, replace_file};
 use super::status::known_head;
 
 pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
+    if args.approve {
+        crate::sandbox::context::refuse_in_session("approve a session")?;
+    }
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
     let format = args
