@@ -66,6 +66,11 @@ impl Ctx {
         }
     }
 
+    /// Who must sign approvals, when `review.require_signed` is on.
+    pub fn signers(&self) -> Option<crate::review::approval::Signers> {
+        crate::review::approval::Signers::from_config(&self.config.review, &self.paths.main_root)
+    }
+
     /// Lines for `info/exclude`: the worktree base (when inside the main worktree) and the
     /// per-session metadata file.
     pub fn excludes(&self) -> Vec<String> {

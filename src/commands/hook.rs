@@ -17,6 +17,7 @@ use crate::gate::{Gate, Violation};
 use crate::git::Git;
 use crate::hooks;
 use crate::output;
+use crate::review::approval::Signers;
 use crate::state::StateDir;
 
 pub fn run(args: HookArgs) -> anyhow::Result<()> {
@@ -208,7 +209,9 @@ fn pre_receive() -> anyhow::Result<()> {
         .iter()
         .map(|(_, new, name)| (*new, name.clone()))
         .collect();
-    let sessions = server::sessions_after_push(&git, &cwd, &config.branch_prefix, &after)?;
+    let signers = Signers::from_config(&config.review, &cwd);
+    let sessions =
+        server::sessions_after_push(&git, &cwd, &config.branch_prefix, &after, signers.as_ref())?;
     let history = CliHistory {
         git: &git,
         cwd: &cwd,

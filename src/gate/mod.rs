@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::context::Ctx;
 use crate::git::Git;
 use crate::git::read::Reader;
-use crate::review::approval::{self, approval_ref};
+use crate::review::approval;
 
 /// `refs/codex/bases/<id>`: where a session started, kept as long as its branch, so the gate
 /// knows a session's own commits even after its record is gone (and on a server).
@@ -114,6 +114,7 @@ impl<'a> Gate<'a> {
     pub fn load(ctx: &'a Ctx) -> anyhow::Result<Gate<'a>> {
         let (records, _) = ctx.state.records()?;
         let prefix = format!("refs/heads/{}", ctx.config.branch_prefix);
+        let signers = ctx.signers();
         let mut sessions = Vec::new();
         for (name, tip) in ctx.reader.branches_with_prefix(&prefix)? {
             let short = name.trim_start_matches("refs/heads/");
@@ -128,8 +129,7 @@ impl<'a> Gate<'a> {
                 Some(r) => ObjectId::from_hex(r.base_commit.as_bytes()).ok(),
                 None => ctx.reader.ref_target(&base_ref(&id))?,
             };
-            let approved =
-                approval::read(&ctx.reader, &approval_ref(&id))?.and_then(|v| v.commit_id());
+            let approved = approval::accepted(&ctx.reader, &id, signers.as_ref())?;
             sessions.push(SessionLine {
                 id,
                 tip,

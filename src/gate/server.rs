@@ -8,7 +8,7 @@ use gix::ObjectId;
 
 use super::{History, SessionLine, base_ref};
 use crate::git::Git;
-use crate::review::approval::approval_ref;
+use crate::review::approval::{Signers, approval_ref};
 
 /// History through the git CLI, which sees the quarantined objects.
 pub struct CliHistory<'a> {
@@ -31,12 +31,14 @@ impl History for CliHistory<'_> {
 }
 
 /// The sessions as they will be once the push is in: the server's session branches, bases
-/// and approvals, changed by `updates` (`(new, ref)`; `None` deletes).
+/// and approvals, changed by `updates` (`(new, ref)`; `None` deletes). With `signers`, an
+/// approval whose signature does not verify counts as none.
 pub fn sessions_after_push(
     git: &Git,
     cwd: &Utf8Path,
     branch_prefix: &str,
     updates: &[(Option<ObjectId>, String)],
+    signers: Option<&Signers>,
 ) -> anyhow::Result<Vec<SessionLine>> {
     let prefix = format!("refs/heads/{branch_prefix}");
     let listing = git.run(
@@ -65,10 +67,24 @@ pub fn sessions_after_push(
         .iter()
         .filter_map(|(name, tip)| Some((name.strip_prefix(&prefix)?, *tip)))
         .collect();
-    let tags: Vec<ObjectId> = branches
+    let mut tags: Vec<ObjectId> = branches
         .iter()
         .filter_map(|(id, _)| refs.get(&approval_ref(id)).copied())
         .collect();
+    if let Some(signers) = signers {
+        let mut verified = Vec::new();
+        for tag in tags {
+            // Through git: a pushed tag is still in the quarantine.
+            let raw = match git.run(cwd, &["cat-file", "tag", &tag.to_string()]) {
+                Ok(text) => text + "\n",
+                Err(_) => continue,
+            };
+            if signers.verify(raw.as_bytes()).is_ok() {
+                verified.push(tag);
+            }
+        }
+        tags = verified;
+    }
     let mut approved = tags
         .iter()
         .copied()

@@ -84,6 +84,67 @@ impl Git {
             format!("object {target}\ntype commit\ntag {tag_name}\ntagger {tagger}\n\n{message}");
         self.run_input(cwd, &["mktag"], &content)
     }
+
+    /// As [`Git::make_tag`], signed with git's own signing settings (`gpg.format`,
+    /// `user.signingkey`, `gpg.*.program`: git's `tag -s` does the signing). The tag is made in
+    /// a scratch repository under `scratch_parent` that borrows the objects of `common_dir`
+    /// and reads its config, so no tag ref ever appears in the repository; the signed object
+    /// is then written here with `mktag`.
+    pub fn make_signed_tag(
+        &self,
+        cwd: &Utf8Path,
+        common_dir: &Utf8Path,
+        scratch_parent: &Utf8Path,
+        target: &str,
+        tag_name: &str,
+        message: &str,
+    ) -> anyhow::Result<String> {
+        let scratch = scratch_parent.join(format!(".sign-{}", std::process::id()));
+        let _ = fs_err::remove_dir_all(&scratch);
+        let result = (|| -> anyhow::Result<String> {
+            fs_err::create_dir_all(scratch.join("objects/info"))?;
+            fs_err::create_dir_all(scratch.join("refs/tags"))?;
+            fs_err::write(scratch.join("HEAD"), "ref: refs/heads/main\n")?;
+            fs_err::write(
+                scratch.join("objects/info/alternates"),
+                format!("{}\n", common_dir.join("objects")),
+            )?;
+            let include = format!("include.path={}", common_dir.join("config"));
+            let git_dir = format!("--git-dir={scratch}");
+            self.run_input(
+                cwd,
+                &[
+                    "-c",
+                    &include,
+                    &git_dir,
+                    "tag",
+                    "-s",
+                    "-F",
+                    "-",
+                    tag_name,
+                    target,
+                ],
+                message,
+            )
+            .map_err(|err| {
+                crate::error::UserError::runtime(format!("cannot sign the approval: {err:#}"))
+                    .hint("set git's signing key (user.signingkey; gpg.format = ssh for an SSH key), or turn review.require_signed off")
+            })?;
+            let mut content = self.run(
+                cwd,
+                &[
+                    &git_dir,
+                    "cat-file",
+                    "tag",
+                    &format!("refs/tags/{tag_name}"),
+                ],
+            )?;
+            content.push('\n');
+            self.run_input(cwd, &["mktag"], &content)
+        })();
+        let _ = fs_err::remove_dir_all(&scratch);
+        result
+    }
 }
 
 impl Git {

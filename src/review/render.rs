@@ -149,6 +149,11 @@ pub fn markdown(s: &Summary) -> String {
         ApprovalState::Rejected(v) => {
             format!("Rejected by {} at {}.", v.by, code(short(&v.commit)))
         }
+        ApprovalState::Unverified(v, why) => format!(
+            "Approved by {} for {}, but it does not count: {why}.",
+            v.by,
+            code(short(&v.commit))
+        ),
     };
     let _ = writeln!(out, "{line}");
     out

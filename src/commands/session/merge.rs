@@ -109,7 +109,7 @@ fn require_approval(
             ))
             .into()
     };
-    match approval::state(&ctx.reader, id, tip)? {
+    match approval::state(&ctx.reader, id, tip, ctx.signers().as_ref())? {
         ApprovalState::Approved(v) => Err(refused(format!(
             "session '{id}' is approved at {}, yet the gate refuses it: another session's unapproved commits are in its history",
             &v.commit[..12]
@@ -122,6 +122,10 @@ fn require_approval(
         ApprovalState::Rejected(v) => {
             Err(refused(format!("session '{id}' was rejected by {}", v.by)))
         }
+        ApprovalState::Unverified(v, why) => Err(refused(format!(
+            "the approval of session '{id}' by {} does not count: {why}",
+            v.by
+        ))),
         ApprovalState::Pending => Err(refused(format!("session '{id}' has no approval"))),
     }
 }

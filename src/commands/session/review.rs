@@ -69,7 +69,7 @@ pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    summary.approval = approval::state(&ctx.reader, &record.id, tip)?;
+    summary.approval = approval::state(&ctx.reader, &record.id, tip, ctx.signers().as_ref())?;
     write_reports(&report_dir, &summary)?;
     emit(&summary, format, args.output.as_deref())?;
     if let Some(line) = verdict {
@@ -120,7 +120,7 @@ pub fn summarize(
     };
     let tip = summary.tip;
     summary.staged = staged;
-    summary.approval = approval::state(&ctx.reader, &record.id, tip)?;
+    summary.approval = approval::state(&ctx.reader, &record.id, tip, ctx.signers().as_ref())?;
     let report_dir = ctx.state.root.join("reviews").join(&record.id);
     if !ctx.config.review.hook.is_empty() {
         // The hook reads the report through CODEX_REVIEW_REPORT: it must exist first.
@@ -247,7 +247,8 @@ fn record_verdict(
     let approval = ctx.reader.ref_id(&approval_ref(id))?;
     let rejection = ctx.reader.ref_id(&rejection_ref(id))?;
     if verdict == Verdict::Approve
-        && let ApprovalState::Approved(existing) = approval::state(&ctx.reader, id, tip)?
+        && let ApprovalState::Approved(existing) =
+            approval::state(&ctx.reader, id, tip, ctx.signers().as_ref())?
         && existing.commit_id() == Some(tip)
     {
         return Err(UserError::refused(format!(
@@ -282,12 +283,40 @@ fn record_verdict(
         "\nFiles: {}, +{} -{}\nReport: reviews/{id}/{tip}.md\n",
         t.files, t.insertions, t.deletions
     ));
-    let tag = ctx.git.make_tag(
-        &ctx.paths.main_root,
-        &tip.to_string(),
-        &format!("codex-{word}-{id}"),
-        &text,
-    )?;
+    let tag_name = format!("codex-{word}-{id}");
+    let signers = ctx.signers();
+    let tag = match &signers {
+        None => ctx
+            .git
+            .make_tag(&ctx.paths.main_root, &tip.to_string(), &tag_name, &text)?,
+        Some(signers) => {
+            let tag = ctx.git.make_signed_tag(
+                &ctx.paths.main_root,
+                &ctx.paths.common_dir,
+                &ctx.state.root,
+                &tip.to_string(),
+                &tag_name,
+                &text,
+            )?;
+            // An approval the gate would not accept is refused now, before any ref moves.
+            let raw = ctx
+                .reader
+                .repo
+                .find_object(ObjectId::from_hex(tag.as_bytes())?)?
+                .data
+                .clone();
+            if verdict == Verdict::Approve
+                && let Err(why) = signers.verify(&raw)
+            {
+                return Err(UserError::refused(format!(
+                    "not approved: the signed approval of session '{id}' would not count: {why}"
+                ))
+                .hint("sign with a key that review.allowed_signers lists for your user.email")
+                .into());
+            }
+            tag
+        }
+    };
     let mut updates = vec![RefUpdate::Set {
         name: name.clone(),
         new: tag,

@@ -134,11 +134,14 @@ impl SessionView {
             }
             None => None,
         };
-        let approval = tip.and_then(|tip| match approval::state(&ctx.reader, &record.id, tip) {
-            Ok(state) => Some(state),
-            Err(err) => {
-                problems.push(format!("cannot read the approval: {err}"));
-                None
+        let signers = ctx.signers();
+        let approval = tip.and_then(|tip| {
+            match approval::state(&ctx.reader, &record.id, tip, signers.as_ref()) {
+                Ok(state) => Some(state),
+                Err(err) => {
+                    problems.push(format!("cannot read the approval: {err}"));
+                    None
+                }
             }
         });
         let own_commits = tip.and_then(|tip| own_commit_count(ctx, &record, tip).ok());
