@@ -191,6 +191,7 @@ impl Settings {
                 .unwrap_or((20000, 29999)),
             sandbox_mode: self.string("sandbox.mode"),
             filesystem_confined: self.string("sandbox.filesystem") != "open",
+            writable_paths: self.strings("sandbox.writable_paths"),
             allowed_domains: self.strings("sandbox.allowed_domains"),
             network_env_var: self.string("sandbox.env_var"),
             cleanup_on_exit: self.boolean("session.cleanup_on_exit"),
@@ -222,6 +223,8 @@ pub struct Config {
     pub sandbox_mode: String,
     /// `sandbox.filesystem = "worktree"`: the agent writes only its own session (SPEC §7a).
     pub filesystem_confined: bool,
+    /// More paths a confined agent may write (`~/` is the home directory).
+    pub writable_paths: Vec<String>,
     pub allowed_domains: Vec<String>,
     pub network_env_var: String,
     pub cleanup_on_exit: bool,

@@ -128,6 +128,12 @@ pub static KEYS: &[KeyDef] = &[
         "\"worktree\": writes confined to the session; \"open\": no confinement"
     ),
     key!(
+        "sandbox.writable_paths",
+        Kind::List,
+        "[]",
+        "more paths a confined agent may write, e.g. [\"~/.codex\"] for an agent's own state"
+    ),
+    key!(
         "review.auto_stage",
         Kind::Bool,
         "true",

@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 
 use camino::Utf8Path;
 
+use super::confine::Confinement;
+
 #[derive(Debug, Clone)]
 pub enum Wrapper {
     Bwrap(PathBuf),
@@ -82,9 +84,35 @@ pub fn plan(strict: bool) -> NetworkPlan {
     }
 }
 
-/// The command that runs `argv` under the plan. `self_exe` is this binary, which brings
-/// loopback up inside an `unshare` namespace before it becomes the agent.
-pub fn command(plan: &NetworkPlan, argv: &[String], self_exe: &Utf8Path) -> Command {
+/// The command that runs `argv` under the plan, confined to `fs` when given (bwrap, which
+/// then also cuts the network when the plan says so). `self_exe` is this binary, which
+/// brings loopback up inside an `unshare` namespace before it becomes the agent.
+pub fn command(
+    plan: &NetworkPlan,
+    fs: Option<&Confinement>,
+    argv: &[String],
+    self_exe: &Utf8Path,
+) -> Command {
+    if let Some(fs) = fs {
+        let bwrap = which::which("bwrap").unwrap_or_else(|_| PathBuf::from("bwrap"));
+        let cut_by_bwrap = matches!(plan.wrapper, Some(Wrapper::Bwrap(_)));
+        let mut cmd = match &plan.wrapper {
+            // Network cut by unshare around the confined agent.
+            Some(Wrapper::Unshare(unshare)) => {
+                let mut cmd = Command::new(unshare);
+                cmd.args(["--user", "--map-current-user", "--net", "--"])
+                    .arg(self_exe.as_str())
+                    .args(["sandbox-exec", "--"])
+                    .arg(&bwrap);
+                cmd
+            }
+            _ => Command::new(&bwrap),
+        };
+        cmd.args(super::confine::bwrap_args(fs, cut_by_bwrap))
+            .arg("--")
+            .args(argv);
+        return cmd;
+    }
     match &plan.wrapper {
         None => {
             let mut cmd = Command::new(&argv[0]);

@@ -46,6 +46,9 @@ pub struct AgentRun {
     pub command: Vec<String>,
     pub started: Timestamp,
     pub network_enforced: bool,
+    /// Whether its writes were confined to its session (SPEC §7a).
+    #[serde(default)]
+    pub filesystem_confined: bool,
     pub log: Utf8PathBuf,
 }
 
@@ -59,6 +62,8 @@ pub struct LastRun {
     pub exit_code: i32,
     pub sandbox: String,
     pub network_enforced: bool,
+    #[serde(default)]
+    pub filesystem_confined: bool,
     pub log: Utf8PathBuf,
 }
 

@@ -13,6 +13,7 @@ use crate::git::read::{RepoPaths, worktree_state};
 use crate::git::snapshot::snapshot_ref;
 use crate::git::worktrees::is_locked;
 use crate::output;
+use crate::sandbox::confine;
 use crate::state::{SessionRecord, id};
 
 /// What a removal works on. Built from the record, or from the naming conventions when the
@@ -121,6 +122,12 @@ pub fn remove_session(
     keep_branch: bool,
     doomed: &mut Vec<(String, String)>,
 ) -> anyhow::Result<Removed> {
+    // A confined run whose git-codex was killed: its commits join the branch first.
+    if let Some(warning) =
+        confine::settle_locked(ctx, &target.id, &target.branch, &target.worktree)?
+    {
+        output::warning(&warning);
+    }
     let tip = ctx.reader.ref_target(&target.full_branch())?;
     let scratch = ctx.state.tmp_dir(&target.id);
     let snapshot = save_and_remove_worktree(&ctx.git, &ctx.paths, target, tip, &scratch)?;

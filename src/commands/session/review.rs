@@ -86,6 +86,10 @@ pub fn summarize(
     id: &crate::state::SessionId,
     format: ReportFormat,
 ) -> anyhow::Result<(SessionRecord, Summary)> {
+    // A confined run whose git-codex was killed: its commits join the branch first.
+    if let Some(warning) = crate::sandbox::confine::settle(ctx, id)? {
+        output::warning(&warning);
+    }
     let record = ctx.state.record(id)?;
     if !record.worktree.is_dir() {
         return Err(UserError::runtime(format!("the worktree of session '{id}' is gone ({})", record.worktree))

@@ -14,6 +14,7 @@ use crate::cli::{ReportFormat, SessionRunArgs};
 use crate::context::Ctx;
 use crate::error::{AgentExit, UserError};
 use crate::output;
+use crate::sandbox::confine::{self, FsPlan};
 use crate::sandbox::netns::{self, NetworkPlan};
 use crate::sandbox::{agent_argv, apply_env, process, terminal};
 use crate::state::record::{AgentRun, LastRun};
@@ -25,15 +26,31 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
     let record = check_runnable(&ctx, &id)?;
     let strict = record.sandbox == "strict";
     let plan = netns::plan(strict);
-    if let Some(problem) = &plan.problem {
+    let fs = confine::plan(ctx.config.filesystem_confined);
+    for (what, problem) in [
+        ("cut the network", &plan.problem),
+        ("confine the filesystem", &fs.problem),
+    ] {
+        let Some(problem) = problem else { continue };
         if args.require_sandbox {
-            return Err(UserError::refused(format!("cannot cut the network for session '{id}': {problem}"))
+            return Err(UserError::refused(format!("cannot {what} for session '{id}': {problem}"))
                 .hint("install bubblewrap, allow unprivileged user namespaces, or run without --require-sandbox")
                 .into());
         }
+    }
+    if let Some(problem) = &plan.problem {
         output::warning(&format!(
             "the network is NOT cut for session '{id}': {problem}"
         ));
+    }
+    if let Some(problem) = &fs.problem {
+        output::warning(&format!(
+            "the filesystem is NOT confined for session '{id}': {problem}; the agent can write what you can, the gate's own files included"
+        ));
+    }
+    // What an earlier confined run left (its git-codex killed): objects, branch, HEAD.
+    if let Some(warning) = confine::settle(&ctx, &id)? {
+        output::warning(&warning);
     }
     let started = Timestamp::now();
     let logs = ctx.state.logs_dir(&record.id);
@@ -45,7 +62,7 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         started.strftime("%Y%m%dT%H%M%S%.3fZ")
     ));
     let argv = agent_argv(&args.command, strict);
-    let mode = mode_line(&record, &plan);
+    let mode = mode_line(&record, &plan, &fs);
     let mut log = fs_err::File::create(&log_path)?;
     writeln!(
         log,
@@ -61,7 +78,14 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
                 p.display()
             ))
         })?;
-    let mut cmd = netns::command(&plan, &argv, &self_exe);
+    let confinement = if fs.confined() {
+        let writable = writable_paths(&ctx, &tmp, &logs)?;
+        let _lock = ctx.state.lock()?;
+        Some(confine::prepare(&ctx, &record, writable)?)
+    } else {
+        None
+    };
+    let mut cmd = netns::command(&plan, confinement.as_ref(), &argv, &self_exe);
     cmd.current_dir(&record.worktree);
     // A person at a terminal gets the agent on a terminal; otherwise both streams are pipes.
     let pty = if terminal::interactive() {
@@ -73,6 +97,9 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         None
     };
     apply_env(&mut cmd, &ctx.config, &record, &tmp, &logs);
+    if let Some(c) = &confinement {
+        cmd.envs(confine::object_env(c));
+    }
     let mut child = cmd.spawn().map_err(|err| {
         UserError::new(
             crate::error::Exit::Runtime,
@@ -88,6 +115,7 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         command: argv.clone(),
         started,
         network_enforced: plan.enforced(),
+        filesystem_confined: fs.confined(),
         log: log_path.clone(),
     };
     update_record(&ctx, &id, |r| r.agent = Some(agent.clone()))?;
@@ -96,6 +124,16 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         Some(pty) => exit_code(pty.run(&mut child, &Mutex::new(log))?),
         None => wait_teeing(&mut child, log)?,
     };
+    if confinement.is_some() {
+        update_record(&ctx, &id, |r| r.agent = None)?;
+        match confine::settle(&ctx, &id) {
+            Ok(Some(warning)) => output::warning(&warning),
+            Ok(None) => {}
+            Err(err) => output::warning(&format!(
+                "git-codex: the commits of session '{id}' are not on its branch yet: {err:#}; 'git codex session run' or 'review' tries again"
+            )),
+        }
+    }
     let last = LastRun {
         command: argv,
         started,
@@ -103,6 +141,7 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         exit_code: code,
         sandbox: record.sandbox.clone(),
         network_enforced: plan.enforced(),
+        filesystem_confined: fs.confined(),
         log: log_path,
     };
     update_record(&ctx, &id, |r| {
@@ -145,8 +184,8 @@ fn check_runnable(ctx: &Ctx, id: &SessionId) -> anyhow::Result<SessionRecord> {
     Ok(record)
 }
 
-fn mode_line(record: &SessionRecord, plan: &NetworkPlan) -> String {
-    if record.sandbox == "strict" {
+fn mode_line(record: &SessionRecord, plan: &NetworkPlan, fs: &FsPlan) -> String {
+    let network = if record.sandbox == "strict" {
         format!(
             "sandbox strict, network enforced: {} ({})",
             plan.enforced(),
@@ -154,7 +193,34 @@ fn mode_line(record: &SessionRecord, plan: &NetworkPlan) -> String {
         )
     } else {
         format!("sandbox {}, network enabled", record.sandbox)
+    };
+    let files = if fs.confined() {
+        "filesystem confined: true (bwrap)"
+    } else if fs.problem.is_some() {
+        "filesystem confined: false"
+    } else {
+        "filesystem open"
+    };
+    format!("{network}, {files}")
+}
+
+/// What a confined agent may write besides its worktree: its tmp and log dirs, and
+/// `sandbox.writable_paths` (made when missing).
+fn writable_paths(
+    ctx: &Ctx,
+    tmp: &camino::Utf8Path,
+    logs: &camino::Utf8Path,
+) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let mut paths = vec![tmp.to_path_buf(), logs.to_path_buf()];
+    for path in &ctx.config.writable_paths {
+        let path = match (path.strip_prefix("~/"), std::env::var("HOME")) {
+            (Some(rest), Ok(home)) => Utf8PathBuf::from(home).join(rest),
+            _ => ctx.paths.main_root.join(path),
+        };
+        fs_err::create_dir_all(&path)?;
+        paths.push(path);
     }
+    Ok(paths)
 }
 
 /// Reloads the record under the lock and changes it; a session removed meanwhile is left alone.

@@ -18,6 +18,7 @@ use crate::error::UserError;
 use crate::git::worktrees::{admin_dir_of, admin_entries, is_locked};
 use crate::output;
 use crate::parallel;
+use crate::sandbox::confine;
 use crate::state::{SessionId, SessionRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +313,12 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
     for (index, finding) in findings.iter().enumerate() {
         if matches!(finding.kind, Kind::Expired | Kind::MissingWorktree) {
             let target = session_target(finding);
+            // A confined run whose git-codex was killed: its commits join the branch first.
+            if let Some(warning) =
+                confine::settle_locked(ctx, &target.id, &target.branch, &target.worktree)?
+            {
+                output::warning(&warning);
+            }
             let tip = ctx.reader.ref_target(&target.full_branch())?;
             let scratch = ctx.state.tmp_dir(&target.id);
             jobs.push((index, target, tip, scratch));

@@ -1,0 +1,288 @@
+//! Filesystem confinement (SPEC §7a, `sandbox.filesystem = "worktree"`): the agent runs in a
+//! bubblewrap mount namespace where everything is read-only except its session's worktree,
+//! its tmp and log dirs, its worktree's admin dir under `.git/worktrees/`, and an object
+//! directory of its own.
+//!
+//! How its commits still work: during the run the worktree's HEAD is detached at the branch
+//! tip (moving a detached HEAD writes only the admin dir), and git writes new objects to the
+//! session's own object directory (`GIT_OBJECT_DIRECTORY`) while reading the shared store as
+//! a read-only alternate. Afterwards [`settle`] checks every new object against its name,
+//! copies it into the shared store, moves the session's branch forward to where the agent's
+//! HEAD went, and attaches HEAD to the branch again. So the agent can never delete or
+//! rewrite a shared object, nor move any ref: not `main`, not an approval, not another
+//! session's branch. The files that tie the worktree to the repository (`.git`,
+//! `commondir`, `gitdir`, `config.worktree`) are mounted read-only on top, so the agent cannot
+//! point git-codex's later git commands at a repository (and config) of its own making.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use gix::ObjectId;
+use gix::objs::{Find as _, Write as _};
+
+use crate::context::Ctx;
+use crate::git::refs::RefUpdate;
+use crate::git::worktrees::admin_dir_of;
+use crate::state::SessionRecord;
+
+/// Whether, and how, the agent's writes are confined.
+#[derive(Debug, Clone)]
+pub struct FsPlan {
+    pub bwrap: Option<PathBuf>,
+    /// Why the filesystem cannot be confined, when confinement was asked for.
+    pub problem: Option<String>,
+}
+
+impl FsPlan {
+    pub fn confined(&self) -> bool {
+        self.bwrap.is_some()
+    }
+}
+
+/// Finds bubblewrap and checks that it can make a mount namespace here.
+pub fn plan(wanted: bool) -> FsPlan {
+    if !wanted {
+        return FsPlan {
+            bwrap: None,
+            problem: None,
+        };
+    }
+    let Ok(bwrap) = which::which("bwrap") else {
+        return FsPlan {
+            bwrap: None,
+            problem: Some("bubblewrap (bwrap) is not installed".to_string()),
+        };
+    };
+    let works = Command::new(&bwrap)
+        .args([
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev-bind",
+            "/dev",
+            "/dev",
+            "--",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if works {
+        FsPlan {
+            bwrap: Some(bwrap),
+            problem: None,
+        }
+    } else {
+        FsPlan {
+            bwrap: None,
+            problem: Some(
+                "bwrap cannot make a mount namespace here (no user namespaces?)".to_string(),
+            ),
+        }
+    }
+}
+
+/// What a confined agent may write, and the object store it borrows.
+#[derive(Debug, Clone)]
+pub struct Confinement {
+    pub worktree: Utf8PathBuf,
+    pub admin: Utf8PathBuf,
+    pub objects: Utf8PathBuf,
+    pub shared_objects: Utf8PathBuf,
+    pub writable: Vec<Utf8PathBuf>,
+}
+
+/// The session's own object directory.
+pub fn objects_dir(ctx: &Ctx, id: &str) -> Utf8PathBuf {
+    ctx.state.root.join("objects").join(id)
+}
+
+/// Readies session `record` for a confined run (under the state lock): its object directory,
+/// HEAD detached at the branch tip, and `config.worktree` present so it can be pinned.
+pub fn prepare(
+    ctx: &Ctx,
+    record: &SessionRecord,
+    writable: Vec<Utf8PathBuf>,
+) -> anyhow::Result<Confinement> {
+    let admin = admin_dir_of(&record.worktree, &ctx.paths.common_dir).ok_or_else(|| {
+        crate::error::UserError::runtime(format!(
+            "the worktree of session '{}' is not one of this repository's ({})",
+            record.id, record.worktree
+        ))
+        .hint("run 'git codex doctor'")
+    })?;
+    let objects = objects_dir(ctx, &record.id);
+    fs_err::create_dir_all(&objects)?;
+    let head_path = admin.join("HEAD");
+    let head = fs_err::read_to_string(&head_path)?;
+    if head.trim_end() == format!("ref: refs/heads/{}", record.branch)
+        && let Some(tip) = ctx
+            .reader
+            .ref_target(&format!("refs/heads/{}", record.branch))?
+    {
+        crate::state::atomic_write(&head_path, format!("{tip}\n").as_bytes())?;
+    }
+    let pinned = admin.join("config.worktree");
+    if !pinned.exists() {
+        fs_err::write(&pinned, "")?;
+    }
+    Ok(Confinement {
+        worktree: record.worktree.clone(),
+        admin,
+        objects,
+        shared_objects: ctx.paths.common_dir.join("objects"),
+        writable,
+    })
+}
+
+/// The bwrap arguments that confine the agent (everything before `--`).
+pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
+    let mut args: Vec<String> = ["--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev"]
+        .map(String::from)
+        .to_vec();
+    if cut_network {
+        args.push("--unshare-net".to_string());
+    }
+    let mut bind = |flag: &str, path: &Utf8Path| {
+        args.extend([flag.to_string(), path.to_string(), path.to_string()]);
+    };
+    bind("--bind", &c.worktree);
+    bind("--bind", &c.admin);
+    bind("--bind", &c.objects);
+    for path in &c.writable {
+        bind("--bind", path);
+    }
+    // Pinned read-only on top of the writable dirs: what ties the worktree to the repository.
+    bind("--ro-bind", &c.worktree.join(".git"));
+    for name in ["commondir", "gitdir", "config.worktree"] {
+        let path = c.admin.join(name);
+        if path.exists() {
+            bind("--ro-bind", &path);
+        }
+    }
+    args.push("--die-with-parent".to_string());
+    args
+}
+
+/// The environment that sends the agent's new objects to its own directory.
+pub fn object_env(c: &Confinement) -> [(&'static str, String); 2] {
+    [
+        ("GIT_OBJECT_DIRECTORY", c.objects.to_string()),
+        (
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            c.shared_objects.to_string(),
+        ),
+    ]
+}
+
+/// After a confined run (or a run whose git-codex was killed): moves the session's new
+/// objects into the shared store, moves its branch to where the agent's HEAD went when that
+/// only adds commits, and attaches HEAD to the branch again. Takes the state lock. Returns a
+/// warning for the person when the agent left its branch. Does nothing for a session that
+/// had no confined run, or whose agent still runs.
+pub fn settle(ctx: &Ctx, id: &crate::state::SessionId) -> anyhow::Result<Option<String>> {
+    let objects = objects_dir(ctx, id.as_str());
+    if !objects.is_dir() {
+        return Ok(None);
+    }
+    let _lock = ctx.state.lock()?;
+    let record = ctx.state.record(id)?;
+    if record.agent.as_ref().is_some_and(|a| a.is_alive()) {
+        return Ok(None);
+    }
+    settle_locked(ctx, &record.id, &record.branch, &record.worktree)
+}
+
+/// [`settle`] for a caller that holds the state lock and knows no agent runs (a removal).
+pub fn settle_locked(
+    ctx: &Ctx,
+    id: &str,
+    branch: &str,
+    worktree: &Utf8Path,
+) -> anyhow::Result<Option<String>> {
+    let objects = objects_dir(ctx, id);
+    if !objects.is_dir() {
+        return Ok(None);
+    }
+    let rejected = import_objects(ctx, &objects)?;
+    let mut warning = (rejected > 0).then(|| {
+        format!("git-codex: {rejected} object(s) that session '{id}' wrote did not match their names and were dropped")
+    });
+    if let Some(admin) = admin_dir_of(worktree, &ctx.paths.common_dir)
+        && let Some(w) = reattach(ctx, id, branch, &admin)?
+    {
+        warning = Some(w);
+    }
+    fs_err::remove_dir_all(&objects)?;
+    Ok(warning)
+}
+
+/// Copies every object of the session's directory into the shared store, after checking it
+/// hashes to its name; returns how many did not.
+fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<usize> {
+    // Only the session's own objects: an alternates file the agent wrote is not followed.
+    let _ = fs_err::remove_dir_all(objects.join("info"));
+    let repo = &ctx.reader.repo;
+    let hash = repo.object_hash();
+    let store = gix::odb::at(objects.as_std_path(), hash)?;
+    let mut buf = Vec::new();
+    let mut rejected = 0;
+    for id in store.iter()? {
+        let Ok(id) = id else {
+            rejected += 1;
+            continue;
+        };
+        let Ok(Some(data)) = store.try_find(&id, &mut buf) else {
+            rejected += 1;
+            continue;
+        };
+        let kind = data.kind;
+        if gix::objs::compute_hash(hash, kind, data.data).ok() != Some(id) {
+            rejected += 1;
+            continue;
+        }
+        let written = repo.objects.write_buf(kind, data.data)?;
+        if written != id {
+            rejected += 1;
+        }
+    }
+    Ok(rejected)
+}
+
+/// HEAD back on the session's branch, the branch moved forward to the agent's commits.
+fn reattach(ctx: &Ctx, id: &str, branch: &str, admin: &Utf8Path) -> anyhow::Result<Option<String>> {
+    let head_path = admin.join("HEAD");
+    let head = fs_err::read_to_string(&head_path)?;
+    let Ok(head) = ObjectId::from_hex(head.trim_end().as_bytes()) else {
+        // Still (or again) symbolic: the agent made no commit of its own.
+        return Ok(None);
+    };
+    let branch_ref = format!("refs/heads/{branch}");
+    let Some(tip) = ctx.reader.ref_target(&branch_ref)? else {
+        return Ok(None);
+    };
+    if head != tip {
+        let forward = ctx.reader.repo.find_commit(head).is_ok()
+            && ctx.reader.count_exclusive(tip, &[head])? == 0;
+        if !forward {
+            return Ok(Some(format!(
+                "git-codex: session '{id}' left HEAD at {} in its worktree, which does not build on its branch {branch}; the branch stays at {} (review commits the worktree onto it)",
+                &head.to_string()[..12],
+                &tip.to_string()[..12]
+            )));
+        }
+        ctx.git.update_refs(
+            &ctx.paths.main_root,
+            &[RefUpdate::Set {
+                name: branch_ref.clone(),
+                new: head.to_string(),
+                old: Some(tip.to_string()),
+            }],
+        )?;
+    }
+    crate::state::atomic_write(&head_path, format!("ref: {branch_ref}\n").as_bytes())?;
+    Ok(None)
+}
