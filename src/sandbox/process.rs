@@ -9,6 +9,16 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether the process `pid` that started at `ticks` still runs: a zombie (dead, not yet
+/// reaped by its parent) does not.
 pub fn is_alive(pid: u32, ticks: u64) -> bool {
-    start_ticks(pid) == Some(ticks)
+    let Ok(stat) = fs_err::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let mut fields = rest.split_whitespace();
+    let running = !matches!(fields.next(), Some("Z" | "X" | "x"));
+    running && fields.nth(18).and_then(|t| t.parse().ok()) == Some(ticks)
 }

@@ -1,0 +1,318 @@
+//! Confinement (SPEC §7a, `sandbox.filesystem = "worktree"`), proved from inside `session
+//! run`: the agent works and commits, and every way it could approve, land, unhook or
+//! destroy fails with nothing changed outside its session.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use common::{TestEnv, each_git, json, run, write_file};
+
+/// Whether bubblewrap can make a mount namespace here; with CI=true it must.
+fn can_confine() -> bool {
+    let ok = std::process::Command::new("bwrap")
+        .args([
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev-bind",
+            "/dev",
+            "/dev",
+            "--",
+            "true",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must be able to confine (bubblewrap)"
+        );
+        eprintln!("skipping: bwrap cannot make a mount namespace here");
+    }
+    ok
+}
+
+/// The agent: a script of attempts, each printed as `TRY <name> <exit code>`.
+const AGENT: &str = r#"
+try() { name=$1; shift; "$@" >/dev/null 2>&1; echo "TRY $name $?"; }
+# Work it may do.
+echo "agent work" > feature.txt
+try edit test -f feature.txt
+try status git status --porcelain
+try diff git diff
+try log git log --oneline -1
+try build sh -c 'mkdir -p "$TMPDIR/build" && echo built > "$TMPDIR/build/out" && test -f "$TMPDIR/build/out"'
+git add feature.txt
+try commit git commit -q -m "agent commit"
+# What it must not do.
+try hooks sh -c "echo 'exit 0' > '$COMMON/hooks/pre-commit'"
+try new-hook sh -c "echo x > '$COMMON/hooks/evil'"
+try approval-ref git update-ref "refs/codex/approvals/$CODEX_SESSION_ID" HEAD
+try self-approve git codex session review "$CODEX_SESSION_ID" --approve
+try codex-config sh -c "echo '[review]' >> '$COMMON/codex/config.toml'"
+try git-config git config review.evil true
+try other-worktree sh -c "echo x > '$OTHER/feature.txt'"
+try main-worktree sh -c "echo x > '$MAIN/README.md'"
+try move-main git update-ref refs/heads/main HEAD
+try branch-f-main git branch -f main HEAD
+try move-other git update-ref refs/heads/codex/other HEAD
+try rm-objects sh -c "rm -rf '$COMMON'/objects/*"
+try rm-snapshot git update-ref -d refs/codex/snapshots/old
+try rm-approval git update-ref -d refs/codex/approvals/other
+try unprotect git codex config set review.protected '[]'
+try unhook git codex hooks uninstall
+true
+"#;
+
+fn attempts(out: &str) -> BTreeMap<String, i32> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("TRY "))
+        .filter_map(|l| {
+            let (name, code) = l.rsplit_once(' ')?;
+            Some((name.to_string(), code.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Every object in the repository, by `cat-file --batch-all-objects`.
+fn objects(t: &TestEnv) -> BTreeSet<String> {
+    t.git(&[
+        "cat-file",
+        "--batch-all-objects",
+        "--batch-check=%(objectname)",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// What must not change: refs (but the session's own branch), the main and the other
+/// session's files, hooks, configs.
+fn guarded(t: &TestEnv, other: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = t
+        .git(&["for-each-ref", "--format=%(refname) %(objectname)"])
+        .lines()
+        .filter(|l| !l.starts_with("refs/heads/codex/s "))
+        .map(|l| ("ref".to_string(), l.to_string()))
+        .collect();
+    for path in [
+        t.repo.join("README.md"),
+        other.join("feature.txt"),
+        t.repo.join(".git/config"),
+        t.repo.join(".git/codex/config.toml"),
+        t.repo.join(".git/hooks/pre-commit"),
+        t.repo.join(".git/hooks/reference-transaction"),
+    ] {
+        out.push((
+            path.display().to_string(),
+            std::fs::read_to_string(&path).unwrap_or_else(|_| "(absent)".to_string()),
+        ));
+    }
+    out.push((
+        "hooks".to_string(),
+        format!(
+            "{:?}",
+            std::fs::read_dir(t.repo.join(".git/hooks"))
+                .unwrap()
+                .count()
+        ),
+    ));
+    out
+}
+
+#[test]
+fn a_confined_agent_commits_its_work_and_can_touch_nothing_else() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let other = t.add("other");
+        t.commit_in(&other, "feature.txt", "the other session's work\n");
+        t.codex(&["session", "review", "other", "--approve"])
+            .assert()
+            .success();
+        let head = t.git(&["rev-parse", "HEAD"]);
+        t.git(&["update-ref", "refs/codex/snapshots/old", &head]);
+        let worktree = t.add("s");
+        let script = t.root().join("agent.sh");
+        write_file(&script, AGENT);
+
+        let before_objects = objects(t);
+        let before = guarded(t, &other);
+        let mut cmd = t.codex(&["session", "run", "s", "--", "/bin/sh"]);
+        cmd.arg(&script)
+            .env("COMMON", t.repo.join(".git"))
+            .env("MAIN", &t.repo)
+            .env("OTHER", &other);
+        let (code, out, err) = run(cmd);
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(err.contains("filesystem confined: true (bwrap)"), "{err}");
+        let tried = attempts(&out);
+        for allowed in ["edit", "status", "diff", "log", "build", "commit"] {
+            assert_eq!(
+                tried.get(allowed),
+                Some(&0),
+                "{allowed} must work: {out}\n{err}"
+            );
+        }
+        for refused in [
+            "hooks",
+            "new-hook",
+            "approval-ref",
+            "self-approve",
+            "codex-config",
+            "git-config",
+            "other-worktree",
+            "main-worktree",
+            "move-main",
+            "branch-f-main",
+            "move-other",
+            "rm-objects",
+            "rm-snapshot",
+            "rm-approval",
+            "unprotect",
+            "unhook",
+        ] {
+            let code = tried.get(refused).copied();
+            assert!(
+                matches!(code, Some(c) if c != 0),
+                "{refused} must fail: {out}\n{err}"
+            );
+        }
+        assert_eq!(tried.get("self-approve"), Some(&3), "{out}");
+
+        // Nothing outside the session changed; every object is still there and readable.
+        assert_eq!(guarded(t, &other), before);
+        let after_objects = objects(t);
+        assert!(
+            before_objects.is_subset(&after_objects),
+            "objects were lost"
+        );
+        let fsck = t.git_output(&t.repo, &["fsck", "--no-dangling"]);
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+
+        // The agent's commit is on its branch, HEAD is on the branch again, and the
+        // session's own object directory is gone into the shared store.
+        let log = t.git(&["log", "--format=%s", "codex/s"]);
+        assert_eq!(log.lines().next(), Some("agent commit"), "{log}");
+        assert_eq!(
+            t.git_in(&worktree, &["symbolic-ref", "HEAD"]),
+            "refs/heads/codex/s"
+        );
+        assert_eq!(t.git_in(&worktree, &["status", "--porcelain"]), "");
+        assert!(!t.repo.join(".git/codex/objects/s").exists());
+        let record = json(&run(t.codex(&["session", "show", "s", "--json"])).1);
+        assert_eq!(record["lastRun"]["filesystemConfined"], true, "{record}");
+        // The pinned files are as git made them.
+        let admin = t.git_in(&worktree, &["rev-parse", "--absolute-git-dir"]);
+        assert!(
+            std::fs::read_to_string(worktree.join(".git"))
+                .unwrap()
+                .contains(&admin)
+        );
+    });
+}
+
+#[test]
+fn open_mode_and_missing_bubblewrap_are_said_and_recorded() {
+    each_git(|t| {
+        t.set_config("[sandbox]\nfilesystem = \"open\"\nmode = \"network-enabled\"\n");
+        t.add("o");
+        let (code, out, err) = run(t.codex(&[
+            "session",
+            "run",
+            "o",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo x > ../../README.md && echo WROTE",
+        ]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.trim(), "WROTE", "open mode does not confine");
+        assert!(err.contains("filesystem open"), "{err}");
+        assert!(!err.contains("NOT confined"), "{err}");
+        let s = json(&run(t.codex(&["session", "show", "o", "--json"])).1);
+        assert_eq!(s["lastRun"]["filesystemConfined"], false);
+
+        // Confinement asked for, but no bubblewrap on PATH: a warning, or exit 3.
+        t.set_config("[sandbox]\nmode = \"network-enabled\"\n");
+        let bin_dir = Path::new(common::BIN)
+            .parent()
+            .unwrap()
+            .display()
+            .to_string();
+        let mut cmd = t.codex(&["session", "run", "o", "--", "/bin/sh", "-c", "true"]);
+        cmd.env("PATH", &bin_dir);
+        let (code, _, err) = run(cmd);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("the filesystem is NOT confined"), "{err}");
+        let s = json(&run(t.codex(&["session", "show", "o", "--json"])).1);
+        assert_eq!(s["lastRun"]["filesystemConfined"], false);
+        let before = t.disk();
+        let mut cmd = t.codex(&[
+            "session",
+            "run",
+            "o",
+            "--require-sandbox",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo RAN > ran.txt",
+        ]);
+        cmd.env("PATH", &bin_dir);
+        let (code, _, err) = run(cmd);
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("cannot confine the filesystem"), "{err}");
+        common::assert_disk_unchanged(&before, &t.disk(), "a refused run");
+    });
+}
+
+#[test]
+fn commits_of_a_run_whose_git_codex_was_killed_reach_the_branch_later() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let worktree = t.add("k");
+        // The agent commits, then kills the git-codex that runs it (bwrap's parent).
+        let agent = r#"
+echo work > killed.txt && git add killed.txt && git commit -q -m "before the kill"
+bwrap_pid=$PPID
+codex_pid=$(cut -d' ' -f4 /proc/$bwrap_pid/stat)
+kill -9 "$codex_pid"
+sleep 5
+"#;
+        let (code, _, err) = run(t.codex(&["session", "run", "k", "--", "/bin/sh", "-c", agent]));
+        assert_ne!(code, 0, "git-codex was killed: {err}");
+        assert!(
+            t.repo.join(".git/codex/objects/k").is_dir(),
+            "the run never settled"
+        );
+        let branch_before = t.git(&["rev-parse", "codex/k"]);
+        // Review settles what the run left: the commit joins the branch.
+        let (code, _, err) = run(t.codex(&["session", "review", "k"]));
+        assert_eq!(code, 0, "{err}");
+        assert_ne!(t.git(&["rev-parse", "codex/k"]), branch_before);
+        assert_eq!(
+            t.git(&["log", "-1", "--format=%s", "codex/k"]),
+            "before the kill"
+        );
+        assert_eq!(
+            t.git_in(&worktree, &["symbolic-ref", "HEAD"]),
+            "refs/heads/codex/k"
+        );
+        assert!(!t.repo.join(".git/codex/objects/k").exists());
+        let fsck = t.git_output(&t.repo, &["fsck", "--no-dangling"]);
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+    });
+}
