@@ -316,3 +316,72 @@ sleep 5
         );
     });
 }
+
+/// `doctor --json`'s check named `name`.
+fn doctor_check(t: &TestEnv, path: Option<&str>, name: &str) -> serde_json::Value {
+    let mut cmd = t.codex(&["doctor", "--json"]);
+    if let Some(path) = path {
+        cmd.env("PATH", path);
+    }
+    let v = json(&run(cmd).1);
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {v}"))
+        .clone()
+}
+
+#[test]
+fn doctor_says_whether_agents_are_confined_and_approvals_signed() {
+    each_git(|t| {
+        t.add("d");
+        let bin_dir = Path::new(common::BIN)
+            .parent()
+            .unwrap()
+            .display()
+            .to_string();
+        if can_confine() {
+            let c = doctor_check(t, None, "confinement");
+            assert_eq!(c["status"], "ok", "{c}");
+            assert!(c["detail"].as_str().unwrap().contains("bwrap"), "{c}");
+        }
+        let c = doctor_check(t, Some(&bin_dir), "confinement");
+        assert_eq!(c["status"], "warn", "{c}");
+        assert!(
+            c["detail"].as_str().unwrap().contains("cannot be confined"),
+            "{c}"
+        );
+        t.set_config("[sandbox]\nfilesystem = \"open\"\n");
+        let c = doctor_check(t, None, "confinement");
+        assert_eq!(c["status"], "warn", "{c}");
+        assert!(c["detail"].as_str().unwrap().contains("open"), "{c}");
+
+        let s = doctor_check(t, None, "signing");
+        assert_eq!(s["status"], "ok", "{s}");
+        assert!(
+            s["detail"].as_str().unwrap().contains("need not be signed"),
+            "{s}"
+        );
+        let allowed = t.root().join("allowed_signers");
+        let config = format!(
+            "[review]\nrequire_signed = true\nallowed_signers = \"{}\"\n",
+            allowed.display()
+        );
+        t.set_config(&config);
+        let s = doctor_check(t, None, "signing");
+        assert_eq!(s["status"], "fail", "{s}");
+        assert!(
+            s["detail"].as_str().unwrap().contains("does not exist"),
+            "{s}"
+        );
+        write_file(&allowed, "someone@example.com ssh-ed25519 AAAA\n");
+        let s = doctor_check(t, None, "signing");
+        assert_eq!(s["status"], "ok", "{s}");
+        assert!(
+            s["detail"].as_str().unwrap().contains("must be signed"),
+            "{s}"
+        );
+    });
+}

@@ -20,7 +20,7 @@ use crate::git::Git;
 use crate::git::read::Reader;
 use crate::hooks::{self, CLIENT_HOOKS};
 use crate::output;
-use crate::sandbox::netns;
+use crate::sandbox::{confine, netns};
 
 #[derive(Debug, Serialize)]
 struct Check {
@@ -131,6 +131,8 @@ fn repository_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
     });
     checks.push(hooks_check(ctx));
     checks.push(sandbox_check(ctx));
+    checks.push(confinement_check(ctx));
+    checks.push(signing_check(ctx));
     checks.push(domains_check(&ctx.config.allowed_domains));
     checks.push(client_check(ctx));
     sessions_checks(ctx, checks);
@@ -226,6 +228,80 @@ fn sandbox_check(ctx: &Ctx) -> Check {
             None,
         ),
     }
+}
+
+/// Whether `session run` can confine the agent's writes here (SPEC §7a).
+fn confinement_check(ctx: &Ctx) -> Check {
+    if !ctx.config.filesystem_confined {
+        return check(
+            "confinement",
+            "warn",
+            "sandbox.filesystem = \"open\": agents can write what you can, the gate's own files included",
+            Some("set sandbox.filesystem = \"worktree\" (the default)"),
+        );
+    }
+    let plan = confine::plan(true);
+    match plan.problem {
+        None => check(
+            "confinement",
+            "ok",
+            "agents' writes are confined to their sessions (bwrap)",
+            None,
+        ),
+        Some(problem) => check(
+            "confinement",
+            "warn",
+            format!("agents' writes cannot be confined here: {problem}"),
+            Some(
+                "install bubblewrap (Debian: bubblewrap); 'session run' warns until then, and --require-sandbox refuses",
+            ),
+        ),
+    }
+}
+
+/// Whether approvals must be signed, and whether the allowed signers file is there.
+fn signing_check(ctx: &Ctx) -> Check {
+    let Some(signers) = ctx.signers() else {
+        return check(
+            "signing",
+            "ok",
+            "approvals need not be signed (review.require_signed = false)",
+            None,
+        );
+    };
+    if signers.file.as_str().is_empty() {
+        return check(
+            "signing",
+            "fail",
+            "approvals must be signed, but review.allowed_signers is not set: none counts",
+            Some("point review.allowed_signers at git's allowed-signers file"),
+        );
+    }
+    if !signers.file.is_file() {
+        return check(
+            "signing",
+            "fail",
+            format!(
+                "approvals must be signed, but the allowed signers file {} does not exist: none counts",
+                signers.file
+            ),
+            Some("create it (lines of 'email key-type key'), or fix review.allowed_signers"),
+        );
+    }
+    if which::which("ssh-keygen").is_err() {
+        return check(
+            "signing",
+            "fail",
+            "approvals must be signed, but ssh-keygen (which checks them) is not installed",
+            Some("install OpenSSH's client (Debian: openssh-client)"),
+        );
+    }
+    check(
+        "signing",
+        "ok",
+        format!("approvals must be signed by a key in {}", signers.file),
+        None,
+    )
 }
 
 /// TCP connects to each domain's port 443, all at once, each bounded by 2 seconds.
