@@ -86,6 +86,12 @@ impl StateDir {
         self.root.join("tmp").join(id)
     }
 
+    /// git-codex's own scratch space for session `id` (temporary indexes): unlike the tmp dir,
+    /// never writable by a confined agent, which could plant files there.
+    pub fn scratch_dir(&self, id: &str) -> Utf8PathBuf {
+        self.root.join("scratch").join(id)
+    }
+
     pub fn logs_dir(&self, id: &str) -> Utf8PathBuf {
         self.root.join("logs").join(id)
     }

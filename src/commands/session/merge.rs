@@ -40,7 +40,7 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
         };
         let message = merge_message(&ctx, &record, tip, old)?;
         let (old_hex, tip_hex) = (old.to_string(), tip.to_string());
-        let scratch = ctx.state.tmp_dir(&record.id);
+        let scratch = ctx.state.scratch_dir(&record.id);
         let landing = Landing {
             main_root: &ctx.paths.main_root,
             target_ref: &target_ref,

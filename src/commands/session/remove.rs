@@ -129,7 +129,7 @@ pub fn remove_session(
         output::warning(&warning);
     }
     let tip = ctx.reader.ref_target(&target.full_branch())?;
-    let scratch = ctx.state.tmp_dir(&target.id);
+    let scratch = ctx.state.scratch_dir(&target.id);
     let snapshot = save_and_remove_worktree(&ctx.git, &ctx.paths, target, tip, &scratch)?;
     settle(ctx, target, keep_branch, doomed, snapshot)
 }
@@ -178,6 +178,7 @@ pub fn settle(
     }
     ctx.state.delete_record(&target.id)?;
     remove_dir_if_exists(&ctx.state.tmp_dir(&target.id))?;
+    remove_dir_if_exists(&ctx.state.scratch_dir(&target.id))?;
     Ok(removed)
 }
 

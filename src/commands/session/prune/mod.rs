@@ -320,7 +320,7 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
                 output::warning(&warning);
             }
             let tip = ctx.reader.ref_target(&target.full_branch())?;
-            let scratch = ctx.state.tmp_dir(&target.id);
+            let scratch = ctx.state.scratch_dir(&target.id);
             jobs.push((index, target, tip, scratch));
         }
     }
@@ -384,7 +384,7 @@ fn remove_orphan_dir(ctx: &Ctx, finding: &Finding) -> anyhow::Result<Removed> {
         return Ok(Removed::default());
     };
     let paths = &ctx.paths;
-    let scratch = ctx.state.tmp_dir(&finding.id);
+    let scratch = ctx.state.scratch_dir(&finding.id);
     let snapshot = if admin_dir_of(dir, &paths.common_dir).is_some() {
         ctx.git.snapshot(dir, &finding.id, &scratch, false)?
     } else {
