@@ -63,6 +63,8 @@ try rm-snapshot git update-ref -d refs/codex/snapshots/old
 try rm-approval git update-ref -d refs/codex/approvals/other
 try unprotect git codex config set review.protected '[]'
 try unhook git codex hooks uninstall
+try read-signing-key grep -q PRIVATE "$KEY"
+try signal-outside kill -0 "$RUNNER"
 true
 "#;
 
@@ -136,6 +138,10 @@ fn a_confined_agent_commits_its_work_and_can_touch_nothing_else() {
         let head = t.git(&["rev-parse", "HEAD"]);
         t.git(&["update-ref", "refs/codex/snapshots/old", &head]);
         let worktree = t.add("s");
+        // The person signs approvals with a key file: the agent must not read it.
+        let key = t.root().join("keys/approver");
+        write_file(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n");
+        t.git(&["config", "user.signingkey", key.to_str().unwrap()]);
         let script = t.root().join("agent.sh");
         write_file(&script, AGENT);
 
@@ -145,7 +151,9 @@ fn a_confined_agent_commits_its_work_and_can_touch_nothing_else() {
         cmd.arg(&script)
             .env("COMMON", t.repo.join(".git"))
             .env("MAIN", &t.repo)
-            .env("OTHER", &other);
+            .env("OTHER", &other)
+            .env("KEY", &key)
+            .env("RUNNER", std::process::id().to_string());
         let (code, out, err) = run(cmd);
         assert_eq!(code, 0, "{out}\n{err}");
         assert!(err.contains("filesystem confined: true (bwrap)"), "{err}");
@@ -174,6 +182,8 @@ fn a_confined_agent_commits_its_work_and_can_touch_nothing_else() {
             "rm-approval",
             "unprotect",
             "unhook",
+            "read-signing-key",
+            "signal-outside",
         ] {
             let code = tried.get(refused).copied();
             assert!(
@@ -280,16 +290,48 @@ fn commits_of_a_run_whose_git_codex_was_killed_reach_the_branch_later() {
     }
     each_git(|t| {
         let worktree = t.add("k");
-        // The agent commits, then kills the git-codex that runs it (bwrap's parent).
-        let agent = r#"
-echo work > killed.txt && git add killed.txt && git commit -q -m "before the kill"
-bwrap_pid=$PPID
-codex_pid=$(cut -d' ' -f4 /proc/$bwrap_pid/stat)
-kill -9 "$codex_pid"
-sleep 5
-"#;
-        let (code, _, err) = run(t.codex(&["session", "run", "k", "--", "/bin/sh", "-c", agent]));
-        assert_ne!(code, 0, "git-codex was killed: {err}");
+        // The agent commits, says so, and works on; then its git-codex is killed.
+        let agent = "echo work > killed.txt && git add killed.txt \
+                     && git commit -q -m 'before the kill' && touch \"$TMPDIR/committed\"; sleep 30";
+        let mut child = std::process::Command::new(common::BIN)
+            .env_clear()
+            .envs(t.vars())
+            .current_dir(&t.repo)
+            .args(["session", "run", "k", "--", "/bin/sh", "-c", agent])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("session run");
+        let committed = t.repo.join(".git/codex/tmp/k/committed");
+        let start = std::time::Instant::now();
+        while !committed.exists() {
+            assert!(start.elapsed().as_secs() < 20, "the agent never committed");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let record = json(&run(t.codex(&["session", "show", "k", "--json"])).1);
+        let sandbox_pid = record["agent"]["pid"].as_u64().expect("agent pid");
+        child.kill().expect("kill git-codex");
+        child.wait().expect("reap git-codex");
+        // bwrap dies with its parent (and the agent with it): wait for that.
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{sandbox_pid}/stat"))
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(true)
+        };
+        while !gone() {
+            assert!(
+                start.elapsed().as_secs() < 20,
+                "the sandbox outlived git-codex"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         assert!(
             t.repo.join(".git/codex/objects/k").is_dir(),
             "the run never settled"

@@ -40,6 +40,20 @@ impl FsPlan {
     }
 }
 
+/// Everything read-only, devices as they are, and a pid namespace of its own: the agent
+/// cannot signal or trace git-codex, which runs it from outside, nor any other process.
+const BASE: [&str; 9] = [
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev-bind",
+    "/dev",
+    "/dev",
+    "--unshare-pid",
+    "--proc",
+    "/proc",
+];
+
 /// Finds bubblewrap and checks that it can make a mount namespace here.
 pub fn plan(wanted: bool) -> FsPlan {
     if !wanted {
@@ -55,16 +69,8 @@ pub fn plan(wanted: bool) -> FsPlan {
         };
     };
     let works = Command::new(&bwrap)
-        .args([
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev-bind",
-            "/dev",
-            "/dev",
-            "--",
-            "true",
-        ])
+        .args(BASE)
+        .args(["--", "true"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -93,6 +99,8 @@ pub struct Confinement {
     pub objects: Utf8PathBuf,
     pub shared_objects: Utf8PathBuf,
     pub writable: Vec<Utf8PathBuf>,
+    /// Files the agent must not read: the person's signing key.
+    pub hidden: Vec<Utf8PathBuf>,
 }
 
 /// The session's own object directory.
@@ -135,14 +143,38 @@ pub fn prepare(
         objects,
         shared_objects: ctx.paths.common_dir.join("objects"),
         writable,
+        hidden: signing_key_files(ctx),
     })
+}
+
+/// The key file git signs with (`user.signingkey` as a path, and the private half of a
+/// `.pub`): an agent that could read it could sign an approval in the person's name.
+fn signing_key_files(ctx: &Ctx) -> Vec<Utf8PathBuf> {
+    let Ok(key) = ctx.git.run(
+        &ctx.paths.main_root,
+        &["config", "--get", "user.signingkey"],
+    ) else {
+        return Vec::new();
+    };
+    let key = key.trim();
+    let path = match (key.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => Utf8PathBuf::from(home).join(rest),
+        _ => Utf8PathBuf::from(key),
+    };
+    if !path.is_absolute() {
+        return Vec::new();
+    }
+    let mut files = vec![path.clone()];
+    if let Some(private) = path.as_str().strip_suffix(".pub") {
+        files.push(Utf8PathBuf::from(private));
+    }
+    files.retain(|f| f.is_file());
+    files
 }
 
 /// The bwrap arguments that confine the agent (everything before `--`).
 pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
-    let mut args: Vec<String> = ["--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> = BASE.map(String::from).to_vec();
     if cut_network {
         args.push("--unshare-net".to_string());
     }
@@ -162,6 +194,13 @@ pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
         if path.exists() {
             bind("--ro-bind", &path);
         }
+    }
+    for file in &c.hidden {
+        args.extend([
+            "--ro-bind".to_string(),
+            "/dev/null".to_string(),
+            file.to_string(),
+        ]);
     }
     args.push("--die-with-parent".to_string());
     args
