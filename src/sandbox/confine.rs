@@ -134,8 +134,20 @@ pub fn prepare(
         crate::state::atomic_write(&head_path, format!("{tip}\n").as_bytes())?;
     }
     let pinned = admin.join("config.worktree");
-    if !pinned.exists() {
-        fs_err::write(&pinned, "")?;
+    match std::fs::symlink_metadata(&pinned) {
+        Ok(meta) if meta.is_file() => {}
+        found => {
+            // Not a plain file (a link, say): made anew, never written through.
+            match found {
+                Ok(meta) if meta.is_dir() => fs_err::remove_dir_all(&pinned)?,
+                Ok(_) => fs_err::remove_file(&pinned)?,
+                Err(_) => {}
+            }
+            fs_err::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&pinned)?;
+        }
     }
     Ok(Confinement {
         worktree: record.worktree.clone(),

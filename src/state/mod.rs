@@ -31,7 +31,16 @@ fn write_via_temp(path: &Utf8Path, bytes: &[u8], sync: bool) -> anyhow::Result<(
     let name = path.file_name().unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| -> anyhow::Result<()> {
-        let mut file = fs_err::File::create(&tmp)?;
+        // Never through a link someone planted under the temporary name (a session's worktree
+        // is the agent's): whatever is there goes, and the file is made anew.
+        match fs_err::remove_file(&tmp) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+            _ => {}
+        }
+        let mut file = fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         if sync {
             file.sync_all()?;
