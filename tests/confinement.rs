@@ -309,7 +309,12 @@ fn commits_of_a_run_whose_git_codex_was_killed_reach_the_branch_later() {
             assert!(start.elapsed().as_secs() < 20, "the agent never committed");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        // While it works, a review waits for it.
+        let (code, _, err) = run(t.codex(&["session", "review", "k"]));
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("confined agent at work"), "{err}");
         let record = json(&run(t.codex(&["session", "show", "k", "--json"])).1);
+        assert_eq!(record["agent"]["filesystemConfined"], true, "{record}");
         let sandbox_pid = record["agent"]["pid"].as_u64().expect("agent pid");
         child.kill().expect("kill git-codex");
         child.wait().expect("reap git-codex");

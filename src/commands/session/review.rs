@@ -91,6 +91,19 @@ pub fn summarize(
         output::warning(&warning);
     }
     let record = ctx.state.record(id)?;
+    if record
+        .agent
+        .as_ref()
+        .is_some_and(|a| a.is_alive() && a.filesystem_confined)
+    {
+        return Err(UserError::refused(format!(
+            "session '{id}' has a confined agent at work: its commits reach the branch when it ends"
+        ))
+        .hint(format!(
+            "review it when the agent is done; 'git codex session show {id}' shows it"
+        ))
+        .into());
+    }
     if !record.worktree.is_dir() {
         return Err(UserError::runtime(format!("the worktree of session '{id}' is gone ({})", record.worktree))
             .hint(format!("run 'git codex session prune' to save what remains, then 'git codex session restore {id}'"))
