@@ -200,9 +200,9 @@ pub enum SessionCommand {
     /// Remove expired sessions and repair orphans, snapshotting work first
     #[command(after_long_help = "Example:\n  git codex session prune --dry-run")]
     Prune(SessionPruneArgs),
-    /// Run an agent in a session: its environment, its network policy, both streams logged
+    /// Run an agent in a session: its environment, its network policy, its writes confined to the session, both streams logged
     #[command(
-        after_long_help = "Example:\n  git codex session run fix-login -- codex exec \"fix the login bug\""
+        after_long_help = "With sandbox.filesystem = \"worktree\" (the default) the agent runs under bubblewrap: it can write only its worktree, its tmp and log dirs and sandbox.writable_paths; its commits reach its branch when it ends.\n\nExample:\n  git codex session run fix-login -- codex exec \"fix the login bug\""
     )]
     Run(SessionRunArgs),
     /// Summarise what a session changed, run the review hook, approve or reject its tip
@@ -293,7 +293,7 @@ pub struct SessionRunArgs {
     /// Session id
     #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
-    /// Refuse (exit 3) instead of warning when strict mode cannot cut the network here
+    /// Refuse (exit 3) instead of warning when the network cannot be cut (strict mode) or the agent's writes cannot be confined here
     #[arg(long)]
     pub require_sandbox: bool,
     /// The agent and its arguments, run as argv (no shell), e.g. `-- codex exec "fix it"`
