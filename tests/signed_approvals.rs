@@ -214,6 +214,11 @@ fn only_approvals_signed_by_an_allowed_key_land_on_the_client_and_the_server() {
                 &["merge", "-q", "--ff-only", &format!("codex/{id}")],
             );
             assert!(!out.status.success(), "{id}: the hooks let it through");
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                said.contains("its approval does not count") && said.contains(why),
+                "{id}: {said}"
+            );
             assert_eq!(t.git(&["rev-parse", "main"]), main_before, "{id}");
             // git wrote the files before the hook refused the ref: put them back.
             t.git(&["reset", "-q", "--hard"]);
@@ -221,6 +226,10 @@ fn only_approvals_signed_by_an_allowed_key_land_on_the_client_and_the_server() {
             let (taken, err) = push_onto_main(t, id);
             assert!(!taken, "{id}: the server took it");
             assert!(err.contains(&format!("session '{id}'")), "{id}: {err}");
+            assert!(
+                err.contains("its approval does not count") && err.contains(why),
+                "{id}: {err}"
+            );
         }
         assert_eq!(
             t.git_in(&server, &["rev-parse", "main"]),

@@ -209,9 +209,7 @@ fn pre_receive() -> anyhow::Result<()> {
         .iter()
         .map(|(_, new, name)| (*new, name.clone()))
         .collect();
-    let signers = Signers::from_config(&config.review, &cwd);
-    let sessions =
-        server::sessions_after_push(&git, &cwd, &config.branch_prefix, &after, signers.as_ref())?;
+    let sessions = server::sessions_after_push(&git, &cwd, &config.branch_prefix, &after)?;
     let history = CliHistory {
         git: &git,
         cwd: &cwd,
@@ -224,6 +222,7 @@ fn pre_receive() -> anyhow::Result<()> {
         review.require_approval,
         &review.protected,
         sessions,
+        Signers::from_config(review, &cwd),
     );
     check_all(
         &gate,

@@ -2,11 +2,14 @@
 //! session's commit reachable unless that session's approval contains it — whether the
 //! commit lands as itself or as a copy (cherry-pick, rebase, squash: same patch-id). Every
 //! hook, `verify` and `session merge` ask this module; there is no second copy of the rule.
+//! With `review.require_signed` an approval counts only when its signature verifies; that is
+//! checked here too, and only for a session whose commits a landing actually carries.
 
 mod patches;
 pub mod server;
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use camino::Utf8Path;
 use gix::ObjectId;
@@ -15,7 +18,7 @@ use serde::Serialize;
 use crate::context::Ctx;
 use crate::git::Git;
 use crate::git::read::Reader;
-use crate::review::approval;
+use crate::review::approval::{self, Signers, approval_ref};
 
 /// `refs/codex/bases/<id>`: where a session started, kept as long as its branch, so the gate
 /// knows a session's own commits even after its record is gone (and on a server).
@@ -28,11 +31,17 @@ pub fn base_ref(id: &str) -> String {
 pub trait History {
     /// The commits reachable from `tip` but from none of `hidden`.
     fn commits_between(&self, tip: ObjectId, hidden: &[ObjectId]) -> anyhow::Result<Vec<ObjectId>>;
+    /// A tag object as stored (an approval, whose signature is checked).
+    fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>>;
 }
 
 impl History for Reader {
     fn commits_between(&self, tip: ObjectId, hidden: &[ObjectId]) -> anyhow::Result<Vec<ObjectId>> {
         Reader::commits_between(self, tip, hidden)
+    }
+
+    fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>> {
+        Ok(self.repo.find_object(id)?.data.clone())
     }
 }
 
@@ -42,7 +51,14 @@ pub struct SessionLine {
     pub id: String,
     pub tip: ObjectId,
     pub base: Option<ObjectId>,
-    pub approved: Option<ObjectId>,
+    pub approval: Option<Approval>,
+}
+
+/// A session's approval: the tag at `refs/codex/approvals/<id>` and the commit it names.
+#[derive(Debug, Clone, Copy)]
+pub struct Approval {
+    pub tag: ObjectId,
+    pub commit: ObjectId,
 }
 
 /// A commit that may not land, and why.
@@ -51,17 +67,25 @@ pub struct SessionLine {
 pub struct Violation {
     pub session: String,
     pub commit: String,
-    /// The commit the session's approval is for, when there is one (then it is stale).
+    /// The commit the session's approval is for, when there is one (then it is stale, or
+    /// does not count: see `unverified`).
     pub approved: Option<String>,
+    /// Why the session's approval does not count (signatures are required, and its does not
+    /// verify).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified: Option<String>,
     /// The session commit that `commit` is a copy of (same patch-id), if it is one.
     pub copy_of: Option<String>,
 }
 
 impl Violation {
     pub fn reason(&self) -> String {
-        let why = match &self.approved {
-            None => "the session has no approval".to_string(),
-            Some(approved) => format!("the approval is for another commit ({})", short(approved)),
+        let why = match (&self.approved, &self.unverified) {
+            (_, Some(why)) => format!("its approval does not count: {why}"),
+            (None, None) => "the session has no approval".to_string(),
+            (Some(approved), None) => {
+                format!("the approval is for another commit ({})", short(approved))
+            }
         };
         match &self.copy_of {
             Some(original) => format!(
@@ -85,6 +109,9 @@ pub struct Gate<'a> {
     enabled: bool,
     protected: Vec<glob::Pattern>,
     sessions: Vec<SessionLine>,
+    signers: Option<Signers>,
+    /// Per session id: `None` when its approval counts, else why not.
+    verdicts: RefCell<HashMap<String, Option<String>>>,
 }
 
 impl<'a> Gate<'a> {
@@ -95,6 +122,7 @@ impl<'a> Gate<'a> {
         enabled: bool,
         protected: &[String],
         sessions: Vec<SessionLine>,
+        signers: Option<Signers>,
     ) -> Gate<'a> {
         Gate {
             history,
@@ -106,6 +134,8 @@ impl<'a> Gate<'a> {
                 .filter_map(|p| glob::Pattern::new(p).ok())
                 .collect(),
             sessions,
+            signers,
+            verdicts: RefCell::default(),
         }
     }
 
@@ -114,7 +144,6 @@ impl<'a> Gate<'a> {
     pub fn load(ctx: &'a Ctx) -> anyhow::Result<Gate<'a>> {
         let (records, _) = ctx.state.records()?;
         let prefix = format!("refs/heads/{}", ctx.config.branch_prefix);
-        let signers = ctx.signers();
         let mut sessions = Vec::new();
         for (name, tip) in ctx.reader.branches_with_prefix(&prefix)? {
             let short = name.trim_start_matches("refs/heads/");
@@ -129,12 +158,17 @@ impl<'a> Gate<'a> {
                 Some(r) => ObjectId::from_hex(r.base_commit.as_bytes()).ok(),
                 None => ctx.reader.ref_target(&base_ref(&id))?,
             };
-            let approved = approval::accepted(&ctx.reader, &id, signers.as_ref())?;
+            let approval = approval::read(&ctx.reader, &approval_ref(&id))?.and_then(|v| {
+                Some(Approval {
+                    tag: ObjectId::from_hex(v.tag.as_bytes()).ok()?,
+                    commit: v.commit_id()?,
+                })
+            });
             sessions.push(SessionLine {
                 id,
                 tip,
                 base,
-                approved,
+                approval,
             });
         }
         let review = &ctx.config.review;
@@ -145,6 +179,7 @@ impl<'a> Gate<'a> {
             review.require_approval,
             &review.protected,
             sessions,
+            ctx.signers(),
         ))
     }
 
@@ -190,7 +225,8 @@ impl<'a> Gate<'a> {
         }
         let mut violations = Vec::new();
         let mut session_commits = HashSet::new();
-        let mut unapproved = Vec::new();
+        // Session commits that do not land themselves, whose copies might.
+        let mut elsewhere = Vec::new();
         for session in &self.sessions {
             let mut hidden = old_list.clone();
             match session.base {
@@ -200,32 +236,63 @@ impl<'a> Gate<'a> {
                 None => {}
             }
             let own = self.history.commits_between(session.tip, &hidden)?;
-            let approved: HashSet<ObjectId> = match session.approved {
-                Some(approved) => self
-                    .history
-                    .commits_between(approved, &hidden)?
-                    .into_iter()
-                    .collect(),
-                None => HashSet::new(),
-            };
-            for commit in &own {
-                session_commits.insert(*commit);
-                if approved.contains(commit) {
-                    continue;
-                }
-                if landing.contains(commit) {
-                    violations.push(self.violation(session, *commit, None));
-                } else {
-                    unapproved.push((session, *commit, hidden.clone()));
+            session_commits.extend(own.iter().copied());
+            let (landed, rest): (Vec<ObjectId>, Vec<ObjectId>) =
+                own.into_iter().partition(|c| landing.contains(c));
+            if !landed.is_empty() {
+                let approved = self.approved(session, &hidden)?;
+                for commit in landed.into_iter().filter(|c| !approved.contains(c)) {
+                    violations.push(self.violation(session, commit, None));
                 }
             }
+            elsewhere.extend(rest.into_iter().map(|c| (session, c, hidden.clone())));
         }
         let foreign: Vec<ObjectId> = landing
             .into_iter()
             .filter(|c| !session_commits.contains(c))
             .collect();
-        violations.extend(patches::copies(self, &foreign, &unapproved)?);
+        // A copy matters only when its original is not approved: approvals (and their
+        // signatures) are looked at only for sessions a copy was found of.
+        for (session, copy, original, hidden) in patches::copies(self, &foreign, &elsewhere)? {
+            if !self.approved(session, hidden)?.contains(&original) {
+                violations.push(self.violation(session, copy, Some(original)));
+            }
+        }
         Ok(violations)
+    }
+
+    /// The commits of `session` (those not in `hidden`) that its approval contains: none when
+    /// it has no approval, or one that does not count.
+    fn approved(
+        &self,
+        session: &SessionLine,
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<HashSet<ObjectId>> {
+        match session.approval {
+            Some(approval) if self.unverified(session)?.is_none() => Ok(self
+                .history
+                .commits_between(approval.commit, hidden)?
+                .into_iter()
+                .collect()),
+            _ => Ok(HashSet::new()),
+        }
+    }
+
+    /// Why the approval of `session` does not count, checked once per session: `None` when it
+    /// counts (or there is none, or no signature is required).
+    fn unverified(&self, session: &SessionLine) -> anyhow::Result<Option<String>> {
+        let (Some(signers), Some(approval)) = (&self.signers, session.approval) else {
+            return Ok(None);
+        };
+        if let Some(known) = self.verdicts.borrow().get(&session.id) {
+            return Ok(known.clone());
+        }
+        let raw = self.history.raw_tag(approval.tag)?;
+        let why = signers.verify(&raw).err();
+        self.verdicts
+            .borrow_mut()
+            .insert(session.id.clone(), why.clone());
+        Ok(why)
     }
 
     fn violation(
@@ -237,7 +304,8 @@ impl<'a> Gate<'a> {
         Violation {
             session: session.id.clone(),
             commit: commit.to_string(),
-            approved: session.approved.map(|a| a.to_string()),
+            approved: session.approval.map(|a| a.commit.to_string()),
+            unverified: self.verdicts.borrow().get(&session.id).cloned().flatten(),
             copy_of: copy_of.map(|c| c.to_string()),
         }
     }

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use camino::Utf8Path;
 use gix::ObjectId;
 
-use super::{History, SessionLine, base_ref};
+use super::{Approval, History, SessionLine, base_ref};
 use crate::git::Git;
-use crate::review::approval::{Signers, approval_ref};
+use crate::review::approval::approval_ref;
 
 /// History through the git CLI, which sees the quarantined objects.
 pub struct CliHistory<'a> {
@@ -28,17 +28,24 @@ impl History for CliHistory<'_> {
             .filter_map(|l| ObjectId::from_hex(l.as_bytes()).ok())
             .collect())
     }
+
+    fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>> {
+        // `run` drops the final newline; the tag ends with one.
+        Ok((self
+            .git
+            .run(self.cwd, &["cat-file", "tag", &id.to_string()])?
+            + "\n")
+            .into_bytes())
+    }
 }
 
 /// The sessions as they will be once the push is in: the server's session branches, bases
-/// and approvals, changed by `updates` (`(new, ref)`; `None` deletes). With `signers`, an
-/// approval whose signature does not verify counts as none.
+/// and approvals, changed by `updates` (`(new, ref)`; `None` deletes).
 pub fn sessions_after_push(
     git: &Git,
     cwd: &Utf8Path,
     branch_prefix: &str,
     updates: &[(Option<ObjectId>, String)],
-    signers: Option<&Signers>,
 ) -> anyhow::Result<Vec<SessionLine>> {
     let prefix = format!("refs/heads/{branch_prefix}");
     let listing = git.run(
@@ -67,25 +74,11 @@ pub fn sessions_after_push(
         .iter()
         .filter_map(|(name, tip)| Some((name.strip_prefix(&prefix)?, *tip)))
         .collect();
-    let mut tags: Vec<ObjectId> = branches
+    let tags: Vec<ObjectId> = branches
         .iter()
         .filter_map(|(id, _)| refs.get(&approval_ref(id)).copied())
         .collect();
-    if let Some(signers) = signers {
-        let mut verified = Vec::new();
-        for tag in tags {
-            // Through git: a pushed tag is still in the quarantine.
-            let raw = match git.run(cwd, &["cat-file", "tag", &tag.to_string()]) {
-                Ok(text) => text + "\n",
-                Err(_) => continue,
-            };
-            if signers.verify(raw.as_bytes()).is_ok() {
-                verified.push(tag);
-            }
-        }
-        tags = verified;
-    }
-    let mut approved = tags
+    let approved = tags
         .iter()
         .copied()
         .zip(git.peel_to_commits(cwd, &tags)?)
@@ -96,10 +89,12 @@ pub fn sessions_after_push(
             id: id.to_string(),
             tip,
             base: refs.get(&base_ref(id)).copied(),
-            approved: refs
-                .get(&approval_ref(id))
-                .and_then(|tag| approved.remove(tag))
-                .flatten(),
+            approval: refs.get(&approval_ref(id)).and_then(|&tag| {
+                Some(Approval {
+                    tag,
+                    commit: approved.get(&tag).copied().flatten()?,
+                })
+            }),
         })
         .collect())
 }

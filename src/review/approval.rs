@@ -139,24 +139,6 @@ fn raw_tag(reader: &Reader, verdict: &Verdict) -> anyhow::Result<Vec<u8>> {
     Ok(reader.repo.find_object(id)?.data.clone())
 }
 
-/// The commit an approval tag is for, when it counts: always without `signers`, else only
-/// when its signature verifies. For the gate, which reads tags its own way.
-pub fn accepted(
-    reader: &Reader,
-    id: &str,
-    signers: Option<&Signers>,
-) -> anyhow::Result<Option<ObjectId>> {
-    let Some(approval) = read(reader, &approval_ref(id))? else {
-        return Ok(None);
-    };
-    if let Some(signers) = signers
-        && signers.verify(&raw_tag(reader, &approval)?).is_err()
-    {
-        return Ok(None);
-    }
-    Ok(approval.commit_id())
-}
-
 /// Who may sign approvals (`review.require_signed`, `review.allowed_signers`): git's
 /// allowed-signers file, checked with `ssh-keygen -Y verify` for the tagger's email.
 #[derive(Debug, Clone)]
