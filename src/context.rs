@@ -74,7 +74,7 @@ impl Ctx {
     /// Lines for `info/exclude`: the worktree base (when inside the main worktree) and the
     /// per-session metadata file.
     pub fn excludes(&self) -> Vec<String> {
-        let mut lines = vec![format!("/{}", crate::git::fast_status::SESSION_FILE)];
+        let mut lines = vec![format!("/{}", crate::state::SESSION_FILE)];
         let base = self.worktree_base();
         if let Ok(relative) = base.strip_prefix(&self.paths.main_root) {
             let relative = relative.as_str().trim_matches('/');

@@ -10,53 +10,34 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use camino::Utf8Path;
-use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::index::entry::{Flags, Mode, Stat, stat};
 use rustix::fs::{AtFlags, Dir, FileType, Mode as FsMode, OFlags};
 
-/// The session file git-codex writes into every worktree; `info/exclude` ignores it.
-pub const SESSION_FILE: &str = ".codex-session.json";
+use super::read::KnownHead;
+use super::worktrees::gitdir_of;
+use crate::state::SESSION_FILE;
 
-/// Whether the repository whose common dir is `common_dir` excludes [`SESSION_FILE`] (as
-/// `init` arranges), so that finding it in a worktree's root is no sign of untracked work.
-pub fn session_file_excluded(common_dir: &Utf8Path) -> bool {
-    std::fs::read_to_string(common_dir.join("info").join("exclude"))
-        .is_ok_and(|text| text.lines().any(|l| l.trim() == format!("/{SESSION_FILE}")))
+/// Whether the worktree at `worktree` certainly has `known.branch_ref` checked out, with
+/// index and files exactly as the branch tip's tree has them.
+pub fn certainly_clean(worktree: &Utf8Path, known: &KnownHead) -> bool {
+    check(worktree, known).unwrap_or(false)
 }
 
-/// Whether the worktree at `worktree` certainly has `head_ref` checked out, with index and
-/// files exactly as the tree `head_tree` (the ref's commit's tree) has them.
-/// `session_file_excluded`: see [`session_file_excluded`].
-pub fn certainly_clean(
-    worktree: &Utf8Path,
-    head_ref: &str,
-    head_tree: ObjectId,
-    hash: gix::hash::Kind,
-    session_file_excluded: bool,
-) -> bool {
-    check(worktree, head_ref, head_tree, hash, session_file_excluded).unwrap_or(false)
-}
-
-fn check(
-    worktree: &Utf8Path,
-    head_ref: &str,
-    head_tree: ObjectId,
-    hash: gix::hash::Kind,
-    session_file_excluded: bool,
-) -> Option<bool> {
-    let admin = admin_dir(worktree)?;
+fn check(worktree: &Utf8Path, known: &KnownHead) -> Option<bool> {
+    let admin = gitdir_of(worktree)?;
     let head = std::fs::read(admin.join("HEAD")).ok()?;
-    if head.trim_end() != format!("ref: {head_ref}").as_bytes() {
+    if head.trim_end() != format!("ref: {}", known.branch_ref).as_bytes() {
         return Some(false);
     }
     let index_path = admin.join("index");
     let data = std::fs::read(&index_path).ok()?;
     let mtime =
         filetime::FileTime::from_last_modification_time(&std::fs::metadata(&index_path).ok()?);
-    let (index, _) = gix::index::State::from_bytes(&data, mtime, hash, Default::default()).ok()?;
+    let (index, _) =
+        gix::index::State::from_bytes(&data, mtime, known.hash, Default::default()).ok()?;
     let tree = index.tree()?;
-    if tree.num_entries.is_none() || tree.id != head_tree || index.is_sparse() {
+    if tree.num_entries.is_none() || tree.id != known.tree || index.is_sparse() {
         return Some(false);
     }
     let root = rustix::fs::open(
@@ -69,7 +50,7 @@ fn check(
         index: &index,
         options: stat::Options::default(),
         // A root `.gitignore` could re-include the session file with a `!` pattern.
-        skip_session_file: session_file_excluded && !negates(&worktree.join(".gitignore")),
+        skip_session_file: known.session_file_excluded && !negates(&worktree.join(".gitignore")),
     };
     walk.dir(root, 0, index.entries(), true)
 }
@@ -77,15 +58,6 @@ fn check(
 /// Whether the ignore file at `path` (if any) has a `!` pattern.
 fn negates(path: &Utf8Path) -> bool {
     std::fs::read(path).is_ok_and(|text| text.lines().any(|l| l.trim_start().starts_with(b"!")))
-}
-
-/// The worktree's administrative directory, from the `gitdir:` line of its `.git` file.
-fn admin_dir(worktree: &Utf8Path) -> Option<std::path::PathBuf> {
-    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
-    let dir = text
-        .strip_prefix("gitdir: ")?
-        .trim_end_matches(['\n', '\r']);
-    Some(worktree.as_std_path().join(dir))
 }
 
 struct Walk<'a> {

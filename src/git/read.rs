@@ -276,7 +276,7 @@ pub struct KnownHead {
     /// The tip's tree.
     pub tree: ObjectId,
     pub hash: gix::hash::Kind,
-    /// `info/exclude` ignores the session file (see `fast_status::session_file_excluded`).
+    /// `info/exclude` ignores the session file (see `state::session_file_excluded`).
     pub session_file_excluded: bool,
 }
 
@@ -287,13 +287,7 @@ pub fn worktree_state_knowing(
     known: Option<&KnownHead>,
 ) -> anyhow::Result<WorktreeState> {
     if let Some(k) = known
-        && super::fast_status::certainly_clean(
-            worktree,
-            &k.branch_ref,
-            k.tree,
-            k.hash,
-            k.session_file_excluded,
-        )
+        && super::fast_status::certainly_clean(worktree, k)
     {
         return Ok(WorktreeState {
             head: Some(k.tip),

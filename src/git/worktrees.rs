@@ -44,15 +44,16 @@ pub fn admin_entries(common_dir: &Utf8Path) -> anyhow::Result<Vec<AdminEntry>> {
     Ok(out)
 }
 
+/// The git dir a linked worktree's `.git` file names (`gitdir: …`), as written: absolute, or
+/// joined to the worktree when relative. `None` when `.git` is not such a file.
+pub fn gitdir_of(worktree: &Utf8Path) -> Option<Utf8PathBuf> {
+    let text = std::fs::read_to_string(worktree.join(".git")).ok()?;
+    Some(worktree.join(text.strip_prefix("gitdir:")?.trim()))
+}
+
 /// The admin dir a worktree's `.git` file points to, if it is one of `common_dir`'s.
 pub fn admin_dir_of(worktree: &Utf8Path, common_dir: &Utf8Path) -> Option<Utf8PathBuf> {
-    let text = fs_err::read_to_string(worktree.join(".git")).ok()?;
-    let dir = Utf8PathBuf::from(text.strip_prefix("gitdir:")?.trim());
-    let dir = if dir.is_absolute() {
-        dir
-    } else {
-        worktree.join(dir)
-    };
+    let dir = gitdir_of(worktree)?;
     let dir = Utf8PathBuf::from_path_buf(fs_err::canonicalize(&dir).ok()?).ok()?;
     dir.starts_with(common_dir.join("worktrees")).then_some(dir)
 }

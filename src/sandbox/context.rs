@@ -7,8 +7,8 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::UserError;
-use crate::git::fast_status::SESSION_FILE;
-use crate::state::StateDir;
+use crate::git::worktrees::gitdir_of;
+use crate::state::{SESSION_FILE, StateDir};
 
 /// Why this process is in a session's context, if it is: `CODEX_SESSION_ID` is set, or the
 /// current directory is inside a session's worktree.
@@ -33,8 +33,7 @@ pub fn detect() -> Option<String> {
 /// The session whose record names `top` as its worktree, found through the worktree's
 /// `.git` file, its admin dir's `commondir`, and the state dir's records.
 fn owning_session(top: &Utf8Path) -> Option<String> {
-    let text = std::fs::read_to_string(top.join(".git")).ok()?;
-    let admin = top.join(text.strip_prefix("gitdir: ")?.trim_end());
+    let admin = gitdir_of(top)?;
     let common = std::fs::read_to_string(admin.join("commondir")).ok()?;
     let common = admin.join(common.trim_end());
     let (records, _) = StateDir::new(&common).records().ok()?;

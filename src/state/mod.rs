@@ -280,6 +280,16 @@ fn read_record(path: &Utf8Path) -> Result<SessionRecord, String> {
     Ok(record)
 }
 
+/// The session file git-codex writes into every worktree; `info/exclude` ignores it.
+pub const SESSION_FILE: &str = ".codex-session.json";
+
+/// Whether the repository whose common dir is `common_dir` excludes [`SESSION_FILE`] (as
+/// `init` arranges), so that finding it in a worktree's root is no sign of untracked work.
+pub fn session_file_excluded(common_dir: &Utf8Path) -> bool {
+    std::fs::read_to_string(common_dir.join("info").join("exclude"))
+        .is_ok_and(|text| text.lines().any(|l| l.trim() == format!("/{SESSION_FILE}")))
+}
+
 /// Appends the lines that `info/exclude` lacks.
 fn add_excludes(path: &Utf8Path, lines: &[String]) -> anyhow::Result<bool> {
     let existing = match fs_err::read_to_string(path) {

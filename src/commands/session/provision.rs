@@ -30,10 +30,7 @@ pub fn write_metadata(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
     });
     let mut text = serde_json::to_vec_pretty(&meta)?;
     text.push(b'\n');
-    atomic_write(
-        &record.worktree.join(crate::git::fast_status::SESSION_FILE),
-        &text,
-    )
+    atomic_write(&record.worktree.join(crate::state::SESSION_FILE), &text)
 }
 
 /// Copies the `copy_files` globs (relative to the main worktree) into the new worktree,

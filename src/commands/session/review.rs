@@ -10,12 +10,12 @@ use jiff::Timestamp;
 use crate::cli::{ReportFormat, SessionReviewArgs};
 use crate::context::Ctx;
 use crate::error::UserError;
-use crate::git::fast_status::session_file_excluded;
 use crate::git::read::worktree_state_knowing;
 use crate::git::refs::RefUpdate;
 use crate::output;
 use crate::review::approval::{self, ApprovalState, approval_ref, rejection_ref};
 use crate::review::{Summary, hook, render};
+use crate::state::session_file_excluded;
 use crate::state::{SessionRecord, id, replace_file};
 
 use super::status::known_head;

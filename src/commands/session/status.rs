@@ -5,11 +5,11 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::context::Ctx;
-use crate::git::fast_status::session_file_excluded;
 use crate::git::read::{KnownHead, worktree_state_knowing};
 use crate::parallel;
 use crate::review::approval::{self, ApprovalState};
 use crate::state::SessionRecord;
+use crate::state::session_file_excluded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
