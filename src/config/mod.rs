@@ -210,6 +210,14 @@ impl Settings {
     }
 }
 
+/// A path from the configuration: `~/…` under the home directory, relative paths under `base`.
+pub fn expand_path(path: &str, base: &Utf8Path) -> Utf8PathBuf {
+    match (path.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => Utf8PathBuf::from(home).join(rest),
+        _ => base.join(path),
+    }
+}
+
 /// The typed configuration that commands read.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -157,10 +157,10 @@ impl Signers {
             return None;
         }
         let path = review.allowed_signers.as_str();
-        let file = match (path.strip_prefix("~/"), std::env::var("HOME")) {
-            _ if path.is_empty() => Utf8PathBuf::new(),
-            (Some(rest), Ok(home)) => Utf8PathBuf::from(home).join(rest),
-            _ => top.join(path),
+        let file = if path.is_empty() {
+            Utf8PathBuf::new()
+        } else {
+            crate::config::expand_path(path, top)
         };
         Some(Signers { file })
     }

@@ -94,6 +94,7 @@ pub fn plan(wanted: bool) -> FsPlan {
 /// What a confined agent may write, and the object store it borrows.
 #[derive(Debug, Clone)]
 pub struct Confinement {
+    pub bwrap: PathBuf,
     pub worktree: Utf8PathBuf,
     pub admin: Utf8PathBuf,
     pub objects: Utf8PathBuf,
@@ -108,10 +109,12 @@ pub fn objects_dir(ctx: &Ctx, id: &str) -> Utf8PathBuf {
     ctx.state.root.join("objects").join(id)
 }
 
-/// Readies session `record` for a confined run (under the state lock): its object directory,
-/// HEAD detached at the branch tip, and `config.worktree` present so it can be pinned.
+/// Readies session `record` for a confined run by `bwrap` (under the state lock): its object
+/// directory, HEAD detached at the branch tip, and `config.worktree` present so it can be
+/// pinned.
 pub fn prepare(
     ctx: &Ctx,
+    bwrap: &std::path::Path,
     record: &SessionRecord,
     writable: Vec<Utf8PathBuf>,
 ) -> anyhow::Result<Confinement> {
@@ -150,6 +153,7 @@ pub fn prepare(
         }
     }
     Ok(Confinement {
+        bwrap: bwrap.to_path_buf(),
         worktree: record.worktree.clone(),
         admin,
         objects,
@@ -169,13 +173,11 @@ fn signing_key_files(ctx: &Ctx) -> Vec<Utf8PathBuf> {
         return Vec::new();
     };
     let key = key.trim();
-    let path = match (key.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) => Utf8PathBuf::from(home).join(rest),
-        _ => Utf8PathBuf::from(key),
-    };
-    if !path.is_absolute() {
+    if !key.starts_with('/') && !key.starts_with("~/") {
+        // `key::…`, or a name for the ssh agent: no file to hide.
         return Vec::new();
     }
+    let path = crate::config::expand_path(key, Utf8Path::new("/"));
     let mut files = vec![path.clone()];
     if let Some(private) = path.as_str().strip_suffix(".pub") {
         files.push(Utf8PathBuf::from(private));

@@ -2,6 +2,7 @@
 //! --unshare-net` when present, else `unshare --user --map-current-user --net` with this binary
 //! bringing loopback up inside. Both are found on PATH and probed before use.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -84,63 +85,70 @@ pub fn plan(strict: bool) -> NetworkPlan {
     }
 }
 
-/// The command that runs `argv` under the plan, confined to `fs` when given (bwrap, which
-/// then also cuts the network when the plan says so). `self_exe` is this binary, which
-/// brings loopback up inside an `unshare` namespace before it becomes the agent.
+/// The command that runs `argv` under the plan, confined by `fs` when given (bwrap, which
+/// then also cuts the network when the plan cuts it with bwrap). `self_exe` is this binary,
+/// which brings loopback up inside an `unshare` namespace before it becomes the agent.
 pub fn command(
     plan: &NetworkPlan,
     fs: Option<&Confinement>,
     argv: &[String],
     self_exe: &Utf8Path,
 ) -> Command {
-    if let Some(fs) = fs {
-        let bwrap = which::which("bwrap").unwrap_or_else(|_| PathBuf::from("bwrap"));
-        let cut_by_bwrap = matches!(plan.wrapper, Some(Wrapper::Bwrap(_)));
-        let mut cmd = match &plan.wrapper {
-            // Network cut by unshare around the confined agent.
-            Some(Wrapper::Unshare(unshare)) => {
-                let mut cmd = Command::new(unshare);
-                cmd.args(["--user", "--map-current-user", "--net", "--"])
-                    .arg(self_exe.as_str())
-                    .args(["sandbox-exec", "--"])
-                    .arg(&bwrap);
-                cmd
-            }
-            _ => Command::new(&bwrap),
-        };
-        cmd.args(super::confine::bwrap_args(fs, cut_by_bwrap))
-            .arg("--")
-            .args(argv);
-        return cmd;
-    }
-    match &plan.wrapper {
-        None => {
-            let mut cmd = Command::new(&argv[0]);
-            cmd.args(&argv[1..]);
-            cmd
+    let bwrap_cuts = matches!(plan.wrapper, Some(Wrapper::Bwrap(_)));
+    // The agent, inside its confinement when there is one.
+    let mut inner: Vec<OsString> = match fs {
+        Some(fs) => {
+            let mut words = vec![fs.bwrap.clone().into_os_string()];
+            words.extend(
+                super::confine::bwrap_args(fs, bwrap_cuts)
+                    .into_iter()
+                    .map(OsString::from),
+            );
+            words.push("--".into());
+            words
         }
-        Some(Wrapper::Bwrap(bwrap)) => {
-            let mut cmd = Command::new(bwrap);
-            cmd.args([
-                "--dev-bind",
-                "/",
-                "/",
-                "--unshare-net",
-                "--die-with-parent",
-                "--",
-            ])
-            .args(argv);
-            cmd
+        None => Vec::new(),
+    };
+    inner.extend(argv.iter().map(OsString::from));
+    // Then the network namespace around it, unless the confinement already made one.
+    let mut words: Vec<OsString> = match &plan.wrapper {
+        Some(Wrapper::Bwrap(bwrap)) if fs.is_none() => {
+            let mut words = vec![bwrap.clone().into_os_string()];
+            words.extend(
+                [
+                    "--dev-bind",
+                    "/",
+                    "/",
+                    "--unshare-net",
+                    "--die-with-parent",
+                    "--",
+                ]
+                .map(OsString::from),
+            );
+            words
         }
         Some(Wrapper::Unshare(unshare)) => {
-            let mut cmd = Command::new(unshare);
-            cmd.args(["--user", "--map-current-user", "--net", "--"])
-                .arg(self_exe.as_str())
-                .args(["sandbox-exec", "--"])
-                .args(argv);
-            cmd
+            let mut words = vec![unshare.clone().into_os_string()];
+            words.extend(
+                [
+                    "--user",
+                    "--map-current-user",
+                    "--net",
+                    "--",
+                    self_exe.as_str(),
+                    "sandbox-exec",
+                    "--",
+                ]
+                .map(OsString::from),
+            );
+            words
         }
-    }
+        _ => Vec::new(),
+    };
+    words.extend(inner);
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..]);
+    cmd
 }
 
 /// Brings the loopback interface up (inside a fresh network namespace it starts down).

@@ -78,12 +78,13 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
                 p.display()
             ))
         })?;
-    let confinement = if fs.confined() {
-        let writable = writable_paths(&ctx, &tmp, &logs)?;
-        let _lock = ctx.state.lock()?;
-        Some(confine::prepare(&ctx, &record, writable)?)
-    } else {
-        None
+    let confinement = match &fs.bwrap {
+        Some(bwrap) => {
+            let writable = writable_paths(&ctx, &tmp, &logs)?;
+            let _lock = ctx.state.lock()?;
+            Some(confine::prepare(&ctx, bwrap, &record, writable)?)
+        }
+        None => None,
     };
     let mut cmd = netns::command(&plan, confinement.as_ref(), &argv, &self_exe);
     cmd.current_dir(&record.worktree);
@@ -124,16 +125,6 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         Some(pty) => exit_code(pty.run(&mut child, &Mutex::new(log))?),
         None => wait_teeing(&mut child, log)?,
     };
-    if confinement.is_some() {
-        update_record(&ctx, &id, |r| r.agent = None)?;
-        match confine::settle(&ctx, &id) {
-            Ok(Some(warning)) => output::warning(&warning),
-            Ok(None) => {}
-            Err(err) => output::warning(&format!(
-                "git-codex: the commits of session '{id}' are not on its branch yet: {err:#}; 'git codex session run' or 'review' tries again"
-            )),
-        }
-    }
     let last = LastRun {
         command: argv,
         started,
@@ -149,6 +140,15 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         r.last_run = Some(last.clone());
         r.last_activity = Timestamp::now();
     })?;
+    if confinement.is_some() {
+        match confine::settle(&ctx, &id) {
+            Ok(Some(warning)) => output::warning(&warning),
+            Ok(None) => {}
+            Err(err) => output::warning(&format!(
+                "git-codex: the commits of session '{id}' are not on its branch yet: {err:#}; 'git codex session run' or 'review' tries again"
+            )),
+        }
+    }
     if ctx.config.cleanup_on_exit {
         after_run(&ctx, &id);
     }
@@ -213,10 +213,7 @@ fn writable_paths(
 ) -> anyhow::Result<Vec<Utf8PathBuf>> {
     let mut paths = vec![tmp.to_path_buf(), logs.to_path_buf()];
     for path in &ctx.config.writable_paths {
-        let path = match (path.strip_prefix("~/"), std::env::var("HOME")) {
-            (Some(rest), Ok(home)) => Utf8PathBuf::from(home).join(rest),
-            _ => ctx.paths.main_root.join(path),
-        };
+        let path = crate::config::expand_path(path, &ctx.paths.main_root);
         fs_err::create_dir_all(&path)?;
         paths.push(path);
     }
