@@ -217,7 +217,7 @@ fn a_confined_agent_commits_its_work_and_can_touch_nothing_else() {
         );
         assert_eq!(t.git_in(&worktree, &["status", "--porcelain"]), "");
         assert!(!t.repo.join(".git/codex/objects/s").exists());
-        let record = json(&run(t.codex(&["session", "show", "s", "--json"])).1);
+        let record = t.show("s");
         assert_eq!(record["lastRun"]["filesystemConfined"], true, "{record}");
         // The pinned files are as git made them.
         let admin = t.git_in(&worktree, &["rev-parse", "--absolute-git-dir"]);
@@ -247,22 +247,18 @@ fn open_mode_and_missing_bubblewrap_are_said_and_recorded() {
         assert_eq!(out.trim(), "WROTE", "open mode does not confine");
         assert!(err.contains("filesystem open"), "{err}");
         assert!(!err.contains("NOT confined"), "{err}");
-        let s = json(&run(t.codex(&["session", "show", "o", "--json"])).1);
+        let s = t.show("o");
         assert_eq!(s["lastRun"]["filesystemConfined"], false);
 
         // Confinement asked for, but no bubblewrap on PATH: a warning, or exit 3.
         t.set_config("[sandbox]\nmode = \"network-enabled\"\n");
-        let bin_dir = Path::new(common::BIN)
-            .parent()
-            .unwrap()
-            .display()
-            .to_string();
+        let bin_dir = common::codex_only_path();
         let mut cmd = t.codex(&["session", "run", "o", "--", "/bin/sh", "-c", "true"]);
         cmd.env("PATH", &bin_dir);
         let (code, _, err) = run(cmd);
         assert_eq!(code, 0, "{err}");
         assert!(err.contains("the filesystem is NOT confined"), "{err}");
-        let s = json(&run(t.codex(&["session", "show", "o", "--json"])).1);
+        let s = t.show("o");
         assert_eq!(s["lastRun"]["filesystemConfined"], false);
         let before = t.disk();
         let mut cmd = t.codex(&[
@@ -313,7 +309,7 @@ fn commits_of_a_run_whose_git_codex_was_killed_reach_the_branch_later() {
         let (code, _, err) = run(t.codex(&["session", "review", "k"]));
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("confined agent at work"), "{err}");
-        let record = json(&run(t.codex(&["session", "show", "k", "--json"])).1);
+        let record = t.show("k");
         assert_eq!(record["agent"]["filesystemConfined"], true, "{record}");
         let sandbox_pid = record["agent"]["pid"].as_u64().expect("agent pid");
         child.kill().expect("kill git-codex");
@@ -384,11 +380,7 @@ fn doctor_check(t: &TestEnv, path: Option<&str>, name: &str) -> serde_json::Valu
 fn doctor_says_whether_agents_are_confined_and_approvals_signed() {
     each_git(|t| {
         t.add("d");
-        let bin_dir = Path::new(common::BIN)
-            .parent()
-            .unwrap()
-            .display()
-            .to_string();
+        let bin_dir = common::codex_only_path();
         if can_confine() {
             let c = doctor_check(t, None, "confinement");
             assert_eq!(c["status"], "ok", "{c}");

@@ -116,7 +116,7 @@ fn both_streams_are_logged_and_the_exit_code_comes_back() {
             text.contains("to-stdout") && text.contains("to-stderr"),
             "{text}"
         );
-        let s = &json(&run(t.codex(&["session", "show", "l", "--json"])).1);
+        let s = &t.show("l");
         assert_eq!(s["lastRun"]["exitCode"], 7);
         assert_eq!(s["agent"], serde_json::Value::Null);
         let (code, _, _) = agent(t, "l", &["/no/such/agent"]);
@@ -168,7 +168,7 @@ fn strict_mode_cuts_the_network_and_network_enabled_does_not() {
         assert_eq!(out.trim(), "REFUSED", "{err}");
         let (_, out, err) = agent(t, "open", &["bash", "-c", &probe]);
         assert_eq!(out.trim(), "CONNECTED", "{err}");
-        let s = json(&run(t.codex(&["session", "show", "strict", "--json"])).1);
+        let s = t.show("strict");
         assert_eq!(s["lastRun"]["networkEnforced"], true);
         // Inside, loopback is up: the agent can talk to itself (a dev server, its tests).
         let talk = "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); \
@@ -189,17 +189,13 @@ fn strict_mode_cuts_the_network_and_network_enabled_does_not() {
 fn without_a_way_to_cut_the_network_run_warns_or_refuses() {
     each_git(|t| {
         t.add("w");
-        let bin_dir = Path::new(common::BIN)
-            .parent()
-            .unwrap()
-            .display()
-            .to_string();
+        let bin_dir = common::codex_only_path();
         let mut cmd = t.codex(&["session", "run", "w", "--", "/bin/sh", "-c", "true"]);
         cmd.env("PATH", &bin_dir);
         let (code, _, err) = run(cmd);
         assert_eq!(code, 0, "{err}");
         assert!(err.contains("warning:") && err.contains("NOT cut"), "{err}");
-        let s = json(&run(t.codex(&["session", "show", "w", "--json"])).1);
+        let s = t.show("w");
         assert_eq!(s["lastRun"]["networkEnforced"], false);
         let mut cmd = t.codex(&[
             "session",
@@ -261,7 +257,7 @@ fn a_run_ends_in_a_review_snapshot() {
         );
         let tip = t.git(&["rev-parse", "codex/r"]);
         assert!(t.state_dir().join(format!("reviews/r/{tip}.md")).is_file());
-        let s = json(&run(t.codex(&["session", "show", "r", "--json"])).1);
+        let s = t.show("r");
         assert_eq!(s["state"], "review-pending");
         // Without cleanup_on_exit the work stays uncommitted.
         t.codex(&["config", "set", "session.cleanup_on_exit", "false"])
@@ -289,9 +285,7 @@ fn a_running_agent_protects_its_expired_session() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let state = |t: &TestEnv| {
-            json(&run(t.codex(&["session", "show", "busy", "--json"])).1)["state"].clone()
-        };
+        let state = |t: &TestEnv| t.show("busy")["state"].clone();
         let started = std::time::Instant::now();
         while state(t) != "running" {
             assert!(

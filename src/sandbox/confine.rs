@@ -15,7 +15,7 @@
 //! point git-codex's later git commands at a repository (and config) of its own making.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use gix::ObjectId;
@@ -68,15 +68,7 @@ pub fn plan(wanted: bool) -> FsPlan {
             problem: Some("bubblewrap (bwrap) is not installed".to_string()),
         };
     };
-    let works = Command::new(&bwrap)
-        .args(BASE)
-        .args(["--", "true"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if works {
+    if super::netns::probe(Command::new(&bwrap).args(BASE).args(["--", "true"])) {
         FsPlan {
             bwrap: Some(bwrap),
             problem: None,
@@ -104,11 +96,6 @@ pub struct Confinement {
     pub hidden: Vec<Utf8PathBuf>,
 }
 
-/// The session's own object directory.
-pub fn objects_dir(ctx: &Ctx, id: &str) -> Utf8PathBuf {
-    ctx.state.root.join("objects").join(id)
-}
-
 /// Readies session `record` for a confined run by `bwrap` (under the state lock): its object
 /// directory, HEAD detached at the branch tip, and `config.worktree` present so it can be
 /// pinned.
@@ -125,7 +112,7 @@ pub fn prepare(
         ))
         .hint("run 'git codex doctor'")
     })?;
-    let objects = objects_dir(ctx, &record.id);
+    let objects = ctx.state.objects_dir(&record.id);
     fs_err::create_dir_all(&objects)?;
     let head_path = admin.join("HEAD");
     let head = fs_err::read_to_string(&head_path)?;
@@ -237,7 +224,7 @@ pub fn object_env(c: &Confinement) -> [(&'static str, String); 2] {
 /// warning for the person when the agent left its branch. Does nothing for a session that
 /// had no confined run, or whose agent still runs.
 pub fn settle(ctx: &Ctx, id: &crate::state::SessionId) -> anyhow::Result<Option<String>> {
-    let objects = objects_dir(ctx, id.as_str());
+    let objects = ctx.state.objects_dir(id.as_str());
     if !objects.is_dir() {
         return Ok(None);
     }
@@ -256,7 +243,7 @@ pub fn settle_locked(
     branch: &str,
     worktree: &Utf8Path,
 ) -> anyhow::Result<Option<String>> {
-    let objects = objects_dir(ctx, id);
+    let objects = ctx.state.objects_dir(id);
     if !objects.is_dir() {
         return Ok(None);
     }

@@ -38,7 +38,8 @@ impl NetworkPlan {
     }
 }
 
-fn probe(cmd: &mut Command) -> bool {
+/// Whether `cmd` runs and succeeds (its output dropped).
+pub(super) fn probe(cmd: &mut Command) -> bool {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

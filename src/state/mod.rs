@@ -95,6 +95,11 @@ impl StateDir {
         self.root.join("tmp").join(id)
     }
 
+    /// Where a confined agent's new objects go during its run (see `sandbox::confine`).
+    pub fn objects_dir(&self, id: &str) -> Utf8PathBuf {
+        self.root.join("objects").join(id)
+    }
+
     /// git-codex's own scratch space for session `id` (temporary indexes): unlike the tmp dir,
     /// never writable by a confined agent, which could plant files there.
     pub fn scratch_dir(&self, id: &str) -> Utf8PathBuf {

@@ -172,6 +172,11 @@ impl TestEnv {
         self.repo.join(".codex-worktrees").join(format!("wt-{id}"))
     }
 
+    /// `session show ID --json`.
+    pub fn show(&self, id: &str) -> serde_json::Value {
+        json(&run(self.codex(&["session", "show", id, "--json"])).1)
+    }
+
     /// `session add ID` that must succeed; returns the printed worktree path.
     pub fn add(&self, id: &str) -> PathBuf {
         let out = self.codex(&["session", "add", id]).assert().success();
@@ -305,4 +310,14 @@ pub fn run(mut cmd: Command) -> (i32, String, String) {
 
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("bad JSON ({e}): {text}"))
+}
+
+/// A PATH with git-codex's directory only: no bwrap, no unshare (nothing can confine or cut
+/// the network).
+pub fn codex_only_path() -> String {
+    Path::new(BIN)
+        .parent()
+        .expect("bin dir")
+        .display()
+        .to_string()
 }
