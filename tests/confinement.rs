@@ -44,6 +44,7 @@ try status git status --porcelain
 try diff git diff
 try log git log --oneline -1
 try build sh -c 'mkdir -p "$TMPDIR/build" && echo built > "$TMPDIR/build/out" && test -f "$TMPDIR/build/out"'
+try own-state sh -c 'echo state > "$STATE/session.log"'
 git add feature.txt
 try commit git commit -q -m "agent commit"
 # What it must not do.
@@ -142,6 +143,12 @@ fn a_confined_agent_commits_its_work_and_can_touch_nothing_else() {
         let key = t.root().join("keys/approver");
         write_file(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n");
         t.git(&["config", "user.signingkey", key.to_str().unwrap()]);
+        // An agent's own state dir, given by sandbox.writable_paths (made when missing).
+        let state = t.root().join("agent-state");
+        t.set_config(&format!(
+            "[sandbox]\nwritable_paths = [\"{}\"]\n",
+            state.display()
+        ));
         let script = t.root().join("agent.sh");
         write_file(&script, AGENT);
 
@@ -153,12 +160,21 @@ fn a_confined_agent_commits_its_work_and_can_touch_nothing_else() {
             .env("MAIN", &t.repo)
             .env("OTHER", &other)
             .env("KEY", &key)
+            .env("STATE", &state)
             .env("RUNNER", std::process::id().to_string());
         let (code, out, err) = run(cmd);
         assert_eq!(code, 0, "{out}\n{err}");
         assert!(err.contains("filesystem confined: true (bwrap)"), "{err}");
         let tried = attempts(&out);
-        for allowed in ["edit", "status", "diff", "log", "build", "commit"] {
+        for allowed in [
+            "edit",
+            "status",
+            "diff",
+            "log",
+            "build",
+            "own-state",
+            "commit",
+        ] {
             assert_eq!(
                 tried.get(allowed),
                 Some(&0),
@@ -192,6 +208,10 @@ fn a_confined_agent_commits_its_work_and_can_touch_nothing_else() {
             );
         }
         assert_eq!(tried.get("self-approve"), Some(&3), "{out}");
+        assert_eq!(
+            std::fs::read_to_string(state.join("session.log")).unwrap(),
+            "state\n"
+        );
 
         // Nothing outside the session changed; every object is still there and readable.
         assert_eq!(guarded(t, &other), before);

@@ -41,7 +41,7 @@ impl History for Reader {
     }
 
     fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>> {
-        Ok(self.repo.find_object(id)?.data.clone())
+        self.raw_object(id)
     }
 }
 

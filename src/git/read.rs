@@ -210,6 +210,11 @@ impl Reader {
         Ok(Some((name.as_bstr().to_string(), id.detach())))
     }
 
+    /// An object's data as stored (a tag with its signature, say).
+    pub fn raw_object(&self, id: ObjectId) -> anyhow::Result<Vec<u8>> {
+        Ok(self.repo.find_object(id)?.data.clone())
+    }
+
     /// The git dir of the current worktree (`.git`, or `.git/worktrees/<name>`).
     pub fn current_git_dir(&self) -> Utf8PathBuf {
         Utf8PathBuf::from_path_buf(self.current.git_dir().to_path_buf()).unwrap_or_default()

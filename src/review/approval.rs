@@ -114,7 +114,8 @@ pub fn state(
 ) -> anyhow::Result<ApprovalState> {
     if let Some(approval) = read(reader, &approval_ref(id))? {
         if let Some(signers) = signers
-            && let Err(why) = signers.verify(&raw_tag(reader, &approval)?)
+            && let Err(why) =
+                signers.verify(&reader.raw_object(ObjectId::from_hex(approval.tag.as_bytes())?)?)
         {
             return Ok(ApprovalState::Unverified(approval, why));
         }
@@ -131,12 +132,6 @@ pub fn state(
         return Ok(ApprovalState::Rejected(rejection));
     }
     Ok(ApprovalState::Pending)
-}
-
-/// The tag object of `verdict`, as stored.
-fn raw_tag(reader: &Reader, verdict: &Verdict) -> anyhow::Result<Vec<u8>> {
-    let id = ObjectId::from_hex(verdict.tag.as_bytes())?;
-    Ok(reader.repo.find_object(id)?.data.clone())
 }
 
 /// Who may sign approvals (`review.require_signed`, `review.allowed_signers`): git's

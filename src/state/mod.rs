@@ -321,3 +321,25 @@ fn add_excludes(path: &Utf8Path, lines: &[String]) -> anyhow::Result<bool> {
     atomic_write(path, text.as_bytes())?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link planted under the temporary name (a session worktree is the agent's) is
+    /// replaced, never written through.
+    #[test]
+    fn atomic_write_never_writes_through_a_planted_link() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = Utf8Path::from_path(dir.path()).expect("utf-8");
+        let victim = dir.join("victim");
+        fs_err::write(&victim, "precious\n").expect("victim");
+        let target = dir.join("session.json");
+        let planted = dir.join(format!(".session.json.tmp{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).expect("plant link");
+        atomic_write(&target, b"new\n").expect("write");
+        assert_eq!(fs_err::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(fs_err::read_to_string(&target).unwrap(), "new\n");
+        assert!(!planted.exists());
+    }
+}

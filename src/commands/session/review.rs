@@ -316,12 +316,7 @@ fn record_verdict(
                 &text,
             )?;
             // An approval the gate would not accept is refused now, before any ref moves.
-            let raw = ctx
-                .reader
-                .repo
-                .find_object(ObjectId::from_hex(tag.as_bytes())?)?
-                .data
-                .clone();
+            let raw = ctx.reader.raw_object(ObjectId::from_hex(tag.as_bytes())?)?;
             if verdict == Verdict::Approve
                 && let Err(why) = signers.verify(&raw)
             {
