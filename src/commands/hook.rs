@@ -12,9 +12,11 @@ use crate::cli::HookArgs;
 use crate::config::Settings;
 use crate::context::{Ctx, current_dir};
 use crate::error::UserError;
+use crate::gate::record;
 use crate::gate::server::{self, CliHistory};
 use crate::gate::{Gate, Violation};
 use crate::git::Git;
+use crate::git::ledger::LEDGER_PREFIX;
 use crate::hooks;
 use crate::output;
 use crate::review::approval::Signers;
@@ -84,23 +86,45 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
     if args.first().map(String::as_str) != Some("prepared") {
         return Ok(());
     }
-    // Only branches that get a commit can land anything: HEAD, tags, git-codex's own refs,
-    // deletions and symbolic-ref updates ("ref:<target>") pass without loading config.
-    let updates: Vec<(Option<ObjectId>, ObjectId, String)> = stdin_text()?
+    // Branches, HEAD (a detached commit in a session's worktree) and ledgers; symbolic-ref
+    // updates ("ref:<target>") carry no commit.
+    let updates: Vec<record::Update> = stdin_text()?
         .lines()
         .filter_map(|line| {
             let mut parts = line.split(' ');
             let (old, new, name) = (parts.next()?, parts.next()?, parts.next()?);
-            if !name.starts_with("refs/heads/") {
-                return None;
-            }
-            Some((oid(old), oid(new)?, name.to_string()))
+            let wanted = name == "HEAD"
+                || name.starts_with("refs/heads/")
+                || name.starts_with(LEDGER_PREFIX);
+            (wanted && !new.starts_with("ref:")).then(|| (oid(old), oid(new), name.to_string()))
         })
         .collect();
     if updates.is_empty() {
         return Ok(());
     }
     let ctx = Ctx::open(&[])?;
+    // git passes zeros as the old value when the caller named none (`git update-ref REF NEW`):
+    // what the ref holds now, locked by this transaction, is what it moves from.
+    let updates: Vec<record::Update> = updates
+        .into_iter()
+        .map(|(old, new, name)| {
+            let old = match old {
+                Some(old) => Some(old),
+                None if name != "HEAD" => ctx.reader.ref_id(&name)?,
+                None => None,
+            };
+            Ok((old, new, name))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    refuse_ledger_rewinds(&ctx, &updates)?;
+    if let Err(err) = record::record_updates(&ctx, &updates)
+        && std::env::var_os("CODEX_SESSION_ID").is_none()
+    {
+        // Inside a confined run the ledger is out of reach; the run's end records it.
+        output::warning(&format!(
+            "git-codex could not record session commits: {err:#}"
+        ));
+    }
     hooks::write_cache(&ctx.state.root, &ctx.config)?;
     if !ctx.config.gate_reference_transaction {
         return Ok(());
@@ -110,10 +134,55 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         &gate,
         updates
             .iter()
-            .map(|(old, new, refname)| (refname.as_str(), *old, *new)),
+            .filter_map(|(old, new, refname)| Some((refname.as_str(), *old, (*new)?))),
         "git may already have changed your files: undo with 'git merge --abort', 'git reset --merge' or 'git rebase --abort'",
     )?;
     Ok(())
+}
+
+/// A ledger only ever gains entries, and only git-codex writes it (without firing hooks): a
+/// transaction that deletes one or moves it anywhere but forward is someone else's, and
+/// would turn a session's commits into ordinary ones.
+fn refuse_ledger_rewinds(ctx: &Ctx, updates: &[record::Update]) -> anyhow::Result<()> {
+    for (old, new, name) in updates {
+        if !name.starts_with(LEDGER_PREFIX) {
+            continue;
+        }
+        let forward = match (old, new) {
+            // `git pack-refs` (and `gc`) deletes the loose copy of a ref it just packed.
+            (_, None) => packing_refs(),
+            (None, Some(_)) => true,
+            (Some(old), Some(new)) => ctx.reader.commits_between(*old, &[*new])?.is_empty(),
+        };
+        if !forward {
+            output::error(&format!(
+                "git-codex: refusing to delete or rewind {name}: it records every commit the session ever had, for the review gate"
+            ));
+            output::hint(
+                "git-codex keeps it until the session's commits are on a protected branch; to discard them for good, a person runs 'git -c core.hooksPath=/dev/null update-ref -d <ledger>' knowingly",
+            );
+            return Err(UserError::refused(format!("refused to move {name}")).into());
+        }
+    }
+    Ok(())
+}
+
+/// Whether the git that runs this hook is `git pack-refs`: its deletions only drop the loose
+/// copy of a ref it has just written to `packed-refs`. Defence in depth, as the whole check is
+/// (confinement keeps an agent away from `refs/codex/`).
+fn packing_refs() -> bool {
+    let args = crate::sandbox::process::hook_callers_args();
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "-c" | "-C" => {
+                rest.next();
+            }
+            a if a.starts_with('-') => {}
+            command => return command == "pack-refs",
+        }
+    }
+    false
 }
 
 fn pre_merge_commit() -> anyhow::Result<()> {

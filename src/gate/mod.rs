@@ -1,15 +1,20 @@
-//! The one rule of the review gate (SPEC §6): an update of a protected ref may not make a
-//! session's commit reachable unless that session's approval contains it — whether the
-//! commit lands as itself or as a copy (cherry-pick, rebase, squash: same patch-id). Every
-//! hook, `verify` and `session merge` ask this module; there is no second copy of the rule.
-//! With `review.require_signed` an approval counts only when its signature verifies; that is
+//! The one rule of the review gate (SPEC §6): an update of a protected ref may not land a
+//! session's commit unless that session's approval contains it — whether the commit lands as
+//! itself or as a copy of its change (a cherry-pick, a squash, a merge that carries it, a whole
+//! hunk retyped into another commit: see `copies`). A session's commits are what its branch
+//! and its ledger (`git::ledger`) reach, less its base: renaming, resetting or deleting the
+//! branch takes nothing out. Each session's commits need that session's approval: approving a
+//! session started from another one's branch covers only its own. Every hook, `verify` and
+//! `session merge` ask this module; there is no second copy of the rule. With
+//! `review.require_signed` an approval counts only when its signature verifies; that is
 //! checked here too, and only for a session whose commits a landing actually carries.
 
-mod patches;
+mod copies;
+pub mod record;
 pub mod server;
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use camino::Utf8Path;
 use gix::ObjectId;
@@ -17,6 +22,7 @@ use serde::Serialize;
 
 use crate::context::Ctx;
 use crate::git::Git;
+use crate::git::ledger::{self, Ledger};
 use crate::git::read::Reader;
 use crate::review::approval::{self, Signers, approval_ref};
 
@@ -27,17 +33,42 @@ pub fn base_ref(id: &str) -> String {
 }
 
 /// How the gate walks history: gix in a repository, the git CLI where gix cannot see the
-/// objects (a server's quarantined push).
+/// objects (a server's quarantined push). Replace objects and grafts are off in both.
 pub trait History {
-    /// The commits reachable from `tip` but from none of `hidden`.
-    fn commits_between(&self, tip: ObjectId, hidden: &[ObjectId]) -> anyhow::Result<Vec<ObjectId>>;
+    /// The commits reachable from any of `tips` but from none of `hidden`.
+    fn commits_between(
+        &self,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<ObjectId>>;
+    /// A commit's parents, in order.
+    fn parents(&self, id: ObjectId) -> anyhow::Result<Vec<ObjectId>>;
+    /// The ledger whose newest entry is `head`.
+    fn ledger(&self, head: ObjectId) -> anyhow::Result<Ledger>;
     /// A tag object as stored (an approval, whose signature is checked).
     fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>>;
 }
 
 impl History for Reader {
-    fn commits_between(&self, tip: ObjectId, hidden: &[ObjectId]) -> anyhow::Result<Vec<ObjectId>> {
-        Reader::commits_between(self, tip, hidden)
+    fn commits_between(
+        &self,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<ObjectId>> {
+        Reader::commits_from(self, tips, hidden)
+    }
+
+    fn parents(&self, id: ObjectId) -> anyhow::Result<Vec<ObjectId>> {
+        Ok(self
+            .repo
+            .find_commit(id)?
+            .parent_ids()
+            .map(|p| p.detach())
+            .collect())
+    }
+
+    fn ledger(&self, head: ObjectId) -> anyhow::Result<Ledger> {
+        ledger::read(&self.repo, head)
     }
 
     fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>> {
@@ -49,9 +80,41 @@ impl History for Reader {
 #[derive(Debug, Clone)]
 pub struct SessionLine {
     pub id: String,
-    pub tip: ObjectId,
+    /// What the session's commits are reached from: its branch's tip, its ledger.
+    pub tips: Vec<ObjectId>,
+    /// The ledger's own entries, which are not session commits.
+    pub chain: HashSet<ObjectId>,
+    /// The tip of its branch now, when it has one: the whole change a squash would land.
+    pub branch_tip: Option<ObjectId>,
     pub base: Option<ObjectId>,
     pub approval: Option<Approval>,
+}
+
+impl SessionLine {
+    /// A session known by its id alone so far.
+    pub fn new(id: &str) -> SessionLine {
+        SessionLine {
+            id: id.to_string(),
+            tips: Vec::new(),
+            chain: HashSet::new(),
+            branch_tip: None,
+            base: None,
+            approval: None,
+        }
+    }
+
+    /// Adds what a ledger records: its head as a tip, its entries, its base.
+    pub fn add_ledger(&mut self, ledger: Ledger) {
+        self.add_tip(ledger.head);
+        self.chain.extend(ledger.chain);
+        self.base = self.base.or(ledger.base);
+    }
+
+    pub fn add_tip(&mut self, tip: ObjectId) {
+        if !self.tips.contains(&tip) {
+            self.tips.push(tip);
+        }
+    }
 }
 
 /// A session's approval: the tag at `refs/codex/approvals/<id>` and the commit it names.
@@ -139,38 +202,9 @@ impl<'a> Gate<'a> {
         }
     }
 
-    /// The gate of a repository with a worktree: every session (live records and leftover
-    /// session branches) and their approvals.
+    /// The gate of a repository with a worktree: every session — live records, branches
+    /// under the prefix, and ledgers kept after their session went — and their approvals.
     pub fn load(ctx: &'a Ctx) -> anyhow::Result<Gate<'a>> {
-        let (records, _) = ctx.state.records()?;
-        let prefix = format!("refs/heads/{}", ctx.config.branch_prefix);
-        let mut sessions = Vec::new();
-        for (name, tip) in ctx.reader.branches_with_prefix(&prefix)? {
-            let short = name.trim_start_matches("refs/heads/");
-            let record = records.iter().find(|r| r.branch == short);
-            let id = match record {
-                Some(r) => r.id.clone(),
-                None => short
-                    .trim_start_matches(&ctx.config.branch_prefix)
-                    .to_string(),
-            };
-            let base = match record {
-                Some(r) => ObjectId::from_hex(r.base_commit.as_bytes()).ok(),
-                None => ctx.reader.ref_target(&base_ref(&id))?,
-            };
-            let approval = approval::read(&ctx.reader, &approval_ref(&id))?.and_then(|v| {
-                Some(Approval {
-                    tag: ObjectId::from_hex(v.tag.as_bytes()).ok()?,
-                    commit: v.commit_id()?,
-                })
-            });
-            sessions.push(SessionLine {
-                id,
-                tip,
-                base,
-                approval,
-            });
-        }
         let review = &ctx.config.review;
         Ok(Gate::new(
             &ctx.reader,
@@ -178,7 +212,7 @@ impl<'a> Gate<'a> {
             &ctx.paths.main_root,
             review.require_approval,
             &review.protected,
-            sessions,
+            sessions(ctx)?,
             ctx.signers(),
         ))
     }
@@ -217,7 +251,7 @@ impl<'a> Gate<'a> {
         let old_list: Vec<ObjectId> = old.into_iter().collect();
         let landing: HashSet<ObjectId> = self
             .history
-            .commits_between(new, &old_list)?
+            .commits_between(&[new], &old_list)?
             .into_iter()
             .collect();
         if landing.is_empty() {
@@ -225,7 +259,7 @@ impl<'a> Gate<'a> {
         }
         let mut violations = Vec::new();
         let mut session_commits = HashSet::new();
-        // Session commits that do not land themselves, whose copies might.
+        // Session commits that do not land themselves, whose change might land as a copy.
         let mut elsewhere = Vec::new();
         for session in &self.sessions {
             let mut hidden = old_list.clone();
@@ -235,7 +269,10 @@ impl<'a> Gate<'a> {
                 None if old.is_none() => continue,
                 None => {}
             }
-            let own = self.history.commits_between(session.tip, &hidden)?;
+            let own = self.own_commits(session, &hidden)?;
+            if own.is_empty() {
+                continue;
+            }
             session_commits.extend(own.iter().copied());
             let (landed, rest): (Vec<ObjectId>, Vec<ObjectId>) =
                 own.into_iter().partition(|c| landing.contains(c));
@@ -245,7 +282,11 @@ impl<'a> Gate<'a> {
                     violations.push(self.violation(session, commit, None));
                 }
             }
-            elsewhere.extend(rest.into_iter().map(|c| (session, c, hidden.clone())));
+            elsewhere.push(copies::Original {
+                session,
+                commits: rest,
+                hidden,
+            });
         }
         let foreign: Vec<ObjectId> = landing
             .into_iter()
@@ -253,12 +294,41 @@ impl<'a> Gate<'a> {
             .collect();
         // A copy matters only when its original is not approved: approvals (and their
         // signatures) are looked at only for sessions a copy was found of.
-        for (session, copy, original, hidden) in patches::copies(self, &foreign, &elsewhere)? {
-            if !self.approved(session, hidden)?.contains(&original) {
-                violations.push(self.violation(session, copy, Some(original)));
+        let mut seen = HashSet::new();
+        for found in copies::find(self, &foreign, &elsewhere)? {
+            let original = &elsewhere[found.original];
+            if seen.contains(&(found.original, found.copy)) {
+                continue;
             }
+            let approved = self.approved(original.session, &original.hidden)?;
+            if approved.contains(&found.of) {
+                continue;
+            }
+            if found.whole
+                && let Some(approval) = original.session.approval
+                && approved.contains(&approval.commit)
+                && copies::in_approved_change(self, original.session, approval.commit, &found.hunk)?
+            {
+                continue;
+            }
+            seen.insert((found.original, found.copy));
+            violations.push(self.violation(original.session, found.copy, Some(found.of)));
         }
         Ok(violations)
+    }
+
+    /// The session's own commits: what its tips reach, less `hidden` and its ledger entries.
+    fn own_commits(
+        &self,
+        session: &SessionLine,
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<ObjectId>> {
+        if session.tips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut own = self.history.commits_between(&session.tips, hidden)?;
+        own.retain(|c| !session.chain.contains(c));
+        Ok(own)
     }
 
     /// The commits of `session` (those not in `hidden`) that its approval contains: none when
@@ -271,7 +341,7 @@ impl<'a> Gate<'a> {
         match session.approval {
             Some(approval) if self.unverified(session)?.is_none() => Ok(self
                 .history
-                .commits_between(approval.commit, hidden)?
+                .commits_between(&[approval.commit], hidden)?
                 .into_iter()
                 .collect()),
             _ => Ok(HashSet::new()),
@@ -309,4 +379,53 @@ impl<'a> Gate<'a> {
             copy_of: copy_of.map(|c| c.to_string()),
         }
     }
+}
+
+/// Every session of a repository with a worktree, by id: records, branches under the prefix
+/// and ledgers, each with its tips, base and approval.
+fn sessions(ctx: &Ctx) -> anyhow::Result<Vec<SessionLine>> {
+    let (records, _) = ctx.state.records()?;
+    let mut lines: BTreeMap<String, SessionLine> = BTreeMap::new();
+    for record in &records {
+        let line = lines
+            .entry(record.id.clone())
+            .or_insert_with(|| SessionLine::new(&record.id));
+        if let Some(tip) = ctx
+            .reader
+            .ref_target(&format!("refs/heads/{}", record.branch))?
+        {
+            line.add_tip(tip);
+            line.branch_tip = Some(tip);
+        }
+        // The live session's own base; a ledger's is that of the session's first life.
+        line.base = ObjectId::from_hex(record.base_commit.as_bytes()).ok();
+    }
+    let prefix = format!("refs/heads/{}", ctx.config.branch_prefix);
+    for (name, tip) in ctx.reader.branches_with_prefix(&prefix)? {
+        let id = name.trim_start_matches(&prefix).to_string();
+        let line = lines
+            .entry(id.clone())
+            .or_insert_with(|| SessionLine::new(&id));
+        line.add_tip(tip);
+        line.branch_tip = line.branch_tip.or(Some(tip));
+    }
+    for (id, head) in ledger::all(&ctx.reader.repo)? {
+        let ledger = ledger::read(&ctx.reader.repo, head)?;
+        lines
+            .entry(id.clone())
+            .or_insert_with(|| SessionLine::new(&id))
+            .add_ledger(ledger);
+    }
+    for line in lines.values_mut() {
+        if line.base.is_none() {
+            line.base = ctx.reader.ref_target(&base_ref(&line.id))?;
+        }
+        line.approval = approval::read(&ctx.reader, &approval_ref(&line.id))?.and_then(|v| {
+            Some(Approval {
+                tag: ObjectId::from_hex(v.tag.as_bytes()).ok()?,
+                commit: v.commit_id()?,
+            })
+        });
+    }
+    Ok(lines.into_values().filter(|l| !l.tips.is_empty()).collect())
 }

@@ -8,6 +8,7 @@ use gix::ObjectId;
 
 use super::{Approval, History, SessionLine, base_ref};
 use crate::git::Git;
+use crate::git::ledger::{self, LEDGER_PREFIX, Ledger};
 use crate::review::approval::approval_ref;
 
 /// History through the git CLI, which sees the quarantined objects.
@@ -17,16 +18,39 @@ pub struct CliHistory<'a> {
 }
 
 impl History for CliHistory<'_> {
-    fn commits_between(&self, tip: ObjectId, hidden: &[ObjectId]) -> anyhow::Result<Vec<ObjectId>> {
-        let tip = tip.to_string();
-        let hidden: Vec<String> = hidden.iter().map(|h| format!("^{h}")).collect();
-        let mut args = vec!["rev-list", tip.as_str()];
-        args.extend(hidden.iter().map(String::as_str));
+    fn commits_between(
+        &self,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<ObjectId>> {
+        if tips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args: Vec<String> = vec!["rev-list".to_string()];
+        args.extend(tips.iter().map(ObjectId::to_string));
+        args.extend(hidden.iter().map(|h| format!("^{h}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.git.run(self.cwd, &args)?;
         Ok(out
             .lines()
             .filter_map(|l| ObjectId::from_hex(l.as_bytes()).ok())
             .collect())
+    }
+
+    fn parents(&self, id: ObjectId) -> anyhow::Result<Vec<ObjectId>> {
+        let out = self.git.run(
+            self.cwd,
+            &["rev-list", "--parents", "-n", "1", &id.to_string()],
+        )?;
+        Ok(out
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|p| ObjectId::from_hex(p.as_bytes()).ok())
+            .collect())
+    }
+
+    fn ledger(&self, head: ObjectId) -> anyhow::Result<Ledger> {
+        ledger::read_with_git(self.git, self.cwd, head)
     }
 
     fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>> {
@@ -74,27 +98,44 @@ pub fn sessions_after_push(
         .iter()
         .filter_map(|(name, tip)| Some((name.strip_prefix(&prefix)?, *tip)))
         .collect();
-    let tags: Vec<ObjectId> = branches
+    let tags: Vec<ObjectId> = refs
         .iter()
-        .filter_map(|(id, _)| refs.get(&approval_ref(id)).copied())
+        .filter(|(name, _)| name.starts_with("refs/codex/approvals/"))
+        .map(|(_, tag)| *tag)
         .collect();
     let approved = tags
         .iter()
         .copied()
         .zip(git.peel_to_commits(cwd, &tags)?)
         .collect::<HashMap<_, _>>();
-    Ok(branches
-        .into_iter()
-        .map(|(id, tip)| SessionLine {
-            id: id.to_string(),
-            tip,
-            base: refs.get(&base_ref(id)).copied(),
-            approval: refs.get(&approval_ref(id)).and_then(|&tag| {
-                Some(Approval {
-                    tag,
-                    commit: approved.get(&tag).copied().flatten()?,
-                })
-            }),
-        })
-        .collect())
+    let mut sessions: HashMap<String, SessionLine> = HashMap::new();
+    for (id, tip) in branches {
+        let line = sessions
+            .entry(id.to_string())
+            .or_insert_with(|| SessionLine::new(id));
+        line.add_tip(tip);
+        line.branch_tip = Some(tip);
+    }
+    let history = CliHistory { git, cwd };
+    for (name, head) in &refs {
+        if let Some(id) = name.strip_prefix(LEDGER_PREFIX) {
+            let ledger = history.ledger(*head)?;
+            sessions
+                .entry(id.to_string())
+                .or_insert_with(|| SessionLine::new(id))
+                .add_ledger(ledger);
+        }
+    }
+    for line in sessions.values_mut() {
+        if line.base.is_none() {
+            line.base = refs.get(&base_ref(&line.id)).copied();
+        }
+        line.approval = refs.get(&approval_ref(&line.id)).and_then(|&tag| {
+            Some(Approval {
+                tag,
+                commit: approved.get(&tag).copied().flatten()?,
+            })
+        });
+    }
+    Ok(sessions.into_values().collect())
 }

@@ -2,8 +2,9 @@
 //! that must behave exactly as git does (worktrees, refs, snapshots). Nobody else spawns git.
 
 pub mod fast_status;
+pub mod hunks;
 pub mod land;
-pub mod patch_id;
+pub mod ledger;
 pub mod read;
 pub mod refs;
 pub mod snapshot;
@@ -56,11 +57,15 @@ impl Git {
         Git { program }
     }
 
-    /// A git command in `cwd`, without environment leaking in from a calling hook.
+    /// A git command in `cwd`, without environment leaking in from a calling hook, reading
+    /// history as stored: replace objects and grafts would let anyone who can write a ref or
+    /// `info/grafts` show the gate a history that is not the one that lands.
     pub fn command(&self, cwd: &Utf8Path) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.current_dir(cwd);
         scrub_env(&mut cmd);
+        cmd.env("GIT_NO_REPLACE_OBJECTS", "1")
+            .env("GIT_GRAFT_FILE", "/nonexistent/git-codex/no-grafts");
         cmd.stdin(Stdio::null());
         cmd
     }

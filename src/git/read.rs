@@ -35,7 +35,21 @@ fn utf8(path: &std::path::Path) -> anyhow::Result<Utf8PathBuf> {
 impl Reader {
     /// Finds the repository containing `cwd` (honouring GIT_DIR as git does).
     pub fn discover(cwd: &Utf8Path) -> anyhow::Result<(Reader, RepoPaths)> {
-        let repo = gix::discover_with_environment_overrides(cwd).map_err(|_| {
+        // History as stored: a replace ref would show the gate another history than the one
+        // that lands (the git CLI gets GIT_NO_REPLACE_OBJECTS, see `Git::command`).
+        let no_replace = ["core.useReplaceRefs=false"];
+        let defaults = gix::sec::trust::Mapping::<gix::open::Options>::default();
+        let trust = gix::sec::trust::Mapping {
+            full: defaults.full.config_overrides(no_replace),
+            reduced: defaults.reduced.config_overrides(no_replace),
+        };
+        let repo = gix::ThreadSafeRepository::discover_with_environment_overrides_opts(
+            cwd,
+            Default::default(),
+            trust,
+        )
+        .map(gix::Repository::from)
+        .map_err(|_| {
             UserError::bad_input(format!(
                 "not a git repository (or any parent up to /): {cwd}"
             ))
@@ -125,12 +139,26 @@ impl Reader {
         tip: ObjectId,
         hidden: &[ObjectId],
     ) -> anyhow::Result<Vec<ObjectId>> {
-        if hidden.contains(&tip) {
+        self.commits_from(&[tip], hidden)
+    }
+
+    /// The commits reachable from any of `tips` but from none of `hidden`.
+    pub fn commits_from(
+        &self,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<ObjectId>> {
+        let tips: Vec<ObjectId> = tips
+            .iter()
+            .filter(|t| !hidden.contains(t))
+            .copied()
+            .collect();
+        if tips.is_empty() {
             return Ok(Vec::new());
         }
         let walk = self
             .repo
-            .rev_walk([tip])
+            .rev_walk(tips)
             .with_hidden(hidden.iter().copied())
             .all()?;
         let mut out = Vec::new();

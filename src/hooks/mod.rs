@@ -181,7 +181,9 @@ pub fn write_cache(state_dir: &Utf8Path, config: &Config) -> anyhow::Result<()> 
         .all(|p| !p.chars().any(char::is_control));
     let mut text =
         String::from("# written by git-codex from the protected patterns; do not edit\n");
+    text.push_str(&format!("codex_cache_version={CACHE_VERSION}\n"));
     text.push_str(&format!("codex_gate={}\n", u8::from(gate_on)));
+    text.push_str(&session_ref_function(state_dir, config));
     if safe && !patterns.is_empty() {
         text.push_str(&format!(
             "codex_protected() {{\n  case \"$1\" in\n    {}) return 0 ;;\n  esac\n  return 1\n}}\n",
@@ -194,6 +196,50 @@ pub fn write_cache(state_dir: &Utf8Path, config: &Config) -> anyhow::Result<()> 
         text.push_str("codex_protected() { return 0; }\n");
     }
     atomic_write(&state_dir.join("hooks-cache.sh"), text.as_bytes())
+}
+
+/// What the shim expects of the cache; an older cache makes it ask git-codex (which writes a
+/// new one).
+const CACHE_VERSION: u32 = 2;
+
+/// `codex_session_ref REF`: whether REF is, or may be, a session's branch (under the branch
+/// prefix, or named by a record, say after the prefix changed), whose moves the ledger keeps.
+fn session_ref_function(state_dir: &Utf8Path, config: &Config) -> String {
+    let mut patterns = vec![format!(
+        "refs/heads/{}*",
+        literal_pattern(&config.branch_prefix)
+    )];
+    let records = crate::state::StateDir {
+        root: state_dir.to_owned(),
+    }
+    .records()
+    .map(|(good, _)| good)
+    .unwrap_or_default();
+    for record in records {
+        patterns.push(format!("refs/heads/{}", literal_pattern(&record.branch)));
+    }
+    if patterns
+        .iter()
+        .any(|p| p.chars().any(|c| c.is_control() || c == '\n'))
+    {
+        return "codex_session_ref() { return 0; }\n".to_string();
+    }
+    format!(
+        "codex_session_ref() {{\n  case \"$1\" in\n    {}) return 0 ;;\n  esac\n  return 1\n}}\n",
+        patterns.join("|")
+    )
+}
+
+/// Text as a sh `case` pattern that matches it literally.
+fn literal_pattern(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if !c.is_ascii_alphanumeric() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A glob as a sh `case` pattern: glob characters kept, everything else escaped.

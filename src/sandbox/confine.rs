@@ -247,7 +247,9 @@ pub fn settle_locked(
     if !objects.is_dir() {
         return Ok(None);
     }
-    let rejected = import_objects(ctx, &objects)?;
+    let (rejected, commits) = import_objects(ctx, &objects)?;
+    // Every commit the agent made is the session's, the ones it reset away included.
+    crate::git::ledger::record(&ctx.reader.repo, id, None, &commits)?;
     let mut warning = (rejected > 0).then(|| {
         format!("git-codex: {rejected} object(s) that session '{id}' wrote did not match their names and were dropped")
     });
@@ -261,8 +263,8 @@ pub fn settle_locked(
 }
 
 /// Copies every object of the session's directory into the shared store, after checking it
-/// hashes to its name; returns how many did not.
-fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<usize> {
+/// hashes to its name; returns how many did not, and the commits among them.
+fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<(usize, Vec<ObjectId>)> {
     // Only the session's own objects: an alternates file the agent wrote is not followed.
     let _ = fs_err::remove_dir_all(objects.join("info"));
     let repo = &ctx.reader.repo;
@@ -270,6 +272,7 @@ fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<usize> {
     let store = gix::odb::at(objects.as_std_path(), hash)?;
     let mut buf = Vec::new();
     let mut rejected = 0;
+    let mut commits = Vec::new();
     for id in store.iter()? {
         let Ok(id) = id else {
             rejected += 1;
@@ -287,9 +290,11 @@ fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<usize> {
         let written = repo.objects.write_buf(kind, data.data)?;
         if written != id {
             rejected += 1;
+        } else if kind == gix::object::Kind::Commit {
+            commits.push(id);
         }
     }
-    Ok(rejected)
+    Ok((rejected, commits))
 }
 
 /// HEAD back on the session's branch, the branch moved forward to the agent's commits.

@@ -22,3 +22,25 @@ pub fn is_alive(pid: u32, ticks: u64) -> bool {
     let running = !matches!(fields.next(), Some("Z" | "X" | "x"));
     running && fields.nth(18).and_then(|t| t.parse().ok()) == Some(ticks)
 }
+
+/// The parent of process `pid` (`/proc/<pid>/stat`, field 4).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The arguments of the git that runs this hook (a shim's parent, so our grandparent).
+pub fn hook_callers_args() -> Vec<String> {
+    let Some(git) = parent_of(std::process::id()).and_then(parent_of) else {
+        return Vec::new();
+    };
+    fs_err::read(format!("/proc/{git}/cmdline"))
+        .map(|bytes| {
+            bytes
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -284,5 +284,16 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
         }
     }
     run_setup(ctx, &record)?;
-    ctx.state.write_record(&record)
+    ctx.state.write_record(&record)?;
+    // From now on the session's commits are recorded for the gate, whatever its branch does.
+    if let Err(err) = crate::gate::record::observe(ctx, &record) {
+        output::warning(&format!(
+            "could not start the ledger of session '{}': {err:#}",
+            record.id
+        ));
+    }
+    if let Err(err) = crate::hooks::write_cache(&ctx.state.root, &ctx.config) {
+        output::warning(&format!("could not refresh the hooks' cache: {err:#}"));
+    }
+    Ok(())
 }

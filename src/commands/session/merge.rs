@@ -28,6 +28,7 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
         .reader
         .ref_target(&format!("refs/heads/{}", record.branch))?
         .ok_or_else(|| UserError::runtime(format!("the branch {} is gone", record.branch)))?;
+    crate::gate::record::observe(&ctx, &record)?;
     require_approval(&ctx, &record, old, tip)?;
     if ctx.reader.count_exclusive(tip, &[old])? == 0 {
         output::note(&format!("{target} already contains session '{id}'"));

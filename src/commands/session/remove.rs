@@ -7,8 +7,9 @@ use gix::ObjectId;
 use crate::cli::SessionRemoveArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
-use crate::gate::base_ref;
+use crate::gate::{Gate, base_ref};
 use crate::git::Git;
+use crate::git::ledger;
 use crate::git::read::{RepoPaths, worktree_state};
 use crate::git::snapshot::snapshot_ref;
 use crate::git::worktrees::is_locked;
@@ -128,6 +129,8 @@ pub fn remove_session(
     {
         output::warning(&warning);
     }
+    // Everything the session had is recorded before its worktree's reflog goes.
+    crate::gate::record::observe_id(ctx, &target.id)?;
     let tip = ctx.reader.ref_target(&target.full_branch())?;
     let scratch = ctx.state.scratch_dir(&target.id);
     let snapshot = save_and_remove_worktree(&ctx.git, &ctx.paths, target, tip, &scratch)?;
@@ -162,8 +165,11 @@ pub fn settle(
     };
     let full_branch = target.full_branch();
     if let Some(tip) = ctx.reader.ref_target(&full_branch)? {
+        // Merged means on a branch that is not a session's: being carried by another
+        // session's branch (one started from this one) is not being merged.
         let mut excluded: Vec<String> = doomed.iter().map(|(name, _)| name.clone()).collect();
         excluded.push(full_branch.clone());
+        excluded.extend(session_branches(ctx)?);
         let others = ctx.reader.branch_tips_except(&excluded)?;
         let unmerged = ctx.reader.count_exclusive(tip, &others)?;
         if unmerged > 0 {
@@ -176,10 +182,53 @@ pub fn settle(
             removed.branch_deleted = true;
         }
     }
+    forget_landed_ledger(ctx, &target.id)?;
     ctx.state.delete_record(&target.id)?;
     remove_dir_if_exists(&ctx.state.tmp_dir(&target.id))?;
     remove_dir_if_exists(&ctx.state.scratch_dir(&target.id))?;
     Ok(removed)
+}
+
+/// Every session branch (full names): under the branch prefix, or named by a record.
+fn session_branches(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
+    let prefix = format!("refs/heads/{}", ctx.config.branch_prefix);
+    let mut names: Vec<String> = ctx
+        .reader
+        .branches_with_prefix(&prefix)?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let (records, _) = ctx.state.records()?;
+    names.extend(
+        records
+            .into_iter()
+            .map(|r| format!("refs/heads/{}", r.branch)),
+    );
+    Ok(names)
+}
+
+/// A session's ledger stays after the session, so its commits stay session commits, until
+/// every one of them is on a protected branch (where only the gate let them land).
+fn forget_landed_ledger(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let Some(ledger) = ledger::of(&ctx.reader.repo, id)? else {
+        return Ok(());
+    };
+    let gate = Gate::load(ctx)?;
+    let protected: Vec<ObjectId> = ctx
+        .reader
+        .branches_with_prefix("refs/heads/")?
+        .into_iter()
+        .filter(|(name, _)| gate.protects(name))
+        .map(|(_, tip)| tip)
+        .collect();
+    let mut hidden = protected;
+    hidden.extend(ledger.base);
+    let mut unlanded = ctx.reader.commits_from(&[ledger.head], &hidden)?;
+    unlanded.retain(|c| !ledger.chain.contains(c));
+    if unlanded.is_empty() {
+        ledger::delete(&ctx.reader.repo, id, ledger.head)?;
+    }
+    Ok(())
 }
 
 /// Snapshots the worktree when it has changes, or when its HEAD left the session branch

@@ -169,6 +169,7 @@ fn stage(
     };
     record.last_activity = Timestamp::now();
     ctx.state.write_record(&record)?;
+    crate::gate::record::observe(ctx, &record)?;
     Ok((record, staged))
 }
 

@@ -149,6 +149,13 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
             )),
         }
     }
+    if let Ok(record) = ctx.state.record(&id)
+        && let Err(err) = crate::gate::record::observe(&ctx, &record)
+    {
+        output::warning(&format!(
+            "git-codex could not record the commits of session '{id}': {err:#}"
+        ));
+    }
     if ctx.config.cleanup_on_exit {
         after_run(&ctx, &id);
     }

@@ -319,6 +319,8 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
             {
                 output::warning(&warning);
             }
+            // Everything the session had is recorded before its worktree's reflog goes.
+            crate::gate::record::observe_id(ctx, &target.id)?;
             let tip = ctx.reader.ref_target(&target.full_branch())?;
             let scratch = ctx.state.scratch_dir(&target.id);
             jobs.push((index, target, tip, scratch));

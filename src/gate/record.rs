@@ -1,0 +1,105 @@
+//! Keeping the ledgers the gate reads (`git::ledger`): whenever git-codex sees a session's
+//! branch — a ref update its hook is shown, `session add`, a run's end, review, merge, remove,
+//! prune — what the branch holds, and every value its reflogs remember, is recorded for good.
+
+use camino::Utf8Path;
+use gix::ObjectId;
+
+use super::base_ref;
+use crate::context::Ctx;
+use crate::git::ledger;
+use crate::git::worktrees::admin_dir_of;
+use crate::state::SessionRecord;
+
+/// Records what session `record` holds now: its branch's tip, every value the branch's reflog
+/// and its worktree's HEAD reflog remember (a commit reset away, a detached commit), and a
+/// detached HEAD.
+pub fn observe(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
+    let mut tips = Vec::new();
+    let branch_ref = format!("refs/heads/{}", record.branch);
+    if let Some(tip) = ctx.reader.ref_target(&branch_ref)? {
+        tips.push(tip);
+    }
+    tips.extend(ledger::reflog_values(
+        &ctx.paths.common_dir.join("logs").join(&branch_ref),
+    ));
+    if let Some(admin) = admin_dir_of(&record.worktree, &ctx.paths.common_dir) {
+        tips.extend(ledger::reflog_values(&admin.join("logs/HEAD")));
+        tips.extend(detached_head(&admin));
+    }
+    let base = ObjectId::from_hex(record.base_commit.as_bytes()).ok();
+    ledger::record(&ctx.reader.repo, &record.id, base, &tips)
+}
+
+/// [`observe`] for session `id` when it has a readable record; else its branch by the naming
+/// convention, with the base its base ref names.
+pub fn observe_id(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    if let Ok(parsed) = crate::state::id::parse(id)
+        && let Ok(record) = ctx.state.record(&parsed)
+    {
+        return observe(ctx, &record);
+    }
+    let branch_ref = format!("refs/heads/{}{id}", ctx.config.branch_prefix);
+    let mut tips: Vec<ObjectId> = ctx.reader.ref_target(&branch_ref)?.into_iter().collect();
+    tips.extend(ledger::reflog_values(
+        &ctx.paths.common_dir.join("logs").join(&branch_ref),
+    ));
+    if tips.is_empty() {
+        return Ok(());
+    }
+    let base = ctx.reader.ref_target(&base_ref(id))?;
+    ledger::record(&ctx.reader.repo, id, base, &tips)
+}
+
+/// The commit a worktree's HEAD names when it is detached.
+fn detached_head(admin: &Utf8Path) -> Option<ObjectId> {
+    let values = ledger::reflog_values(&admin.join("HEAD"));
+    values.first().copied()
+}
+
+/// One line of a reference transaction: `(old, new, ref)`, `None` for a missing side.
+pub type Update = (Option<ObjectId>, Option<ObjectId>, String);
+
+/// Records the commits that ref `updates` (a transaction the hook was shown) give or take
+/// from sessions: updates of a session's branch (by its record, or under the branch prefix),
+/// and of HEAD or any branch in a session's worktree. Both sides count: a deleted or reset
+/// branch's old tip stays the session's.
+pub fn record_updates(ctx: &Ctx, updates: &[Update]) -> anyhow::Result<()> {
+    let (records, _) = ctx.state.records()?;
+    let here = ctx.reader.current_git_dir();
+    let here = here.canonicalize_utf8().unwrap_or(here);
+    let in_worktree = records.iter().find(|r| {
+        admin_dir_of(&r.worktree, &ctx.paths.common_dir).is_some_and(|admin| admin == here)
+    });
+    let prefix = format!("refs/heads/{}", ctx.config.branch_prefix);
+    let mut found: Vec<(String, Option<ObjectId>, Vec<ObjectId>)> = Vec::new();
+    for (old, new, name) in updates {
+        let by_branch = records
+            .iter()
+            .find(|r| name.strip_prefix("refs/heads/") == Some(r.branch.as_str()));
+        let (id, base) = if let Some(record) = by_branch {
+            (record.id.clone(), record_base(record))
+        } else if let Some(id) = name.strip_prefix(&prefix) {
+            (id.to_string(), ctx.reader.ref_target(&base_ref(id))?)
+        } else if let Some(record) = in_worktree
+            && (name == "HEAD" || name.starts_with("refs/heads/"))
+        {
+            (record.id.clone(), record_base(record))
+        } else {
+            continue;
+        };
+        let tips: Vec<ObjectId> = [*old, *new].into_iter().flatten().collect();
+        match found.iter_mut().find(|(known, _, _)| *known == id) {
+            Some((_, _, all)) => all.extend(tips),
+            None => found.push((id, base, tips)),
+        }
+    }
+    for (id, base, tips) in found {
+        ledger::record(&ctx.reader.repo, &id, base, &tips)?;
+    }
+    Ok(())
+}
+
+fn record_base(record: &SessionRecord) -> Option<ObjectId> {
+    ObjectId::from_hex(record.base_commit.as_bytes()).ok()
+}

@@ -1,0 +1,327 @@
+//! The ledger: a durable, forward-only record of every commit a session ever had (SPEC §8).
+//!
+//! `refs/codex/ledger/<id>` points at a chain of ledger commits (empty tree, made by git-codex
+//! alone): each one's first parent is the previous entry and its other parents are the session
+//! tips recorded with it. So the session's commits are what the ledger reaches, less the
+//! chain itself and less the session's base (named in every entry's message). Renaming,
+//! resetting or deleting the branch, or changing the branch prefix, takes nothing out: the
+//! ledger only ever gains parents. It is written here through gix, which fires no hooks, so
+//! the reference-transaction hook can refuse every move of a ledger that does not come from
+//! git-codex (a rewind or a deletion by `git update-ref`).
+
+use std::collections::HashSet;
+
+use anyhow::Context as _;
+use camino::Utf8Path;
+use gix::ObjectId;
+use gix::refs::Target;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+
+/// Where ledgers live.
+pub const LEDGER_PREFIX: &str = "refs/codex/ledger/";
+
+/// The first line of every ledger commit's message.
+const SUBJECT: &str = "git-codex ledger";
+
+pub fn ledger_ref(id: &str) -> String {
+    format!("{LEDGER_PREFIX}{id}")
+}
+
+/// A session's ledger as read from its ref.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    /// What the ref points at.
+    pub head: ObjectId,
+    /// The session's base: its commits are what the ledger reaches and the base does not.
+    pub base: Option<ObjectId>,
+    /// The ledger's own commits (never session commits themselves).
+    pub chain: HashSet<ObjectId>,
+    /// Every session tip recorded.
+    pub tips: HashSet<ObjectId>,
+}
+
+/// Reads the ledger whose newest entry is `head`: the first-parent chain of ledger commits.
+/// A chain entry is a commit with the empty tree and the ledger subject; the walk stops at
+/// anything else (then that commit counts as a recorded tip: whatever the ref reaches is the
+/// session's, however it got there).
+pub fn read(repo: &gix::Repository, head: ObjectId) -> anyhow::Result<Ledger> {
+    let empty_tree = ObjectId::empty_tree(repo.object_hash());
+    let mut ledger = Ledger::new(head);
+    let mut next = Some(head);
+    while let Some(id) = next.take() {
+        let commit = repo
+            .find_commit(id)
+            .with_context(|| format!("cannot read ledger entry {id}"))?;
+        let entry = Entry {
+            id,
+            is_ledger: commit.tree_id()?.detach() == empty_tree,
+            parents: commit.parent_ids().map(|p| p.detach()).collect(),
+            message: commit.message_raw_sloppy().to_string(),
+        };
+        next = ledger.add(entry);
+    }
+    Ok(ledger)
+}
+
+/// As [`read`], through the git CLI (a server's quarantined push is visible only to git).
+pub fn read_with_git(git: &super::Git, cwd: &Utf8Path, head: ObjectId) -> anyhow::Result<Ledger> {
+    let out = git.run(
+        cwd,
+        &[
+            "log",
+            "--first-parent",
+            "--format=%x01%H %T %P%n%B",
+            &head.to_string(),
+        ],
+    )?;
+    let empty_tree = ObjectId::empty_tree(head.kind()).to_string();
+    let mut ledger = Ledger::new(head);
+    let mut expected = Some(head);
+    for record in out.split('\u{1}').filter(|r| !r.is_empty()) {
+        let (ids, message) = record.split_once('\n').unwrap_or((record, ""));
+        let mut ids = ids.split(' ');
+        let (Some(id), Some(tree)) = (ids.next(), ids.next()) else {
+            break;
+        };
+        let Ok(id) = ObjectId::from_hex(id.as_bytes()) else {
+            break;
+        };
+        if Some(id) != expected {
+            break;
+        }
+        let entry = Entry {
+            id,
+            is_ledger: tree == empty_tree,
+            parents: ids
+                .filter_map(|p| ObjectId::from_hex(p.as_bytes()).ok())
+                .collect(),
+            message: message.to_string(),
+        };
+        expected = ledger.add(entry);
+        if expected.is_none() {
+            break;
+        }
+    }
+    Ok(ledger)
+}
+
+/// One commit met on a ledger's first-parent chain.
+struct Entry {
+    id: ObjectId,
+    /// It has the empty tree.
+    is_ledger: bool,
+    parents: Vec<ObjectId>,
+    message: String,
+}
+
+impl Ledger {
+    fn new(head: ObjectId) -> Ledger {
+        Ledger {
+            head,
+            base: None,
+            chain: HashSet::new(),
+            tips: HashSet::new(),
+        }
+    }
+
+    /// Takes in the next entry of the chain; returns the one after it, if the chain goes on.
+    fn add(&mut self, entry: Entry) -> Option<ObjectId> {
+        if !entry.is_ledger || !entry.message.starts_with(SUBJECT) {
+            self.tips.insert(entry.id);
+            return None;
+        }
+        if self.base.is_none() {
+            self.base = entry
+                .message
+                .lines()
+                .find_map(|l| l.strip_prefix("base "))
+                .and_then(|hex| ObjectId::from_hex(hex.trim().as_bytes()).ok());
+        }
+        if !self.chain.insert(entry.id) {
+            return None;
+        }
+        let mut parents = entry.parents.into_iter();
+        let next = parents.next();
+        self.tips.extend(parents);
+        next
+    }
+}
+
+/// The ledger of session `id`, if it has one.
+pub fn of(repo: &gix::Repository, id: &str) -> anyhow::Result<Option<Ledger>> {
+    match repo.try_find_reference(ledger_ref(id).as_str())? {
+        Some(reference) => match reference.target().try_id() {
+            Some(head) => Ok(Some(read(repo, head.to_owned())?)),
+            None => Ok(None),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Every ledger: `(session id, head)`.
+pub fn all(repo: &gix::Repository) -> anyhow::Result<Vec<(String, ObjectId)>> {
+    let mut out = Vec::new();
+    for reference in repo.references()?.prefixed(LEDGER_PREFIX)? {
+        let reference = reference.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let name = reference.name().as_bstr().to_string();
+        if let (Some(id), Some(head)) = (
+            name.strip_prefix(LEDGER_PREFIX),
+            reference.target().try_id(),
+        ) {
+            out.push((id.to_string(), head.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// Adds `tips` (commits that are, or were, the session's) to session `id`'s ledger, making it
+/// with `base` when it has none. Commits already recorded, and ids that name no commit here,
+/// are left out; nothing is written when nothing is new. Concurrent writers are serialised by
+/// the ref's compare-and-swap: a lost race reads the ledger again and retries.
+pub fn record(
+    repo: &gix::Repository,
+    id: &str,
+    base: Option<ObjectId>,
+    tips: &[ObjectId],
+) -> anyhow::Result<()> {
+    let name = ledger_ref(id);
+    let mut last_error = None;
+    for _ in 0..8 {
+        let current = of(repo, id)?;
+        let mut fresh: Vec<ObjectId> = Vec::new();
+        for tip in tips {
+            let known = current
+                .as_ref()
+                .is_some_and(|l| l.tips.contains(tip) || l.chain.contains(tip));
+            if !known && !fresh.contains(tip) && repo.find_commit(*tip).is_ok() {
+                fresh.push(*tip);
+            }
+        }
+        if fresh.is_empty() && current.is_some() {
+            return Ok(());
+        }
+        let base = current.as_ref().and_then(|l| l.base).or(base);
+        let entry = write_entry(repo, id, base, current.as_ref().map(|l| l.head), &fresh)?;
+        let expected = match &current {
+            Some(ledger) => PreviousValue::MustExistAndMatch(Target::Object(ledger.head)),
+            None => PreviousValue::MustNotExist,
+        };
+        match set(repo, &name, Some(entry), expected) {
+            Ok(()) => return Ok(()),
+            Err(err) => last_error = Some(err),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(last_error
+        .unwrap_or_else(|| anyhow::anyhow!("no attempt made"))
+        .context(format!(
+            "cannot record the commits of session '{id}' in {name}"
+        )))
+}
+
+/// Deletes session `id`'s ledger if it still points at `head`.
+pub fn delete(repo: &gix::Repository, id: &str, head: ObjectId) -> anyhow::Result<()> {
+    set(
+        repo,
+        &ledger_ref(id),
+        None,
+        PreviousValue::MustExistAndMatch(Target::Object(head)),
+    )
+}
+
+fn signature() -> gix::actor::Signature {
+    let seconds = jiff::Timestamp::now().as_second();
+    gix::actor::Signature {
+        name: "git-codex".into(),
+        email: "git-codex@localhost".into(),
+        time: gix::date::Time { seconds, offset: 0 },
+    }
+}
+
+fn write_entry(
+    repo: &gix::Repository,
+    id: &str,
+    base: Option<ObjectId>,
+    previous: Option<ObjectId>,
+    tips: &[ObjectId],
+) -> anyhow::Result<ObjectId> {
+    let tree = repo.write_object(gix::objs::Tree::empty())?.detach();
+    let mut message = format!("{SUBJECT} for session {id}\n\n");
+    if let Some(base) = base {
+        message.push_str(&format!("base {base}\n"));
+    }
+    let commit = gix::objs::Commit {
+        tree,
+        parents: previous.into_iter().chain(tips.iter().copied()).collect(),
+        author: signature(),
+        committer: signature(),
+        encoding: None,
+        message: message.into(),
+        extra_headers: Vec::new(),
+    };
+    Ok(repo.write_object(&commit)?.detach())
+}
+
+fn set(
+    repo: &gix::Repository,
+    name: &str,
+    new: Option<ObjectId>,
+    expected: PreviousValue,
+) -> anyhow::Result<()> {
+    let change = match new {
+        Some(id) => Change::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: "git-codex: record session commits".into(),
+            },
+            expected,
+            new: Target::Object(id),
+        },
+        None => Change::Delete {
+            expected,
+            log: RefLog::AndReference,
+        },
+    };
+    let edit = RefEdit {
+        change,
+        name: name.try_into()?,
+        deref: false,
+    };
+    let signature = signature();
+    let mut time = gix::date::parse::TimeBuf::default();
+    repo.edit_references_as([edit], Some(signature.to_ref(&mut time)))?;
+    Ok(())
+}
+
+/// Commit ids named in a reflog file (`<old> <new> <who>\t<message>` lines): every value the
+/// ref ever had while the log was kept. Read without following a link (a worktree's admin
+/// dir is the agent's to write); a missing or unreadable log names nothing.
+pub fn reflog_values(path: &Utf8Path) -> Vec<ObjectId> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut text = String::new();
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let Ok(mut file) = opened else {
+        return Vec::new();
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) || file.read_to_string(&mut text).is_err() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.split(' ');
+        for hex in [parts.next(), parts.next()].into_iter().flatten() {
+            if let Ok(id) = ObjectId::from_hex(hex.as_bytes())
+                && !id.is_null()
+                && !out.contains(&id)
+            {
+                out.push(id);
+            }
+        }
+    }
+    out
+}

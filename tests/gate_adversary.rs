@@ -1,0 +1,438 @@
+//! The gate against an adversary (issue 13, points 1–3): which commits are a session's does
+//! not depend on refs anyone can move, an approval covers only what its review showed, and
+//! copies are caught whatever their shape. Each test is the attack, on both gits, asserting
+//! the refusal and that main did not move.
+
+mod common;
+
+use common::{TestEnv, each_git, write_file};
+use std::path::Path;
+
+/// Session `s` with two unapproved commits (a.txt, b.txt); returns its worktree and its tip.
+fn session(t: &TestEnv, id: &str) -> (std::path::PathBuf, String) {
+    let wt = t.add(id);
+    t.commit_in(
+        &wt,
+        &format!("{id}-a.txt"),
+        &format!("feature {id} part one\n"),
+    );
+    t.commit_in(
+        &wt,
+        &format!("{id}-b.txt"),
+        &format!("feature {id} part two\n"),
+    );
+    let tip = t.git(&["rev-parse", &format!("codex/{id}")]);
+    (wt, tip)
+}
+
+/// Runs git in `dir`; returns (success, stderr).
+fn attempt(t: &TestEnv, dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = t.git_output(dir, args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Asserts the attack was refused by the gate and main is where it was.
+fn refused(t: &TestEnv, what: &str, result: (bool, String), main_before: &str, id: &str) {
+    let (ok, err) = result;
+    assert!(!ok, "{what}: must be refused");
+    assert!(
+        err.contains(&format!("session '{id}'")),
+        "{what}: the refusal names session '{id}': {err}"
+    );
+    assert_eq!(
+        t.git(&["rev-parse", "main"]),
+        main_before,
+        "{what}: main moved"
+    );
+}
+
+fn main_tip(t: &TestEnv) -> String {
+    t.git(&["rev-parse", "main"])
+}
+
+#[test]
+fn renaming_resetting_or_deleting_the_branch_leaves_its_commits_the_sessions() {
+    each_git(|t| {
+        let (wt, tip) = session(t, "s");
+        let before = main_tip(t);
+        // Rename, then merge the renamed branch.
+        t.git(&["branch", "-m", "codex/s", "innocent"]);
+        let result = attempt(t, &t.repo, &["merge", "-q", "--no-edit", "innocent"]);
+        refused(t, "merge of the renamed branch", result, &before, "s");
+        t.git(&["reset", "-q", "--merge"]);
+        t.git(&["branch", "-m", "innocent", "codex/s"]);
+        // Reset the session branch back in its worktree, then land the old tip by id.
+        t.git_in(&wt, &["reset", "-q", "--hard", "HEAD~2"]);
+        for args in [
+            vec!["merge", "-q", "--ff-only", tip.as_str()],
+            vec!["update-ref", "refs/heads/main", tip.as_str()],
+            vec!["reset", "-q", "--hard", tip.as_str()],
+        ] {
+            let result = attempt(t, &t.repo, &args);
+            refused(t, &format!("{args:?} after a reset"), result, &before, "s");
+            t.git(&["reset", "-q", "--hard", &before]);
+        }
+        // Delete the branch outright.
+        t.git(&["switch", "-q", "--detach"]);
+        t.git_in(&wt, &["switch", "-q", "--detach"]);
+        t.git(&["branch", "-D", "codex/s"]);
+        t.git(&["switch", "-q", "main"]);
+        let result = attempt(t, &t.repo, &["merge", "-q", "--ff-only", &tip]);
+        refused(
+            t,
+            "merge after the branch was deleted",
+            result,
+            &before,
+            "s",
+        );
+    });
+}
+
+#[test]
+fn a_commit_reset_away_before_git_codex_saw_it_is_still_the_sessions() {
+    each_git(|t| {
+        let wt = t.add("s");
+        // Committed and reset away at once, with nothing of git-codex's run in between
+        // but the hooks.
+        t.commit_in(&wt, "secret.txt", "unreviewed payload\n");
+        let hidden = t.git_in(&wt, &["rev-parse", "HEAD"]);
+        t.git_in(&wt, &["reset", "-q", "--hard", "HEAD~1"]);
+        // A detached commit in the worktree, never on the branch at all.
+        t.git_in(&wt, &["switch", "-q", "--detach"]);
+        t.commit_in(&wt, "detached.txt", "detached payload\n");
+        let detached = t.git_in(&wt, &["rev-parse", "HEAD"]);
+        let before = main_tip(t);
+        for commit in [&hidden, &detached] {
+            let result = attempt(t, &t.repo, &["merge", "-q", "--ff-only", commit]);
+            refused(
+                t,
+                "landing a commit the branch no longer has",
+                result,
+                &before,
+                "s",
+            );
+        }
+    });
+}
+
+#[test]
+fn changing_the_branch_prefix_turns_nothing_into_ordinary_commits() {
+    each_git(|t| {
+        let (_, tip) = session(t, "s");
+        let before = main_tip(t);
+        // By environment, for one command.
+        let out = t
+            .git_output(&t.repo, &["merge", "-q", "--ff-only", &tip])
+            .status;
+        assert!(!out.success());
+        let mut cmd = std::process::Command::new(&t.git);
+        cmd.env_clear()
+            .envs(t.vars())
+            .env("GIT_CODEX_SESSION_BRANCH_PREFIX", "elsewhere/")
+            .current_dir(&t.repo)
+            .args(["merge", "-q", "--ff-only", &tip]);
+        let out = cmd.output().expect("git");
+        refused(
+            t,
+            "merge with another prefix in the environment",
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ),
+            &before,
+            "s",
+        );
+        // In the config file.
+        t.codex(&["config", "set", "session.branch_prefix", "elsewhere/"])
+            .assert()
+            .success();
+        let result = attempt(t, &t.repo, &["merge", "-q", "--ff-only", &tip]);
+        refused(
+            t,
+            "merge with another prefix in the config",
+            result,
+            &before,
+            "s",
+        );
+        let result = attempt(t, &t.repo, &["merge", "-q", "--ff-only", "codex/s"]);
+        refused(t, "merge of the old-prefix branch", result, &before, "s");
+    });
+}
+
+#[test]
+fn removing_the_session_keeps_its_commits_gated() {
+    each_git(|t| {
+        let (_, tip) = session(t, "s");
+        let before = main_tip(t);
+        t.codex(&["session", "remove", "s"]).assert().success();
+        // The branch is kept (unmerged); a person or agent deletes it by hand.
+        t.git(&["branch", "-D", "codex/s"]);
+        let result = attempt(t, &t.repo, &["merge", "-q", "--ff-only", &tip]);
+        refused(t, "merge after remove and branch -D", result, &before, "s");
+        let (code, _, _) =
+            common::run(t.codex(&["verify", &format!("{before}..{tip}"), "--ref", "main"]));
+        assert_eq!(code, 3, "verify refuses the removed session's commits");
+    });
+}
+
+#[test]
+fn a_ledger_cannot_be_deleted_or_rewound_with_git() {
+    each_git(|t| {
+        let (_, tip) = session(t, "s");
+        let ledger = t.git(&["rev-parse", "refs/codex/ledger/s"]);
+        let (ok, err) = attempt(t, &t.repo, &["update-ref", "-d", "refs/codex/ledger/s"]);
+        assert!(!ok && err.contains("refusing to delete or rewind"), "{err}");
+        let base = t.git(&["rev-parse", "main"]);
+        let (ok, _) = attempt(t, &t.repo, &["update-ref", "refs/codex/ledger/s", &base]);
+        assert!(!ok, "a rewind is refused");
+        assert_eq!(t.git(&["rev-parse", "refs/codex/ledger/s"]), ledger);
+        // Packing refs, as gc does, is no deletion.
+        t.git(&["pack-refs", "--all"]);
+        t.git(&["gc", "-q"]);
+        assert_eq!(t.git(&["rev-parse", "refs/codex/ledger/s"]), ledger);
+        let result = attempt(t, &t.repo, &["merge", "-q", "--ff-only", &tip]);
+        refused(t, "merge after gc", result, &base, "s");
+    });
+}
+
+#[test]
+fn approving_a_stacked_session_does_not_approve_the_one_below() {
+    each_git(|t| {
+        let (_, a_tip) = session(t, "a");
+        let wt_b = {
+            let out = t
+                .codex(&["session", "add", "b", "--base", "codex/a"])
+                .assert()
+                .success();
+            std::path::PathBuf::from(common::stdout(&out.get_output().stdout).trim())
+        };
+        t.commit_in(&wt_b, "b.txt", "stacked work of b\n");
+        t.codex(&["session", "review", "b", "--approve"])
+            .assert()
+            .success();
+        // Removing a keeps its branch: its commits are on no branch but a session's.
+        let out = t.codex(&["session", "remove", "a"]).assert().success();
+        let err = common::stdout(&out.get_output().stderr);
+        assert!(err.contains("Kept branch codex/a"), "{err}");
+        assert_eq!(t.git(&["rev-parse", "codex/a"]), a_tip);
+        let before = main_tip(t);
+        let (code, _, err) = common::run(t.codex(&["session", "merge", "b"]));
+        assert_eq!(code, 3, "{err}");
+        assert_eq!(main_tip(t), before);
+        let result = attempt(t, &t.repo, &["merge", "-q", "--ff-only", "codex/b"]);
+        refused(t, "git merge of the stacked session", result, &before, "a");
+        // Even with a's branch gone.
+        t.git(&["branch", "-D", "codex/a"]);
+        let result = attempt(t, &t.repo, &["merge", "-q", "--ff-only", "codex/b"]);
+        refused(t, "git merge with a's branch deleted", result, &before, "a");
+    });
+}
+
+/// Makes a commit on main without hooks (an attacker's prepared commit), then puts main
+/// back, and returns the commit: landing it through the hooks is the attack.
+fn prepared_on_main(t: &TestEnv, make: impl Fn(&TestEnv)) -> String {
+    let before = main_tip(t);
+    make(t);
+    let commit = t.git(&["rev-parse", "HEAD"]);
+    assert!(
+        t.git_without_hooks(&["reset", "-q", "--hard", &before])
+            .status
+            .success()
+    );
+    commit
+}
+
+fn land(t: &TestEnv, commit: &str) -> (bool, String) {
+    attempt(t, &t.repo, &["update-ref", "refs/heads/main", commit])
+}
+
+#[test]
+fn copies_of_any_shape_are_refused() {
+    each_git(|t| {
+        // Main has a file the session edits in the middle; main edits lines next to it later.
+        let lines: Vec<String> = (1..=12).map(|n| format!("line {n}")).collect();
+        t.write("code.txt", &(lines.join("\n") + "\n"));
+        t.git(&["add", "code.txt"]);
+        t.git(&["commit", "-q", "-m", "code"]);
+        let wt = t.add("s");
+        let mut edited = lines.clone();
+        edited[5] = "session rewrote line 6".into();
+        write_file(&wt.join("code.txt"), &(edited.join("\n") + "\n"));
+        t.git_in(&wt, &["commit", "-q", "-am", "edit line 6"]);
+        t.commit_in(&wt, "new.txt", "a new file from the agent\n");
+        t.commit_in(&wt, "new.txt", "a new file from the agent, revised\n");
+        let mut shifted = lines.clone();
+        shifted[3] = "main changed line 4".into();
+        shifted[7] = "main changed line 8".into();
+        write_file(&t.repo.join("code.txt"), &(shifted.join("\n") + "\n"));
+        t.git(&["commit", "-q", "-am", "main edits around line 6"]);
+        let before = main_tip(t);
+
+        // A cherry-pick after main changed the lines around the change.
+        let pick = prepared_on_main(t, |t| {
+            let edit = t.git(&["rev-parse", "codex/s~2"]);
+            assert!(
+                t.git_without_hooks(&["cherry-pick", &edit])
+                    .status
+                    .success()
+            );
+        });
+        refused(t, "shifted cherry-pick", land(t, &pick), &before, "s");
+
+        // A squash of the whole multi-commit session.
+        let squash = prepared_on_main(t, |t| {
+            assert!(
+                t.git_without_hooks(&["merge", "-q", "--squash", "codex/s"])
+                    .status
+                    .success()
+            );
+            assert!(
+                t.git_without_hooks(&["commit", "-q", "-m", "squash"])
+                    .status
+                    .success()
+            );
+        });
+        refused(t, "squash", land(t, &squash), &before, "s");
+
+        // `git checkout codex/s -- . && git commit`.
+        let checkout = prepared_on_main(t, |t| {
+            t.git(&["checkout", "codex/s", "--", "new.txt"]);
+            assert!(
+                t.git_without_hooks(&["commit", "-q", "-m", "my own work"])
+                    .status
+                    .success()
+            );
+        });
+        refused(
+            t,
+            "checkout -- . and commit",
+            land(t, &checkout),
+            &before,
+            "s",
+        );
+
+        // A whole hunk copied into a commit that also does other things.
+        let hunk = prepared_on_main(t, |t| {
+            t.write("new.txt", "a new file from the agent, revised\n");
+            t.write("mine.txt", "something of my own\n");
+            t.git(&["add", "new.txt", "mine.txt"]);
+            assert!(
+                t.git_without_hooks(&["commit", "-q", "-m", "mixed"])
+                    .status
+                    .success()
+            );
+        });
+        refused(t, "hunk copy", land(t, &hunk), &before, "s");
+
+        // An evil merge: an innocent branch merged, the result carrying the session's file.
+        let evil = prepared_on_main(t, |t| {
+            t.git(&["switch", "-q", "-c", "innocent", &before]);
+            t.commit_in(&t.repo, "innocent.txt", "innocent work\n");
+            t.git(&["switch", "-q", "main"]);
+            assert!(
+                t.git_without_hooks(&["merge", "-q", "--no-commit", "--no-ff", "innocent"])
+                    .status
+                    .success()
+            );
+            t.git(&["checkout", "codex/s", "--", "new.txt"]);
+            assert!(
+                t.git_without_hooks(&["commit", "-q", "-m", "merge innocent"])
+                    .status
+                    .success()
+            );
+        });
+        refused(t, "evil merge", land(t, &evil), &before, "s");
+        let (ok, _) = attempt(t, &t.repo, &["merge", "-q", "--ff-only", &evil]);
+        assert!(!ok, "evil merge by git merge");
+        // git had already updated the files: put them back as the hint says.
+        t.git(&["reset", "-q", "--merge"]);
+
+        // Ordinary work next to the session's still lands.
+        t.commit_in(&t.repo, "unrelated.txt", "a person's own change\n");
+        t.write("code.txt", &(shifted.join("\n") + "line 13\n"));
+        t.git(&["commit", "-q", "-am", "a person's own edit of code.txt"]);
+    });
+}
+
+#[test]
+fn replace_refs_and_grafts_do_not_hide_a_landing() {
+    each_git(|t| {
+        let (_, tip) = session(t, "s");
+        let before = main_tip(t);
+        let tree = t.git(&["rev-parse", "codex/s^{tree}"]);
+        // A merge of the session, and an innocent-looking stand-in with main as only parent.
+        let merge = t.git(&[
+            "commit-tree",
+            &tree,
+            "-p",
+            &before,
+            "-p",
+            &tip,
+            "-m",
+            "merge",
+        ]);
+        let main_tree = t.git(&["rev-parse", "main^{tree}"]);
+        let stand_in = t.git(&["commit-tree", &main_tree, "-p", &before, "-m", "nothing"]);
+        t.git(&["replace", &merge, &stand_in]);
+        refused(
+            t,
+            "landing behind a replace ref",
+            land(t, &merge),
+            &before,
+            "s",
+        );
+        t.git(&["replace", "-d", &merge]);
+        std::fs::write(
+            t.repo.join(".git/info/grafts"),
+            format!("{merge} {before}\n"),
+        )
+        .expect("grafts");
+        refused(t, "landing behind a graft", land(t, &merge), &before, "s");
+    });
+}
+
+#[test]
+fn too_many_commits_to_compare_fail_closed() {
+    each_git(|t| {
+        session(t, "s");
+        // 5,001 commits on a side branch, made with fast-import.
+        let mut script = String::new();
+        let base = main_tip(t);
+        for n in 0..5001 {
+            script.push_str(&format!(
+                "commit refs/heads/bulk\ncommitter A <a@b> {} +0000\ndata 2\nc\n",
+                1_000_000_000 + n
+            ));
+            if n == 0 {
+                script.push_str(&format!("from {base}\n"));
+            }
+            script.push_str(&format!(
+                "M 644 inline bulk.txt\ndata {}\n{n}\n\n",
+                n.to_string().len() + 1
+            ));
+        }
+        let mut child = std::process::Command::new(&t.git)
+            .env_clear()
+            .envs(t.vars())
+            .current_dir(&t.repo)
+            .args(["fast-import", "--quiet"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("fast-import");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("write");
+        assert!(child.wait().expect("wait").success());
+        let (ok, err) = attempt(t, &t.repo, &["merge", "-q", "--ff-only", "bulk"]);
+        assert!(!ok, "refused");
+        assert!(err.contains("compares at most"), "{err}");
+        assert_eq!(main_tip(t), base);
+    });
+}
