@@ -264,6 +264,7 @@ fn copies_of_any_shape_are_refused() {
         t.git_in(&wt, &["commit", "-q", "-am", "edit line 6"]);
         t.commit_in(&wt, "new.txt", "a new file from the agent\n");
         t.commit_in(&wt, "new.txt", "a new file from the agent, revised\n");
+        t.commit_in(&wt, "two.txt", "alpha payload\nbeta payload\n");
         let mut shifted = lines.clone();
         shifted[3] = "main changed line 4".into();
         shifted[7] = "main changed line 8".into();
@@ -326,6 +327,13 @@ fn copies_of_any_shape_are_refused() {
             );
         });
         refused(t, "hunk copy", land(t, &hunk), &before, "s");
+
+        // One hunk landed in two halves by two commits, pushed together.
+        let halves = prepared_on_main(t, |t| {
+            t.commit_in(&t.repo, "two.txt", "alpha payload\n");
+            t.commit_in(&t.repo, "two.txt", "alpha payload\nbeta payload\n");
+        });
+        refused(t, "hunk in halves", land(t, &halves), &before, "s");
 
         // An evil merge: an innocent branch merged, the result carrying the session's file.
         let evil = prepared_on_main(t, |t| {

@@ -20,6 +20,9 @@ use crate::git::hunks::{DiffOf, Hunk};
 /// while unapproved session changes exist, is refused (land it in parts).
 pub const MAX_LANDING: usize = 5000;
 
+/// Stands for the landing's whole change among the per-commit diffs.
+const NET: ObjectId = ObjectId::Sha1([0; 20]);
+
 /// A session's commits that do not land themselves, and what bounds the session.
 pub struct Original<'s> {
     pub session: &'s SessionLine,
@@ -53,6 +56,7 @@ pub fn find(
     gate: &Gate<'_>,
     foreign: &[ObjectId],
     originals: &[Original<'_>],
+    net: Option<(ObjectId, ObjectId)>,
 ) -> anyhow::Result<Vec<Found>> {
     if foreign.is_empty() || originals.iter().all(|o| o.commits.is_empty()) {
         return Ok(Vec::new());
@@ -85,6 +89,12 @@ pub fn find(
             owners.push(*commit);
         }
     }
+    // The landing's whole change too: a hunk landed in parts by several commits shows whole
+    // there.
+    if let Some((old, new)) = net {
+        items.push(DiffOf::Pair { from: old, to: new });
+        owners.push(NET);
+    }
     let diffs = gate.git.hunks(gate.cwd, &items)?;
     // Per landing commit, its change against each parent, by file.
     let mut by_commit: HashMap<ObjectId, Vec<HashMap<&[u8], Vec<&Hunk>>>> = HashMap::new();
@@ -96,7 +106,12 @@ pub fn find(
         by_commit.entry(*owner).or_default().push(by_path);
     }
     let mut found = Vec::new();
-    for (copy, sides) in &by_commit {
+    for (owner, sides) in &by_commit {
+        // The whole change is the landing's new tip's to answer for.
+        let copy = match net {
+            Some((_, new)) if *owner == NET => new,
+            _ => *owner,
+        };
         for (hunk, source) in &candidates {
             let carried = sides.iter().all(|side| {
                 side.get(hunk.path.as_slice())
@@ -105,7 +120,7 @@ pub fn find(
             if carried {
                 found.push(Found {
                     original: source.original,
-                    copy: *copy,
+                    copy,
                     of: source.of,
                     whole: source.whole,
                     hunk: hunk.clone(),

@@ -295,7 +295,8 @@ impl<'a> Gate<'a> {
         // A copy matters only when its original is not approved: approvals (and their
         // signatures) are looked at only for sessions a copy was found of.
         let mut seen = HashSet::new();
-        for found in copies::find(self, &foreign, &elsewhere)? {
+        let net = old.map(|old| (old, new));
+        for found in copies::find(self, &foreign, &elsewhere, net)? {
             let original = &elsewhere[found.original];
             if seen.contains(&(found.original, found.copy)) {
                 continue;
