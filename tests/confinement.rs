@@ -91,13 +91,14 @@ fn objects(t: &TestEnv) -> BTreeSet<String> {
     .collect()
 }
 
-/// What must not change: refs (but the session's own branch), the main and the other
+/// What must not change: refs (but the session's own branch, and its ledger, which
+/// git-codex grows after the run with what the agent committed), the main and the other
 /// session's files, hooks, configs.
 fn guarded(t: &TestEnv, other: &Path) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = t
         .git(&["for-each-ref", "--format=%(refname) %(objectname)"])
         .lines()
-        .filter(|l| !l.starts_with("refs/heads/codex/s "))
+        .filter(|l| !l.starts_with("refs/heads/codex/s ") && !l.starts_with("refs/codex/ledger/s "))
         .map(|l| ("ref".to_string(), l.to_string()))
         .collect();
     for path in [
@@ -215,6 +216,13 @@ fn a_confined_agent_commits_its_work_and_can_touch_nothing_else() {
 
         // Nothing outside the session changed; every object is still there and readable.
         assert_eq!(guarded(t, &other), before);
+        // The session's ledger holds the agent's commit (git-codex recorded it after the run).
+        let tip = t.git(&["rev-parse", "codex/s"]);
+        let ledger_has_it = t.git_output(
+            &t.repo,
+            &["merge-base", "--is-ancestor", &tip, "refs/codex/ledger/s"],
+        );
+        assert!(ledger_has_it.status.success(), "the ledger records {tip}");
         let after_objects = objects(t);
         assert!(
             before_objects.is_subset(&after_objects),
@@ -442,5 +450,41 @@ fn doctor_says_whether_agents_are_confined_and_approvals_signed() {
             s["detail"].as_str().unwrap().contains("must be signed"),
             "{s}"
         );
+    });
+}
+
+/// An agent that commits a payload, resets it away and leaves only an innocent commit:
+/// the payload stays a session commit (confined: every commit it wrote is recorded when the
+/// run ends; open: the worktree's reflog is), so landing it on main is refused.
+#[test]
+fn a_commit_an_agent_reset_away_is_still_gated() {
+    each_git(|t| {
+        for filesystem in ["worktree", "open"] {
+            if filesystem == "worktree" && !can_confine() {
+                continue;
+            }
+            let id = format!("reset-{filesystem}");
+            t.set_config(&format!("[sandbox]\nfilesystem = \"{filesystem}\"\n"));
+            t.add(&id);
+            let script = "echo payload > payload.txt && git add payload.txt && git commit -q -m payload \
+                 && git rev-parse HEAD > \"$TMPDIR/payload\" && git reset -q --hard HEAD~1 \
+                 && echo fine > fine.txt && git add fine.txt && git commit -q -m fine";
+            let (code, out, err) = run(t.codex(&["session", "run", &id, "--", "sh", "-c", script]));
+            assert_eq!(code, 0, "{out}\n{err}");
+            let payload =
+                std::fs::read_to_string(t.state_dir().join("tmp").join(&id).join("payload"))
+                    .expect("the agent wrote its payload's id");
+            let payload = payload.trim();
+            let before = t.git(&["rev-parse", "main"]);
+            let out = t.git_output(&t.repo, &["merge", "-q", "--ff-only", payload]);
+            assert!(
+                !out.status.success(),
+                "{filesystem}: landing the payload is refused"
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&format!("session '{id}'")), "{err}");
+            assert_eq!(t.git(&["rev-parse", "main"]), before);
+            t.git(&["reset", "-q", "--merge"]);
+        }
     });
 }

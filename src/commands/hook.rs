@@ -117,15 +117,14 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     refuse_ledger_rewinds(&ctx, &updates)?;
-    if let Err(err) = record::record_updates(&ctx, &updates)
-        && std::env::var_os("CODEX_SESSION_ID").is_none()
-    {
-        // Inside a confined run the ledger is out of reach; the run's end records it.
-        output::warning(&format!(
-            "git-codex could not record session commits: {err:#}"
-        ));
-    }
-    hooks::write_cache(&ctx.state.root, &ctx.config)?;
+    best_effort(
+        "record session commits",
+        record::record_updates(&ctx, &updates),
+    );
+    best_effort(
+        "refresh the hooks' cache",
+        hooks::write_cache(&ctx.state.root, &ctx.config),
+    );
     if !ctx.config.gate_reference_transaction {
         return Ok(());
     }
@@ -138,6 +137,17 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         "git may already have changed your files: undo with 'git merge --abort', 'git reset --merge' or 'git rebase --abort'",
     )?;
     Ok(())
+}
+
+/// Bookkeeping a hook does on the side, which must never fail git's operation: inside a
+/// confined run the state dir and refs are read-only (the run's end records what the agent
+/// made), so it says nothing there.
+fn best_effort(what: &str, result: anyhow::Result<()>) {
+    if let Err(err) = result
+        && std::env::var_os("CODEX_SESSION_ID").is_none()
+    {
+        output::warning(&format!("git-codex could not {what}: {err:#}"));
+    }
 }
 
 /// A ledger only ever gains entries, and only git-codex writes it (without firing hooks): a
