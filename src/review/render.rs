@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use super::Summary;
-use crate::output::escape::{md_block, md_cell, md_code, md_text};
 use super::approval::ApprovalState;
 use super::diff::FileStatus;
+use crate::output::escape::{md_block, md_cell, md_code, md_text};
 
 pub fn json(summary: &Summary) -> serde_json::Value {
     json!({
@@ -130,7 +130,11 @@ pub fn markdown(s: &Summary) -> String {
     let line = match &s.approval {
         ApprovalState::Pending => "Not approved yet.".to_string(),
         ApprovalState::Approved(v) => {
-            format!("Approved by {} for {}.", md_text(&v.by), md_code(short(&v.commit)))
+            format!(
+                "Approved by {} for {}.",
+                md_text(&v.by),
+                md_code(short(&v.commit))
+            )
         }
         ApprovalState::Stale(v) => format!(
             "Stale: approved by {} for {}, but the branch has moved on since.",
@@ -138,7 +142,11 @@ pub fn markdown(s: &Summary) -> String {
             md_code(short(&v.commit))
         ),
         ApprovalState::Rejected(v) => {
-            format!("Rejected by {} at {}.", md_text(&v.by), md_code(short(&v.commit)))
+            format!(
+                "Rejected by {} at {}.",
+                md_text(&v.by),
+                md_code(short(&v.commit))
+            )
         }
         ApprovalState::Unverified(v, why) => format!(
             "Approved by {} for {}, but it does not count: {}.",

@@ -128,12 +128,10 @@ fn require_approval(
             &tip.to_string()[..12],
             &v.commit[..12]
         ))),
-        ApprovalState::Rejected(v) => {
-            Err(refused(format!(
-                "session '{id}' was rejected by {}",
-                escape::line(&v.by)
-            )))
-        }
+        ApprovalState::Rejected(v) => Err(refused(format!(
+            "session '{id}' was rejected by {}",
+            escape::line(&v.by)
+        ))),
         ApprovalState::Unverified(v, why) => Err(refused(format!(
             "the approval of session '{id}' by {} does not count: {}",
             escape::line(&v.by),
