@@ -236,3 +236,33 @@ fn list_doctor_and_prune_quote_names_planted_in_the_state_dir_and_refs() {
         assert_eq!(json(&out)["broken"][0]["id"], planted);
     });
 }
+
+#[test]
+fn a_gate_refusal_quotes_a_protected_ref_whose_name_reads_backwards() {
+    each_git(|t| {
+        t.codex(&["config", "set", "review.protected", "release/*"])
+            .assert()
+            .success();
+        let wt = t.add("s");
+        t.commit_in(&wt, "a.txt", "a\n");
+        let name = "release/ab\u{202E}cd";
+        let out = t.git_output(&t.repo, &["branch", name, "codex/s"]);
+        assert!(!out.status.success(), "the gate refuses");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let ours: String = err
+            .lines()
+            .filter(|l| l.starts_with("error:") || l.starts_with("hint:"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_clean("the gate's refusal", ours.as_bytes());
+        assert!(
+            ours.contains(r#""refs/heads/release/ab\342\200\256cd""#),
+            "{err}"
+        );
+        assert!(
+            !t.git_output(&t.repo, &["rev-parse", "--verify", "-q", name])
+                .status
+                .success()
+        );
+    });
+}
