@@ -42,7 +42,7 @@ pub fn data(line: &str) {
 
 /// Pretty JSON with the stable top-level `"schema": 1` on stdout.
 pub fn json(value: &serde_json::Value) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
+    let text = escape::json_pretty(value)?;
     anstream::println!("{text}");
     Ok(())
 }

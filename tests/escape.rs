@@ -5,7 +5,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use common::{TestEnv, each_git, json, run, write_file};
+use common::{TestEnv, each_git, json, write_file};
 
 /// Characters that must never reach a terminal raw: controls other than newline (tab
 /// included, it breaks tables), C1 controls, bidi overrides and isolates, zero-width marks.
@@ -139,9 +139,13 @@ fn review_shows_hostile_names_subjects_authors_and_hook_output_escaped() {
         let saved = std::fs::read(t.state_dir().join(format!("reviews/agent/{tip}.md"))).unwrap();
         assert_clean("saved report", &saved);
 
-        // JSON stays exact data.
-        let (_, out, _) = run(t.codex(&["session", "review", "agent", "--format", "json"]));
-        let v = json(&out);
+        // JSON stays exact data, and safe to print: escapes, not raw characters.
+        let out = t
+            .codex(&["session", "review", "agent", "--format", "json"])
+            .output()
+            .expect("run");
+        assert_clean("review --format json", &out.stdout);
+        let v = json(&String::from_utf8_lossy(&out.stdout));
         let paths: Vec<&str> = v["files"]
             .as_array()
             .unwrap()
@@ -231,9 +235,16 @@ fn list_doctor_and_prune_quote_names_planted_in_the_state_dir_and_refs() {
             .expect("run");
         assert_clean("prune stdout", &out.stdout);
         assert_clean("prune stderr", &out.stderr);
-        // JSON keeps the exact name.
-        let (_, out, _) = run(t.codex(&["session", "list", "--json"]));
-        assert_eq!(json(&out)["broken"][0]["id"], planted);
+        // JSON keeps the exact name, written with escapes.
+        let out = t
+            .codex(&["session", "list", "--json"])
+            .output()
+            .expect("run");
+        assert_clean("list --json", &out.stdout);
+        assert_eq!(
+            json(&String::from_utf8_lossy(&out.stdout))["broken"][0]["id"],
+            planted
+        );
     });
 }
 

@@ -5,10 +5,15 @@
 //!
 //! Terminal forms follow git's `quote_c_style`: names are shown bare when harmless, else in
 //! double quotes with C escapes (`"a\033[31m.txt"`); free text keeps its words and has only the
-//! dangerous characters escaped. JSON never comes here: serde keeps it exact.
+//! dangerous characters escaped. JSON stays exact data: what a terminal would act on is
+//! written as a `\uXXXX` escape, which every JSON reader turns back into the same text.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io;
+
+use serde::Serialize as _;
+use serde_json::ser::{Formatter, PrettyFormatter};
 
 /// Characters that must not reach a terminal or a rendered report raw: C0 controls, DEL, C1
 /// controls (U+0080-U+009F), bidi embeddings, overrides and isolates, and the invisible
@@ -132,6 +137,81 @@ pub fn md_block(text: &str) -> String {
     format!("{fence}text\n{}\n{fence}", body.trim_end())
 }
 
+/// Pretty JSON, exact, with no character a terminal would act on written raw: serde escapes
+/// the C0 controls, and DEL, C1 controls, bidi and invisible marks become `\uXXXX` here.
+pub fn json_pretty(value: &serde_json::Value) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut out, TerminalSafe(PrettyFormatter::new()));
+    value.serialize(&mut serializer)?;
+    Ok(String::from_utf8(out)?)
+}
+
+/// serde_json's pretty layout, with unsafe characters in strings escaped.
+struct TerminalSafe<'a>(PrettyFormatter<'a>);
+
+impl Formatter for TerminalSafe<'_> {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (at, c) in fragment.char_indices() {
+            if is_unsafe(c) {
+                writer.write_all(&fragment.as_bytes()[start..at])?;
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = at + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_array(writer)
+    }
+
+    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array(writer)
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array_value(writer)
+    }
+
+    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object(writer)
+    }
+
+    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object(writer)
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(writer)
+    }
+
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object_value(writer)
+    }
+}
+
 fn longest_run(text: &str, wanted: char) -> usize {
     let (mut longest, mut current) = (0, 0);
     for c in text.chars() {
@@ -184,5 +264,19 @@ mod tests {
         assert_eq!(md_code("`x"), "`` `x ``");
         assert_eq!(md_text("<img src=x>|*"), "\\<img src=x\\>\\|\\*");
         assert_eq!(md_block("a\n```\nb"), "````text\na\n```\nb\n````");
+    }
+
+    #[test]
+    fn json_is_exact_and_terminal_safe() {
+        let value = serde_json::json!({"p\u{9b}": "a\x1b[31m\u{202E}\x7f é"});
+        let text = json_pretty(&value).unwrap();
+        assert_eq!(
+            text,
+            "{\n  \"p\\u009b\": \"a\\u001b[31m\\u202e\\u007f é\"\n}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
     }
 }
