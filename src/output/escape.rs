@@ -263,6 +263,10 @@ mod tests {
         assert_eq!(md_code("x`y"), "``x`y``");
         assert_eq!(md_code("`x"), "`` `x ``");
         assert_eq!(md_text("<img src=x>|*"), "\\<img src=x\\>\\|\\*");
+        assert_eq!(
+            md_text("[x](http://e) ![i](s) `c` &amp;"),
+            "\\[x\\](http://e) \\!\\[i\\](s) \\`c\\` \\&amp;"
+        );
         assert_eq!(md_block("a\n```\nb"), "````text\na\n```\nb\n````");
     }
 
