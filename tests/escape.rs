@@ -277,3 +277,33 @@ fn a_gate_refusal_quotes_a_protected_ref_whose_name_reads_backwards() {
         );
     });
 }
+
+#[test]
+fn completion_offers_no_planted_record_names() {
+    let bash = std::path::Path::new("/bin/bash");
+    if !bash.is_file() {
+        eprintln!("skipping: no bash");
+        return;
+    }
+    each_git(|t| {
+        t.add("alpha");
+        write_file(
+            &t.state_dir().join("sessions/a\x1b]8;;evil\x07x.json"),
+            "{}",
+        );
+        let script = format!(
+            "source {}/completions/git-codex.bash && COMP_WORDS=(git-codex session show a) && COMP_CWORD=3 && _clap_complete_git_codex git-codex a && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let out = std::process::Command::new(bash)
+            .env_clear()
+            .envs(t.vars())
+            .current_dir(&t.repo)
+            .args(["--norc", "-c", &script])
+            .output()
+            .expect("bash");
+        assert_clean("completions", &out.stdout);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.trim(), "alpha", "{text}");
+    });
+}
