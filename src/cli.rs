@@ -227,7 +227,7 @@ pub struct SessionAddArgs {
     /// Revision the session branch starts from (default: HEAD)
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
-    /// Time to live after last activity, e.g. 90m, "2h 30m", 2d, PT1H, never
+    /// Time to live after last activity, e.g. 90m, "2h 30m", 2d, PT1H; never (or 0): no expiry
     #[arg(long, value_name = "DURATION")]
     pub ttl: Option<String>,
     /// Sandbox mode for the session: strict or network-enabled
@@ -260,7 +260,7 @@ pub struct SessionTouchArgs {
     /// Session id
     #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
-    /// New time to live, counted from now
+    /// New time to live, counted from now, e.g. 90m, 2d; never (or 0): no expiry
     #[arg(long, value_name = "DURATION")]
     pub ttl: Option<String>,
 }

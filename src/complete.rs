@@ -23,7 +23,9 @@ pub fn answer_if_asked() {
         .complete();
 }
 
-/// The ids of the sessions of the repository here that start with `current`.
+/// The ids of the sessions of the repository here that start with `current`. Only valid ids:
+/// a record file planted under another name is no session, and its name could carry escape
+/// sequences to the terminal.
 pub fn session_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     let prefix = current.to_string_lossy();
     let Ok(cwd) = std::env::current_dir() else {
@@ -43,7 +45,7 @@ pub fn session_ids(current: &OsStr) -> Vec<CompletionCandidate> {
                 .and_then(|n| n.strip_suffix(".json"))
                 .map(str::to_string)
         })
-        .filter(|id| !id.starts_with('.') && id.starts_with(prefix.as_ref()))
+        .filter(|id| crate::state::id::parse(id).is_ok() && id.starts_with(prefix.as_ref()))
         .collect();
     ids.sort();
     ids.into_iter().map(CompletionCandidate::new).collect()

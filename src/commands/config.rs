@@ -7,7 +7,7 @@ use crate::cli::{ConfigCommand, ConfigGetArgs, ConfigImportArgs, ConfigListArgs,
 use crate::config::{self, Settings, display_value, edit, import, schema};
 use crate::context::current_dir;
 use crate::error::UserError;
-use crate::git::read::Reader;
+use crate::git::read::discover_common_dir;
 use crate::output;
 use crate::state::StateDir;
 
@@ -22,13 +22,11 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The repository's config file, or `None` outside a repository.
+/// The repository's config file (`<git-dir>/codex/config.toml`, in a bare server
+/// repository too), or `None` outside a repository.
 fn repo_file() -> anyhow::Result<Option<Utf8PathBuf>> {
     let cwd = current_dir()?;
-    match Reader::discover(&cwd) {
-        Ok((_, paths)) => Ok(Some(StateDir::new(&paths.common_dir).config_file())),
-        Err(_) => Ok(None),
-    }
+    Ok(discover_common_dir(&cwd)?.map(|common| StateDir::new(&common).config_file()))
 }
 
 fn load() -> anyhow::Result<Settings> {

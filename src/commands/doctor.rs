@@ -19,7 +19,7 @@ use crate::error::UserError;
 use crate::git::Git;
 use crate::git::read::Reader;
 use crate::hooks::{self, CLIENT_HOOKS};
-use crate::output;
+use crate::output::{self, escape};
 use crate::sandbox::{confine, netns};
 
 #[derive(Debug, Serialize)]
@@ -414,7 +414,10 @@ fn sessions_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
     checks.push(if missing.is_empty() && broken.is_empty() {
         check("sessions", "ok", format!("{} session(s), every worktree present", views.len()), None)
     } else {
-        let corrupt: Vec<&str> = broken.iter().map(|b| b.id.as_str()).collect();
+        let corrupt: Vec<String> = broken
+            .iter()
+            .map(|b| escape::quote(&b.id).into_owned())
+            .collect();
         check(
             "sessions",
             "fail",
@@ -426,7 +429,7 @@ fn sessions_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
         .unwrap_or_default()
         .into_iter()
         .filter(|(kind, _, _)| !matches!(*kind, "expired" | "missing-worktree"))
-        .map(|(kind, id, _)| format!("{kind} {id}"))
+        .map(|(kind, id, _)| format!("{kind} {}", escape::quote(&id)))
         .collect();
     checks.push(if orphans.is_empty() {
         check("orphans", "ok", "none", None)

@@ -18,7 +18,7 @@ use crate::gate::{Gate, Violation};
 use crate::git::Git;
 use crate::git::ledger::LEDGER_PREFIX;
 use crate::hooks;
-use crate::output;
+use crate::output::{self, escape};
 use crate::review::approval::Signers;
 use crate::state::StateDir;
 
@@ -51,19 +51,25 @@ fn oid(text: &str) -> Option<ObjectId> {
 fn refuse(refname: &str, violations: &[Violation], recover: &str) -> anyhow::Result<()> {
     for v in violations {
         output::error(&format!(
-            "git-codex: refusing to move {refname}: commit {} of session '{}' is not approved: {}",
+            "git-codex: refusing to move {}: commit {} of session '{}' is not approved: {}",
+            escape::quote(refname),
             &v.commit[..v.commit.len().min(12)],
-            v.session,
-            v.reason()
+            escape::quote(&v.session),
+            escape::line(&v.reason())
         ));
     }
     let sessions: Vec<&str> = violations.iter().map(|v| v.session.as_str()).collect();
     let first = sessions.first().copied().unwrap_or("<id>");
     output::hint(&format!(
-        "a person approves the session's tip with 'git codex session review {first} --approve'; then try again"
+        "a person approves the session's tip with 'git codex session review {} --approve'; then try again",
+        escape::quote(first)
     ));
     output::hint(recover);
-    Err(UserError::refused(format!("the review gate refused to move {refname}")).into())
+    Err(UserError::refused(format!(
+        "the review gate refused to move {}",
+        escape::quote(refname)
+    ))
+    .into())
 }
 
 /// Asks the gate about each `(ref, old, new)` update; the first refusal fails the hook with

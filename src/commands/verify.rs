@@ -7,7 +7,7 @@ use crate::cli::VerifyArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
 use crate::gate::{Gate, Violation};
-use crate::output;
+use crate::output::{self, escape};
 
 /// One landing to check: a ref (if named) moving from `old` to `new`.
 struct Landing {
@@ -54,16 +54,16 @@ fn report(landing: &Landing, violations: &[Violation]) {
     if violations.is_empty() {
         output::note(&format!(
             "ok: {} lands no unapproved session commit",
-            landing.label
+            escape::quote(&landing.label)
         ));
     }
     for v in violations {
         output::error(&format!(
             "{}: commit {} of session '{}' is not approved: {}",
-            landing.label,
+            escape::quote(&landing.label),
             &v.commit[..v.commit.len().min(12)],
-            v.session,
-            v.reason()
+            escape::quote(&v.session),
+            escape::line(&v.reason())
         ));
     }
 }

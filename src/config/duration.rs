@@ -10,19 +10,20 @@ pub enum Ttl {
 }
 
 impl Ttl {
-    /// Parses a duration. `0` and `never` mean no expiry.
+    /// Parses a duration. `0` and `never` mean no expiry, in every layer (file, environment,
+    /// flag). A zero with a unit (`0s`, `0m`, `PT0S`, `500ms`) reads like "at once", which is
+    /// not what it would do: it is refused, as a negative duration is.
     pub fn parse(text: &str) -> Result<Ttl, String> {
         let trimmed = text.trim();
         if trimmed.eq_ignore_ascii_case("never") || trimmed == "0" {
             return Ok(Ttl::Never);
         }
-        parse_seconds(trimmed).map(|secs| {
-            if secs == 0 {
-                Ttl::Never
-            } else {
-                Ttl::Seconds(secs)
-            }
-        })
+        match parse_seconds(trimmed)? {
+            0 => Err(format!(
+                "expected a duration of at least one second, or \"never\" (also written \"0\") for no limit, found \"{trimmed}\""
+            )),
+            secs => Ok(Ttl::Seconds(secs)),
+        }
     }
 
     pub fn seconds(self) -> Option<u64> {
@@ -102,7 +103,19 @@ mod tests {
 
     #[test]
     fn refuses_nonsense() {
-        for bad in ["soon", "", "10", "-5m", "1 fortnight", "2 months"] {
+        for bad in [
+            "soon",
+            "",
+            "10",
+            "-5m",
+            "1 fortnight",
+            "2 months",
+            "0s",
+            "0m",
+            "PT0S",
+            "500ms",
+            "-0h",
+        ] {
             assert!(Ttl::parse(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -279,6 +279,15 @@ impl Reader {
     }
 }
 
+/// The common git dir of the repository containing `cwd`, bare or not; `None` outside any.
+/// The config commands need only this, so that a server's bare repository can be configured.
+pub fn discover_common_dir(cwd: &Utf8Path) -> anyhow::Result<Option<Utf8PathBuf>> {
+    match gix::discover_with_environment_overrides(cwd) {
+        Ok(repo) => utf8(repo.common_dir()).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
 fn bare_error(git_dir: &std::path::Path) -> UserError {
     UserError::bad_input(format!(
         "{} is a bare repository: sessions need a main worktree",

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::Summary;
 use super::approval::ApprovalState;
 use super::diff::FileStatus;
+use crate::output::escape::{md_block, md_cell, md_code, md_text};
 
 pub fn json(summary: &Summary) -> serde_json::Value {
     json!({
@@ -28,11 +29,6 @@ fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
-/// Backticks and table pipes in names must not break the markdown.
-fn code(text: &str) -> String {
-    format!("`{}`", text.replace('`', "'").replace('|', "\\|"))
-}
-
 pub fn markdown(s: &Summary) -> String {
     let base = s.base.to_string();
     let tip = s.tip.to_string();
@@ -40,14 +36,14 @@ pub fn markdown(s: &Summary) -> String {
     let _ = writeln!(
         out,
         "# Review of session {}: {}..{}\n",
-        code(&s.session),
-        code(short(&base)),
-        code(short(&tip))
+        md_code(&s.session),
+        md_code(short(&base)),
+        md_code(short(&tip))
     );
     let _ = writeln!(
         out,
         "Branch {} · {} commit(s) · {} file(s) changed, {} insertion(s)(+), {} deletion(s)(-)\n",
-        code(&s.branch),
+        md_code(&s.branch),
         s.commits.len(),
         s.totals.files,
         s.totals.insertions,
@@ -57,7 +53,7 @@ pub fn markdown(s: &Summary) -> String {
         let _ = writeln!(
             out,
             "Uncommitted changes were committed as {} (`codex({}): snapshot`).\n",
-            code(short(staged)),
+            md_code(short(staged)),
             s.session
         );
     }
@@ -76,8 +72,8 @@ pub fn markdown(s: &Summary) -> String {
                 FileStatus::Copied => "copied",
             };
             let name = match &f.old_path {
-                Some(old) => format!("{} → {}", code(old), code(&f.path)),
-                None => code(&f.path),
+                Some(old) => format!("{} → {}", md_cell(old), md_cell(&f.path)),
+                None => md_cell(&f.path),
             };
             let (plus, minus) = if f.binary {
                 ("-".to_string(), "-".to_string())
@@ -100,9 +96,9 @@ pub fn markdown(s: &Summary) -> String {
         let _ = writeln!(
             out,
             "- {} {} ({})",
-            code(short(&c.sha)),
-            c.subject,
-            c.author
+            md_code(short(&c.sha)),
+            md_text(&c.subject),
+            md_text(&c.author)
         );
     }
     out.push_str("\n## Review hook\n\n");
@@ -118,19 +114,14 @@ pub fn markdown(s: &Summary) -> String {
             let _ = writeln!(
                 out,
                 "{} {verdict} in {} ms.\n",
-                code(&h.command),
+                md_code(&h.command),
                 h.duration_ms
             );
             if !h.output.is_empty() {
-                let fence = if h.output.contains("```") {
-                    "~~~~"
-                } else {
-                    "```"
-                };
                 let _ = writeln!(
                     out,
-                    "<details><summary>hook output</summary>\n\n{fence}\n{}\n{fence}\n</details>",
-                    h.output.trim_end()
+                    "<details><summary>hook output</summary>\n\n{}\n</details>",
+                    md_block(&h.output)
                 );
             }
         }
@@ -139,22 +130,39 @@ pub fn markdown(s: &Summary) -> String {
     let line = match &s.approval {
         ApprovalState::Pending => "Not approved yet.".to_string(),
         ApprovalState::Approved(v) => {
-            format!("Approved by {} for {}.", v.by, code(short(&v.commit)))
+            format!(
+                "Approved by {} for {}.",
+                md_text(&v.by),
+                md_code(short(&v.commit))
+            )
         }
         ApprovalState::Stale(v) => format!(
             "Stale: approved by {} for {}, but the branch has moved on since.",
-            v.by,
-            code(short(&v.commit))
+            md_text(&v.by),
+            md_code(short(&v.commit))
         ),
         ApprovalState::Rejected(v) => {
-            format!("Rejected by {} at {}.", v.by, code(short(&v.commit)))
+            format!(
+                "Rejected by {} at {}.",
+                md_text(&v.by),
+                md_code(short(&v.commit))
+            )
         }
         ApprovalState::Unverified(v, why) => format!(
-            "Approved by {} for {}, but it does not count: {why}.",
-            v.by,
-            code(short(&v.commit))
+            "Approved by {} for {}, but it does not count: {}.",
+            md_text(&v.by),
+            md_code(short(&v.commit)),
+            md_text(why)
         ),
     };
     let _ = writeln!(out, "{line}");
+    if let ApprovalState::Approved(v)
+    | ApprovalState::Stale(v)
+    | ApprovalState::Rejected(v)
+    | ApprovalState::Unverified(v, _) = &s.approval
+        && !v.message.trim().is_empty()
+    {
+        let _ = writeln!(out, "\n{}", md_block(&v.message));
+    }
     out
 }

@@ -60,6 +60,9 @@ pub struct BrokenRecord {
     pub id: String,
     pub path: Utf8PathBuf,
     pub problem: String,
+    /// The port the record still names, read leniently: its session may be alive and
+    /// listening on it, so it is not handed out again.
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +207,7 @@ impl StateDir {
                 Ok(record) => good.push(record),
                 Err(problem) => broken.push(BrokenRecord {
                     id: stem.to_string(),
+                    port: fs_err::read(&path).ok().and_then(|b| lenient_port(&b)),
                     path: path.clone(),
                     problem,
                 }),
@@ -283,6 +287,20 @@ fn read_record(path: &Utf8Path) -> Result<SessionRecord, String> {
         ));
     }
     Ok(record)
+}
+
+/// The `"port": N` of a record that does not parse (cut short, a field missing, another
+/// schema): the first such member anywhere in the text.
+fn lenient_port(bytes: &[u8]) -> Option<u16> {
+    let text = String::from_utf8_lossy(bytes);
+    text.match_indices("\"port\"").find_map(|(at, key)| {
+        let rest = text[at + key.len()..].trim_start().strip_prefix(':')?;
+        let rest = rest.trim_start();
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest[..digits].parse().ok()
+    })
 }
 
 /// The session file git-codex writes into every worktree; `info/exclude` ignores it.

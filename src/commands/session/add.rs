@@ -14,7 +14,7 @@ use crate::config::schema;
 use crate::context::Ctx;
 use crate::error::UserError;
 use crate::gate::base_ref;
-use crate::output;
+use crate::output::{self, escape};
 use crate::state::{BrokenRecord, SessionId, SessionRecord, id, record};
 
 pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
@@ -44,7 +44,15 @@ pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
             .hint(format!("otherwise pick another id, or delete the branch with 'git branch -D {branch}'"))
             .into());
     }
-    let record = new_record(&ctx, &id, branch, base, base_commit, &records, now)?;
+    let record = new_record(
+        &ctx,
+        &id,
+        branch,
+        base,
+        base_commit,
+        (&records, &broken),
+        now,
+    )?;
     let plan = Plan {
         start: record.base_commit.clone(),
         record,
@@ -127,14 +135,15 @@ pub fn check_policy(
     Ok(())
 }
 
-/// A fresh record for a new or restored session: a free path and port, a fresh expiry.
+/// A fresh record for a new or restored session: a free path and port (none that a record,
+/// readable or not, holds), a fresh expiry.
 pub fn new_record(
     ctx: &Ctx,
     id: &SessionId,
     branch: String,
     base: &str,
     base_commit: gix::ObjectId,
-    records: &[SessionRecord],
+    (records, broken): (&[SessionRecord], &[BrokenRecord]),
     now: Timestamp,
 ) -> anyhow::Result<SessionRecord> {
     let worktree = ctx.worktree_base().join(format!("wt-{id}"));
@@ -155,25 +164,45 @@ pub fn new_record(
         last_activity: now,
         ttl_seconds: ctx.config.ttl.seconds(),
         sandbox: ctx.config.sandbox_mode.clone(),
-        port: free_port(ctx.config.port_range, records)?,
+        port: free_port(ctx.config.port_range, records, broken)?,
         copied_files: Vec::new(),
         agent: None,
         last_run: None,
     })
 }
 
-/// The lowest port in the range that no session holds. Deliberately not probed with a bind:
-/// the agent may not be listening yet, and allocation must not depend on the moment.
-fn free_port((low, high): (u16, u16), records: &[SessionRecord]) -> anyhow::Result<u16> {
-    (low..=high)
-        .find(|port| !records.iter().any(|r| r.port == *port))
-        .ok_or_else(|| {
-            UserError::refused(format!(
-                "no free port left in session.port_range {low}-{high}"
-            ))
-            .hint("widen session.port_range or remove sessions")
-            .into()
-        })
+/// The lowest port in the range that no session holds, corrupt records' included.
+/// Deliberately not probed with a bind: the agent may not be listening yet, and allocation
+/// must not depend on the moment. A corrupt record whose port cannot be read stops
+/// allocation: its session may be using any port.
+fn free_port(
+    (low, high): (u16, u16),
+    records: &[SessionRecord],
+    broken: &[BrokenRecord],
+) -> anyhow::Result<u16> {
+    if let Some(unknown) = broken.iter().find(|b| b.port.is_none()) {
+        return Err(UserError::refused(format!(
+            "cannot pick a port: the record of session '{}' is corrupt ({}) and names no port",
+            escape::quote(&unknown.id),
+            escape::line(&unknown.problem)
+        ))
+        .hint(format!(
+            "repair {} or remove that session with 'git codex session remove {}'",
+            escape::quote(unknown.path.as_str()),
+            escape::quote(&unknown.id)
+        ))
+        .into());
+    }
+    let taken = |port: u16| {
+        records.iter().any(|r| r.port == port) || broken.iter().any(|b| b.port == Some(port))
+    };
+    (low..=high).find(|port| !taken(*port)).ok_or_else(|| {
+        UserError::refused(format!(
+            "no free port left in session.port_range {low}-{high}"
+        ))
+        .hint("widen session.port_range or remove sessions")
+        .into()
+    })
 }
 
 /// What `create` made so far, undone in reverse on failure.

@@ -7,7 +7,7 @@ use super::status::{SessionView, describe_expiry, seconds_between};
 use crate::cli::SessionListArgs;
 use crate::config::duration::format_seconds;
 use crate::context::Ctx;
-use crate::output;
+use crate::output::{self, escape};
 
 pub fn run(args: SessionListArgs) -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
@@ -20,7 +20,8 @@ pub fn run(args: SessionListArgs) -> anyhow::Result<()> {
     for b in &broken {
         output::warning(&format!(
             "session record {} is corrupt: {}",
-            b.path, b.problem
+            escape::quote(b.path.as_str()),
+            escape::line(&b.problem)
         ));
     }
     if args.json {
@@ -45,8 +46,8 @@ pub fn run(args: SessionListArgs) -> anyhow::Result<()> {
         let r = &v.record;
         let count = |n: Option<usize>| n.map_or("?".to_string(), |n| n.to_string());
         rows.push([
-            r.id.clone(),
-            r.branch.clone(),
+            escape::quote(&r.id).into_owned(),
+            escape::quote(&r.branch).into_owned(),
             v.state.as_str().to_string(),
             format_seconds(seconds_between(r.created, now).unsigned_abs()),
             describe_expiry(v.expires_at, now),
@@ -61,7 +62,7 @@ pub fn run(args: SessionListArgs) -> anyhow::Result<()> {
     }
     for b in &broken {
         let mut row = [const { String::new() }; 8];
-        row[0] = b.id.clone();
+        row[0] = escape::quote(&b.id).into_owned();
         row[2] = "corrupt".to_string();
         rows.push(row);
     }

@@ -8,7 +8,7 @@ use crate::context::Ctx;
 use crate::error::UserError;
 use crate::gate::Gate;
 use crate::git::land::{Landing, Strategy};
-use crate::output;
+use crate::output::{self, escape};
 use crate::review::approval::{self, ApprovalState};
 use crate::state::{SessionRecord, id};
 
@@ -21,17 +21,25 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
     let target = target_branch(&ctx, args.into.as_deref())?;
     let target_ref = format!("refs/heads/{target}");
     let old = ctx.reader.ref_target(&target_ref)?.ok_or_else(|| {
-        UserError::bad_input(format!("branch '{target}' does not exist"))
+        UserError::bad_input(format!("branch {} does not exist", escape::quote(&target)))
             .hint("pass an existing branch with --into")
     })?;
     let tip = ctx
         .reader
         .ref_target(&format!("refs/heads/{}", record.branch))?
-        .ok_or_else(|| UserError::runtime(format!("the branch {} is gone", record.branch)))?;
+        .ok_or_else(|| {
+            UserError::runtime(format!(
+                "the branch {} is gone",
+                escape::quote(&record.branch)
+            ))
+        })?;
     crate::gate::record::observe(&ctx, &record)?;
     require_approval(&ctx, &record, old, tip)?;
     if ctx.reader.count_exclusive(tip, &[old])? == 0 {
-        output::note(&format!("{target} already contains session '{id}'"));
+        output::note(&format!(
+            "{} already contains session '{id}'",
+            escape::quote(&target)
+        ));
     } else {
         let strategy = match args.strategy {
             MergeStrategy::Merge => Strategy::Merge,
@@ -55,7 +63,8 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
             .worktree_with_branch(&ctx.paths.main_root, &target_ref)?;
         let new = ctx.git.land(&landing, checkout.as_deref(), strategy)?;
         output::note(&format!(
-            "Landed session '{id}' on {target} ({}..{})",
+            "Landed session '{id}' on {} ({}..{})",
+            escape::quote(&target),
             &old_hex[..12],
             &new[..new.len().min(12)]
         ));
@@ -120,12 +129,14 @@ fn require_approval(
             &tip.to_string()[..12],
             &v.commit[..12]
         ))),
-        ApprovalState::Rejected(v) => {
-            Err(refused(format!("session '{id}' was rejected by {}", v.by)))
-        }
+        ApprovalState::Rejected(v) => Err(refused(format!(
+            "session '{id}' was rejected by {}",
+            escape::line(&v.by)
+        ))),
         ApprovalState::Unverified(v, why) => Err(refused(format!(
-            "the approval of session '{id}' by {} does not count: {why}",
-            v.by
+            "the approval of session '{id}' by {} does not count: {}",
+            escape::line(&v.by),
+            escape::line(&why)
         ))),
         ApprovalState::Pending => Err(refused(format!("session '{id}' has no approval"))),
     }

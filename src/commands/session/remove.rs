@@ -13,7 +13,7 @@ use crate::git::ledger;
 use crate::git::read::{RepoPaths, worktree_state};
 use crate::git::snapshot::snapshot_ref;
 use crate::git::worktrees::is_locked;
-use crate::output;
+use crate::output::{self, escape};
 use crate::sandbox::confine;
 use crate::state::{SessionRecord, id};
 
@@ -104,11 +104,15 @@ pub fn describe(target: &Target, removed: &Removed) -> Vec<String> {
         ));
     }
     if removed.branch_deleted {
-        lines.push(format!("Deleted branch {} (merged)", target.branch));
+        lines.push(format!(
+            "Deleted branch {} (merged)",
+            escape::quote(&target.branch)
+        ));
     } else if removed.branch_kept_commits > 0 {
         lines.push(format!(
             "Kept branch {}: {} commit(s) are on no other branch",
-            target.branch, removed.branch_kept_commits
+            escape::quote(&target.branch),
+            removed.branch_kept_commits
         ));
     }
     lines

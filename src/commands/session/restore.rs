@@ -57,7 +57,15 @@ pub fn run(args: SessionRestoreArgs) -> anyhow::Result<()> {
     if let Some(recorded) = ctx.reader.ref_target(&base_ref(id.as_str()))? {
         base_commit = recorded;
     }
-    let record = new_record(&ctx, &id, branch, &base, base_commit, &records, now)?;
+    let record = new_record(
+        &ctx,
+        &id,
+        branch,
+        &base,
+        base_commit,
+        (&records, &broken),
+        now,
+    )?;
     let plan = Plan {
         start: start.to_string(),
         record,

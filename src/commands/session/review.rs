@@ -12,7 +12,7 @@ use crate::context::Ctx;
 use crate::error::UserError;
 use crate::git::read::worktree_state_knowing;
 use crate::git::refs::RefUpdate;
-use crate::output;
+use crate::output::{self, escape};
 use crate::review::approval::{self, ApprovalState, approval_ref, rejection_ref};
 use crate::review::{Summary, hook, render};
 use crate::state::session_file_excluded;
@@ -193,9 +193,8 @@ pub(super) fn write_reports(dir: &camino::Utf8Path, summary: &Summary) -> anyhow
         &dir.join(format!("{tip}.md")),
         render::markdown(summary).as_bytes(),
     )?;
-    let mut json = serde_json::to_vec_pretty(&render::json(summary))?;
-    json.push(b'\n');
-    replace_file(&dir.join(format!("{tip}.json")), &json)
+    let json = format!("{}\n", escape::json_pretty(&render::json(summary))?);
+    replace_file(&dir.join(format!("{tip}.json")), json.as_bytes())
 }
 
 fn run_hook(
@@ -361,10 +360,7 @@ fn record_verdict(
 fn emit(summary: &Summary, format: ReportFormat, file: Option<&str>) -> anyhow::Result<()> {
     let text = match format {
         ReportFormat::Markdown => render::markdown(summary),
-        ReportFormat::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&render::json(summary))?
-        ),
+        ReportFormat::Json => format!("{}\n", escape::json_pretty(&render::json(summary))?),
     };
     match file {
         Some(path) => {

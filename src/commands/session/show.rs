@@ -6,7 +6,7 @@ use serde_json::json;
 use super::status::{SessionView, describe_expiry};
 use crate::cli::SessionShowArgs;
 use crate::context::Ctx;
-use crate::output;
+use crate::output::{self, escape};
 use crate::state::id;
 
 pub fn run(args: SessionShowArgs) -> anyhow::Result<()> {
@@ -31,9 +31,12 @@ pub fn run(args: SessionShowArgs) -> anyhow::Result<()> {
     let lines = [
         ("session", r.id.clone()),
         ("state", view.state.as_str().to_string()),
-        ("branch", r.branch.clone()),
-        ("worktree", r.worktree.to_string()),
-        ("base", format!("{} ({})", r.base, short(&r.base_commit))),
+        ("branch", escape::quote(&r.branch).into_owned()),
+        ("worktree", escape::quote(r.worktree.as_str()).into_owned()),
+        (
+            "base",
+            format!("{} ({})", escape::quote(&r.base), short(&r.base_commit)),
+        ),
         ("tip", view.tip.as_deref().map_or("-".into(), short)),
         ("created", r.created.to_string()),
         ("last activity", r.last_activity.to_string()),
@@ -52,7 +55,7 @@ pub fn run(args: SessionShowArgs) -> anyhow::Result<()> {
                 .map_or("-".into(), |d| if d { "yes" } else { "no" }.to_string()),
         ),
         ("port", r.port.to_string()),
-        ("sandbox", r.sandbox.clone()),
+        ("sandbox", escape::quote(&r.sandbox).into_owned()),
         ("tmp", ctx.state.tmp_dir(id.as_str()).to_string()),
         ("logs", ctx.state.logs_dir(id.as_str()).to_string()),
     ];
@@ -60,7 +63,7 @@ pub fn run(args: SessionShowArgs) -> anyhow::Result<()> {
         output::data(&format!("{name:<14} {value}"));
     }
     for problem in &view.problems {
-        output::warning(problem);
+        output::warning(&escape::line(problem));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{Kind, Outcome, session_target};
 use crate::commands::session::remove::describe;
-use crate::output;
+use crate::output::{self, escape};
 
 fn verb(kind: Kind, dry_run: bool) -> &'static str {
     match (kind, dry_run) {
@@ -27,14 +27,20 @@ pub fn report_text(outcomes: &[Outcome], dry_run: bool) {
     for outcome in outcomes {
         let f = &outcome.finding;
         let what = match (f.kind, &f.branch, &f.path) {
-            (Kind::OrphanBranch, Some(branch), _) => branch.clone(),
-            (Kind::Expired | Kind::MissingWorktree | Kind::Skipped, _, _) => format!("'{}'", f.id),
-            (_, _, Some(path)) => path.to_string(),
-            _ => f.id.clone(),
+            (Kind::OrphanBranch, Some(branch), _) => escape::quote(branch).into_owned(),
+            (Kind::Expired | Kind::MissingWorktree | Kind::Skipped, _, _) => {
+                format!("'{}'", escape::quote(&f.id))
+            }
+            (_, _, Some(path)) => escape::quote(path.as_str()).into_owned(),
+            _ => escape::quote(&f.id).into_owned(),
         };
-        output::note(&format!("{} {what}: {}", verb(f.kind, dry_run), f.reason));
+        output::note(&format!(
+            "{} {what}: {}",
+            verb(f.kind, dry_run),
+            escape::line(&f.reason)
+        ));
         if let Some(err) = &outcome.error {
-            output::error(&format!("could not prune {what}: {err}"));
+            output::error(&format!("could not prune {what}: {}", escape::text(err)));
         }
         if let Some(removed) = &outcome.removed {
             for line in describe(&session_target(f), removed) {
