@@ -207,13 +207,29 @@ fn a_missing_binary_warns_and_lets_git_work() {
         let copy = t.root().join("bin/git-codex");
         std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
         std::fs::copy(common::BIN, &copy).unwrap();
-        let mut install = assert_cmd::Command::new(&copy);
-        install
-            .env_clear()
-            .envs(t.vars())
-            .current_dir(&t.repo)
-            .args(["init"]);
-        install.assert().success();
+        // Another test thread forking while the copy was open for writing can leave it "busy"
+        // for a moment (ETXTBSY): try again, as a shell would.
+        let mut tries = 0;
+        let out = loop {
+            let mut install = std::process::Command::new(&copy);
+            install
+                .env_clear()
+                .envs(t.vars())
+                .current_dir(&t.repo)
+                .args(["init"]);
+            match install.output() {
+                Err(err) if err.raw_os_error() == Some(26) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.expect("run the copied binary"),
+            }
+        };
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::fs::remove_file(&copy).unwrap();
         let path = format!("{}:/usr/bin:/bin", t.git.parent().unwrap().display());
         let mut git = std::process::Command::new(&t.git);
