@@ -444,3 +444,35 @@ fn too_many_commits_to_compare_fail_closed() {
         assert_eq!(main_tip(t), base);
     });
 }
+
+#[test]
+fn an_environment_override_is_one_commands_and_leaves_the_gate_as_configured() {
+    each_git(|t| {
+        let (_, tip) = session(t, "s");
+        // The person's own bypass, for one command: main unprotected in the environment.
+        let mut cmd = std::process::Command::new(&t.git);
+        cmd.env_clear()
+            .envs(t.vars())
+            .env("GIT_CODEX_REVIEW_PROTECTED", "nothing-here")
+            .current_dir(&t.repo)
+            .args(["commit", "-q", "--allow-empty", "-m", "a person's commit"]);
+        assert!(cmd.output().expect("git").status.success());
+        // The next command, without the override, meets the gate as configured.
+        let before = main_tip(t);
+        let result = attempt(t, &t.repo, &["reset", "-q", "--hard", &tip]);
+        refused(t, "reset after an overridden command", result, &before, "s");
+        t.git(&["reset", "-q", "--hard", &before]);
+        let result = attempt(
+            t,
+            &t.repo,
+            &["merge", "-q", "--no-edit", "--no-ff", "codex/s"],
+        );
+        refused(
+            t,
+            "merge --no-ff after an overridden command",
+            result,
+            &before,
+            "s",
+        );
+    });
+}

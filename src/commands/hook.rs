@@ -127,10 +127,7 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         "record session commits",
         record::record_updates(&ctx, &updates),
     );
-    best_effort(
-        "refresh the hooks' cache",
-        hooks::write_cache(&ctx.state.root, &ctx.config),
-    );
+    best_effort("refresh the hooks' cache", hooks::refresh_cache(&ctx.state));
     if !ctx.config.gate_reference_transaction {
         return Ok(());
     }

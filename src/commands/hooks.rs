@@ -72,7 +72,7 @@ fn this_binary() -> anyhow::Result<Utf8PathBuf> {
 pub fn install_client(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = hooks::hooks_dir(&ctx.git, &ctx.paths.main_root)?;
     let states = hooks::install(&dir, CLIENT_HOOKS, &this_binary()?, &ctx.state.root)?;
-    hooks::write_cache(&ctx.state.root, &ctx.config)?;
+    hooks::refresh_cache(&ctx.state)?;
     let chained: Vec<&str> = states
         .iter()
         .filter(|s| s.chained)
@@ -100,14 +100,14 @@ fn install(args: &HooksInstallArgs) -> anyhow::Result<()> {
     }
     let place = place(true)?;
     fs_err::create_dir_all(&place.state.root)?;
-    let settings = Settings::load(Some(&place.state.config_file()), &[])?;
+    Settings::load(Some(&place.state.config_file()), &[])?;
     hooks::install(
         &place.hooks_dir,
         place.names,
         &this_binary()?,
         &place.state.root,
     )?;
-    hooks::write_cache(&place.state.root, &settings.config())?;
+    hooks::refresh_cache(&place.state)?;
     output::note(&format!(
         "Installed the git-codex server hook in {}",
         place.hooks_dir

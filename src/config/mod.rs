@@ -86,6 +86,17 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The files' layers alone (user, then repo), without the environment or flags: what
+    /// outlives one command (the hooks' cache) must not keep a one-command override.
+    pub fn load_files(repo_file: &Utf8Path) -> anyhow::Result<Self> {
+        let mut settings = Settings::defaults();
+        if let Some(path) = user_file() {
+            settings.apply_file(&path)?;
+        }
+        settings.apply_file(repo_file)?;
+        Ok(settings)
+    }
+
     fn apply_file(&mut self, path: &Utf8Path) -> anyhow::Result<()> {
         let text = match fs_err::read_to_string(path) {
             Ok(text) => text,

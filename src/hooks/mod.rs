@@ -163,6 +163,13 @@ pub fn uninstall(dir: &Utf8Path, names: &[&str]) -> anyhow::Result<Vec<String>> 
     Ok(kept)
 }
 
+/// Rewrites the cache from the config files alone: an environment override is one command's
+/// (the person's own bypass), and the cache serves every later command.
+pub fn refresh_cache(state: &crate::state::StateDir) -> anyhow::Result<()> {
+    let settings = crate::config::Settings::load_files(&state.config_file())?;
+    write_cache(&state.root, &settings.config())
+}
+
 /// The copy of the protected patterns the reference-transaction shim sources, so that
 /// updates of other refs never start git-codex. Rewritten whenever config is loaded by a
 /// hook with a newer config file.

@@ -321,7 +321,7 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
             record.id
         ));
     }
-    if let Err(err) = crate::hooks::write_cache(&ctx.state.root, &ctx.config) {
+    if let Err(err) = crate::hooks::refresh_cache(&ctx.state) {
         output::warning(&format!("could not refresh the hooks' cache: {err:#}"));
     }
     Ok(())
