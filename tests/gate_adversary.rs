@@ -476,3 +476,42 @@ fn an_environment_override_is_one_commands_and_leaves_the_gate_as_configured() {
         );
     });
 }
+
+#[test]
+fn what_a_session_merged_from_main_is_not_its_change_but_its_merges_own_change_is() {
+    each_git(|t| {
+        t.set_config("[review]\nprotected = [\"main\", \"release/*\"]\n");
+        t.git(&["branch", "release/1"]);
+        let wt = t.add("s");
+        t.commit_in(&wt, "s.txt", "the session's own work\n");
+        // Main moves on; the agent merges main into its session, adding a line of its own in
+        // the merge commit itself.
+        t.commit_in(&t.repo, "shared.txt", "a person's feature on main\n");
+        let feature = t.git(&["rev-parse", "main"]);
+        t.git_in(&wt, &["merge", "-q", "--no-commit", "main"]);
+        write_file(&wt.join("evil.txt"), "slipped into the merge commit\n");
+        t.git_in(&wt, &["add", "evil.txt"]);
+        t.git_in(&wt, &["commit", "-q", "-m", "merge main"]);
+        // A backport of main's own feature to a protected release branch is no copy.
+        t.git(&["switch", "-q", "release/1"]);
+        t.git(&["cherry-pick", &feature]);
+        t.git(&["switch", "-q", "main"]);
+        // What the merge commit added itself is the session's.
+        let before = main_tip(t);
+        let copy = prepared_on_main(t, |t| {
+            t.git(&["checkout", "codex/s", "--", "evil.txt"]);
+            assert!(
+                t.git_without_hooks(&["commit", "-q", "-m", "mine"])
+                    .status
+                    .success()
+            );
+        });
+        refused(
+            t,
+            "copy of a merge's own change",
+            land(t, &copy),
+            &before,
+            "s",
+        );
+    });
+}

@@ -8,7 +8,7 @@
 //! every parent (so a merge is judged by what it adds itself, not by what its parents
 //! brought). Past [`MAX_LANDING`] commits to compare, the gate refuses rather than skip.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use gix::ObjectId;
 
@@ -27,6 +27,8 @@ const NET: ObjectId = ObjectId::Sha1([0; 20]);
 pub struct Original<'s> {
     pub session: &'s SessionLine,
     pub commits: Vec<ObjectId>,
+    /// Every commit of the session (landing or not): a merge's other parents are upstream.
+    pub own: HashSet<ObjectId>,
     pub hidden: Vec<ObjectId>,
 }
 
@@ -131,35 +133,40 @@ pub fn find(
     Ok(found)
 }
 
-/// The significant hunks of every non-merge session commit in `originals`, and of each
-/// session's whole change (base to branch tip: a merge inside the session shows there).
+/// The significant hunks of the sessions' changes in `originals`: each commit's own (a merge's
+/// is what it adds against every parent: its conflict resolutions, or an evil change), and
+/// each session's whole change from its base to its branch tip (what a squash lands), less
+/// what it merged in from upstream (main's own changes are no session's).
 fn candidate_hunks(
     gate: &Gate<'_>,
     originals: &[Original<'_>],
 ) -> anyhow::Result<Vec<(Hunk, Source)>> {
     let mut items = Vec::new();
-    let mut sources = Vec::new();
+    // Per item: where its hunks came from, and its role.
+    let mut roles: Vec<(usize, ObjectId, Role)> = Vec::new();
     for (index, original) in originals.iter().enumerate() {
         if original.commits.is_empty() {
             continue;
         }
+        let mut upstream = Vec::new();
         for commit in &original.commits {
             let parents = gate.history.parents(*commit)?;
-            let item = match parents.as_slice() {
-                [] => DiffOf::Root(*commit),
-                [parent] => DiffOf::Pair {
+            if parents.is_empty() {
+                items.push(DiffOf::Root(*commit));
+                roles.push((index, *commit, Role::Commit { sides: 1 }));
+                continue;
+            }
+            let sides = parents.len();
+            for parent in &parents {
+                items.push(DiffOf::Pair {
                     from: *parent,
                     to: *commit,
-                },
-                // A merge's own change shows in the session's whole change.
-                _ => continue,
-            };
-            items.push(item);
-            sources.push(Source {
-                original: index,
-                of: *commit,
-                whole: false,
-            });
+                });
+                roles.push((index, *commit, Role::Commit { sides }));
+            }
+            if sides > 1 {
+                upstream.extend(parents.iter().copied().filter(|p| !original.own.contains(p)));
+            }
         }
         let session = original.session;
         if let (Some(base), Some(tip)) = (session.base, session.branch_tip)
@@ -169,28 +176,68 @@ fn candidate_hunks(
                 from: base,
                 to: tip,
             });
-            sources.push(Source {
-                original: index,
-                of: tip,
-                whole: true,
-            });
+            roles.push((index, tip, Role::Whole));
+            for parent in upstream {
+                items.push(DiffOf::Pair {
+                    from: base,
+                    to: parent,
+                });
+                roles.push((index, tip, Role::Upstream));
+            }
         }
     }
     let diffs = gate.git.hunks(gate.cwd, &items)?;
     let mut out = Vec::new();
-    for (hunks, source) in diffs.into_iter().zip(sources) {
-        for hunk in hunks.into_iter().filter(Hunk::significant) {
-            out.push((
-                hunk,
-                Source {
-                    original: source.original,
-                    of: source.of,
-                    whole: source.whole,
-                },
-            ));
+    let mut upstream: HashSet<(usize, Hunk)> = HashSet::new();
+    let mut sides_of: Vec<Vec<Hunk>> = Vec::new();
+    for (hunks, (index, of, role)) in diffs.into_iter().zip(roles) {
+        let significant = hunks.into_iter().filter(Hunk::significant);
+        match role {
+            Role::Commit { sides } => {
+                sides_of.push(significant.collect());
+                if sides_of.len() < sides {
+                    continue;
+                }
+                // A hunk counts when every side shows it: against each parent.
+                let mut sides = std::mem::take(&mut sides_of).into_iter();
+                let first = sides.next().unwrap_or_default();
+                let rest: Vec<Vec<Hunk>> = sides.collect();
+                for hunk in first {
+                    if rest.iter().all(|side| side.iter().any(|h| hunk.within(h))) {
+                        out.push((hunk, Source::new(index, of, false)));
+                    }
+                }
+            }
+            Role::Whole => {
+                out.extend(significant.map(|hunk| (hunk, Source::new(index, of, true))));
+            }
+            Role::Upstream => upstream.extend(significant.map(|hunk| (index, hunk))),
         }
     }
+    out.retain(|(hunk, source)| {
+        !(source.whole && upstream.contains(&(source.original, hunk.clone())))
+    });
     Ok(out)
+}
+
+/// What a diff asked for by [`candidate_hunks`] is.
+enum Role {
+    /// One side of a session commit's change, against one of its `sides` parents.
+    Commit { sides: usize },
+    /// A session's whole change.
+    Whole,
+    /// What the session merged in from upstream.
+    Upstream,
+}
+
+impl Source {
+    fn new(original: usize, of: ObjectId, whole: bool) -> Source {
+        Source {
+            original,
+            of,
+            whole,
+        }
+    }
 }
 
 /// Whether `hunk` (of a session's whole change) is also in the change its approval covers

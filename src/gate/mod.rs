@@ -166,12 +166,15 @@ fn short(sha: &str) -> &str {
 
 pub struct Gate<'a> {
     history: &'a dyn History,
-    /// Where patch-ids are computed (the git CLI, in this repository).
+    /// Where diffs are computed (the git CLI, in this repository).
     git: &'a Git,
     cwd: &'a Utf8Path,
     enabled: bool,
     protected: Vec<glob::Pattern>,
     sessions: Vec<SessionLine>,
+    /// The protected branches' tips: what they hold has landed (through the gate), and is no
+    /// session's to answer for (a session that merged main in does not own main's commits).
+    landed: Vec<ObjectId>,
     signers: Option<Signers>,
     /// Per session id: `None` when its approval counts, else why not.
     verdicts: RefCell<HashMap<String, Option<String>>>,
@@ -197,16 +200,23 @@ impl<'a> Gate<'a> {
                 .filter_map(|p| glob::Pattern::new(p).ok())
                 .collect(),
             sessions,
+            landed: Vec::new(),
             signers,
             verdicts: RefCell::default(),
         }
+    }
+
+    /// Tells the gate what the protected branches hold now (see `landed`).
+    pub fn with_landed(mut self, tips: Vec<ObjectId>) -> Gate<'a> {
+        self.landed = tips;
+        self
     }
 
     /// The gate of a repository with a worktree: every session — live records, branches
     /// under the prefix, and ledgers kept after their session went — and their approvals.
     pub fn load(ctx: &'a Ctx) -> anyhow::Result<Gate<'a>> {
         let review = &ctx.config.review;
-        Ok(Gate::new(
+        let gate = Gate::new(
             &ctx.reader,
             &ctx.git,
             &ctx.paths.main_root,
@@ -214,7 +224,18 @@ impl<'a> Gate<'a> {
             &review.protected,
             sessions(ctx)?,
             ctx.signers(),
-        ))
+        );
+        let landed = gate.protected_tips(ctx.reader.branches_with_prefix("refs/heads/")?);
+        Ok(gate.with_landed(landed))
+    }
+
+    /// The tips of the protected branches among `branches` (full names).
+    pub fn protected_tips(&self, branches: Vec<(String, ObjectId)>) -> Vec<ObjectId> {
+        branches
+            .into_iter()
+            .filter(|(name, _)| self.protects(name))
+            .map(|(_, tip)| tip)
+            .collect()
     }
 
     /// Whether `refname` (a full ref name) is a protected branch.
@@ -263,6 +284,7 @@ impl<'a> Gate<'a> {
         let mut elsewhere = Vec::new();
         for session in &self.sessions {
             let mut hidden = old_list.clone();
+            hidden.extend(self.landed.iter().filter(|t| !old_list.contains(t)));
             match session.base {
                 Some(base) => hidden.push(base),
                 // Without a base and without an old value nothing tells its commits apart.
@@ -274,6 +296,7 @@ impl<'a> Gate<'a> {
                 continue;
             }
             session_commits.extend(own.iter().copied());
+            let all_own: HashSet<ObjectId> = own.iter().copied().collect();
             let (landed, rest): (Vec<ObjectId>, Vec<ObjectId>) =
                 own.into_iter().partition(|c| landing.contains(c));
             if !landed.is_empty() {
@@ -285,6 +308,7 @@ impl<'a> Gate<'a> {
             elsewhere.push(copies::Original {
                 session,
                 commits: rest,
+                own: all_own,
                 hidden,
             });
         }

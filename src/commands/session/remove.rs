@@ -218,13 +218,7 @@ fn forget_landed_ledger(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     let gate = Gate::load(ctx)?;
-    let protected: Vec<ObjectId> = ctx
-        .reader
-        .branches_with_prefix("refs/heads/")?
-        .into_iter()
-        .filter(|(name, _)| gate.protects(name))
-        .map(|(_, tip)| tip)
-        .collect();
+    let protected = gate.protected_tips(ctx.reader.branches_with_prefix("refs/heads/")?);
     let mut hidden = protected;
     hidden.extend(ledger.base);
     let mut unlanded = ctx.reader.commits_from(&[ledger.head], &hidden)?;
