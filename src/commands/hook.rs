@@ -12,7 +12,7 @@ use crate::cli::HookArgs;
 use crate::config::Settings;
 use crate::context::{Ctx, current_dir};
 use crate::error::UserError;
-use crate::gate::server::{self, CliHistory};
+use crate::gate::server::{self, CliHistory, RefUpdate, ServerRefs};
 use crate::gate::{Gate, Violation};
 use crate::git::Git;
 use crate::hooks;
@@ -100,7 +100,7 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
     if updates.is_empty() {
         return Ok(());
     }
-    let ctx = Ctx::open(&[])?;
+    let ctx = Ctx::open(&[]).map_err(unreadable_config)?;
     hooks::write_cache(&ctx.state.root, &ctx.config)?;
     if !ctx.config.gate_reference_transaction {
         return Ok(());
@@ -117,7 +117,7 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
 }
 
 fn pre_merge_commit() -> anyhow::Result<()> {
-    let ctx = Ctx::open(&[])?;
+    let ctx = Ctx::open(&[]).map_err(unreadable_config)?;
     let Some((refname, head)) = ctx.reader.current_head()? else {
         return Ok(());
     };
@@ -135,7 +135,7 @@ fn pre_merge_commit() -> anyhow::Result<()> {
 }
 
 fn pre_commit() -> anyhow::Result<()> {
-    let ctx = Ctx::open(&[])?;
+    let ctx = Ctx::open(&[]).map_err(unreadable_config)?;
     let Some((refname, head)) = ctx.reader.current_head()? else {
         return Ok(());
     };
@@ -155,7 +155,7 @@ fn pre_commit() -> anyhow::Result<()> {
 }
 
 fn pre_push() -> anyhow::Result<()> {
-    let ctx = Ctx::open(&[])?;
+    let ctx = Ctx::open(&[]).map_err(unreadable_config)?;
     let text = stdin_text()?;
     let updates = text.lines().filter_map(|line| {
         let parts: Vec<&str> = line.split(' ').collect();
@@ -188,6 +188,9 @@ fn post_checkout() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The gate where pushes arrive. It trusts only the server: the repository's own config
+/// file (never the pusher's environment or user file, which a push over a local path
+/// carries), and the refs the server holds plus the push.
 fn pre_receive() -> anyhow::Result<()> {
     let git = Git::from_env();
     let cwd = current_dir()?;
@@ -196,20 +199,22 @@ fn pre_receive() -> anyhow::Result<()> {
         &["rev-parse", "--path-format=absolute", "--git-common-dir"],
     )?;
     let state = StateDir::new(Utf8Path::new(&common));
-    let config = Settings::load(Some(&state.config_file()), &[])?.config();
-    let updates: Vec<(Option<ObjectId>, Option<ObjectId>, String)> = stdin_text()?
+    let config = Settings::load_server(&state.config_file())
+        .map_err(unreadable_config)?
+        .config();
+    let updates: Vec<RefUpdate> = stdin_text()?
         .lines()
         .filter_map(|line| {
             let mut parts = line.split(' ');
             let (old, new, name) = (parts.next()?, parts.next()?, parts.next()?);
-            Some((oid(old), oid(new), name.to_string()))
+            Some(RefUpdate {
+                name: name.to_string(),
+                old: oid(old),
+                new: oid(new),
+            })
         })
         .collect();
-    let after: Vec<(Option<ObjectId>, String)> = updates
-        .iter()
-        .map(|(_, new, name)| (*new, name.clone()))
-        .collect();
-    let sessions = server::sessions_after_push(&git, &cwd, &config.branch_prefix, &after)?;
+    let refs = ServerRefs::load(&git, &cwd, &config.branch_prefix, &updates)?;
     let history = CliHistory {
         git: &git,
         cwd: &cwd,
@@ -221,14 +226,48 @@ fn pre_receive() -> anyhow::Result<()> {
         &cwd,
         review.require_approval,
         &review.protected,
-        sessions,
+        refs.sessions(&git, &cwd)?,
         Signers::from_config(review, &cwd),
     );
+    let lands = updates
+        .iter()
+        .find(|u| u.new.is_some() && gate.protects(&u.name))
+        .filter(|_| review.require_approval)
+        .map(|u| u.name.as_str());
+    if let Some(why) =
+        server::ref_change_refused(&history, &git, &cwd, &refs, &updates, lands)?
+    {
+        output::error(&format!("git-codex: refusing the push: {why}"));
+        output::hint(
+            "push deletions and forced updates of session branches and refs/codex/* on their own, not with a protected branch",
+        );
+        return Err(UserError::refused("the review gate refused the push").into());
+    }
     check_all(
         &gate,
         updates
             .iter()
-            .filter_map(|(old, new, name)| Some((name.as_str(), *old, (*new)?))),
+            .filter_map(|u| Some((u.name.as_str(), u.old, u.new?))),
         "nothing was accepted; push the approval (refs/codex/approvals/<id>) with the branch",
     )
+}
+
+/// A hook that cannot read the configuration fails closed, and says so.
+fn unreadable_config(err: anyhow::Error) -> anyhow::Error {
+    let hint = "until its configuration can be read, the review gate refuses every branch update here: fix it, then check with 'git codex config validate'";
+    match err.downcast::<UserError>() {
+        Ok(user) => {
+            let mut user = UserError {
+                message: format!("the review gate cannot load its configuration: {}", user.message),
+                ..user
+            };
+            user.hints.push(hint.to_string());
+            user.into()
+        }
+        Err(err) => UserError::runtime(format!(
+            "the review gate cannot load its configuration: {err:#}"
+        ))
+        .hint(hint)
+        .into(),
+    }
 }

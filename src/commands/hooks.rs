@@ -100,7 +100,8 @@ fn install(args: &HooksInstallArgs) -> anyhow::Result<()> {
     }
     let place = place(true)?;
     fs_err::create_dir_all(&place.state.root)?;
-    let settings = Settings::load(Some(&place.state.config_file()), &[])?;
+    // What the server hook will read: the server's own file only.
+    let settings = Settings::load_server(&place.state.config_file())?;
     hooks::install(
         &place.hooks_dir,
         place.names,

@@ -15,6 +15,7 @@ use camino::Utf8Path;
 use gix::ObjectId;
 use serde::Serialize;
 
+use crate::config::ProtectedPatterns;
 use crate::context::Ctx;
 use crate::git::Git;
 use crate::git::read::Reader;
@@ -49,7 +50,12 @@ impl History for Reader {
 #[derive(Debug, Clone)]
 pub struct SessionLine {
     pub id: String,
+    /// The session's tip as it is (on a server: after the push, or before it when the push
+    /// deletes the branch).
     pub tip: ObjectId,
+    /// More tips whose commits are the session's too (minus `base`): on a server the tip
+    /// before the push; any earlier tip a durable record (ledger) knows.
+    pub earlier_tips: Vec<ObjectId>,
     pub base: Option<ObjectId>,
     pub approval: Option<Approval>,
 }
@@ -107,7 +113,7 @@ pub struct Gate<'a> {
     git: &'a Git,
     cwd: &'a Utf8Path,
     enabled: bool,
-    protected: Vec<glob::Pattern>,
+    protected: ProtectedPatterns,
     sessions: Vec<SessionLine>,
     signers: Option<Signers>,
     /// Per session id: `None` when its approval counts, else why not.
@@ -120,7 +126,7 @@ impl<'a> Gate<'a> {
         git: &'a Git,
         cwd: &'a Utf8Path,
         enabled: bool,
-        protected: &[String],
+        protected: &ProtectedPatterns,
         sessions: Vec<SessionLine>,
         signers: Option<Signers>,
     ) -> Gate<'a> {
@@ -129,10 +135,7 @@ impl<'a> Gate<'a> {
             git,
             cwd,
             enabled,
-            protected: protected
-                .iter()
-                .filter_map(|p| glob::Pattern::new(p).ok())
-                .collect(),
+            protected: protected.clone(),
             sessions,
             signers,
             verdicts: RefCell::default(),
@@ -167,6 +170,7 @@ impl<'a> Gate<'a> {
             sessions.push(SessionLine {
                 id,
                 tip,
+                earlier_tips: Vec::new(),
                 base,
                 approval,
             });
@@ -188,7 +192,7 @@ impl<'a> Gate<'a> {
         let Some(branch) = refname.strip_prefix("refs/heads/") else {
             return false;
         };
-        self.protected.iter().any(|p| p.matches(branch))
+        self.protected.matches(branch)
     }
 
     /// The commits that moving `refname` from `old` (`None`: it is created) to `new` would
@@ -235,7 +239,7 @@ impl<'a> Gate<'a> {
                 None if old.is_none() => continue,
                 None => {}
             }
-            let own = self.history.commits_between(session.tip, &hidden)?;
+            let own = self.own_commits(session, &hidden)?;
             session_commits.extend(own.iter().copied());
             let (landed, rest): (Vec<ObjectId>, Vec<ObjectId>) =
                 own.into_iter().partition(|c| landing.contains(c));
@@ -259,6 +263,21 @@ impl<'a> Gate<'a> {
             }
         }
         Ok(violations)
+    }
+
+    /// The commits of `session` not in `hidden`: what any of its tips reaches.
+    fn own_commits(
+        &self,
+        session: &SessionLine,
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<ObjectId>> {
+        let mut own = self.history.commits_between(session.tip, hidden)?;
+        for &tip in session.earlier_tips.iter().filter(|&&t| t != session.tip) {
+            let known: HashSet<ObjectId> = own.iter().copied().collect();
+            let more = self.history.commits_between(tip, hidden)?;
+            own.extend(more.into_iter().filter(|c| !known.contains(c)));
+        }
+        Ok(own)
     }
 
     /// The commits of `session` (those not in `hidden`) that its approval contains: none when

@@ -165,49 +165,18 @@ pub fn uninstall(dir: &Utf8Path, names: &[&str]) -> anyhow::Result<Vec<String>> 
 
 /// The copy of the protected patterns the reference-transaction shim sources, so that
 /// updates of other refs never start git-codex. Rewritten whenever config is loaded by a
-/// hook with a newer config file.
+/// hook with a newer config file. Its `codex_protected` comes from the same parsed patterns
+/// as the gate's (src/config/protected.rs) and may only say "protected" more often. It also
+/// names the user config file it was made with: under another one, the shim asks git-codex.
 pub fn write_cache(state_dir: &Utf8Path, config: &Config) -> anyhow::Result<()> {
     let gate_on = config.review.require_approval && config.gate_reference_transaction;
-    let patterns: Vec<String> = config
-        .review
-        .protected
-        .iter()
-        .map(|p| format!("refs/heads/{}", case_pattern(p)))
-        .collect();
-    let safe = config
-        .review
-        .protected
-        .iter()
-        .all(|p| !p.chars().any(char::is_control));
     let mut text =
         String::from("# written by git-codex from the protected patterns; do not edit\n");
     text.push_str(&format!("codex_gate={}\n", u8::from(gate_on)));
-    if safe && !patterns.is_empty() {
-        text.push_str(&format!(
-            "codex_protected() {{\n  case \"$1\" in\n    {}) return 0 ;;\n  esac\n  return 1\n}}\n",
-            patterns.join("|")
-        ));
-    } else if safe {
-        text.push_str("codex_protected() { return 1; }\n");
-    } else {
-        // Patterns sh cannot hold safely: every update goes to git-codex.
-        text.push_str("codex_protected() { return 0; }\n");
-    }
+    let user = crate::config::user_file().map(|p| p.to_string()).unwrap_or_default();
+    text.push_str(&format!("codex_cache_user='{}'\n", sh_quote(&user)));
+    text.push_str(&config.review.protected.shell_function());
     atomic_write(&state_dir.join("hooks-cache.sh"), text.as_bytes())
-}
-
-/// A glob as a sh `case` pattern: glob characters kept, everything else escaped.
-fn case_pattern(glob: &str) -> String {
-    let mut out = String::new();
-    for c in glob.chars() {
-        if c.is_ascii_alphanumeric() || "/._-*?[]!".contains(c) {
-            out.push(c);
-        } else {
-            out.push('\\');
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// When `core.hooksPath` is relative, each worktree resolves it against its own root, and a
