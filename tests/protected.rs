@@ -82,7 +82,12 @@ fn gate_protects(t: &TestEnv) -> BTreeSet<String> {
         .as_array()
         .expect("checks")
         .iter()
-        .filter_map(|c| c["ref"].as_str()?.strip_prefix("refs/heads/").map(String::from))
+        .filter_map(|c| {
+            c["ref"]
+                .as_str()?
+                .strip_prefix("refs/heads/")
+                .map(String::from)
+        })
         .collect()
 }
 
@@ -98,7 +103,11 @@ fn shim_protects(t: &TestEnv, shell: &str) -> BTreeSet<String> {
         .arg(&cache)
         .args(NAMES);
     let out = cmd.output().expect("run the shell");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(String::from)
@@ -127,7 +136,11 @@ fn the_shim_never_lets_through_a_branch_the_gate_protects() {
             .current_dir(&t.repo)
             .args(["update-ref", "--stdin"])
             .stdin_file(&input);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         t.codex(&["init"]).assert().success();
         let mut gate_total = 0;
         for pattern in PATTERNS {
@@ -234,7 +247,10 @@ fn an_invalid_pattern_is_an_error_in_every_layer_and_never_dropped() {
             t.set_config(&text);
             let (code, _, err) = run(t.codex(&["config", "validate"]));
             assert_eq!(code, 2, "validate {bad:?}: {err}");
-            assert!(err.contains("config.toml") && err.contains(&format!("\"{bad}\"")), "{err}");
+            assert!(
+                err.contains("config.toml") && err.contains(&format!("\"{bad}\"")),
+                "{err}"
+            );
             std::fs::remove_file(&config).unwrap();
             // The user file.
             let user = t.home.join(".config/git-codex/config.toml");
@@ -253,6 +269,9 @@ fn an_invalid_pattern_is_an_error_in_every_layer_and_never_dropped() {
     });
 }
 
+/// Breaks the configuration one way, for a git command about to run.
+type Spoil<'t> = Box<dyn Fn(&mut std::process::Command) + 't>;
+
 #[test]
 fn a_hook_that_cannot_read_its_config_refuses_branch_updates() {
     each_git(|t| {
@@ -261,7 +280,7 @@ fn a_hook_that_cannot_read_its_config_refuses_branch_updates() {
         let main = t.git(&["rev-parse", "main"]);
         let session = t.git(&["rev-parse", "codex/s"]);
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        let variants: Vec<(&str, Box<dyn Fn(&mut std::process::Command) + '_>)> = vec![
+        let variants: Vec<(&str, Spoil<'_>)> = vec![
             (
                 "a broken repository file",
                 Box::new(|_| t.set_config("[review\nprotected = [\"main\"]\n")),
@@ -306,7 +325,10 @@ fn a_hook_that_cannot_read_its_config_refuses_branch_updates() {
             let mut cmd = std::process::Command::new(&t.git);
             cmd.env_clear().envs(t.vars()).current_dir(&t.repo);
             spoil(&mut cmd);
-            let out = cmd.args(["branch", "other", &session]).output().expect("git");
+            let out = cmd
+                .args(["branch", "other", &session])
+                .output()
+                .expect("git");
             assert!(!out.status.success(), "{what}: a branch was created");
             let _ = std::fs::remove_file(t.state_dir().join("config.toml"));
             let _ = std::fs::remove_file(t.home.join(".config/git-codex/config.toml"));

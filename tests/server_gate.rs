@@ -71,7 +71,12 @@ fn server(t: &TestEnv, config: &str) -> PathBuf {
     let (code, _, err) = run(t.codex_in(&server, &["hooks", "install", "--server"]));
     assert_eq!(code, 0, "{err}");
     write_file(&server.join("codex/config.toml"), config);
-    t.git(&["remote", "add", "origin", server.to_str().expect("utf-8 path")]);
+    t.git(&[
+        "remote",
+        "add",
+        "origin",
+        server.to_str().expect("utf-8 path"),
+    ]);
     server
 }
 
@@ -88,7 +93,10 @@ fn push(t: &TestEnv, url: &str, refspecs: &[&str], env: &[(&str, &str)]) -> Outp
 }
 
 fn server_refs(t: &TestEnv, server: &Path) -> String {
-    t.git_in(server, &["for-each-ref", "--format=%(objectname) %(refname)"])
+    t.git_in(
+        server,
+        &["for-each-ref", "--format=%(objectname) %(refname)"],
+    )
 }
 
 /// A session `id` with one reviewed, unapproved commit, pushed to the server with its base;
@@ -101,7 +109,11 @@ fn pushed_session(t: &TestEnv, id: &str, file: &str) -> (String, String) {
     let branch = format!("codex/{id}");
     let base_ref = format!("refs/codex/bases/{id}");
     let out = push(t, "origin", &[&branch, &base_ref], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (base, tip)
 }
 
@@ -140,7 +152,10 @@ fn the_pushers_environment_and_user_file_do_not_reach_the_server_gate() {
             let out = push(t, "origin", &[&onto_main], env);
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{env:?}: the push landed");
-            assert!(err.contains("session 's'") && err.contains("no approval"), "{env:?}: {err}");
+            assert!(
+                err.contains("session 's'") && err.contains("no approval"),
+                "{env:?}: {err}"
+            );
             assert_eq!(server_refs(t, &server), before, "{env:?}");
         }
         // The server's own file is what counts: switched off there, the same push lands.
@@ -149,7 +164,11 @@ fn the_pushers_environment_and_user_file_do_not_reach_the_server_gate() {
             "[review]\nrequire_approval = false\n",
         );
         let out = push(t, "origin", &[&onto_main], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(t.git_in(&server, &["rev-parse", "main"]), tip);
     });
 }
@@ -179,7 +198,11 @@ fn a_server_config_it_cannot_read_refuses_every_push() {
         assert!(!out.status.success() && err.contains("release**"), "{err}");
         std::fs::remove_file(server.join("codex/config.toml")).unwrap();
         let out = push(t, "origin", &["main"], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
 }
 
@@ -193,14 +216,24 @@ fn a_push_may_not_delete_or_rewind_session_refs_while_it_lands() {
         let (base, tip) = pushed_session(t, "s", "s.txt");
         // An approval of an earlier commit of the session, on the server.
         let wt = t.worktree("s");
-        t.codex(&["session", "review", "s", "--approve"]).assert().success();
+        t.codex(&["session", "review", "s", "--approve"])
+            .assert()
+            .success();
         let out = push(t, "origin", &["refs/codex/approvals/s"], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let approved = tip.clone();
         t.commit_in(&wt, "more.txt", "more\n");
         let tip = t.git(&["rev-parse", "codex/s"]);
         let out = push(t, "origin", &["codex/s"], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let main = format!("{tip}:refs/heads/main");
         let release = format!("{tip}:refs/heads/release/1");
         let rewind_to_base = format!("+{base}:refs/heads/codex/s");
@@ -210,22 +243,68 @@ fn a_push_may_not_delete_or_rewind_session_refs_while_it_lands() {
         let base_to_approved = format!("+{approved}:refs/codex/bases/s");
         for url in [server.display().to_string(), daemon.url("server.git")] {
             let url = url.as_str();
-            refused(t, &server, url, &[&main, ":refs/heads/codex/s"], "deletes refs/heads/codex/s");
-            refused(t, &server, url, &[&main, &rewind_to_base], "not a fast-forward");
-            refused(t, &server, url, &[&main, &rewind_to_approved], "not a fast-forward");
-            refused(t, &server, url, &[&main, ":refs/heads/codex/s", &rename], "deletes refs/heads/codex/s");
-            refused(t, &server, url, &[&release, ":refs/heads/codex/s"], "deletes refs/heads/codex/s");
-            refused(t, &server, url, &[&main, ":refs/codex/bases/s"], "deletes refs/codex/bases/s");
+            refused(
+                t,
+                &server,
+                url,
+                &[&main, ":refs/heads/codex/s"],
+                "deletes refs/heads/codex/s",
+            );
+            refused(
+                t,
+                &server,
+                url,
+                &[&main, &rewind_to_base],
+                "not a fast-forward",
+            );
+            refused(
+                t,
+                &server,
+                url,
+                &[&main, &rewind_to_approved],
+                "not a fast-forward",
+            );
+            refused(
+                t,
+                &server,
+                url,
+                &[&main, ":refs/heads/codex/s", &rename],
+                "deletes refs/heads/codex/s",
+            );
+            refused(
+                t,
+                &server,
+                url,
+                &[&release, ":refs/heads/codex/s"],
+                "deletes refs/heads/codex/s",
+            );
+            refused(
+                t,
+                &server,
+                url,
+                &[&main, ":refs/codex/bases/s"],
+                "deletes refs/codex/bases/s",
+            );
             refused(t, &server, url, &[&main, &base_to_tip], "base never moves");
             refused(t, &server, url, &[&base_to_tip], "base never moves");
             refused(t, &server, url, &[&base_to_approved], "base never moves");
-            refused(t, &server, url, &[&main, ":refs/codex/approvals/s"], "deletes refs/codex/approvals/s");
+            refused(
+                t,
+                &server,
+                url,
+                &[&main, ":refs/codex/approvals/s"],
+                "deletes refs/codex/approvals/s",
+            );
             // Without touching any ref, the gate itself refuses: the approval is stale.
             refused(t, &server, url, &[&main], "session 's'");
         }
         // Alone (landing nothing), deleting a session branch is fine.
         let out = push(t, &daemon.url("server.git"), &[":refs/heads/codex/s"], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
 }
 
@@ -238,14 +317,24 @@ fn a_session_branch_the_server_holds_gets_no_late_base() {
         t.commit_in(&wt, "s.txt", "s\n");
         let tip = t.git(&["rev-parse", "codex/s"]);
         let out = push(t, "origin", &["codex/s"], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // A base at the tip would make the session own nothing.
         let late = format!("{tip}:refs/codex/bases/s");
         for url in [server.display().to_string(), daemon.url("server.git")] {
             refused(t, &server, &url, &[&late], "already holds");
         }
         let main = format!("{tip}:refs/heads/main");
-        refused(t, &server, &daemon.url("server.git"), &[&main], "session 's'");
+        refused(
+            t,
+            &server,
+            &daemon.url("server.git"),
+            &[&main],
+            "session 's'",
+        );
     });
 }
 
@@ -261,13 +350,27 @@ fn ledger_refs_never_go_away_or_back() {
         let second = t.git(&["rev-parse", "main"]);
         let create = format!("{first}:refs/codex/ledger/s");
         let out = push(t, "origin", &[&create], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let forward = format!("{second}:refs/codex/ledger/s");
         let out = push(t, &daemon.url("server.git"), &[&forward], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let back = format!("+{first}:refs/codex/ledger/s");
         for url in [server.display().to_string(), daemon.url("server.git")] {
-            refused(t, &server, &url, &[":refs/codex/ledger/s"], "ledgers are kept");
+            refused(
+                t,
+                &server,
+                &url,
+                &[":refs/codex/ledger/s"],
+                "ledgers are kept",
+            );
             refused(t, &server, &url, &[&back], "not a fast-forward");
         }
     });
@@ -282,10 +385,24 @@ fn a_ledger_keeps_a_deleted_branchs_commits_session_commits() {
         let (_, tip) = pushed_session(t, "s", "s.txt");
         let ledger = format!("{tip}:refs/codex/ledger/s");
         let out = push(t, "origin", &[&ledger], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = push(t, "origin", &[":refs/heads/codex/s"], &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let main = format!("{tip}:refs/heads/main");
-        refused(t, &server, server.to_str().unwrap(), &[&main], "session 's'");
+        refused(
+            t,
+            &server,
+            server.to_str().unwrap(),
+            &[&main],
+            "session 's'",
+        );
     });
 }

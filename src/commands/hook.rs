@@ -234,9 +234,7 @@ fn pre_receive() -> anyhow::Result<()> {
         .find(|u| u.new.is_some() && gate.protects(&u.name))
         .filter(|_| review.require_approval)
         .map(|u| u.name.as_str());
-    if let Some(why) =
-        server::ref_change_refused(&history, &git, &cwd, &refs, &updates, lands)?
-    {
+    if let Some(why) = server::ref_change_refused(&history, &git, &cwd, &refs, &updates, lands)? {
         output::error(&format!("git-codex: refusing the push: {why}"));
         output::hint(
             "push deletions and forced updates of session branches and refs/codex/* on their own, not with a protected branch",
@@ -258,7 +256,10 @@ fn unreadable_config(err: anyhow::Error) -> anyhow::Error {
     match err.downcast::<UserError>() {
         Ok(user) => {
             let mut user = UserError {
-                message: format!("the review gate cannot load its configuration: {}", user.message),
+                message: format!(
+                    "the review gate cannot load its configuration: {}",
+                    user.message
+                ),
                 ..user
             };
             user.hints.push(hint.to_string());

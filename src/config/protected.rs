@@ -26,7 +26,10 @@ enum Token {
     /// `?`: any one character.
     One,
     /// A bracket set, its ranges written out.
-    Set { negated: bool, chars: Vec<char> },
+    Set {
+        negated: bool,
+        chars: Vec<char>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +56,11 @@ pub struct PatternError {
 
 impl fmt::Display for PatternError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid protected pattern \"{}\": {}", self.pattern, self.why)
+        write!(
+            f,
+            "invalid protected pattern \"{}\": {}",
+            self.pattern, self.why
+        )
     }
 }
 
@@ -143,14 +150,14 @@ fn parse_one(text: &str) -> Result<Pattern, PatternError> {
         .chars()
         .find(|c| c.is_control() || " ~^:\\".contains(*c))
     {
-        return Err(error(
-            text,
-            format!("{c:?} cannot appear in a branch name"),
-        ));
+        return Err(error(text, format!("{c:?} cannot appear in a branch name")));
     }
     for bad in ["..", "//", "@{"] {
         if text.contains(bad) {
-            return Err(error(text, format!("'{bad}' cannot appear in a branch name")));
+            return Err(error(
+                text,
+                format!("'{bad}' cannot appear in a branch name"),
+            ));
         }
     }
     if text.starts_with('/') || text.ends_with('/') {
@@ -375,7 +382,9 @@ mod tests {
     use super::*;
 
     fn protects(patterns: &[&str], branch: &str) -> bool {
-        ProtectedPatterns::parse(patterns).expect("valid").matches(branch)
+        ProtectedPatterns::parse(patterns)
+            .expect("valid")
+            .matches(branch)
     }
 
     #[test]
@@ -403,9 +412,27 @@ mod tests {
     #[test]
     fn errors_name_the_pattern() {
         for bad in [
-            "", "release**", "**x", "a***", "[", "[]", "[^a]", "[[:alpha:]]", "a\\b", "a b",
-            "refs/heads/main", "a..b", "/a", "a/", "a//b", "[z-a]", "[a-Z]", "[/]", "x]",
-            "a@{1}", "*/**/**/**/**/**/**/**",
+            "",
+            "release**",
+            "**x",
+            "a***",
+            "[",
+            "[]",
+            "[^a]",
+            "[[:alpha:]]",
+            "a\\b",
+            "a b",
+            "refs/heads/main",
+            "a..b",
+            "/a",
+            "a/",
+            "a//b",
+            "[z-a]",
+            "[a-Z]",
+            "[/]",
+            "x]",
+            "a@{1}",
+            "*/**/**/**/**/**/**/**",
         ] {
             let err = ProtectedPatterns::parse(&[bad]).expect_err(bad);
             assert_eq!(err.pattern, bad);

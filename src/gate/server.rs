@@ -204,9 +204,9 @@ pub fn ref_change_refused(
             _ if !ledger && !guarded => None,
             (Some(_), None) if ledger => Some(format!("it deletes {name}: ledgers are kept")),
             (Some(_), None) => Some(format!("it deletes {name}{landing}")),
-            (Some(old), Some(new)) if !fast_forward(history, git, cwd, old, new)? => Some(
-                format!("it moves {name} back or sideways (not a fast-forward){landing}"),
-            ),
+            (Some(old), Some(new)) if !fast_forward(history, git, cwd, old, new)? => Some(format!(
+                "it moves {name} back or sideways (not a fast-forward){landing}"
+            )),
             _ => None,
         };
         if why.is_some() {

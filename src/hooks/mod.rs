@@ -173,7 +173,9 @@ pub fn write_cache(state_dir: &Utf8Path, config: &Config) -> anyhow::Result<()> 
     let mut text =
         String::from("# written by git-codex from the protected patterns; do not edit\n");
     text.push_str(&format!("codex_gate={}\n", u8::from(gate_on)));
-    let user = crate::config::user_file().map(|p| p.to_string()).unwrap_or_default();
+    let user = crate::config::user_file()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     text.push_str(&format!("codex_cache_user='{}'\n", sh_quote(&user)));
     text.push_str(&config.review.protected.shell_function());
     atomic_write(&state_dir.join("hooks-cache.sh"), text.as_bytes())
