@@ -406,3 +406,27 @@ fn a_ledger_keeps_a_deleted_branchs_commits_session_commits() {
         );
     });
 }
+
+/// git moves the target of a symbolic ref and tells pre-receive only the name pushed.
+#[test]
+fn a_push_through_a_symbolic_ref_is_checked_as_the_branch_it_moves() {
+    each_git(|t| {
+        let server = server(t, "");
+        let daemon = Daemon::start(t);
+        t.git_in(
+            &server,
+            &["symbolic-ref", "refs/heads/trunk", "refs/heads/main"],
+        );
+        t.git_in(
+            &server,
+            &["symbolic-ref", "refs/heads/alias", "refs/heads/trunk"],
+        );
+        let (_, tip) = pushed_session(t, "s", "s.txt");
+        for url in [server.display().to_string(), daemon.url("server.git")] {
+            for name in ["trunk", "alias"] {
+                let spec = format!("{tip}:refs/heads/{name}");
+                refused(t, &server, &url, &[&spec], "session 's'");
+            }
+        }
+    });
+}

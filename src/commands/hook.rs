@@ -214,6 +214,7 @@ fn pre_receive() -> anyhow::Result<()> {
             })
         })
         .collect();
+    let updates = server::through_symrefs(&git, &cwd, updates)?;
     let refs = ServerRefs::load(&git, &cwd, &config.branch_prefix, &updates)?;
     let history = CliHistory {
         git: &git,

@@ -50,6 +50,41 @@ pub struct RefUpdate {
     pub new: Option<ObjectId>,
 }
 
+/// `updates` with, for each that names a symbolic ref of the server (`refs/heads/trunk`
+/// pointing at `refs/heads/main`), the same update of the ref it points at: git moves the
+/// target, and tells the hook only the name pushed.
+pub fn through_symrefs(
+    git: &Git,
+    cwd: &Utf8Path,
+    mut updates: Vec<RefUpdate>,
+) -> anyhow::Result<Vec<RefUpdate>> {
+    let mut names: Vec<String> = updates.iter().map(|u| u.name.clone()).collect();
+    // git itself follows at most 5 levels.
+    for _ in 0..5 {
+        if names.is_empty() {
+            break;
+        }
+        let mut args = vec!["for-each-ref", "--format=%(refname) %(symref)"];
+        args.extend(names.iter().map(String::as_str));
+        let listing = git.run(cwd, &args)?;
+        names.clear();
+        for (name, target) in listing.lines().filter_map(|l| l.split_once(' ')) {
+            let Some(update) = updates.iter().find(|u| u.name == name).cloned() else {
+                continue;
+            };
+            if target.is_empty() || updates.iter().any(|u| u.name == target) {
+                continue;
+            }
+            updates.push(RefUpdate {
+                name: target.to_string(),
+                ..update
+            });
+            names.push(target.to_string());
+        }
+    }
+    Ok(updates)
+}
+
 /// The server's session branches and `refs/codex/*` before the push (as the server holds
 /// them) and after it (with the push applied).
 pub struct ServerRefs {
