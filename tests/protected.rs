@@ -337,3 +337,34 @@ fn a_hook_that_cannot_read_its_config_refuses_branch_updates() {
         t.git(&["branch", "other", &session]);
     });
 }
+
+/// The shim's copy of the patterns was made under one user config file; run under another
+/// (older than the copy, so `-nt` cannot tell), git-codex decides.
+#[test]
+fn a_copy_made_under_another_user_config_is_not_trusted() {
+    each_git(|t| {
+        let wt = t.add("s");
+        t.commit_in(&wt, "s.txt", "s\n");
+        let session = t.git(&["rev-parse", "codex/s"]);
+        t.git(&["branch", "develop", "main"]);
+        let other = t.root().join("other-config");
+        common::write_file(
+            &other.join("git-codex/config.toml"),
+            "[review]\nprotected = [\"main\", \"develop\"]\n",
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        t.codex(&["hooks", "install"]).assert().success();
+        let out = std::process::Command::new(&t.git)
+            .env_clear()
+            .envs(t.vars())
+            .env("XDG_CONFIG_HOME", &other)
+            .current_dir(&t.repo)
+            .args(["update-ref", "refs/heads/develop", &session])
+            .output()
+            .expect("git");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "develop moved");
+        assert!(err.contains("session 's'"), "{err}");
+        assert_ne!(t.git(&["rev-parse", "develop"]), session);
+    });
+}
