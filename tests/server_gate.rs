@@ -363,7 +363,15 @@ fn ledger_refs_never_go_away_or_back() {
             String::from_utf8_lossy(&out.stderr)
         );
         let back = format!("+{first}:refs/codex/ledger/s");
+        // A ledger (or base) that is not a commit would break every later landing check.
+        let blob = t.git(&["rev-parse", "main:x.txt"]);
+        let blob_ledger = format!("{blob}:refs/codex/ledger/t");
+        let blob_base = format!("{blob}:refs/codex/bases/t");
+        let tree_base = format!("{second}^{{tree}}:refs/codex/bases/t");
         for url in [server.display().to_string(), daemon.url("server.git")] {
+            refused(t, &server, &url, &[&blob_ledger], "must name a commit");
+            refused(t, &server, &url, &[&blob_base], "must name a commit");
+            refused(t, &server, &url, &[&tree_base], "must name a commit");
             refused(
                 t,
                 &server,

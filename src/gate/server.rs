@@ -230,6 +230,12 @@ pub fn ref_change_refused(
         let guarded = lands.is_some()
             && (name.starts_with(refs.prefix.as_str()) || name.starts_with("refs/codex/"));
         let why = match (update.old, update.new) {
+            (_, Some(new))
+                if (ledger || base_of.is_some())
+                    && git.peel_to_commits(cwd, &[new])?.first() != Some(&Some(new)) =>
+            {
+                Some(format!("{name} must name a commit"))
+            }
             (Some(old), Some(new)) if base_of.is_some() && old != new => Some(format!(
                 "it moves {name}: a session's base never moves (delete it on its own first to reuse the session id)"
             )),
