@@ -515,3 +515,178 @@ fn what_a_session_merged_from_main_is_not_its_change_but_its_merges_own_change_i
         );
     });
 }
+
+/// The git under test's version as (major, minor).
+fn git_version(t: &TestEnv) -> (u32, u32) {
+    let text = t.git(&["--version"]);
+    let mut parts = text
+        .trim_start_matches("git version ")
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+#[test]
+fn a_rename_or_symbolic_ref_onto_main_is_a_landing() {
+    each_git(|t| {
+        let (_, tip) = session(t, "s");
+        let before = main_tip(t);
+        t.git(&["switch", "-q", "-c", "tmp"]);
+        for flag in ["-M", "-m"] {
+            if flag == "-m" {
+                // `-m` onto a name that does not exist yet.
+                t.git(&["branch", "-q", "-D", "main"]);
+            }
+            let result = attempt(t, &t.repo, &["branch", flag, "codex/s", "main"]);
+            assert!(!result.0, "branch {flag} onto main must be refused");
+            assert!(result.1.contains("session 's'"), "{}", result.1);
+            assert_eq!(
+                t.git(&["rev-parse", "codex/s"]),
+                tip,
+                "the session branch stays"
+            );
+            if flag == "-M" {
+                assert_eq!(main_tip(t), before);
+            }
+        }
+        t.git(&["branch", "main", &before]);
+        // From git 2.46 a symbolic ref shows in the hook: main may point only at another
+        // protected branch.
+        if git_version(t) >= (2, 46) {
+            let (ok, err) = attempt(
+                t,
+                &t.repo,
+                &["symbolic-ref", "refs/heads/main", "refs/heads/codex/s"],
+            );
+            assert!(!ok && err.contains("symbolic ref"), "{err}");
+            assert_eq!(main_tip(t), before);
+        }
+    });
+}
+
+#[test]
+fn an_id_whose_earlier_session_left_unlanded_commits_is_not_reused() {
+    each_git(|t| {
+        let (_, tip) = session(t, "s");
+        t.codex(&["session", "remove", "s"]).assert().success();
+        t.git(&["branch", "-D", "codex/s"]);
+        let (code, _, err) = common::run(t.codex(&["session", "add", "s", "--base", &tip]));
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("have not landed"), "{err}");
+        assert!(
+            t.git_output(&t.repo, &["rev-parse", "--verify", "-q", "codex/s"])
+                .stdout
+                .is_empty()
+        );
+        // Once its commits are on main (approved), the id is free again.
+        let wt = t.add("t");
+        t.commit_in(&wt, "t.txt", "t's work\n");
+        t.codex(&["session", "review", "t", "--approve"])
+            .assert()
+            .success();
+        t.codex(&["session", "merge", "t", "--remove"])
+            .assert()
+            .success();
+        t.codex(&["session", "add", "t"]).assert().success();
+    });
+}
+
+#[test]
+fn a_commit_through_a_linked_git_dir_or_into_the_stash_is_the_sessions() {
+    each_git(|t| {
+        let wt = t.add("s");
+        t.commit_in(&wt, "a.txt", "reviewed work of the session\n");
+        t.codex(&["session", "review", "s", "--approve"])
+            .assert()
+            .success();
+        let admin = t.repo.join(".git/worktrees/wt-s");
+        let link = t.root().join("gd");
+        std::os::unix::fs::symlink(&admin, &link).expect("symlink");
+        let mut git = |args: &[&str]| {
+            let out = std::process::Command::new(&t.git)
+                .env_clear()
+                .envs(t.vars())
+                .env("GIT_DIR", &link)
+                .current_dir(&wt)
+                .args(args)
+                .output()
+                .expect("git");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        git(&["checkout", "-q", "--detach"]);
+        write_file(&wt.join("a.txt"), "an unreviewed change\n");
+        git(&["commit", "-q", "-am", "detached"]);
+        let detached = git(&["rev-parse", "HEAD"]);
+        git(&["checkout", "-q", "codex/s"]);
+        git(&["reflog", "expire", "--expire=now", "--all"]);
+        // Uncommitted work stashed in the session's worktree.
+        write_file(&wt.join("a.txt"), "stashed, never reviewed\n");
+        t.git_in(&wt, &["stash", "-q"]);
+        let stash = t.git(&["rev-parse", "refs/stash"]);
+        let before = main_tip(t);
+        for commit in [&detached, &stash] {
+            let result = attempt(t, &t.repo, &["merge", "-q", "--no-edit", commit]);
+            refused(
+                t,
+                "landing a commit made in the worktree",
+                result,
+                &before,
+                "s",
+            );
+            t.git(&["reset", "-q", "--merge"]);
+        }
+    });
+}
+
+#[test]
+fn a_short_session_hunk_does_not_block_the_same_line_in_a_persons_own_code() {
+    each_git(|t| {
+        t.write("m.c", "void a(char *p) {\n  use(p);\n}\n");
+        t.git(&["add", "m.c"]);
+        t.git(&["commit", "-q", "-m", "m.c"]);
+        let wt = t.add("s");
+        write_file(
+            &wt.join("m.c"),
+            "void a(char *p) {\n  use(p);\n  free(p);\n}\n",
+        );
+        t.git_in(&wt, &["commit", "-q", "-am", "free in a"]);
+        t.write(
+            "m.c",
+            "void a(char *p) {\n  use(p);\n}\n\nvoid b(char *p) {\n  keep(p);\n  free(p);\n}\n",
+        );
+        t.git(&["commit", "-q", "-am", "a person's own function b"]);
+    });
+}
+
+#[test]
+fn a_config_edit_that_keeps_the_files_time_takes_effect() {
+    each_git(|t| {
+        let (_, tip) = session(t, "s");
+        t.git(&["branch", "release", "main"]);
+        // A commit through the hooks makes the shim's cache.
+        t.commit_in(&t.repo, "warm.txt", "warm\n");
+        let config = t.state_dir().join("config.toml");
+        let cache = t.state_dir().join("hooks-cache.sh");
+        std::fs::write(&config, "[review]\nprotected = [\"main\", \"release\"]\n").expect("config");
+        // Restored as `cp -p` or `touch -r` would: older than the cache.
+        let old = std::fs::metadata(&cache)
+            .expect("cache")
+            .modified()
+            .expect("mtime")
+            - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&config)
+            .expect("open")
+            .set_modified(old)
+            .expect("set mtime");
+        let (ok, err) = attempt(t, &t.repo, &["branch", "-f", "release", &tip]);
+        assert!(!ok, "release is protected now");
+        assert!(err.contains("session 's'"), "{err}");
+    });
+}

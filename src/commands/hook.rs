@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::context::{Ctx, current_dir};
 use crate::error::UserError;
 use crate::gate::record;
-use crate::gate::server::{self, CliHistory};
+use crate::gate::server::{self, CliHistory, RefUpdate, ServerRefs};
 use crate::gate::{Gate, Violation};
 use crate::git::Git;
 use crate::git::ledger::LEDGER_PREFIX;
@@ -92,23 +92,28 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
     if args.first().map(String::as_str) != Some("prepared") {
         return Ok(());
     }
-    // Branches, HEAD (a detached commit in a session's worktree) and ledgers; symbolic-ref
-    // updates ("ref:<target>") carry no commit.
+    // Branches, ledgers, and (shown from a linked worktree) HEAD and the stash; a symbolic
+    // ref's new value is "ref:<target>".
+    let mut symrefs: Vec<(String, String)> = Vec::new();
     let updates: Vec<record::Update> = stdin_text()?
         .lines()
         .filter_map(|line| {
             let mut parts = line.split(' ');
             let (old, new, name) = (parts.next()?, parts.next()?, parts.next()?);
-            let wanted = name == "HEAD"
+            let wanted = matches!(name, "HEAD" | "refs/stash")
                 || name.starts_with("refs/heads/")
                 || name.starts_with(LEDGER_PREFIX);
-            (wanted && !new.starts_with("ref:")).then(|| (oid(old), oid(new), name.to_string()))
+            if let Some(target) = new.strip_prefix("ref:") {
+                symrefs.push((name.to_string(), target.to_string()));
+                return None;
+            }
+            wanted.then(|| (oid(old), oid(new), name.to_string()))
         })
         .collect();
-    if updates.is_empty() {
+    if updates.is_empty() && symrefs.is_empty() {
         return Ok(());
     }
-    let ctx = Ctx::open(&[])?;
+    let ctx = Ctx::open(&[]).map_err(unreadable_config)?;
     // git passes zeros as the old value when the caller named none (`git update-ref REF NEW`):
     // what the ref holds now, locked by this transaction, is what it moves from.
     let updates: Vec<record::Update> = updates
@@ -132,11 +137,28 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         return Ok(());
     }
     let gate = Gate::load(&ctx)?;
+    if ctx.config.review.require_approval {
+        refuse_protected_symrefs(&gate, &symrefs)?;
+    }
+    // `git branch -M <branch> main` deletes <branch> in a transaction but writes main outside
+    // any: the deletion is where the rename shows.
+    let mut checks: Vec<(String, Option<ObjectId>, ObjectId)> = updates
+        .iter()
+        .filter(|(_, _, name)| name.starts_with("refs/heads/"))
+        .filter_map(|(old, new, name)| Some((name.clone(), *old, (*new)?)))
+        .collect();
+    if let Some(target) = renamed_onto() {
+        for (old, new, _) in &updates {
+            if let (Some(moved), None) = (old, new) {
+                checks.push((target.clone(), ctx.reader.ref_target(&target)?, *moved));
+            }
+        }
+    }
     check_all(
         &gate,
-        updates
+        checks
             .iter()
-            .filter_map(|(old, new, refname)| Some((refname.as_str(), *old, (*new)?))),
+            .map(|(refname, old, new)| (refname.as_str(), *old, *new)),
         "git may already have changed your files: undo with 'git merge --abort', 'git reset --merge' or 'git rebase --abort'",
     )?;
     Ok(())
@@ -180,26 +202,61 @@ fn refuse_ledger_rewinds(ctx: &Ctx, updates: &[record::Update]) -> anyhow::Resul
     Ok(())
 }
 
+/// A protected branch may be a symbolic ref only to another protected branch: otherwise every
+/// later commit on its target would land on it unseen.
+fn refuse_protected_symrefs(gate: &Gate<'_>, symrefs: &[(String, String)]) -> anyhow::Result<()> {
+    for (name, target) in symrefs {
+        if gate.protects(name) && !gate.protects(target) {
+            output::error(&format!(
+                "git-codex: refusing to make {name} a symbolic ref to {target}: commits on {target} would land on {name} without the review gate"
+            ));
+            output::hint("point it at another protected branch, or leave it a plain branch");
+            return Err(UserError::refused(format!("refused to move {name}")).into());
+        }
+    }
+    Ok(())
+}
+
+/// The branch `git branch -m/-M <old> <new>` (the git running this hook) renames onto, as a
+/// full ref name.
+fn renamed_onto() -> Option<String> {
+    let (command, args) = hook_caller_command()?;
+    if command != "branch" {
+        return None;
+    }
+    let moving = args.iter().any(|a| {
+        a == "--move" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['m', 'M']))
+    });
+    let target = args.iter().rev().find(|a| !a.starts_with('-'))?;
+    moving.then(|| format!("refs/heads/{target}"))
+}
+
 /// Whether the git that runs this hook is `git pack-refs`: its deletions only drop the loose
 /// copy of a ref it has just written to `packed-refs`. Defence in depth, as the whole check is
 /// (confinement keeps an agent away from `refs/codex/`).
 fn packing_refs() -> bool {
+    hook_caller_command().is_some_and(|(command, _)| command == "pack-refs")
+}
+
+/// The git command running this hook and its arguments (git's own options, `-c k=v` and
+/// `-C dir` included, left out).
+fn hook_caller_command() -> Option<(String, Vec<String>)> {
     let args = crate::sandbox::process::hook_callers_args();
-    let mut rest = args.iter().skip(1);
+    let mut rest = args.into_iter().skip(1);
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "-c" | "-C" => {
                 rest.next();
             }
             a if a.starts_with('-') => {}
-            command => return command == "pack-refs",
+            _ => return Some((arg, rest.collect())),
         }
     }
-    false
+    None
 }
 
 fn pre_merge_commit() -> anyhow::Result<()> {
-    let ctx = Ctx::open(&[])?;
+    let ctx = Ctx::open(&[]).map_err(unreadable_config)?;
     let Some((refname, head)) = ctx.reader.current_head()? else {
         return Ok(());
     };
@@ -217,7 +274,7 @@ fn pre_merge_commit() -> anyhow::Result<()> {
 }
 
 fn pre_commit() -> anyhow::Result<()> {
-    let ctx = Ctx::open(&[])?;
+    let ctx = Ctx::open(&[]).map_err(unreadable_config)?;
     let Some((refname, head)) = ctx.reader.current_head()? else {
         return Ok(());
     };
@@ -237,7 +294,7 @@ fn pre_commit() -> anyhow::Result<()> {
 }
 
 fn pre_push() -> anyhow::Result<()> {
-    let ctx = Ctx::open(&[])?;
+    let ctx = Ctx::open(&[]).map_err(unreadable_config)?;
     let text = stdin_text()?;
     let updates = text.lines().filter_map(|line| {
         let parts: Vec<&str> = line.split(' ').collect();
@@ -270,6 +327,9 @@ fn post_checkout() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The gate where pushes arrive. It trusts only the server: the repository's own config
+/// file (never the pusher's environment or user file, which a push over a local path
+/// carries), and the refs the server holds plus the push.
 fn pre_receive() -> anyhow::Result<()> {
     let git = Git::from_env();
     let cwd = current_dir()?;
@@ -278,20 +338,23 @@ fn pre_receive() -> anyhow::Result<()> {
         &["rev-parse", "--path-format=absolute", "--git-common-dir"],
     )?;
     let state = StateDir::new(Utf8Path::new(&common));
-    let config = Settings::load(Some(&state.config_file()), &[])?.config();
-    let updates: Vec<(Option<ObjectId>, Option<ObjectId>, String)> = stdin_text()?
+    let config = Settings::load_server(&state.config_file())
+        .map_err(unreadable_config)?
+        .config();
+    let updates: Vec<RefUpdate> = stdin_text()?
         .lines()
         .filter_map(|line| {
             let mut parts = line.split(' ');
             let (old, new, name) = (parts.next()?, parts.next()?, parts.next()?);
-            Some((oid(old), oid(new), name.to_string()))
+            Some(RefUpdate {
+                name: name.to_string(),
+                old: oid(old),
+                new: oid(new),
+            })
         })
         .collect();
-    let after: Vec<(Option<ObjectId>, String)> = updates
-        .iter()
-        .map(|(_, new, name)| (*new, name.clone()))
-        .collect();
-    let sessions = server::sessions_after_push(&git, &cwd, &config.branch_prefix, &after)?;
+    let updates = server::through_symrefs(&git, &cwd, updates)?;
+    let refs = ServerRefs::load(&git, &cwd, &config.branch_prefix, &updates)?;
     let history = CliHistory {
         git: &git,
         cwd: &cwd,
@@ -303,14 +366,51 @@ fn pre_receive() -> anyhow::Result<()> {
         &cwd,
         review.require_approval,
         &review.protected,
-        sessions,
+        refs.sessions(&git, &cwd)?,
         Signers::from_config(review, &cwd),
     );
+    let landed = gate.protected_tips(server::branch_tips(&git, &cwd)?);
+    let gate = gate.with_landed(landed);
+    let lands = updates
+        .iter()
+        .find(|u| u.new.is_some() && gate.protects(&u.name))
+        .filter(|_| review.require_approval)
+        .map(|u| u.name.as_str());
+    if let Some(why) = server::ref_change_refused(&history, &git, &cwd, &refs, &updates, lands)? {
+        output::error(&format!("git-codex: refusing the push: {why}"));
+        output::hint(
+            "push deletions and forced updates of session branches and refs/codex/* on their own, not with a protected branch",
+        );
+        return Err(UserError::refused("the review gate refused the push").into());
+    }
     check_all(
         &gate,
         updates
             .iter()
-            .filter_map(|(old, new, name)| Some((name.as_str(), *old, (*new)?))),
+            .filter_map(|u| Some((u.name.as_str(), u.old, u.new?))),
         "nothing was accepted; push the approval (refs/codex/approvals/<id>) with the branch",
     )
+}
+
+/// A hook that cannot read the configuration fails closed, and says so.
+fn unreadable_config(err: anyhow::Error) -> anyhow::Error {
+    let hint = "until its configuration can be read, the review gate refuses every branch update here: fix it, then check with 'git codex config validate'";
+    match err.downcast::<UserError>() {
+        Ok(user) => {
+            let mut user = UserError {
+                message: format!(
+                    "the review gate cannot load its configuration: {}",
+                    user.message
+                ),
+                ..user
+            };
+            user.hints.push(hint.to_string());
+            user.into()
+        }
+        Err(err) => UserError::runtime(format!(
+            "the review gate cannot load its configuration: {err:#}"
+        ))
+        .hint(hint)
+        .into(),
+    }
 }

@@ -100,14 +100,14 @@ fn install(args: &HooksInstallArgs) -> anyhow::Result<()> {
     }
     let place = place(true)?;
     fs_err::create_dir_all(&place.state.root)?;
-    Settings::load(Some(&place.state.config_file()), &[])?;
+    // What the server hook will read: the server's own file only.
+    Settings::load_server(&place.state.config_file())?;
     hooks::install(
         &place.hooks_dir,
         place.names,
         &this_binary()?,
         &place.state.root,
     )?;
-    hooks::refresh_cache(&place.state)?;
     output::note(&format!(
         "Installed the git-codex server hook in {}",
         place.hooks_dir

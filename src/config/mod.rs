@@ -5,6 +5,7 @@
 pub mod duration;
 pub mod edit;
 pub mod import;
+pub mod protected;
 pub mod schema;
 pub mod words;
 
@@ -17,6 +18,7 @@ use toml::Value;
 
 use crate::error::UserError;
 pub use duration::Ttl;
+pub use protected::ProtectedPatterns;
 use schema::KeyDef;
 
 /// Where a value came from, as `config list --show-origin` prints it.
@@ -93,6 +95,15 @@ impl Settings {
         if let Some(path) = user_file() {
             settings.apply_file(&path)?;
         }
+        settings.apply_file(repo_file)?;
+        Ok(settings)
+    }
+
+    /// A server's settings (SPEC §6): the defaults and the repository's own file, nothing
+    /// else. A push over a local path carries the pusher's environment (and its HOME), and
+    /// the pusher is who the server's gate guards against.
+    pub fn load_server(repo_file: &Utf8Path) -> anyhow::Result<Self> {
+        let mut settings = Settings::defaults();
         settings.apply_file(repo_file)?;
         Ok(settings)
     }
@@ -213,7 +224,9 @@ impl Settings {
                 summary_format: self.string("review.summary_format"),
                 hook: self.string("review.hook"),
                 hook_timeout: self.ttl("review.hook_timeout"),
-                protected: self.strings("review.protected"),
+                // Checked when loaded; should it still not parse, every branch is protected.
+                protected: ProtectedPatterns::parse(&self.strings("review.protected"))
+                    .unwrap_or_else(|_| ProtectedPatterns::everything()),
                 require_signed: self.boolean("review.require_signed"),
                 allowed_signers: self.string("review.allowed_signers"),
             },
@@ -260,8 +273,8 @@ pub struct ReviewConfig {
     /// A program path, relative to the main worktree unless absolute; empty for none.
     pub hook: String,
     pub hook_timeout: Ttl,
-    /// Branch names or globs guarded by the gate.
-    pub protected: Vec<String>,
+    /// The branches guarded by the gate.
+    pub protected: ProtectedPatterns,
     /// Approvals count only when signed by a key of `allowed_signers`.
     pub require_signed: bool,
     /// git's allowed-signers file; relative to the repository's top unless absolute.

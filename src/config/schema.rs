@@ -4,6 +4,7 @@
 use toml::Value;
 
 use super::duration;
+use super::protected::ProtectedPatterns;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -31,6 +32,8 @@ pub enum Kind {
     PortRange,
     /// An environment variable name.
     EnvName,
+    /// A list of protected-branch patterns (src/config/protected.rs).
+    Protected,
 }
 
 pub struct KeyDef {
@@ -177,7 +180,7 @@ pub static KEYS: &[KeyDef] = &[
     ),
     key!(
         "review.protected",
-        Kind::List,
+        Kind::Protected,
         "[\"main\"]",
         "branch names or globs (\"release/*\") guarded by the gate"
     ),
@@ -251,6 +254,16 @@ impl KeyDef {
             )),
             (Kind::List, Value::Array(items)) if items.iter().all(Value::is_str) => Ok(()),
             (Kind::List, _) => Err(format!("expected a list of strings, found {}", found())),
+            (Kind::Protected, Value::Array(items)) if items.iter().all(Value::is_str) => {
+                let texts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                ProtectedPatterns::parse(&texts)
+                    .map(|_| ())
+                    .map_err(|err| err.to_string())
+            }
+            (Kind::Protected, _) => Err(format!(
+                "expected a list of branch names or patterns such as [\"main\", \"release/*\"], found {}",
+                found()
+            )),
             (Kind::Commands, Value::Array(items)) => items.iter().try_for_each(check_command),
             (Kind::Commands, _) => Err(format!(
                 "expected a list of commands (strings or arrays of strings), found {}",
@@ -286,6 +299,14 @@ impl KeyDef {
                 "false" | "no" | "off" | "0" => Value::Boolean(false),
                 _ => Value::String(text.to_string()),
             },
+            Kind::Protected if text.trim_start().starts_with('[') => list_literal(text)?,
+            // Every item counts: an empty one (`main,`, or nothing at all) is an error, not
+            // a pattern dropped; `[]` protects nothing, on purpose.
+            Kind::Protected => Value::Array(
+                text.split(',')
+                    .map(|s| Value::String(s.trim().to_string()))
+                    .collect(),
+            ),
             Kind::List | Kind::Commands if text.trim_start().starts_with('[') => {
                 toml::from_str::<toml::Table>(&format!("v = {text}"))
                     .ok()
@@ -306,6 +327,13 @@ impl KeyDef {
         self.check(&value)?;
         Ok(value)
     }
+}
+
+fn list_literal(text: &str) -> Result<Value, String> {
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .ok_or_else(|| format!("expected a TOML list such as [\"a\", \"b\"], found {text}"))
 }
 
 pub use super::words::split_words;

@@ -165,7 +165,12 @@ fn candidate_hunks(
                 roles.push((index, *commit, Role::Commit { sides }));
             }
             if sides > 1 {
-                upstream.extend(parents.iter().copied().filter(|p| !original.own.contains(p)));
+                upstream.extend(
+                    parents
+                        .iter()
+                        .copied()
+                        .filter(|p| !original.own.contains(p)),
+                );
             }
         }
         let session = original.session;

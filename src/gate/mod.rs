@@ -20,6 +20,7 @@ use camino::Utf8Path;
 use gix::ObjectId;
 use serde::Serialize;
 
+use crate::config::ProtectedPatterns;
 use crate::context::Ctx;
 use crate::git::Git;
 use crate::git::ledger::{self, Ledger};
@@ -103,11 +104,12 @@ impl SessionLine {
         }
     }
 
-    /// Adds what a ledger records: its head as a tip, its entries, its base.
+    /// Adds what a ledger records: its head as a tip, its entries, and its base, which is
+    /// the session's first (a ref or record that names another cannot shrink the session).
     pub fn add_ledger(&mut self, ledger: Ledger) {
         self.add_tip(ledger.head);
         self.chain.extend(ledger.chain);
-        self.base = self.base.or(ledger.base);
+        self.base = ledger.base.or(self.base);
     }
 
     pub fn add_tip(&mut self, tip: ObjectId) {
@@ -170,7 +172,7 @@ pub struct Gate<'a> {
     git: &'a Git,
     cwd: &'a Utf8Path,
     enabled: bool,
-    protected: Vec<glob::Pattern>,
+    protected: ProtectedPatterns,
     sessions: Vec<SessionLine>,
     /// The protected branches' tips: what they hold has landed (through the gate), and is no
     /// session's to answer for (a session that merged main in does not own main's commits).
@@ -186,7 +188,7 @@ impl<'a> Gate<'a> {
         git: &'a Git,
         cwd: &'a Utf8Path,
         enabled: bool,
-        protected: &[String],
+        protected: &ProtectedPatterns,
         sessions: Vec<SessionLine>,
         signers: Option<Signers>,
     ) -> Gate<'a> {
@@ -195,10 +197,7 @@ impl<'a> Gate<'a> {
             git,
             cwd,
             enabled,
-            protected: protected
-                .iter()
-                .filter_map(|p| glob::Pattern::new(p).ok())
-                .collect(),
+            protected: protected.clone(),
             sessions,
             landed: Vec::new(),
             signers,
@@ -243,7 +242,7 @@ impl<'a> Gate<'a> {
         let Some(branch) = refname.strip_prefix("refs/heads/") else {
             return false;
         };
-        self.protected.iter().any(|p| p.matches(branch))
+        self.protected.matches(branch)
     }
 
     /// The commits that moving `refname` from `old` (`None`: it is created) to `new` would
@@ -422,7 +421,7 @@ fn sessions(ctx: &Ctx) -> anyhow::Result<Vec<SessionLine>> {
             line.add_tip(tip);
             line.branch_tip = Some(tip);
         }
-        // The live session's own base; a ledger's is that of the session's first life.
+        // A ledger's base, when there is one, wins (see `add_ledger`).
         line.base = ObjectId::from_hex(record.base_commit.as_bytes()).ok();
     }
     let prefix = format!("refs/heads/{}", ctx.config.branch_prefix);

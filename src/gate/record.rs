@@ -62,7 +62,7 @@ pub type Update = (Option<ObjectId>, Option<ObjectId>, String);
 
 /// Records the commits that ref `updates` (a transaction the hook was shown) give or take
 /// from sessions: updates of a session's branch (by its record, or under the branch prefix),
-/// and of HEAD or any branch in a session's worktree. Both sides count: a deleted or reset
+/// and of HEAD, the stash or any branch in a session's worktree. Both sides count: a deleted or reset
 /// branch's old tip stays the session's.
 pub fn record_updates(ctx: &Ctx, updates: &[Update]) -> anyhow::Result<()> {
     let (records, _) = ctx.state.records()?;
@@ -82,7 +82,7 @@ pub fn record_updates(ctx: &Ctx, updates: &[Update]) -> anyhow::Result<()> {
         } else if let Some(id) = name.strip_prefix(&prefix) {
             (id.to_string(), ctx.reader.ref_target(&base_ref(id))?)
         } else if let Some(record) = in_worktree
-            && (name == "HEAD" || name.starts_with("refs/heads/"))
+            && (matches!(name.as_str(), "HEAD" | "refs/stash") || name.starts_with("refs/heads/"))
         {
             (record.id.clone(), record_base(record))
         } else {
@@ -102,4 +102,53 @@ pub fn record_updates(ctx: &Ctx, updates: &[Update]) -> anyhow::Result<()> {
 
 fn record_base(record: &SessionRecord) -> Option<ObjectId> {
     ObjectId::from_hex(record.base_commit.as_bytes()).ok()
+}
+
+/// The commits of session `id`'s ledger that no protected branch holds yet, with the ledger;
+/// `None` when it has no ledger.
+pub fn unlanded(ctx: &Ctx, id: &str) -> anyhow::Result<Option<(ledger::Ledger, usize)>> {
+    let Some(ledger) = ledger::of(&ctx.reader.repo, id)? else {
+        return Ok(None);
+    };
+    let gate = super::Gate::load(ctx)?;
+    let mut hidden = gate.protected_tips(ctx.reader.branches_with_prefix("refs/heads/")?);
+    hidden.extend(ledger.base);
+    let mut commits = ctx.reader.commits_from(&[ledger.head], &hidden)?;
+    commits.retain(|c| !ledger.chain.contains(c));
+    Ok(Some((ledger, commits.len())))
+}
+
+/// A session's ledger stays after the session, so its commits stay session commits, until
+/// every one of them is on a protected branch (where only the gate let them land); then it
+/// goes.
+pub fn forget_if_landed(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    if let Some((ledger, 0)) = unlanded(ctx, id)? {
+        ledger::delete(&ctx.reader.repo, id, ledger.head)?;
+    }
+    Ok(())
+}
+
+/// Refuses (exit 3) a new session under an id whose earlier session left commits that have
+/// not landed: the new one's review and approval would cover them unseen. A ledger whose
+/// commits all landed is forgotten, and the id is free again.
+pub fn refuse_reused_id(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    for (known, _) in ledger::all(&ctx.reader.repo)? {
+        if !known.eq_ignore_ascii_case(id) {
+            continue;
+        }
+        match unlanded(ctx, &known)? {
+            Some((_, 0)) => forget_if_landed(ctx, &known)?,
+            Some((_, count)) => {
+                return Err(crate::error::UserError::refused(format!(
+                    "session id '{id}' was used by an earlier session '{known}' whose {count} commit(s) have not landed"
+                ))
+                .hint(format!(
+                    "bring it back with 'git codex session restore {known}', or pick another id"
+                ))
+                .into());
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }

@@ -42,10 +42,27 @@ impl Hunk {
     /// Whether `other` (a hunk of a landing) carries this whole hunk: same file, and this
     /// hunk's removed and added lines each stand, in order and together, among `other`'s
     /// (a copy whose neighbourhood also changed shows as a larger hunk).
+    /// A short hunk (a line or two of little text: `free(p);`, `import os`) must be the
+    /// other's whole hunk: inside a larger one it would match a person's own code by chance.
     pub fn within(&self, other: &Hunk) -> bool {
-        self.path == other.path
-            && contains_run(&other.removed, &self.removed)
-            && contains_run(&other.added, &self.added)
+        if self.path != other.path {
+            return false;
+        }
+        if self.is_short() {
+            return self.removed == other.removed && self.added == other.added;
+        }
+        contains_run(&other.removed, &self.removed) && contains_run(&other.added, &self.added)
+    }
+
+    fn is_short(&self) -> bool {
+        let lines = self.removed.len() + self.added.len();
+        let text: usize = self
+            .removed
+            .iter()
+            .chain(&self.added)
+            .map(|l| l.iter().filter(|b| !b.is_ascii_whitespace()).count())
+            .sum();
+        lines < 3 && text < 40
     }
 }
 
@@ -245,6 +262,18 @@ diff --git a/h b/h\nindex 4..5\nBinary files a/h and b/h differ\n";
             removed: vec![line("old")],
             added: vec![line("new 1"), line("new 2")],
         };
+        let short = Hunk {
+            path: line("f"),
+            removed: vec![],
+            added: vec![line("  free(p);")],
+        };
+        let function = Hunk {
+            path: line("f"),
+            removed: vec![],
+            added: vec![line("void b(char *p) {"), line("  free(p);"), line("}")],
+        };
+        assert!(!short.within(&function), "a short hunk matches only whole");
+        assert!(short.within(&short.clone()));
         let large = Hunk {
             path: line("f"),
             removed: vec![line("x"), line("old")],

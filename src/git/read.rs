@@ -35,6 +35,7 @@ fn utf8(path: &std::path::Path) -> anyhow::Result<Utf8PathBuf> {
 impl Reader {
     /// Finds the repository containing `cwd` (honouring GIT_DIR as git does).
     pub fn discover(cwd: &Utf8Path) -> anyhow::Result<(Reader, RepoPaths)> {
+        real_git_dir_in_env();
         // History as stored: a replace ref would show the gate another history than the one
         // that lands (the git CLI gets GIT_NO_REPLACE_OBJECTS, see `Git::command`).
         let no_replace = ["core.useReplaceRefs=false"];
@@ -281,6 +282,21 @@ impl Reader {
 
 /// The common git dir of the repository containing `cwd`, bare or not; `None` outside any.
 /// The config commands need only this, so that a server's bare repository can be configured.
+/// `GIT_DIR` (a hook's, say) through a symbolic link: git resolves `commondir` against the
+/// real directory, gix against the path as written; give gix the real one.
+fn real_git_dir_in_env() {
+    let Some(dir) = std::env::var_os("GIT_DIR") else {
+        return;
+    };
+    if let Ok(real) = std::fs::canonicalize(std::path::Path::new(&dir).join("."))
+        && real.as_os_str() != dir
+    {
+        // SAFETY: called while the command opens its repository, before any thread of its
+        // own is started; git started from here sees the same directory.
+        unsafe { std::env::set_var("GIT_DIR", real) };
+    }
+}
+
 pub fn discover_common_dir(cwd: &Utf8Path) -> anyhow::Result<Option<Utf8PathBuf>> {
     match gix::discover_with_environment_overrides(cwd) {
         Ok(repo) => utf8(repo.common_dir()).map(Some),

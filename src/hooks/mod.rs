@@ -164,50 +164,74 @@ pub fn uninstall(dir: &Utf8Path, names: &[&str]) -> anyhow::Result<Vec<String>> 
 }
 
 /// Rewrites the cache from the config files alone: an environment override is one command's
-/// (the person's own bypass), and the cache serves every later command.
+/// (the person's own bypass), and the cache serves every later command. The files' text is
+/// read first, so a file changed meanwhile only makes the shim ask git-codex again.
 pub fn refresh_cache(state: &crate::state::StateDir) -> anyhow::Result<()> {
+    let texts = ConfigTexts::read(&state.config_file());
     let settings = crate::config::Settings::load_files(&state.config_file())?;
-    write_cache(&state.root, &settings.config())
+    write_cache(&state.root, &settings.config(), &texts)
+}
+
+/// The config files' text, as the shim reads it back (each line and a newline) to tell
+/// whether the cache still holds: an edit that keeps the file's time (`cp -p`, `touch -r`)
+/// is an edit all the same.
+pub struct ConfigTexts {
+    repo: String,
+    user: String,
+}
+
+impl ConfigTexts {
+    fn read(repo_file: &Utf8Path) -> ConfigTexts {
+        let as_shim_reads = |path: Option<Utf8PathBuf>| -> String {
+            let Some(text) = path.and_then(|p| fs_err::read_to_string(p).ok()) else {
+                return String::new();
+            };
+            text.split_terminator('\n')
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        ConfigTexts {
+            repo: as_shim_reads(Some(repo_file.to_owned())),
+            user: as_shim_reads(crate::config::user_file()),
+        }
+    }
 }
 
 /// The copy of the protected patterns the reference-transaction shim sources, so that
 /// updates of other refs never start git-codex. Rewritten whenever config is loaded by a
-/// hook with a newer config file.
-pub fn write_cache(state_dir: &Utf8Path, config: &Config) -> anyhow::Result<()> {
+/// hook with a newer config file. Its `codex_protected` comes from the same parsed patterns
+/// as the gate's (src/config/protected.rs) and may only say "protected" more often. It also
+/// names the user config file it was made with: under another one, the shim asks git-codex.
+pub fn write_cache(
+    state_dir: &Utf8Path,
+    config: &Config,
+    texts: &ConfigTexts,
+) -> anyhow::Result<()> {
     let gate_on = config.review.require_approval && config.gate_reference_transaction;
-    let patterns: Vec<String> = config
-        .review
-        .protected
-        .iter()
-        .map(|p| format!("refs/heads/{}", case_pattern(p)))
-        .collect();
-    let safe = config
-        .review
-        .protected
-        .iter()
-        .all(|p| !p.chars().any(char::is_control));
     let mut text =
         String::from("# written by git-codex from the protected patterns; do not edit\n");
     text.push_str(&format!("codex_cache_version={CACHE_VERSION}\n"));
     text.push_str(&format!("codex_gate={}\n", u8::from(gate_on)));
+    let user = crate::config::user_file()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    text.push_str(&format!("codex_cache_user='{}'\n", sh_quote(&user)));
+    text.push_str(&format!(
+        "codex_cache_repo_text='{}'\n",
+        sh_quote(&texts.repo)
+    ));
+    text.push_str(&format!(
+        "codex_cache_user_text='{}'\n",
+        sh_quote(&texts.user)
+    ));
     text.push_str(&session_ref_function(state_dir, config));
-    if safe && !patterns.is_empty() {
-        text.push_str(&format!(
-            "codex_protected() {{\n  case \"$1\" in\n    {}) return 0 ;;\n  esac\n  return 1\n}}\n",
-            patterns.join("|")
-        ));
-    } else if safe {
-        text.push_str("codex_protected() { return 1; }\n");
-    } else {
-        // Patterns sh cannot hold safely: every update goes to git-codex.
-        text.push_str("codex_protected() { return 0; }\n");
-    }
+    text.push_str(&config.review.protected.shell_function());
     atomic_write(&state_dir.join("hooks-cache.sh"), text.as_bytes())
 }
 
-/// What the shim expects of the cache; an older cache makes it ask git-codex (which writes a
-/// new one).
-const CACHE_VERSION: u32 = 2;
+/// What the shim expects of the cache; another version makes it ask git-codex (which writes
+/// a new one).
+const CACHE_VERSION: u32 = 3;
 
 /// `codex_session_ref REF`: whether REF is, or may be, a session's branch (under the branch
 /// prefix, or named by a record, say after the prefix changed), whose moves the ledger keeps.
@@ -245,20 +269,6 @@ fn literal_pattern(text: &str) -> String {
             out.push('\\');
         }
         out.push(c);
-    }
-    out
-}
-
-/// A glob as a sh `case` pattern: glob characters kept, everything else escaped.
-fn case_pattern(glob: &str) -> String {
-    let mut out = String::new();
-    for c in glob.chars() {
-        if c.is_ascii_alphanumeric() || "/._-*?[]!".contains(c) {
-            out.push(c);
-        } else {
-            out.push('\\');
-            out.push(c);
-        }
     }
     out
 }

@@ -37,7 +37,10 @@ pub fn hook_callers_args() -> Vec<String> {
     };
     fs_err::read(format!("/proc/{git}/cmdline"))
         .map(|bytes| {
+            // Each argument ends with a NUL.
             bytes
+                .strip_suffix(&[0])
+                .unwrap_or(&bytes)
                 .split(|b| *b == 0)
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect()

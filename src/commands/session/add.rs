@@ -36,6 +36,7 @@ pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
     prune::prune_expired(&ctx, now)?;
     let (records, broken) = ctx.state.records()?;
     check_policy(&ctx, &id, &records, &broken, now)?;
+    crate::gate::record::refuse_reused_id(&ctx, id.as_str())?;
     let branch = format!("{}{}", ctx.config.branch_prefix, id);
     let full_branch = format!("refs/heads/{branch}");
     if ctx.reader.ref_target(&full_branch)?.is_some() {

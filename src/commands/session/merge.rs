@@ -90,9 +90,9 @@ fn target_branch(ctx: &Ctx, into: Option<&str>) -> anyhow::Result<String> {
     ctx.config
         .review
         .protected
-        .iter()
+        .texts()
         .find(|p| !p.contains(['*', '?', '[']))
-        .cloned()
+        .map(str::to_string)
         .ok_or_else(|| {
             UserError::bad_input("no target branch: review.protected names no plain branch")
                 .hint("pass --into BRANCH")

@@ -7,9 +7,8 @@ use gix::ObjectId;
 use crate::cli::SessionRemoveArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
-use crate::gate::{Gate, base_ref};
+use crate::gate::base_ref;
 use crate::git::Git;
-use crate::git::ledger;
 use crate::git::read::{RepoPaths, worktree_state};
 use crate::git::snapshot::snapshot_ref;
 use crate::git::worktrees::is_locked;
@@ -186,7 +185,7 @@ pub fn settle(
             removed.branch_deleted = true;
         }
     }
-    forget_landed_ledger(ctx, &target.id)?;
+    crate::gate::record::forget_if_landed(ctx, &target.id)?;
     ctx.state.delete_record(&target.id)?;
     remove_dir_if_exists(&ctx.state.tmp_dir(&target.id))?;
     remove_dir_if_exists(&ctx.state.scratch_dir(&target.id))?;
@@ -209,24 +208,6 @@ fn session_branches(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
             .map(|r| format!("refs/heads/{}", r.branch)),
     );
     Ok(names)
-}
-
-/// A session's ledger stays after the session, so its commits stay session commits, until
-/// every one of them is on a protected branch (where only the gate let them land).
-fn forget_landed_ledger(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
-    let Some(ledger) = ledger::of(&ctx.reader.repo, id)? else {
-        return Ok(());
-    };
-    let gate = Gate::load(ctx)?;
-    let protected = gate.protected_tips(ctx.reader.branches_with_prefix("refs/heads/")?);
-    let mut hidden = protected;
-    hidden.extend(ledger.base);
-    let mut unlanded = ctx.reader.commits_from(&[ledger.head], &hidden)?;
-    unlanded.retain(|c| !ledger.chain.contains(c));
-    if unlanded.is_empty() {
-        ledger::delete(&ctx.reader.repo, id, ledger.head)?;
-    }
-    Ok(())
 }
 
 /// Snapshots the worktree when it has changes, or when its HEAD left the session branch
