@@ -602,7 +602,7 @@ fn a_commit_through_a_linked_git_dir_or_into_the_stash_is_the_sessions() {
         let admin = t.repo.join(".git/worktrees/wt-s");
         let link = t.root().join("gd");
         std::os::unix::fs::symlink(&admin, &link).expect("symlink");
-        let mut git = |args: &[&str]| {
+        let git = |args: &[&str]| {
             let out = std::process::Command::new(&t.git)
                 .env_clear()
                 .envs(t.vars())

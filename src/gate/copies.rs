@@ -44,6 +44,9 @@ pub struct Found {
     pub hunk: Hunk,
 }
 
+/// One side of a landing commit's change (against one parent), by file.
+type ByPath<'h> = HashMap<&'h [u8], Vec<&'h Hunk>>;
+
 /// Where a candidate hunk came from.
 struct Source {
     original: usize,
@@ -99,7 +102,7 @@ pub fn find(
     }
     let diffs = gate.git.hunks(gate.cwd, &items)?;
     // Per landing commit, its change against each parent, by file.
-    let mut by_commit: HashMap<ObjectId, Vec<HashMap<&[u8], Vec<&Hunk>>>> = HashMap::new();
+    let mut by_commit: HashMap<ObjectId, Vec<ByPath<'_>>> = HashMap::new();
     for (owner, hunks) in owners.iter().zip(&diffs) {
         let mut by_path: HashMap<&[u8], Vec<&Hunk>> = HashMap::new();
         for hunk in hunks {
