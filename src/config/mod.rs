@@ -185,6 +185,7 @@ impl Settings {
             worktree_base: self.string("session.worktree_base"),
             branch_prefix: self.string("session.branch_prefix"),
             ttl: self.ttl("session.ttl"),
+            trash_retention: self.ttl("session.trash_retention"),
             copy_files: self.strings("session.copy_files"),
             setup,
             port_range: schema::parse_port_range(&self.string("session.port_range"))
@@ -225,6 +226,8 @@ pub struct Config {
     pub worktree_base: String,
     pub branch_prefix: String,
     pub ttl: Ttl,
+    /// How long a removed worktree stays in the trash.
+    pub trash_retention: Ttl,
     pub copy_files: Vec<String>,
     pub setup: Vec<Vec<String>>,
     pub port_range: (u16, u16),
