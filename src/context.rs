@@ -103,10 +103,10 @@ impl Ctx {
 /// The worktree base as configured: `~` and `~/…` under the home directory, relative paths
 /// under the main worktree's root.
 pub fn base_path(base: &str, main_root: &Utf8Path) -> Utf8PathBuf {
-    if base == "~" {
-        if let Ok(home) = std::env::var("HOME") {
-            return Utf8PathBuf::from(home);
-        }
+    if base == "~"
+        && let Ok(home) = std::env::var("HOME")
+    {
+        return Utf8PathBuf::from(home);
     }
     crate::config::expand_path(base, main_root)
 }

@@ -282,7 +282,7 @@ fn a_removed_worktree_comes_back_whole_ignored_files_and_nested_repositories_inc
         assert_eq!(t.git_in(&wt, &["status", "--porcelain"]), status_before);
         assert_eq!(t.git_in(&nested, &["log", "--format=%s"]), "add lib.rs");
         assert!(trash_entries(t).is_empty(), "the entry went back");
-        assert_eq!(t.show("whole")["state"].as_str().is_some(), true);
+        assert_eq!(t.show("whole")["state"], "review-pending", "live again");
     });
 }
 
