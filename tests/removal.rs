@@ -218,7 +218,8 @@ fn prune_and_remove_leave_alone_what_git_codex_cannot_prove_it_made() {
         // A record edited to name the repository itself, or the sibling: refused, kept.
         let record_path = t.state_dir().join("sessions/real.json");
         let original = std::fs::read_to_string(&record_path).unwrap();
-        for victim in [&t.repo, &sibling, &t.root()] {
+        let base_itself = t.repo.join(".codex-worktrees");
+        for victim in [&t.repo, &sibling, &t.root(), &base_itself] {
             let mut record = json(&original);
             record["worktree"] = victim.display().to_string().into();
             std::fs::write(&record_path, record.to_string()).unwrap();
@@ -432,5 +433,63 @@ fn a_running_agent_is_not_removed_under_it_and_force_stops_it_first() {
             std::fs::read_to_string(wt.join("started.txt")).unwrap(),
             "started\n"
         );
+    });
+}
+
+#[test]
+fn a_worktree_base_on_another_filesystem_is_copied_whole_or_not_removed_at_all() {
+    use std::os::unix::fs::MetadataExt as _;
+    let shm = Path::new("/dev/shm");
+    let other_fs = |t: &TestEnv| {
+        std::fs::metadata(shm).is_ok_and(|m| m.dev() != std::fs::metadata(&t.repo).unwrap().dev())
+    };
+    let round = std::cell::Cell::new(0);
+    each_git(|t| {
+        if !other_fs(t) {
+            eprintln!("note: /dev/shm is not another filesystem here; skipped");
+            return;
+        }
+        round.set(round.get() + 1);
+        let base = shm.join(format!("codex-test-{}-{}", std::process::id(), round.get()));
+        t.set_config(&format!(
+            "[session]\nworktree_base = \"{}\"\n",
+            base.display()
+        ));
+        t.write(".gitignore", "*.log\n");
+        t.git(&["add", ".gitignore"]);
+        t.git(&["commit", "-q", "-m", "ignore"]);
+        let wt = t.add("far");
+        assert!(wt.starts_with(&base));
+        write_file(&wt.join("run.log"), "ignored output\n");
+        write_file(&wt.join("tool.sh"), "#!/bin/sh\n");
+        std::fs::set_permissions(wt.join("tool.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::os::unix::fs::symlink("../elsewhere", wt.join("dangling")).unwrap();
+        let before = files(&wt);
+        // A fifo cannot be copied: nothing is removed.
+        let fifo = wt.join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (code, _, err) = run(t.codex(&["session", "remove", "far"]));
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("nothing was removed"), "{err}");
+        assert!(fifo.exists() && wt.join("run.log").is_file());
+        assert!(trash_entries(t).is_empty());
+        assert_eq!(t.show("far")["id"], "far", "the session is still there");
+        std::fs::remove_file(&fifo).unwrap();
+
+        t.codex(&["session", "remove", "far"]).assert().success();
+        assert!(!wt.exists());
+        assert_eq!(trash_entries(t).len(), 1);
+        t.codex(&["session", "restore", "far"]).assert().success();
+        assert_eq!(files(&wt), before);
+        assert_eq!(
+            t.git_in(&wt, &["status", "--porcelain"]),
+            "?? dangling\n?? tool.sh"
+        );
+        std::fs::remove_dir_all(&base).unwrap();
     });
 }
