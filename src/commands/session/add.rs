@@ -198,12 +198,13 @@ impl Undo {
             let _ = fs_err::remove_dir_all(dir);
         }
         if self.worktree {
-            // To the trash, not deleted: a restore's files may already be back in it.
+            // A restore's files may already be back in it: those go to the trash again. A new
+            // checkout holds nothing of anyone's (a snapshot's files stay in its ref): deleted.
             let base = ctx.worktree_base();
             let moved =
                 trash::prove(&ctx.paths, &base, &record.worktree, true).and_then(
                     |proof| match proof {
-                        Some(proof) => trash::discard(
+                        Some(proof) if plan.trash.is_some() => trash::discard(
                             &ctx.paths.common_dir,
                             &proof,
                             &record.id,
@@ -212,6 +213,7 @@ impl Undo {
                             &record.copied_files,
                         )
                         .map(|_| ()),
+                        Some(proof) => trash::delete(&ctx.paths.common_dir, &proof),
                         None => forget_worktree(&ctx.paths.common_dir, &record.worktree),
                     },
                 );

@@ -184,6 +184,16 @@ pub fn discard(
     Ok(entry)
 }
 
+/// Deletes a proven worktree that holds nothing of anyone's (a rolled-back new checkout)
+/// and unregisters it.
+pub fn delete(common_dir: &Utf8Path, proof: &Proof) -> anyhow::Result<()> {
+    fs_err::remove_dir_all(&proof.path)?;
+    if let Some(admin) = &proof.admin {
+        fs_err::remove_dir_all(admin)?;
+    }
+    forget_worktree(common_dir, &proof.path)
+}
+
 /// A fresh entry dir `<id>@<seconds>` (`-2`, `-3`… when taken).
 fn new_entry(root: &Utf8Path, id: &str, at: Timestamp) -> anyhow::Result<Utf8PathBuf> {
     let stem = format!("{id}@{}", at.as_second());
