@@ -403,7 +403,10 @@ fn a_running_agent_is_not_removed_under_it_and_force_stops_it_first() {
             .spawn()
             .unwrap();
         let started = std::time::Instant::now();
-        while t.show("busy")["state"] != "running" || !running(&["sleep", &nap]) {
+        while t.show("busy")["state"] != "running"
+            || !running(&["sleep", &nap])
+            || std::fs::read_to_string(wt.join("started.txt")).unwrap_or_default() != "started\n"
+        {
             assert!(
                 started.elapsed().as_secs() < 10,
                 "the run never showed as running"
