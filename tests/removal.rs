@@ -392,7 +392,9 @@ fn a_running_agent_is_not_removed_under_it_and_force_stops_it_first() {
         let wt = t.add("busy");
         // The agent leaves a child behind: it goes too.
         let nap = format!("{}", 3000 + round.get() + 10 * std::process::id() % 1000);
-        let script = format!("sleep {nap} & echo started > started.txt; wait");
+        let script = format!(
+            "echo work > work.txt && git add work.txt && git commit -q -m 'agent work' && sleep {nap} & sleep 1; echo started > started.txt; wait"
+        );
         let mut child = std::process::Command::new(common::BIN)
             .env_clear()
             .envs(t.vars())
@@ -430,6 +432,11 @@ fn a_running_agent_is_not_removed_under_it_and_force_stops_it_first() {
         assert!(!running(&["sleep", &nap]), "the agent's child is gone too");
         let status = child.wait().unwrap();
         assert!(!status.success());
+        // Its commit is on its branch (settled), kept since it is on no other branch.
+        assert_eq!(
+            t.git(&["log", "-1", "--format=%s", "codex/busy"]),
+            "agent work"
+        );
         // Its work is in the trash and comes back.
         t.codex(&["session", "restore", "busy"]).assert().success();
         assert_eq!(

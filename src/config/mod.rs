@@ -324,8 +324,10 @@ pub fn parse_file(path: &Utf8Path, text: &str) -> anyhow::Result<Vec<(&'static s
             UserError::bad_input(format!("{path}: unknown key '{key}'"))
                 .hint("run 'git codex config list' to see every key")
         })?;
-        def.check(&value)
-            .map_err(|why| UserError::bad_input(format!("{path}: key '{key}': {why}")))?;
+        def.check(&value).map_err(|why| {
+            UserError::bad_input(format!("{path}: key '{key}': {why}"))
+                .hint(format!("edit {path}: change or delete that key"))
+        })?;
         checked.push((def.key, value));
     }
     Ok(checked)
