@@ -174,6 +174,9 @@ fn prune_and_remove_leave_alone_what_git_codex_cannot_prove_it_made() {
         let admin = t.git_in(&real, &["rev-parse", "--absolute-git-dir"]);
         write_file(&base.join("wt-forged/.git"), &format!("gitdir: {admin}\n"));
         write_file(&base.join("wt-forged/forged.txt"), "forged\n");
+        // A linked worktree a person made under the base by a name git-codex never gives.
+        t.git(&["worktree", "add", "-q", base.join("mine").to_str().unwrap()]);
+        write_file(&base.join("mine/mine.txt"), "mine\n");
         std::os::unix::fs::symlink(&t.repo, base.join("wt-link-repo")).unwrap();
         std::os::unix::fs::symlink(&sibling, base.join("wt-link-sibling")).unwrap();
         let before = t.disk();
@@ -187,6 +190,7 @@ fn prune_and_remove_leave_alone_what_git_codex_cannot_prove_it_made() {
             "wt-forged",
             "wt-link-repo",
             "wt-link-sibling",
+            "mine",
         ] {
             assert!(
                 err.contains(&format!("Left alone {}", base.join(name).display())),

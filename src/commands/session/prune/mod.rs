@@ -237,7 +237,7 @@ fn find_orphan_dirs(
                 Kind::Unowned,
                 format!("a symlink (to {to}) under the worktree base; not followed, never deleted"),
             )
-        } else if owned_admin_dir(&path, &ctx.paths.common_dir).is_some() {
+        } else if is_session_name(name) && owned_admin_dir(&path, &ctx.paths.common_dir).is_some() {
             (
                 Kind::OrphanDir,
                 "a worktree of this repository that no session owns".to_string(),
@@ -290,6 +290,13 @@ fn find_old_trash(ctx: &Ctx, now: Timestamp, out: &mut Vec<Finding>) -> anyhow::
         });
     }
     Ok(())
+}
+
+/// Whether `name` is one git-codex gives a worktree: `wt-<id>`. A linked worktree a person
+/// made under the base by another name is theirs.
+fn is_session_name(name: &str) -> bool {
+    name.strip_prefix("wt-")
+        .is_some_and(|id| SessionId::parse(id).is_ok())
 }
 
 /// The id an orphan dir's snapshot is filed under: its name without `wt-`, made valid.
