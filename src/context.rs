@@ -115,6 +115,12 @@ pub fn base_path(base: &str, main_root: &Utf8Path) -> Utf8PathBuf {
 /// not exist yet is normalized as written (it holds no symlink).
 pub fn resolve_path(path: &Utf8Path) -> Utf8PathBuf {
     use camino::Utf8Component;
+    if let Some(Ok(real)) = fs_err::canonicalize(path)
+        .ok()
+        .map(Utf8PathBuf::from_path_buf)
+    {
+        return real;
+    }
     let mut out = Utf8PathBuf::from("/");
     let mut exists = true;
     for part in path.components() {
