@@ -4,6 +4,7 @@
 use camino::{Utf8Path, Utf8PathBuf};
 use gix::ObjectId;
 
+use super::trash;
 use crate::cli::SessionRemoveArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
@@ -14,8 +15,6 @@ use crate::git::snapshot::snapshot_ref;
 use crate::git::worktrees::{forget_worktree, is_locked};
 use crate::output;
 use crate::sandbox::{confine, process};
-
-use super::trash;
 use crate::state::{SessionRecord, id};
 
 /// What a removal works on. Built from the record, or from the naming conventions when the
