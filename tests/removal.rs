@@ -142,6 +142,18 @@ fn a_worktree_base_that_is_or_holds_the_repository_is_refused_in_every_layer() {
         }
         assert!(t.worktree("keep").join("README.md").is_file());
         assert!(sibling.join("src/main.c").is_file());
+        // An imported template: the same.
+        let template = t.root().join("template.json");
+        let json_text = format!(
+            "{{\"sessionOrchestration\": {{\"worktreeBasePath\": \"{}\"}}}}",
+            t.root().join("link-to-repo").display()
+        );
+        write_file(&template, &json_text);
+        let before = t.disk();
+        let (code, _, err) =
+            run(t.codex(&["config", "import", "--write", template.to_str().unwrap()]));
+        assert_eq!(code, 2, "{err}");
+        assert_disk_unchanged(&before, &t.disk(), "import of a hostile base");
         // A base of its own, inside or outside the repository, is fine.
         for good in [".codex-worktrees", "../worktrees", "sub/wt"] {
             let (code, _, err) = run(t.codex(&["config", "set", "session.worktree_base", good]));
