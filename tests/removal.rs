@@ -246,6 +246,17 @@ fn prune_and_remove_leave_alone_what_git_codex_cannot_prove_it_made() {
         }
         std::fs::write(&record_path, &original).unwrap();
         t.codex(&["session", "remove", "real"]).assert().success();
+        // A base that is another project (it does not hold this repository): allowed, and
+        // nothing of that project is touched.
+        t.set_config(&format!(
+            "[session]\nworktree_base = \"{}\"\n",
+            sibling.display()
+        ));
+        let before = t.disk();
+        let (code, _, err) = run(t.codex(&["session", "prune"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("Left alone"), "{err}");
+        assert_disk_unchanged(&before, &t.disk(), "prune with a sibling project as base");
         assert!(sibling.join("src/main.c").is_file());
         assert!(t.repo.join("README.md").is_file());
     });
