@@ -270,7 +270,7 @@ pub struct SessionRemoveArgs {
     /// Session id
     #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
-    /// Remove even when the worktree is locked or its agent is still running
+    /// Remove even when the worktree is locked or its agent is still running (the agent is stopped first)
     #[arg(long)]
     pub force: bool,
     /// Keep the session branch even when it is merged

@@ -38,6 +38,7 @@ impl Ctx {
         let (reader, paths) = Reader::discover(&cwd)?;
         let state = StateDir::new(&paths.common_dir);
         let settings = Settings::load(Some(&state.config_file()), flags)?;
+        check_worktree_base(&settings, &paths)?;
         Ok(Ctx::with_settings(reader, paths, settings))
     }
 
@@ -58,12 +59,7 @@ impl Ctx {
 
     /// The absolute dir under which session worktrees are created.
     pub fn worktree_base(&self) -> Utf8PathBuf {
-        let base = Utf8Path::new(&self.config.worktree_base);
-        if base.is_absolute() {
-            base.to_owned()
-        } else {
-            self.paths.main_root.join(base)
-        }
+        base_path(&self.config.worktree_base, &self.paths.main_root)
     }
 
     /// Who must sign approvals, when `review.require_signed` is on.
@@ -102,4 +98,90 @@ impl Ctx {
         let _lock = self.state.lock()?;
         self.state.init(&self.paths.common_dir, &self.excludes())
     }
+}
+
+/// The worktree base as configured: `~` and `~/…` under the home directory, relative paths
+/// under the main worktree's root.
+pub fn base_path(base: &str, main_root: &Utf8Path) -> Utf8PathBuf {
+    if base == "~"
+        && let Ok(home) = std::env::var("HOME")
+    {
+        return Utf8PathBuf::from(home);
+    }
+    crate::config::expand_path(base, main_root)
+}
+
+/// `path` with `.`, `..` and every symlink of its existing part resolved; the part that does
+/// not exist yet is normalized as written (it holds no symlink).
+pub fn resolve_path(path: &Utf8Path) -> Utf8PathBuf {
+    use camino::Utf8Component;
+    if let Some(Ok(real)) = fs_err::canonicalize(path)
+        .ok()
+        .map(Utf8PathBuf::from_path_buf)
+    {
+        return real;
+    }
+    let mut out = Utf8PathBuf::from("/");
+    let mut exists = true;
+    for part in path.components() {
+        match part {
+            Utf8Component::RootDir | Utf8Component::Prefix(_) | Utf8Component::CurDir => {}
+            Utf8Component::ParentDir => {
+                out.pop();
+            }
+            Utf8Component::Normal(name) => {
+                out.push(name);
+                if exists {
+                    match fs_err::canonicalize(&out)
+                        .ok()
+                        .map(Utf8PathBuf::from_path_buf)
+                    {
+                        Some(Ok(real)) => out = real,
+                        _ => exists = false,
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Why `base` (as configured) must not be this repository's worktree base, or `None`: it is,
+/// contains or lies inside the main worktree's root or the git dir, so removing the sessions
+/// under it could delete the repository (SPEC §8).
+pub fn unsafe_worktree_base(base: &str, paths: &RepoPaths) -> Option<String> {
+    let resolved = resolve_path(&base_path(base, &paths.main_root));
+    let main = resolve_path(&paths.main_root);
+    let git_dir = resolve_path(&paths.common_dir);
+    if resolved == main {
+        return Some(format!("it is the main worktree {main}"));
+    }
+    if main.starts_with(&resolved) {
+        return Some(format!("{resolved} contains the main worktree {main}"));
+    }
+    if git_dir.starts_with(&resolved) || resolved.starts_with(&git_dir) {
+        return Some(format!(
+            "{resolved} is, contains or lies inside the git dir {git_dir}"
+        ));
+    }
+    None
+}
+
+/// Refuses (exit 2) a worktree base that is or contains the repository, from any layer.
+pub fn check_worktree_base(settings: &Settings, paths: &RepoPaths) -> anyhow::Result<()> {
+    let Some((toml::Value::String(base), origin)) = settings.get("session.worktree_base") else {
+        return Ok(());
+    };
+    match unsafe_worktree_base(base, paths) {
+        None => Ok(()),
+        Some(why) => Err(refuse_base(base, &origin.to_string(), &why).into()),
+    }
+}
+
+/// The error for a worktree base that would put the repository at risk.
+pub fn refuse_base(base: &str, origin: &str, why: &str) -> UserError {
+    UserError::bad_input(format!(
+        "session.worktree_base \"{base}\" ({origin}) is refused: {why}; removing sessions there could delete the repository"
+    ))
+    .hint("give session.worktree_base a directory of its own, e.g. \".codex-worktrees\" (the default), in the layer named above")
 }

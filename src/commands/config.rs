@@ -1,13 +1,13 @@
 //! `git codex config get|set|list|path|validate|import`.
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::json;
 
 use crate::cli::{ConfigCommand, ConfigGetArgs, ConfigImportArgs, ConfigListArgs, ConfigSetArgs};
 use crate::config::{self, Settings, display_value, edit, import, schema};
-use crate::context::current_dir;
+use crate::context::{check_worktree_base, current_dir, refuse_base, unsafe_worktree_base};
 use crate::error::UserError;
-use crate::git::read::discover_common_dir;
+use crate::git::read::{Reader, RepoPaths, discover_common_dir};
 use crate::output;
 use crate::state::StateDir;
 
@@ -27,6 +27,24 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
 fn repo_file() -> anyhow::Result<Option<Utf8PathBuf>> {
     let cwd = current_dir()?;
     Ok(discover_common_dir(&cwd)?.map(|common| StateDir::new(&common).config_file()))
+}
+
+/// The repository's paths, or `None` outside a repository (or in a bare one, which has no
+/// worktrees to put at risk).
+fn repo_paths() -> anyhow::Result<Option<RepoPaths>> {
+    let cwd = current_dir()?;
+    Ok(Reader::discover(&cwd).ok().map(|(_, paths)| paths))
+}
+
+/// A worktree base about to be written must not put this repository at risk (SPEC §8).
+fn check_base_value(key: &str, value: &toml::Value, target: &Utf8Path) -> anyhow::Result<()> {
+    if let (true, toml::Value::String(base), Some(paths)) =
+        (key == "session.worktree_base", value, repo_paths()?)
+        && let Some(why) = unsafe_worktree_base(base, &paths)
+    {
+        return Err(refuse_base(base, &format!("for {target}"), &why).into());
+    }
+    Ok(())
 }
 
 fn load() -> anyhow::Result<Settings> {
@@ -63,9 +81,14 @@ fn get(args: ConfigGetArgs) -> anyhow::Result<()> {
 fn set(args: ConfigSetArgs) -> anyhow::Result<()> {
     crate::sandbox::context::refuse_in_session("change the configuration")?;
     let def = known_key(&args.key)?;
-    let value = def
-        .parse_text(&args.value)
-        .map_err(|why| UserError::bad_input(format!("config key '{}': {why}", def.key)))?;
+    let value = def.parse_text(&args.value).map_err(|why| {
+        let err = UserError::bad_input(format!("config key '{}': {why}", def.key));
+        if def.key == "session.worktree_base" {
+            err.hint("give session.worktree_base a directory of its own, e.g. \".codex-worktrees\" (the default)")
+        } else {
+            err
+        }
+    })?;
     let target = if args.user {
         config::user_file().ok_or_else(|| {
             UserError::runtime(
@@ -78,6 +101,7 @@ fn set(args: ConfigSetArgs) -> anyhow::Result<()> {
                 .hint("run inside a repository, or pass --user for the user config file")
         })?
     };
+    check_base_value(def.key, &value, &target)?;
     edit::set_key(&target, def.key, &value)?;
     output::note(&format!(
         "Set {} = {} in {target}",
@@ -120,7 +144,10 @@ fn path() -> anyhow::Result<()> {
 }
 
 fn validate() -> anyhow::Result<()> {
-    load()?;
+    let settings = load()?;
+    if let Some(paths) = repo_paths()? {
+        check_worktree_base(&settings, &paths)?;
+    }
     let files: Vec<String> = [config::user_file(), repo_file()?]
         .into_iter()
         .flatten()
@@ -154,6 +181,9 @@ fn import_template(args: ConfigImportArgs) -> anyhow::Result<()> {
             UserError::bad_input("not a git repository: there is no repository config to write")
                 .hint("run inside a repository, or leave out --write to print the TOML")
         })?;
+        for (key, value) in &imported.mapped {
+            check_base_value(key, value, &target)?;
+        }
         for (key, value) in &imported.mapped {
             edit::set_key(&target, key, value)?;
         }

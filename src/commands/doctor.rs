@@ -58,7 +58,11 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         )),
         Ok((reader, paths)) => {
             let state_config = crate::state::StateDir::new(&paths.common_dir).config_file();
-            let settings = match Settings::load(Some(&state_config), &[]) {
+            let loaded = Settings::load(Some(&state_config), &[]).and_then(|settings| {
+                crate::context::check_worktree_base(&settings, &paths)?;
+                Ok(settings)
+            });
+            let settings = match loaded {
                 Ok(settings) => {
                     checks.push(check("config", "ok", "every config layer is valid", None));
                     settings
@@ -135,6 +139,7 @@ fn repository_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
     checks.push(signing_check(ctx));
     checks.push(domains_check(&ctx.config.allowed_domains));
     checks.push(client_check(ctx));
+    checks.push(trash_check(ctx));
     sessions_checks(ctx, checks);
 }
 
@@ -465,4 +470,29 @@ fn dir_size(dir: &Utf8Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+/// What the trash holds (removed worktrees, kept whole for `session.trash_retention`).
+fn trash_check(ctx: &Ctx) -> Check {
+    use super::session::trash;
+    let entries = trash::entries(&ctx.paths.common_dir).unwrap_or_default();
+    let bytes: u64 = entries.iter().map(|e| trash::size_of(&e.dir)).sum();
+    let keep = match ctx.config.trash_retention.seconds() {
+        Some(secs) => format!(
+            "kept {} (session.trash_retention)",
+            crate::config::duration::format_seconds(secs)
+        ),
+        None => "kept until deleted (session.trash_retention = never)".to_string(),
+    };
+    check(
+        "trash",
+        "ok",
+        format!(
+            "{} removed worktree(s), {:.1} MiB in {}; {keep}",
+            entries.len(),
+            bytes as f64 / (1024.0 * 1024.0),
+            trash::root(&ctx.paths.common_dir)
+        ),
+        None,
+    )
 }

@@ -207,6 +207,7 @@ impl Settings {
             worktree_base: self.string("session.worktree_base"),
             branch_prefix: self.string("session.branch_prefix"),
             ttl: self.ttl("session.ttl"),
+            trash_retention: self.ttl("session.trash_retention"),
             copy_files: self.strings("session.copy_files"),
             setup,
             port_range: schema::parse_port_range(&self.string("session.port_range"))
@@ -249,6 +250,8 @@ pub struct Config {
     pub worktree_base: String,
     pub branch_prefix: String,
     pub ttl: Ttl,
+    /// How long a removed worktree stays in the trash.
+    pub trash_retention: Ttl,
     pub copy_files: Vec<String>,
     pub setup: Vec<Vec<String>>,
     pub port_range: (u16, u16),
@@ -345,8 +348,10 @@ pub fn parse_file(path: &Utf8Path, text: &str) -> anyhow::Result<Vec<(&'static s
             UserError::bad_input(format!("{path}: unknown key '{key}'"))
                 .hint("run 'git codex config list' to see every key")
         })?;
-        def.check(&value)
-            .map_err(|why| UserError::bad_input(format!("{path}: key '{key}': {why}")))?;
+        def.check(&value).map_err(|why| {
+            UserError::bad_input(format!("{path}: key '{key}': {why}"))
+                .hint(format!("edit {path}: change or delete that key"))
+        })?;
         checked.push((def.key, value));
     }
     Ok(checked)

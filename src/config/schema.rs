@@ -83,6 +83,12 @@ pub static KEYS: &[KeyDef] = &[
         "a session expires this long after its last activity; \"never\" disables expiry"
     ),
     key!(
+        "session.trash_retention",
+        Kind::Duration,
+        "\"7d\"",
+        "a removed worktree stays whole in the trash this long; \"never\" keeps it until deleted by hand"
+    ),
+    key!(
         "session.cleanup_on_exit",
         Kind::Bool,
         "true",
@@ -243,7 +249,7 @@ impl KeyDef {
             (Kind::Bool, Value::Boolean(_)) => Ok(()),
             (Kind::Bool, _) => Err(format!("expected true or false, found {}", found())),
             (Kind::Text, Value::String(_)) => Ok(()),
-            (Kind::Path, Value::String(s)) if !s.trim().is_empty() => Ok(()),
+            (Kind::Path, Value::String(s)) if !s.trim().is_empty() => check_base_lexically(s),
             (Kind::Path, _) => Err(format!("expected a non-empty path, found {}", found())),
             (Kind::BranchPrefix, Value::String(s)) => check_branch_prefix(s),
             (Kind::Duration, Value::String(s)) => duration::Ttl::parse(s).map(|_| ()),
@@ -346,6 +352,36 @@ fn check_command(item: &Value) -> Result<(), String> {
             "expected each command to be a non-empty string or array of strings, found {}",
             describe(other)
         )),
+    }
+}
+
+/// The worktree base spellings that are or contain any repository's main worktree, or lie in
+/// its `.git`, whatever the repository: `.`, `./`, `..`, `a/../..`, `/`, `.git/x`. The rest
+/// (absolute paths, `~`, symlinks) is checked against the repository when one is at hand.
+fn check_base_lexically(base: &str) -> Result<(), String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in base.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let refused = if base.starts_with('/') {
+        parts.is_empty()
+    } else if base == "~" || base.starts_with("~/") {
+        false
+    } else {
+        parts.iter().all(|p| *p == "..") || parts.first() == Some(&".git")
+    };
+    if refused {
+        Err(format!(
+            "expected a directory of its own for session worktrees, found \"{base}\": it is or contains the repository (or lies in its .git), and removing sessions there could delete it"
+        ))
+    } else {
+        Ok(())
     }
 }
 

@@ -67,34 +67,6 @@ impl Git {
             .map(Some)
     }
 
-    /// Snapshots a dir that is not a usable worktree (an orphan under the worktree base):
-    /// its files, as git would add them, in a commit without a branch parent.
-    pub fn snapshot_plain_dir(
-        &self,
-        main_root: &Utf8Path,
-        common_dir: &Utf8Path,
-        dir: &Utf8Path,
-        id: &str,
-        scratch_dir: &Utf8Path,
-    ) -> anyhow::Result<Option<String>> {
-        let index = ScratchIndex::new(scratch_dir)?;
-        let with_dir = |args: &[&str]| {
-            let mut cmd = self.command(main_root);
-            cmd.env("GIT_DIR", common_dir.as_str())
-                .env("GIT_WORK_TREE", dir.as_str())
-                .env("GIT_INDEX_FILE", index.0.as_str());
-            self.run_with(cmd, args)
-        };
-        with_dir(&["add", "-A", "--", "."])?;
-        let tree = with_dir(&["write-tree"])?;
-        let empty = with_dir(&["hash-object", "-t", "tree", "/dev/null"])?;
-        if tree == empty {
-            return Ok(None);
-        }
-        self.commit_snapshot(main_root, id, &tree, None, dir)
-            .map(Some)
-    }
-
     /// Commits `tree` on top of `head` (and the previous snapshot), then moves the snapshot
     /// ref with compare-and-swap.
     fn commit_snapshot(

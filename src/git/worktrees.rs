@@ -1,6 +1,5 @@
 //! Worktree plumbing: git's admin entries (`<common-dir>/worktrees/<name>/`), removal, restore.
 
-use anyhow::Context as _;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::Git;
@@ -58,6 +57,47 @@ pub fn admin_dir_of(worktree: &Utf8Path, common_dir: &Utf8Path) -> Option<Utf8Pa
     dir.starts_with(common_dir.join("worktrees")).then_some(dir)
 }
 
+/// The admin dir of `dir` when git-codex can prove `dir` is a linked worktree of this
+/// repository: `dir` is a real dir (not a symlink), its `.git` is a file naming an admin dir
+/// directly under `<common-dir>/worktrees/`, and that admin dir's `gitdir` names `dir/.git`
+/// back. Anything else is not ours to delete (SPEC §8).
+pub fn owned_admin_dir(dir: &Utf8Path, common_dir: &Utf8Path) -> Option<Utf8PathBuf> {
+    let is_dir = fs_err::symlink_metadata(dir).ok()?.file_type().is_dir();
+    let dot_git = dir.join(".git");
+    let is_file = fs_err::symlink_metadata(&dot_git)
+        .ok()?
+        .file_type()
+        .is_file();
+    if !is_dir || !is_file {
+        return None;
+    }
+    let admin = canonical(&gitdir_of(dir)?)?;
+    let admins = canonical(&common_dir.join("worktrees"))?;
+    if admin.parent() != Some(admins.as_path())
+        || fs_err::symlink_metadata(&admin).ok()?.is_symlink()
+    {
+        return None;
+    }
+    let back = fs_err::read_to_string(admin.join("gitdir")).ok()?;
+    let back = canonical(&admin.join(back.trim()))?;
+    (back == canonical(&dot_git)?).then_some(admin)
+}
+
+fn canonical(path: &Utf8Path) -> Option<Utf8PathBuf> {
+    Utf8PathBuf::from_path_buf(fs_err::canonicalize(path).ok()?).ok()
+}
+
+/// Drops git's admin entries for the worktree at `path` (gone or moved away), locked or not
+/// (`git worktree prune` skips locked ones). Only entries under `<common-dir>/worktrees/`.
+pub fn forget_worktree(common_dir: &Utf8Path, path: &Utf8Path) -> anyhow::Result<()> {
+    for entry in admin_entries(common_dir)? {
+        if entry.worktree.as_deref() == Some(path) {
+            fs_err::remove_dir_all(&entry.admin_dir)?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether `git worktree lock` was used on this worktree.
 pub fn is_locked(worktree: &Utf8Path, common_dir: &Utf8Path) -> bool {
     admin_dir_of(worktree, common_dir).is_some_and(|dir| dir.join("locked").exists())
@@ -99,43 +139,26 @@ impl Git {
             .map(|_| ())
     }
 
-    /// Removes a worktree the way `git worktree remove --force --force` does (its dir, then
-    /// its admin entry) without a process per worktree; the caller has snapshotted it. Falls
-    /// back to git, then to deleting the dir and `git worktree prune`.
-    pub fn worktree_remove(
+    /// `git worktree add --no-checkout`: registers `path` (a new dir holding only `.git`) on
+    /// `branch`, created at `start` when given. The files come from elsewhere (the trash).
+    pub fn worktree_add_no_checkout(
         &self,
         main_root: &Utf8Path,
-        common_dir: &Utf8Path,
         path: &Utf8Path,
+        branch: &str,
+        start: Option<&str>,
     ) -> anyhow::Result<()> {
-        if let Some(admin) = admin_dir_of(path, common_dir) {
-            fs_err::remove_dir_all(path)
-                .with_context(|| format!("cannot delete the worktree dir {path}"))?;
-            fs_err::remove_dir_all(&admin)
-                .with_context(|| format!("cannot delete git's admin dir {admin}"))?;
-            return Ok(());
+        let mut args = vec!["worktree", "add", "--no-checkout"];
+        match start {
+            Some(start) => args.extend(["--no-track", "-b", branch, path.as_str(), start]),
+            None => args.extend([path.as_str(), branch]),
         }
-        if !path.exists() {
-            // Gone already: drop git's entry for it, locked or not (`worktree prune` skips locked).
-            for entry in admin_entries(common_dir)? {
-                if entry.worktree.as_deref() == Some(path) {
-                    fs_err::remove_dir_all(&entry.admin_dir)?;
-                }
-            }
-            return Ok(());
-        }
-        let removed = self.run(
-            main_root,
-            &["worktree", "remove", "--force", "--force", path.as_str()],
-        );
-        if removed.is_err() || path.exists() {
-            if path.exists() {
-                fs_err::remove_dir_all(path)
-                    .with_context(|| format!("cannot delete the worktree dir {path}"))?;
-            }
-            self.run(main_root, &["worktree", "prune"])?;
-        }
-        Ok(())
+        self.run(main_root, &args).map(|_| ())
+    }
+
+    /// Fills a worktree's index from its HEAD without touching its files.
+    pub fn read_head_into_index(&self, worktree: &Utf8Path) -> anyhow::Result<()> {
+        self.run(worktree, &["read-tree", "HEAD"]).map(|_| ())
     }
 
     /// Makes the worktree's files those of `snapshot` without touching the index, so its

@@ -9,11 +9,13 @@ use toml::Value;
 use super::provision::{copy_files, run_setup, write_metadata};
 use super::prune;
 use super::status::is_expired;
+use super::trash;
 use crate::cli::SessionAddArgs;
 use crate::config::schema;
 use crate::context::Ctx;
 use crate::error::UserError;
 use crate::gate::base_ref;
+use crate::git::worktrees::{admin_dir_of, forget_worktree};
 use crate::output::{self, escape};
 use crate::state::{BrokenRecord, SessionId, SessionRecord, id, record};
 
@@ -60,6 +62,7 @@ pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
         full_branch,
         new_branch: true,
         snapshot: None,
+        trash: None,
     };
     create(&ctx, &plan)?;
     output::data(plan.record.worktree.as_str());
@@ -89,6 +92,9 @@ pub struct Plan {
     pub start: String,
     /// A snapshot whose files are put back into the new worktree (`restore`).
     pub snapshot: Option<String>,
+    /// A trash entry whose worktree comes back whole instead of a checkout (`restore`);
+    /// `start` is the commit it was on.
+    pub trash: Option<trash::Entry>,
 }
 
 /// Refuses (exit 3) an id that is taken, ignoring case, or a session over the limit.
@@ -222,11 +228,26 @@ impl Undo {
             let _ = fs_err::remove_dir_all(dir);
         }
         if self.worktree {
-            let paths = &ctx.paths;
-            if let Err(err) =
-                ctx.git
-                    .worktree_remove(&paths.main_root, &paths.common_dir, &record.worktree)
-            {
+            // A restore's files may already be back in it: those go to the trash again. A new
+            // checkout holds nothing of anyone's (a snapshot's files stay in its ref): deleted.
+            let base = ctx.worktree_base();
+            let moved =
+                trash::prove(&ctx.paths, &base, &record.worktree, true).and_then(
+                    |proof| match proof {
+                        Some(proof) if plan.trash.is_some() => trash::discard(
+                            &ctx.paths.common_dir,
+                            &proof,
+                            &record.id,
+                            &record.branch,
+                            None,
+                            &record.copied_files,
+                        )
+                        .map(|_| ()),
+                        Some(proof) => trash::delete(&ctx.paths.common_dir, &proof),
+                        None => forget_worktree(&ctx.paths.common_dir, &record.worktree),
+                    },
+                );
+            if let Err(err) = moved {
                 output::warning(&format!(
                     "rollback: cannot remove {}: {err}",
                     record.worktree
@@ -286,7 +307,11 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
     }
     undo.worktree = true;
     let root = &ctx.paths.main_root;
-    let added = if plan.new_branch {
+    let added = if plan.trash.is_some() {
+        let start = plan.new_branch.then_some(plan.start.as_str());
+        ctx.git
+            .worktree_add_no_checkout(root, &record.worktree, &record.branch, start)
+    } else if plan.new_branch {
         ctx.git
             .worktree_add(root, &record.worktree, &record.branch, &plan.start)
     } else {
@@ -302,7 +327,24 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
         ctx.git.restore_files(&record.worktree, snapshot)?;
     }
     let mut record = record.clone();
-    record.copied_files = copy_files(root, &record.worktree, &ctx.config.copy_files, &base_dir)?;
+    if let Some(entry) = &plan.trash {
+        match trash::take_back(entry, &record.worktree)? {
+            Some(index) => {
+                let admin = admin_dir_of(&record.worktree, &ctx.paths.common_dir)
+                    .context("the restored worktree has no admin dir")?;
+                fs_err::copy(&index, admin.join("index"))?;
+            }
+            None => ctx.git.read_head_into_index(&record.worktree)?,
+        }
+        if let Some(meta) = &entry.meta {
+            record.copied_files = meta.copied_files.clone();
+        }
+    }
+    for copied in copy_files(root, &record.worktree, &ctx.config.copy_files, &base_dir)? {
+        if !record.copied_files.contains(&copied) {
+            record.copied_files.push(copied);
+        }
+    }
     write_metadata(ctx, &record)?;
     for dir in [
         ctx.state.tmp_dir(&record.id),
@@ -313,7 +355,17 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
             undo.dirs.push(dir);
         }
     }
-    run_setup(ctx, &record)?;
+    match &plan.trash {
+        None => run_setup(ctx, &record)?,
+        // The whole dir came back, setup's output with it; the emptied entry goes.
+        Some(entry) => {
+            if let Some(left) = trash::drop_taken(entry)? {
+                output::warning(&format!(
+                    "{left} still holds what could not go back (a .git of its own); left in the trash"
+                ));
+            }
+        }
+    }
     ctx.state.write_record(&record)?;
     // From now on the session's commits are recorded for the gate, whatever its branch does.
     if let Err(err) = crate::gate::record::observe(ctx, &record) {

@@ -12,6 +12,7 @@ pub mod run;
 pub mod show;
 pub mod status;
 pub mod touch;
+pub mod trash;
 
 use crate::cli::SessionCommand;
 

@@ -4,6 +4,7 @@
 use camino::{Utf8Path, Utf8PathBuf};
 use gix::ObjectId;
 
+use super::trash;
 use crate::cli::SessionRemoveArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
@@ -11,9 +12,9 @@ use crate::gate::base_ref;
 use crate::git::Git;
 use crate::git::read::{RepoPaths, worktree_state};
 use crate::git::snapshot::snapshot_ref;
-use crate::git::worktrees::is_locked;
+use crate::git::worktrees::{forget_worktree, is_locked};
 use crate::output::{self, escape};
-use crate::sandbox::confine;
+use crate::sandbox::{confine, process};
 use crate::state::{SessionRecord, id};
 
 /// What a removal works on. Built from the record, or from the naming conventions when the
@@ -22,6 +23,8 @@ pub struct Target {
     pub id: String,
     pub branch: String,
     pub worktree: Utf8PathBuf,
+    /// Files `copy_files` put in the worktree: kept with it in the trash.
+    pub copied_files: Vec<String>,
 }
 
 impl From<&SessionRecord> for Target {
@@ -30,6 +33,7 @@ impl From<&SessionRecord> for Target {
             id: record.id.clone(),
             branch: record.branch.clone(),
             worktree: record.worktree.clone(),
+            copied_files: record.copied_files.clone(),
         }
     }
 }
@@ -45,6 +49,7 @@ impl Target {
             id: id.to_string(),
             branch: format!("{}{id}", ctx.config.branch_prefix),
             worktree: ctx.worktree_base().join(format!("wt-{id}")),
+            copied_files: Vec::new(),
         }
     }
 }
@@ -56,6 +61,8 @@ pub struct Removed {
     pub branch_deleted: bool,
     /// Commits of the kept branch that are on no other branch.
     pub branch_kept_commits: usize,
+    /// The trash entry the worktree went to, whole.
+    pub trash: Option<Utf8PathBuf>,
 }
 
 pub fn run(args: SessionRemoveArgs) -> anyhow::Result<()> {
@@ -63,7 +70,10 @@ pub fn run(args: SessionRemoveArgs) -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
     let _lock = ctx.state.lock()?;
     let target = match ctx.state.record(&id) {
-        Ok(record) => Target::from(&record),
+        Ok(record) => {
+            stop_agent(&record, args.force)?;
+            Target::from(&record)
+        }
         Err(err) if ctx.state.record_path(id.as_str()).is_file() => {
             output::warning(&format!("{err:#}; removing by convention"));
             Target::by_convention(&ctx, id.as_str())
@@ -102,6 +112,12 @@ pub fn describe(target: &Target, removed: &Removed) -> Vec<String> {
             target.id
         ));
     }
+    if let Some(trash) = &removed.trash {
+        lines.push(format!(
+            "Moved the worktree whole to {trash}; 'git codex session restore {}' brings it back",
+            target.id
+        ));
+    }
     if removed.branch_deleted {
         lines.push(format!(
             "Deleted branch {} (merged)",
@@ -136,22 +152,72 @@ pub fn remove_session(
     crate::gate::record::observe_id(ctx, &target.id)?;
     let tip = ctx.reader.ref_target(&target.full_branch())?;
     let scratch = ctx.state.scratch_dir(&target.id);
-    let snapshot = save_and_remove_worktree(&ctx.git, &ctx.paths, target, tip, &scratch)?;
-    settle(ctx, target, keep_branch, doomed, snapshot)
+    let base = ctx.worktree_base();
+    let (snapshot, trash) =
+        save_and_remove_worktree(&ctx.git, &ctx.paths, &base, target, tip, &scratch, true)?;
+    let mut removed = settle(ctx, target, keep_branch, doomed, snapshot)?;
+    removed.trash = trash;
+    Ok(removed)
 }
 
-/// The first half of a removal, safe to run for many sessions at once: save the work, then
-/// remove the worktree. `branch_tip` is where the session branch pointed.
+/// The first half of a removal, safe to run for many sessions at once: prove the worktree is
+/// ours, save the work to the snapshot ref, then move the worktree whole to the trash.
+/// `branch_tip` is where the session branch pointed; `recorded` says a session record names
+/// the worktree. Returns the snapshot and the trash entry.
 pub fn save_and_remove_worktree(
     git: &Git,
     paths: &RepoPaths,
+    base: &Utf8Path,
     target: &Target,
     branch_tip: Option<ObjectId>,
     scratch: &Utf8Path,
-) -> anyhow::Result<Option<String>> {
+    recorded: bool,
+) -> anyhow::Result<(Option<String>, Option<Utf8PathBuf>)> {
+    let Some(proof) = trash::prove(paths, base, &target.worktree, recorded)? else {
+        // Gone already: drop git's entry for it.
+        forget_worktree(&paths.common_dir, &target.worktree)?;
+        return Ok((None, None));
+    };
+    let head = worktree_state(&target.worktree).ok().and_then(|s| s.head);
     let snapshot = snapshot_if_needed(git, target, branch_tip, scratch)?;
-    git.worktree_remove(&paths.main_root, &paths.common_dir, &target.worktree)?;
-    Ok(snapshot)
+    let entry = trash::discard(
+        &paths.common_dir,
+        &proof,
+        &target.id,
+        &target.branch,
+        head,
+        &target.copied_files,
+    )?;
+    Ok((snapshot, Some(entry)))
+}
+
+/// A live agent's session is not removed under it (exit 3); with `--force` its processes are
+/// stopped first (SIGTERM, then SIGKILL).
+fn stop_agent(record: &SessionRecord, force: bool) -> anyhow::Result<()> {
+    let Some(agent) = record.agent.as_ref().filter(|a| a.is_alive()) else {
+        return Ok(());
+    };
+    if !force {
+        return Err(UserError::refused(format!(
+            "session '{}' runs an agent (pid {}, {:?}): it is not removed under it",
+            record.id, agent.pid, agent.command
+        ))
+        .hint("wait for the agent to end, or pass --force to stop it (its commits are kept, its work snapshotted)")
+        .into());
+    }
+    output::note(&format!(
+        "Stopping the agent of session '{}' (pid {})",
+        record.id, agent.pid
+    ));
+    if !process::stop(agent.pid, agent.start_ticks) {
+        return Err(UserError::runtime(format!(
+            "the agent of session '{}' (pid {}) did not stop",
+            record.id, agent.pid
+        ))
+        .hint("nothing was removed; stop it yourself and try again")
+        .into());
+    }
+    Ok(())
 }
 
 /// The second half, one session at a time: the branch's fate, the record and the tmp dir.

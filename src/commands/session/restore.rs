@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 
 use super::add::{Plan, check_policy, create, new_record};
+use super::trash;
 use crate::cli::SessionRestoreArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
@@ -31,7 +32,15 @@ pub fn run(args: SessionRestoreArgs) -> anyhow::Result<()> {
     let full_branch = format!("refs/heads/{branch}");
     let tip = ctx.reader.ref_target(&full_branch)?;
     let snapshot = ctx.reader.ref_target(&snapshot_ref(id.as_str()))?;
-    let Some(start) = tip.or(snapshot.and_then(|s| ctx.reader.first_parent(s))) else {
+    let trashed = trash::newest_of(&ctx.paths.common_dir, id.as_str())?;
+    let trashed_head = trashed
+        .as_ref()
+        .and_then(|e| e.meta.as_ref()?.head.as_deref())
+        .and_then(|h| ctx.reader.resolve_commit(h).ok());
+    let Some(start) = tip
+        .or(snapshot.and_then(|s| ctx.reader.first_parent(s)))
+        .or(trashed_head)
+    else {
         return Err(UserError::unknown_session(id.as_str())
             .hint(format!(
                 "nothing is known of it: no branch {branch} and no snapshot {}",
@@ -41,8 +50,21 @@ pub fn run(args: SessionRestoreArgs) -> anyhow::Result<()> {
     };
     let now = Timestamp::now();
     check_policy(&ctx, &id, &records, &broken, now)?;
-    // A snapshot belongs on the commit it was taken from; on another it would mislead.
-    let snapshot = snapshot.filter(|s| {
+    // The trash copy is the whole worktree, but only on the commit it was on: over another,
+    // its files would show the branch's newer commits as undone.
+    let trashed = trashed.filter(|entry| {
+        let fits = trashed_head == Some(start);
+        if !fits {
+            output::warning(&format!(
+                "the worktree of '{id}' in the trash ({}) was on another commit than {branch}'s tip; left there, a checkout is restored instead",
+                entry.worktree()
+            ));
+        }
+        fits
+    });
+    // A snapshot belongs on the commit it was taken from; on another it would mislead. The
+    // trash copy, when there, already holds what it saved.
+    let snapshot = snapshot.filter(|_| trashed.is_none()).filter(|s| {
         let fits = ctx.reader.first_parent(*s) == Some(start);
         if !fits {
             output::warning(&format!(
@@ -72,10 +94,13 @@ pub fn run(args: SessionRestoreArgs) -> anyhow::Result<()> {
         full_branch,
         new_branch: tip.is_none(),
         snapshot: snapshot.map(|s| s.to_string()),
+        trash: trashed,
     };
     create(&ctx, &plan)?;
     output::data(plan.record.worktree.as_str());
-    let with = if plan.snapshot.is_some() {
+    let with = if plan.trash.is_some() {
+        " whole from the trash (uncommitted, untracked and ignored files)"
+    } else if plan.snapshot.is_some() {
         " with its uncommitted work"
     } else {
         ""

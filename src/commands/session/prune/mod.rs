@@ -12,10 +12,11 @@ use jiff::Timestamp;
 
 use super::remove::{Removed, Target, save_and_remove_worktree, settle};
 use super::status::{describe_expiry, expiry, is_expired};
+use super::trash;
 use crate::cli::SessionPruneArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
-use crate::git::worktrees::{admin_dir_of, admin_entries, is_locked};
+use crate::git::worktrees::{admin_entries, is_locked, owned_admin_dir};
 use crate::output;
 use crate::parallel;
 use crate::sandbox::confine;
@@ -27,8 +28,13 @@ pub enum Kind {
     Expired,
     /// A record whose worktree dir is gone.
     MissingWorktree,
-    /// A dir under the worktree base that no record owns.
+    /// A worktree of this repository under the worktree base that no record owns.
     OrphanDir,
+    /// Something under the worktree base git-codex cannot prove it made: reported, never
+    /// deleted (SPEC §8).
+    Unowned,
+    /// A trash entry older than `session.trash_retention`.
+    Trash,
     /// A git admin entry whose worktree dir is gone (locked ones too).
     StaleAdmin,
     /// A session branch with no record and no worktree: reported, never deleted.
@@ -43,6 +49,8 @@ impl Kind {
             Kind::Expired => "expired",
             Kind::MissingWorktree => "missing-worktree",
             Kind::OrphanDir => "orphan-dir",
+            Kind::Unowned => "unowned",
+            Kind::Trash => "trash",
             Kind::StaleAdmin => "stale-admin-entry",
             Kind::OrphanBranch => "orphan-branch",
             Kind::Skipped => "skipped",
@@ -51,7 +59,7 @@ impl Kind {
 
     /// Whether pruning changes anything for this finding.
     fn acts(self) -> bool {
-        !matches!(self, Kind::OrphanBranch | Kind::Skipped)
+        !matches!(self, Kind::OrphanBranch | Kind::Skipped | Kind::Unowned)
     }
 }
 
@@ -62,6 +70,8 @@ pub struct Finding {
     path: Option<Utf8PathBuf>,
     branch: Option<String>,
     reason: String,
+    /// Files `copy_files` put in a session's worktree.
+    copied_files: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -181,6 +191,7 @@ fn find(ctx: &Ctx, now: Timestamp, expired_only: bool) -> anyhow::Result<Vec<Fin
             .map(|b| Target::by_convention(ctx, &b.id).worktree),
     );
     find_orphan_dirs(ctx, &owned, &mut out)?;
+    find_old_trash(ctx, now, &mut out)?;
     find_stale_admin(ctx, &records, &mut out)?;
     find_orphan_branches(ctx, &records, &mut out)?;
     Ok(out)
@@ -193,6 +204,7 @@ fn session_finding(kind: Kind, record: &SessionRecord, reason: String) -> Findin
         path: Some(record.worktree.clone()),
         branch: Some(record.branch.clone()),
         reason,
+        copied_files: record.copied_files.clone(),
     }
 }
 
@@ -212,19 +224,79 @@ fn find_orphan_dirs(
         let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else {
             continue;
         };
-        if !entry.file_type()?.is_dir() || owned.contains(&path) {
+        let kind = entry.file_type()?;
+        if owned.contains(&path) || !(kind.is_dir() || kind.is_symlink()) {
             continue;
         }
         let name = path.file_name().unwrap_or_default();
+        let (kind, reason) = if kind.is_symlink() {
+            let to = fs_err::read_link(&path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            (
+                Kind::Unowned,
+                format!("a symlink (to {to}) under the worktree base; not followed, never deleted"),
+            )
+        } else if is_session_name(name) && owned_admin_dir(&path, &ctx.paths.common_dir).is_some() {
+            (
+                Kind::OrphanDir,
+                "a worktree of this repository that no session owns".to_string(),
+            )
+        } else {
+            (
+                Kind::Unowned,
+                "no session owns it and its .git does not point into this repository's worktrees; left alone (move or delete it yourself)".to_string(),
+            )
+        };
         out.push(Finding {
-            kind: Kind::OrphanDir,
+            kind,
             id: orphan_id(name),
             path: Some(path.clone()),
             branch: None,
-            reason: "no session owns this dir under the worktree base".to_string(),
+            reason,
+            copied_files: Vec::new(),
         });
     }
     Ok(())
+}
+
+/// Trash entries older than `session.trash_retention` ("never": none).
+fn find_old_trash(ctx: &Ctx, now: Timestamp, out: &mut Vec<Finding>) -> anyhow::Result<()> {
+    let Some(keep) = ctx.config.trash_retention.seconds() else {
+        return Ok(());
+    };
+    for entry in trash::entries(&ctx.paths.common_dir)? {
+        let Some(removed) = entry.removed() else {
+            continue;
+        };
+        let age = now.as_second() - removed.as_second();
+        if age < i64::try_from(keep).unwrap_or(i64::MAX) {
+            continue;
+        }
+        let id = entry.meta.as_ref().map_or_else(
+            || entry.dir.file_name().unwrap_or_default().to_string(),
+            |m| m.id.clone(),
+        );
+        out.push(Finding {
+            kind: Kind::Trash,
+            id,
+            reason: format!(
+                "moved to the trash {}, past session.trash_retention",
+                describe_expiry(Some(removed), now)
+            ),
+            path: Some(entry.dir),
+            branch: None,
+            copied_files: Vec::new(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `name` is one git-codex gives a worktree: `wt-<id>`. A linked worktree a person
+/// made under the base by another name is theirs.
+fn is_session_name(name: &str) -> bool {
+    name.strip_prefix("wt-")
+        .is_some_and(|id| SessionId::parse(id).is_ok())
 }
 
 /// The id an orphan dir's snapshot is filed under: its name without `wt-`, made valid.
@@ -269,6 +341,7 @@ fn find_stale_admin(
             path: Some(entry.admin_dir.clone()),
             branch: None,
             reason: format!("git still lists worktree {worktree}{locked}, but its dir is gone"),
+            copied_files: Vec::new(),
         });
     }
     Ok(())
@@ -300,6 +373,7 @@ fn find_orphan_branches(
             id,
             path: None,
             branch: Some(short),
+            copied_files: Vec::new(),
         });
     }
     Ok(())
@@ -326,11 +400,11 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
             jobs.push((index, target, tip, scratch));
         }
     }
-    let mut saved: Vec<Option<anyhow::Result<Option<String>>>> =
-        findings.iter().map(|_| None).collect();
-    let (git, paths) = (&ctx.git, &ctx.paths);
+    type Saved = anyhow::Result<(Option<String>, Option<Utf8PathBuf>)>;
+    let mut saved: Vec<Option<Saved>> = findings.iter().map(|_| None).collect();
+    let (git, paths, base) = (&ctx.git, &ctx.paths, &ctx.worktree_base());
     let results = parallel::map(&jobs, |(_, target, tip, scratch)| {
-        save_and_remove_worktree(git, paths, target, *tip, scratch)
+        save_and_remove_worktree(git, paths, base, target, *tip, scratch, true)
     });
     for ((index, ..), result) in jobs.iter().zip(results) {
         saved[*index] = Some(result);
@@ -339,11 +413,22 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
     for (finding, saved) in findings.into_iter().zip(saved) {
         let result = match (finding.kind, saved) {
-            (_, Some(Ok(snapshot))) => {
-                settle(ctx, &session_target(&finding), false, &mut doomed, snapshot).map(Some)
+            (_, Some(Ok((snapshot, trash)))) => {
+                settle(ctx, &session_target(&finding), false, &mut doomed, snapshot).map(
+                    |mut removed| {
+                        removed.trash = trash;
+                        Some(removed)
+                    },
+                )
             }
             (_, Some(Err(err))) => Err(err),
             (Kind::OrphanDir, None) => remove_orphan_dir(ctx, &finding).map(Some),
+            (Kind::Trash, None) => match &finding.path {
+                Some(entry) => fs_err::remove_dir_all(entry)
+                    .map(|_| None)
+                    .map_err(Into::into),
+                None => Ok(None),
+            },
             (Kind::StaleAdmin, None) => match &finding.path {
                 Some(admin) => fs_err::remove_dir_all(admin)
                     .map(|_| None)
@@ -376,33 +461,22 @@ fn session_target(finding: &Finding) -> Target {
         id: finding.id.clone(),
         branch: finding.branch.clone().unwrap_or_default(),
         worktree: finding.path.clone().unwrap_or_default(),
+        copied_files: finding.copied_files.clone(),
     }
 }
 
-/// Snapshots an orphan dir (as a worktree when git still knows it, else as plain files),
-/// then removes it.
+/// Snapshots an orphan worktree of this repository, then moves it whole to the trash. It
+/// was proven ours when found, and is proven again before anything is touched.
 fn remove_orphan_dir(ctx: &Ctx, finding: &Finding) -> anyhow::Result<Removed> {
-    let Some(dir) = &finding.path else {
-        return Ok(Removed::default());
-    };
-    let paths = &ctx.paths;
+    let target = session_target(finding);
     let scratch = ctx.state.scratch_dir(&finding.id);
-    let snapshot = if admin_dir_of(dir, &paths.common_dir).is_some() {
-        ctx.git.snapshot(dir, &finding.id, &scratch, false)?
-    } else {
-        ctx.git.snapshot_plain_dir(
-            &paths.main_root,
-            &paths.common_dir,
-            dir,
-            &finding.id,
-            &scratch,
-        )?
-    };
-    ctx.git
-        .worktree_remove(&paths.main_root, &paths.common_dir, dir)?;
+    let base = ctx.worktree_base();
+    let (snapshot, trash) =
+        save_and_remove_worktree(&ctx.git, &ctx.paths, &base, &target, None, &scratch, false)?;
     super::remove::remove_dir_if_exists(&scratch)?;
     Ok(Removed {
         snapshot,
+        trash,
         ..Removed::default()
     })
 }
