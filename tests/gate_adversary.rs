@@ -690,3 +690,38 @@ fn a_config_edit_that_keeps_the_files_time_takes_effect() {
         assert!(err.contains("session 's'"), "{err}");
     });
 }
+
+#[test]
+fn a_persons_commits_a_session_merged_or_rebased_onto_stay_the_persons() {
+    each_git(|t| {
+        t.bare_clone("remote.git");
+        let remote = t.root().join("remote.git");
+        t.git(&["remote", "add", "origin", remote.to_str().expect("utf-8")]);
+        let wt = t.add("s");
+        t.commit_in(&wt, "s.txt", "the session's own work\n");
+        t.commit_in(&t.repo, "x.txt", "a person's own commit\n");
+        t.git_in(&wt, &["merge", "-q", "--no-edit", "main"]);
+        let wt2 = t.add("r");
+        t.commit_in(&wt2, "r.txt", "another session's work\n");
+        t.commit_in(&t.repo, "y.txt", "another commit of the person's\n");
+        t.git_in(&wt2, &["rebase", "-q", "main"]);
+        // Pushing main (the person's commits only) is ordinary work.
+        let (ok, err) = attempt(t, &t.repo, &["push", "-q", "origin", "main"]);
+        assert!(ok, "{err}");
+        let (code, _, err) = common::run(t.codex(&["verify"]));
+        assert_eq!(code, 0, "{err}");
+        // The sessions' own commits are still theirs.
+        let before = main_tip(t);
+        let result = attempt(t, &t.repo, &["merge", "-q", "--no-edit", "codex/s"]);
+        refused(
+            t,
+            "merge of the session that merged main",
+            result,
+            &before,
+            "s",
+        );
+        t.git(&["reset", "-q", "--merge"]);
+        let result = attempt(t, &t.repo, &["merge", "-q", "--ff-only", "codex/r"]);
+        refused(t, "merge of the rebased session", result, &before, "r");
+    });
+}

@@ -178,18 +178,12 @@ fn candidate_hunks(
         }
         let session = original.session;
         if let (Some(base), Some(tip)) = (session.base, session.branch_tip)
-            && base != tip
+            && let Some(from) = fork_point(gate, base, tip)?
         {
-            items.push(DiffOf::Pair {
-                from: base,
-                to: tip,
-            });
+            items.push(DiffOf::Pair { from, to: tip });
             roles.push((index, tip, Role::Whole));
             for parent in upstream {
-                items.push(DiffOf::Pair {
-                    from: base,
-                    to: parent,
-                });
+                items.push(DiffOf::Pair { from, to: parent });
                 roles.push((index, tip, Role::Upstream));
             }
         }
@@ -226,6 +220,22 @@ fn candidate_hunks(
         !(source.whole && upstream.contains(&(source.original, hunk.clone())))
     });
     Ok(out)
+}
+
+/// Where a session's whole change starts: its base, or where it last met a protected branch
+/// when that is nearer (a session rebased onto main, or that merged main in, changes only
+/// what it adds on top). `None` when there is no change.
+fn fork_point(gate: &Gate<'_>, base: ObjectId, tip: ObjectId) -> anyhow::Result<Option<ObjectId>> {
+    let mut best = (base, gate.history.commits_between(&[tip], &[base])?.len());
+    for landed in &gate.landed {
+        if let Some(meet) = gate.history.merge_base(tip, *landed)? {
+            let distance = gate.history.commits_between(&[tip], &[meet])?.len();
+            if distance < best.1 {
+                best = (meet, distance);
+            }
+        }
+    }
+    Ok((best.0 != tip && best.1 > 0).then_some(best.0))
 }
 
 /// What a diff asked for by [`candidate_hunks`] is.

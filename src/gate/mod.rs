@@ -48,6 +48,8 @@ pub trait History {
     fn ledger(&self, head: ObjectId) -> anyhow::Result<Ledger>;
     /// A tag object as stored (an approval, whose signature is checked).
     fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>>;
+    /// The best common ancestor of two commits, if they have one.
+    fn merge_base(&self, a: ObjectId, b: ObjectId) -> anyhow::Result<Option<ObjectId>>;
 }
 
 impl History for Reader {
@@ -75,6 +77,15 @@ impl History for Reader {
     fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>> {
         self.raw_object(id)
     }
+
+    fn merge_base(&self, a: ObjectId, b: ObjectId) -> anyhow::Result<Option<ObjectId>> {
+        Ok(self
+            .repo
+            .merge_base(a, b)
+            .ok()
+            .flatten()
+            .map(|id| id.detach()))
+    }
 }
 
 /// A session as the gate sees it.
@@ -85,6 +96,8 @@ pub struct SessionLine {
     pub tips: Vec<ObjectId>,
     /// The ledger's own entries, which are not session commits.
     pub chain: HashSet<ObjectId>,
+    /// The tips the ledger recorded: commits made in the session, wherever they are now.
+    pub recorded: HashSet<ObjectId>,
     /// The tip of its branch now, when it has one: the whole change a squash would land.
     pub branch_tip: Option<ObjectId>,
     pub base: Option<ObjectId>,
@@ -98,6 +111,7 @@ impl SessionLine {
             id: id.to_string(),
             tips: Vec::new(),
             chain: HashSet::new(),
+            recorded: HashSet::new(),
             branch_tip: None,
             base: None,
             approval: None,
@@ -109,6 +123,7 @@ impl SessionLine {
     pub fn add_ledger(&mut self, ledger: Ledger) {
         self.add_tip(ledger.head);
         self.chain.extend(ledger.chain);
+        self.recorded.extend(ledger.tips);
         self.base = ledger.base.or(self.base);
     }
 
@@ -174,8 +189,8 @@ pub struct Gate<'a> {
     enabled: bool,
     protected: ProtectedPatterns,
     sessions: Vec<SessionLine>,
-    /// The protected branches' tips: what they hold has landed (through the gate), and is no
-    /// session's to answer for (a session that merged main in does not own main's commits).
+    /// The protected branches' tips: what they hold came in from upstream, and is no session's
+    /// to answer for unless a ledger recorded it as made in the session (see `own_commits`).
     landed: Vec<ObjectId>,
     signers: Option<Signers>,
     /// Per session id: `None` when its approval counts, else why not.
@@ -283,7 +298,6 @@ impl<'a> Gate<'a> {
         let mut elsewhere = Vec::new();
         for session in &self.sessions {
             let mut hidden = old_list.clone();
-            hidden.extend(self.landed.iter().filter(|t| !old_list.contains(t)));
             match session.base {
                 Some(base) => hidden.push(base),
                 // Without a base and without an old value nothing tells its commits apart.
@@ -352,6 +366,19 @@ impl<'a> Gate<'a> {
         }
         let mut own = self.history.commits_between(&session.tips, hidden)?;
         own.retain(|c| !session.chain.contains(c));
+        // What the protected branches hold came in from upstream (a session that merged or
+        // rebased onto main does not own main's commits), unless the ledger recorded it as
+        // made in the session: that is a session commit that landed past the gate.
+        if !self.landed.is_empty() && !own.is_empty() {
+            let mut upstream_hidden = hidden.to_vec();
+            upstream_hidden.extend(self.landed.iter().copied());
+            let kept: HashSet<ObjectId> = self
+                .history
+                .commits_between(&session.tips, &upstream_hidden)?
+                .into_iter()
+                .collect();
+            own.retain(|c| kept.contains(c) || session.recorded.contains(c));
+        }
         Ok(own)
     }
 

@@ -28,7 +28,35 @@ pub fn observe(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
         tips.extend(detached_head(&admin));
     }
     let base = ObjectId::from_hex(record.base_commit.as_bytes()).ok();
+    let tips = not_upstream(ctx, tips)?;
     ledger::record(&ctx.reader.repo, &record.id, base, &tips)
+}
+
+/// `tips` less those a protected branch already holds: a session rebased onto main, or
+/// fast-forwarded to it, passes through main's commits, which it did not make.
+fn not_upstream(ctx: &Ctx, mut tips: Vec<ObjectId>) -> anyhow::Result<Vec<ObjectId>> {
+    let protected: Vec<ObjectId> = ctx
+        .reader
+        .branches_with_prefix("refs/heads/")?
+        .into_iter()
+        .filter(|(name, _)| {
+            name.strip_prefix("refs/heads/")
+                .is_some_and(|b| ctx.config.review.protected.matches(b))
+        })
+        .map(|(_, tip)| tip)
+        .collect();
+    if protected.is_empty() {
+        return Ok(tips);
+    }
+    tips.sort();
+    tips.dedup();
+    let mut out = Vec::new();
+    for tip in tips {
+        if !ctx.reader.commits_between(tip, &protected)?.is_empty() {
+            out.push(tip);
+        }
+    }
+    Ok(out)
 }
 
 /// [`observe`] for session `id` when it has a readable record; else its branch by the naming
@@ -48,6 +76,7 @@ pub fn observe_id(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let base = ctx.reader.ref_target(&base_ref(id))?;
+    let tips = not_upstream(ctx, tips)?;
     ledger::record(&ctx.reader.repo, id, base, &tips)
 }
 
@@ -95,6 +124,7 @@ pub fn record_updates(ctx: &Ctx, updates: &[Update]) -> anyhow::Result<()> {
         }
     }
     for (id, base, tips) in found {
+        let tips = not_upstream(ctx, tips)?;
         ledger::record(&ctx.reader.repo, &id, base, &tips)?;
     }
     Ok(())

@@ -53,6 +53,15 @@ impl History for CliHistory<'_> {
         ledger::read_with_git(self.git, self.cwd, head)
     }
 
+    fn merge_base(&self, a: ObjectId, b: ObjectId) -> anyhow::Result<Option<ObjectId>> {
+        // Exit 1 with no output: no common ancestor.
+        Ok(self
+            .git
+            .run(self.cwd, &["merge-base", &a.to_string(), &b.to_string()])
+            .ok()
+            .and_then(|out| ObjectId::from_hex(out.trim().as_bytes()).ok()))
+    }
+
     fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>> {
         // `run` drops the final newline; the tag ends with one.
         Ok((self

@@ -226,7 +226,12 @@ pub fn write_cache(
     ));
     text.push_str(&session_ref_function(state_dir, config));
     text.push_str(&config.review.protected.shell_function());
-    atomic_write(&state_dir.join("hooks-cache.sh"), text.as_bytes())
+    let path = state_dir.join("hooks-cache.sh");
+    // Hooks refresh it on every run: unchanged, it is not written (nor synced) again.
+    if fs_err::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(());
+    }
+    atomic_write(&path, text.as_bytes())
 }
 
 /// What the shim expects of the cache; another version makes it ask git-codex (which writes

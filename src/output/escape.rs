@@ -17,17 +17,28 @@ use serde_json::ser::{Formatter, PrettyFormatter};
 
 /// Characters that must not reach a terminal or a rendered report raw: C0 controls, DEL, C1
 /// controls (U+0080-U+009F), bidi embeddings, overrides and isolates, and the invisible
-/// marks and separators that make text read differently from what it is.
+/// marks, fillers, variation selectors and tag characters that make text read differently
+/// from what it is (a soft hyphen, a Hangul filler, `U+E0041` hiding a word).
 fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}'
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
                 | '\u{200B}'..='\u{200F}'
                 | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
                 | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
         )
 }
 
@@ -248,6 +259,16 @@ mod tests {
         assert_eq!(quote("\u{202E}txt.exe"), "\"\\342\\200\\256txt.exe\"");
         assert_eq!(quote("c1\u{9b}31m"), "\"c1\\302\\23331m\"");
         assert_eq!(quote("été"), "été");
+        // Invisible characters that would hide or fake text.
+        for hidden in [
+            "soft\u{AD}hyphen",
+            "tag\u{E0041}",
+            "fill\u{3164}",
+            "vs\u{FE0F}",
+        ] {
+            assert!(quote(hidden).starts_with('"'), "{hidden:?} is quoted");
+            assert!(!line(hidden).contains(|c: char| is_unsafe(c)));
+        }
     }
 
     #[test]
