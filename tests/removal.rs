@@ -530,3 +530,55 @@ fn a_worktree_base_on_another_filesystem_is_copied_whole_or_not_removed_at_all()
         std::fs::remove_dir_all(&base).unwrap();
     });
 }
+
+#[test]
+fn a_worktree_whose_git_file_points_elsewhere_or_that_holds_another_is_not_removed() {
+    each_git(|t| {
+        // A second repository with a linked worktree of its own: a session's `.git` file is
+        // pointed at that worktree's admin dir.
+        let other = t.root().join("other");
+        t.git_in(&t.root(), &["init", "-q", "-b", "main", "other"]);
+        t.commit_in(&other, "o.txt", "other\n");
+        t.git_in(&other, &["worktree", "add", "-q", "../other-wt"]);
+        let other_refs = t.git_in(&other, &["for-each-ref"]);
+        let wt = t.add("s");
+        write_file(&wt.join("work.txt"), "uncommitted work\n");
+        std::fs::copy(t.root().join("other-wt/.git"), wt.join(".git")).expect("hijack .git");
+        let (code, _, err) = run(t.codex(&["session", "remove", "s"]));
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("does not point into this repository"), "{err}");
+        assert_eq!(
+            t.git_in(&other, &["for-each-ref"]),
+            other_refs,
+            "nothing written there"
+        );
+        assert_eq!(
+            std::fs::read_to_string(wt.join("work.txt")).expect("work stays"),
+            "uncommitted work\n"
+        );
+
+        // A worktree base set inside session u's worktree: removing u must not carry v along.
+        let u = t.add("u");
+        t.codex(&[
+            "config",
+            "set",
+            "session.worktree_base",
+            ".codex-worktrees/wt-u/nest",
+        ])
+        .assert()
+        .success();
+        let v = t.add("v");
+        write_file(&v.join("precious.txt"), "v's work\n");
+        t.codex(&["config", "set", "session.worktree_base", ".codex-worktrees"])
+            .assert()
+            .success();
+        let (code, _, err) = run(t.codex(&["session", "remove", "u"]));
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("holds another worktree"), "{err}");
+        assert!(u.is_dir());
+        assert_eq!(
+            std::fs::read_to_string(v.join("precious.txt")).expect("v stays"),
+            "v's work\n"
+        );
+    });
+}

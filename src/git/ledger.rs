@@ -202,11 +202,7 @@ pub fn record(
         }
         let base = current.as_ref().and_then(|l| l.base).or(base);
         let entry = write_entry(repo, id, base, current.as_ref().map(|l| l.head), &fresh)?;
-        let expected = match &current {
-            Some(ledger) => PreviousValue::MustExistAndMatch(Target::Object(ledger.head)),
-            None => PreviousValue::MustNotExist,
-        };
-        match set(repo, &name, Some(entry), expected) {
+        match write_loose(repo, &name, entry, current.as_ref().map(|l| l.head)) {
             Ok(()) => return Ok(()),
             Err(err) => last_error = Some(err),
         }
@@ -260,6 +256,46 @@ fn write_entry(
         extra_headers: Vec::new(),
     };
     Ok(repo.write_object(&commit)?.detach())
+}
+
+/// Moves ledger `name` to `new` if it still points at `expected` (`None`: does not exist),
+/// as git writes a loose ref: `<ref>.lock` made exclusively, checked, written, renamed over.
+/// Done by hand rather than by a gix transaction because the reference-transaction hook
+/// records while its git holds `packed-refs.lock` (a deletion), which gix would wait for.
+fn write_loose(
+    repo: &gix::Repository,
+    name: &str,
+    new: ObjectId,
+    expected: Option<ObjectId>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let path = repo.common_dir().join(name);
+    let dir = path.parent().context("a ledger ref has a directory")?;
+    std::fs::create_dir_all(dir)?;
+    let mut lock = path.clone().into_os_string();
+    lock.push(".lock");
+    let lock = std::path::PathBuf::from(lock);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock)
+        .with_context(|| format!("cannot lock {}", lock.display()))?;
+    let result = (|| -> anyhow::Result<()> {
+        let now = repo
+            .try_find_reference(name)?
+            .and_then(|r| r.target().try_id().map(|id| id.to_owned()));
+        if now != expected {
+            anyhow::bail!("{name} moved meanwhile");
+        }
+        file.write_all(format!("{new}\n").as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&lock, &path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&lock);
+    }
+    result
 }
 
 fn set(

@@ -183,12 +183,19 @@ pub struct ConfigTexts {
 impl ConfigTexts {
     fn read(repo_file: &Utf8Path) -> ConfigTexts {
         let as_shim_reads = |path: Option<Utf8PathBuf>| -> String {
-            let Some(text) = path.and_then(|p| fs_err::read_to_string(p).ok()) else {
+            let Some(path) = path else {
                 return String::new();
             };
-            text.split_terminator('\n')
-                .map(|l| format!("{l}\n"))
-                .collect()
+            match fs_err::read_to_string(&path) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+                // Text the shell cannot hold as it is (a NUL byte): a value no file's text
+                // reads back as (that always ends in a newline), so the shim always asks.
+                Ok(text) if !text.contains('\0') => text
+                    .split_terminator('\n')
+                    .map(|l| format!("{l}\n"))
+                    .collect(),
+                _ => "unreadable-text".to_string(),
+            }
         };
         ConfigTexts {
             repo: as_shim_reads(Some(repo_file.to_owned())),

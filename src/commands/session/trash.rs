@@ -110,6 +110,19 @@ pub fn prove(
             "it is no session's recorded worktree under the worktree base, and its .git does not point into this repository's worktrees",
         );
     }
+    if admin.is_none() && fs_err::symlink_metadata(path.join(".git")).is_ok() {
+        // Snapshotting it would write into whatever repository its .git names.
+        return refuse("its .git does not point into this repository's worktrees any more");
+    }
+    // Never carry another worktree along (a base set inside a session's worktree).
+    for entry in crate::git::worktrees::admin_entries(&paths.common_dir)? {
+        if let Some(other) = entry.worktree {
+            let other = resolve_path(&other);
+            if other != real && other.starts_with(&real) {
+                return refuse(&format!("it holds another worktree ({other})"));
+            }
+        }
+    }
     Ok(Some(Proof {
         path: path.to_owned(),
         admin,
@@ -214,43 +227,68 @@ fn new_entry(root: &Utf8Path, id: &str, at: Timestamp) -> anyhow::Result<Utf8Pat
 }
 
 /// Renames `from` to `to`; across filesystems (EXDEV) copies everything (dirs, files with
-/// their modes, symlinks as symlinks) and deletes `from` only once the copy is complete.
-/// A special file (fifo, socket, device) stops the copy: `from` stays whole.
+/// their modes, symlinks as symlinks), then deletes from `from` exactly what was copied: a
+/// file written there meanwhile (a process still at work) stays, and so does whatever could
+/// not be deleted, with a warning. A special file (fifo, socket, device) stops the copy:
+/// `from` stays whole.
 pub fn move_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
     match std::fs::rename(from, to) {
         Ok(()) => Ok(()),
         Err(err) if err.raw_os_error() == Some(libc::EXDEV) => {
-            if let Err(err) = copy_tree(from, to) {
+            let mut copied = Vec::new();
+            if let Err(err) = copy_tree(from, to, &mut copied) {
                 let _ = fs_err::remove_dir_all(to);
                 return Err(err.context(format!(
                     "{from} is on another filesystem and cannot be copied whole"
                 )));
             }
-            fs_err::remove_dir_all(from)?;
+            // The copy is whole in `to` from here on: it is never taken back.
+            let mut left = 0;
+            for (path, is_dir) in copied.iter().rev() {
+                let gone = if *is_dir {
+                    std::fs::remove_dir(path)
+                } else {
+                    std::fs::remove_file(path)
+                };
+                left += usize::from(gone.is_err());
+            }
+            if left > 0 {
+                crate::output::warning(&format!(
+                    "{from} is saved whole in {to}, but {left} item(s) could not be deleted from it (or were written there meanwhile): look at what is left"
+                ));
+            }
             Ok(())
         }
         Err(err) => Err(anyhow::Error::new(err).context(format!("cannot rename {from} to {to}"))),
     }
 }
 
-fn copy_tree(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
+/// Copies `from` to `to`, noting each copied path of `from` (a dir before what it holds).
+fn copy_tree(
+    from: &Utf8Path,
+    to: &Utf8Path,
+    copied: &mut Vec<(Utf8PathBuf, bool)>,
+) -> anyhow::Result<()> {
     let meta = fs_err::symlink_metadata(from)?;
     let kind = meta.file_type();
     if kind.is_symlink() {
         std::os::unix::fs::symlink(fs_err::read_link(from)?, to)?;
+        copied.push((from.to_owned(), false));
     } else if kind.is_dir() {
         fs_err::create_dir(to)?;
+        copied.push((from.to_owned(), true));
         for child in fs_err::read_dir(from)? {
             let child = child?;
             let name = child.file_name();
             let Some(name) = name.to_str() else {
                 anyhow::bail!("{from} holds a name that is not UTF-8");
             };
-            copy_tree(&from.join(name), &to.join(name))?;
+            copy_tree(&from.join(name), &to.join(name), copied)?;
         }
         fs_err::set_permissions(to, meta.permissions())?;
     } else if kind.is_file() {
         fs_err::copy(from, to)?;
+        copied.push((from.to_owned(), false));
     } else {
         anyhow::bail!("{from} is a special file (fifo, socket or device)");
     }
@@ -310,15 +348,7 @@ pub fn take_back(entry: &Entry, worktree: &Utf8Path) -> anyhow::Result<Option<Ut
         let from = saved.join(name);
         match std::fs::rename(&from, &to) {
             Ok(()) => {}
-            Err(err) if err.raw_os_error() == Some(libc::EXDEV) => {
-                copy_tree(&from, &to)?;
-                let meta = fs_err::symlink_metadata(&from)?;
-                if meta.is_dir() {
-                    fs_err::remove_dir_all(&from)?;
-                } else {
-                    fs_err::remove_file(&from)?;
-                }
-            }
+            Err(err) if err.raw_os_error() == Some(libc::EXDEV) => move_dir(&from, &to)?,
             Err(err) => return Err(err.into()),
         }
     }
