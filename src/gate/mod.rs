@@ -239,8 +239,7 @@ impl<'a> Gate<'a> {
             sessions(ctx)?,
             ctx.signers(),
         );
-        let landed = gate.protected_tips(ctx.reader.branches_with_prefix("refs/heads/")?);
-        Ok(gate.with_landed(landed))
+        Ok(gate.with_landed(protected_tips(ctx)?))
     }
 
     /// The tips of the protected branches among `branches` (full names).
@@ -430,6 +429,20 @@ impl<'a> Gate<'a> {
             copy_of: copy_of.map(|c| c.to_string()),
         }
     }
+}
+
+/// The tips of the repository's protected branches.
+pub fn protected_tips(ctx: &Ctx) -> anyhow::Result<Vec<ObjectId>> {
+    Ok(ctx
+        .reader
+        .branches_with_prefix("refs/heads/")?
+        .into_iter()
+        .filter(|(name, _)| {
+            name.strip_prefix("refs/heads/")
+                .is_some_and(|b| ctx.config.review.protected.matches(b))
+        })
+        .map(|(_, tip)| tip)
+        .collect())
 }
 
 /// Every session of a repository with a worktree, by id: records, branches under the prefix

@@ -35,16 +35,7 @@ pub fn observe(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
 /// `tips` less those a protected branch already holds: a session rebased onto main, or
 /// fast-forwarded to it, passes through main's commits, which it did not make.
 fn not_upstream(ctx: &Ctx, mut tips: Vec<ObjectId>) -> anyhow::Result<Vec<ObjectId>> {
-    let protected: Vec<ObjectId> = ctx
-        .reader
-        .branches_with_prefix("refs/heads/")?
-        .into_iter()
-        .filter(|(name, _)| {
-            name.strip_prefix("refs/heads/")
-                .is_some_and(|b| ctx.config.review.protected.matches(b))
-        })
-        .map(|(_, tip)| tip)
-        .collect();
+    let protected = super::protected_tips(ctx)?;
     if protected.is_empty() {
         return Ok(tips);
     }
@@ -140,8 +131,7 @@ pub fn unlanded(ctx: &Ctx, id: &str) -> anyhow::Result<Option<(ledger::Ledger, u
     let Some(ledger) = ledger::of(&ctx.reader.repo, id)? else {
         return Ok(None);
     };
-    let gate = super::Gate::load(ctx)?;
-    let mut hidden = gate.protected_tips(ctx.reader.branches_with_prefix("refs/heads/")?);
+    let mut hidden = super::protected_tips(ctx)?;
     hidden.extend(ledger.base);
     let mut commits = ctx.reader.commits_from(&[ledger.head], &hidden)?;
     commits.retain(|c| !ledger.chain.contains(c));
