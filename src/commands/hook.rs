@@ -147,7 +147,8 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         .filter(|(_, _, name)| name.starts_with("refs/heads/"))
         .filter_map(|(old, new, name)| Some((name.clone(), *old, (*new)?)))
         .collect();
-    if let Some(target) = renamed_onto() {
+    let deletes = updates.iter().any(|(_, new, _)| new.is_none());
+    if deletes && let Some(target) = renamed_onto() {
         for (old, new, _) in &updates {
             if let (Some(moved), None) = (old, new) {
                 checks.push((target.clone(), ctx.reader.ref_target(&target)?, *moved));
