@@ -136,10 +136,6 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
     if !ctx.config.gate_reference_transaction {
         return Ok(());
     }
-    let gate = Gate::load(&ctx)?;
-    if ctx.config.review.require_approval {
-        refuse_protected_symrefs(&gate, &symrefs)?;
-    }
     // `git branch -M <branch> main` deletes <branch> in a transaction but writes main outside
     // any: the deletion is where the rename shows.
     let mut checks: Vec<(String, Option<ObjectId>, ObjectId)> = updates
@@ -154,6 +150,14 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
                 checks.push((target.clone(), ctx.reader.ref_target(&target)?, *moved));
             }
         }
+    }
+    if checks.is_empty() && symrefs.is_empty() {
+        // A detached commit or a stash in a worktree: recorded above, nothing lands.
+        return Ok(());
+    }
+    let gate = Gate::load(&ctx)?;
+    if ctx.config.review.require_approval {
+        refuse_protected_symrefs(&gate, &symrefs)?;
     }
     check_all(
         &gate,
