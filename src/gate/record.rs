@@ -20,11 +20,11 @@ pub fn observe(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
     if let Some(tip) = ctx.reader.ref_target(&branch_ref)? {
         tips.push(tip);
     }
-    tips.extend(ledger::reflog_values(
+    tips.extend(ledger::commit_ids_in(
         &ctx.paths.common_dir.join("logs").join(&branch_ref),
     ));
     if let Some(admin) = admin_dir_of(&record.worktree, &ctx.paths.common_dir) {
-        tips.extend(ledger::reflog_values(&admin.join("logs/HEAD")));
+        tips.extend(ledger::commit_ids_in(&admin.join("logs/HEAD")));
         tips.extend(detached_head(&admin));
     }
     let base = ObjectId::from_hex(record.base_commit.as_bytes()).ok();
@@ -60,7 +60,7 @@ pub fn observe_id(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     }
     let branch_ref = format!("refs/heads/{}{id}", ctx.config.branch_prefix);
     let mut tips: Vec<ObjectId> = ctx.reader.ref_target(&branch_ref)?.into_iter().collect();
-    tips.extend(ledger::reflog_values(
+    tips.extend(ledger::commit_ids_in(
         &ctx.paths.common_dir.join("logs").join(&branch_ref),
     ));
     if tips.is_empty() {
@@ -73,8 +73,7 @@ pub fn observe_id(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
 
 /// The commit a worktree's HEAD names when it is detached.
 fn detached_head(admin: &Utf8Path) -> Option<ObjectId> {
-    let values = ledger::reflog_values(&admin.join("HEAD"));
-    values.first().copied()
+    ledger::commit_ids_in(&admin.join("HEAD")).first().copied()
 }
 
 /// One line of a reference transaction: `(old, new, ref)`, `None` for a missing side.

@@ -330,10 +330,11 @@ fn set(
     Ok(())
 }
 
-/// Commit ids named in a reflog file (`<old> <new> <who>\t<message>` lines): every value the
-/// ref ever had while the log was kept. Read without following a link (a worktree's admin
-/// dir is the agent's to write); a missing or unreadable log names nothing.
-pub fn reflog_values(path: &Utf8Path) -> Vec<ObjectId> {
+/// The object ids a reflog (`<old> <new> <who>\t<message>` lines: every value the ref had
+/// while the log was kept) or a detached `HEAD` file names, first two words of each line.
+/// Read without following a link (a worktree's admin dir is the agent's to write); a
+/// missing or unreadable file names nothing.
+pub fn commit_ids_in(path: &Utf8Path) -> Vec<ObjectId> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut text = String::new();
