@@ -1,7 +1,6 @@
 //! The review hook: a program (never a shell string) run in the session worktree with the
 //! review's facts in its environment, bounded by `review.hook_timeout`.
 
-use std::fs::File;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -66,7 +65,7 @@ fn spawn_and_wait(
     if let Some(dir) = log.parent() {
         fs_err::create_dir_all(dir)?;
     }
-    let out = File::create(log)?;
+    let out = crate::state::create_fresh(log).map_err(std::io::Error::other)?;
     let mut cmd = Command::new(program);
     cmd.current_dir(cwd)
         .stdin(Stdio::null())

@@ -12,6 +12,24 @@ use crate::error::UserError;
 pub use id::SessionId;
 pub use record::SessionRecord;
 
+/// Creates `path` anew for writing (a log), in a dir a confined agent can write: whatever is
+/// there goes first (a link is removed, never followed), and the file is made exclusively,
+/// refusing a link to the last.
+pub fn create_fresh(path: &Utf8Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match fs_err::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => fs_err::remove_dir_all(path)?,
+        Ok(_) => fs_err::remove_file(path)?,
+        Err(_) => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("cannot create {path}"))
+}
+
 /// Writes a file atomically: a temp file in the same dir, synced, then renamed over.
 pub fn atomic_write(path: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_via_temp(path, bytes, true)
@@ -359,5 +377,22 @@ mod tests {
         assert_eq!(fs_err::read_to_string(&victim).unwrap(), "precious\n");
         assert_eq!(fs_err::read_to_string(&target).unwrap(), "new\n");
         assert!(!planted.exists());
+    }
+
+    /// A link planted where a log goes (the logs dir is the agent's) is replaced, and what
+    /// it pointed at is untouched.
+    #[test]
+    fn create_fresh_never_writes_through_a_planted_link() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = Utf8Path::from_path(dir.path()).expect("utf-8");
+        let victim = dir.join("hooks-cache.sh");
+        fs_err::write(&victim, "precious\n").expect("victim");
+        let log = dir.join("review-hook.log");
+        std::os::unix::fs::symlink(&victim, &log).expect("plant link");
+        let mut file = create_fresh(&log).expect("create");
+        std::io::Write::write_all(&mut file, b"log\n").expect("write");
+        assert_eq!(fs_err::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(!fs_err::symlink_metadata(&log).unwrap().is_symlink());
+        assert_eq!(fs_err::read_to_string(&log).unwrap(), "log\n");
     }
 }

@@ -63,7 +63,7 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
     ));
     let argv = agent_argv(&args.command, strict);
     let mode = mode_line(&record, &plan, &fs);
-    let mut log = fs_err::File::create(&log_path)?;
+    let mut log = fs_err::File::from_parts(crate::state::create_fresh(&log_path)?, &log_path);
     writeln!(
         log,
         "# git-codex session run: session {}, {mode}, command {argv:?}, started {started}",

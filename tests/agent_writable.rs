@@ -1,0 +1,51 @@
+//! What git-codex writes where an agent can write (issue 14, point 4): a link the agent
+//! planted there is replaced, never written through. Here the logs dir, which a confined
+//! agent may write: a link from the review hook's log to the hooks' cache would otherwise let
+//! the hook's output (the agent's code's output) become shell lines the next branch update runs.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use common::{TestEnv, each_git, run, write_file};
+
+fn planted_links_are_replaced(t: &TestEnv) {
+    let wt = t.add("s");
+    t.commit_in(&wt, "a.txt", "agent work\n");
+    let script = t.repo.join("scripts/review.sh");
+    write_file(&script, "#!/bin/sh\necho 'touch \"$HOME/pwned\"'\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("mode");
+    t.codex(&["config", "set", "review.hook", "./scripts/review.sh"])
+        .assert()
+        .success();
+    // A commit through the hooks writes the cache the shim sources.
+    t.commit_in(&t.repo, "warm.txt", "warm\n");
+    let cache = t.state_dir().join("hooks-cache.sh");
+    let before = std::fs::read(&cache).expect("cache");
+    let logs = t.state_dir().join("logs/s");
+    std::fs::create_dir_all(&logs).expect("logs dir");
+    let _ = std::fs::remove_file(logs.join("review-hook.log"));
+    std::os::unix::fs::symlink("../../hooks-cache.sh", logs.join("review-hook.log"))
+        .expect("plant link");
+    let (code, _, err) = run(t.codex(&["session", "review", "s"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read(&cache).expect("cache"),
+        before,
+        "the cache is untouched"
+    );
+    let log = logs.join("review-hook.log");
+    assert!(!std::fs::symlink_metadata(&log).expect("log").is_symlink());
+    assert!(
+        std::fs::read_to_string(&log)
+            .expect("log")
+            .contains("pwned")
+    );
+    t.commit_in(&t.repo, "after.txt", "after\n");
+    assert!(!t.home.join("pwned").exists(), "nothing ran");
+}
+
+#[test]
+fn a_link_planted_in_the_logs_dir_is_never_written_through() {
+    each_git(planted_links_are_replaced);
+}
