@@ -49,3 +49,27 @@ fn planted_links_are_replaced(t: &TestEnv) {
 fn a_link_planted_in_the_logs_dir_is_never_written_through() {
     each_git(planted_links_are_replaced);
 }
+
+#[test]
+fn restore_never_copies_files_through_a_link_the_agent_left() {
+    each_git(|t| {
+        // The person's untracked settings, copied into each session.
+        write_file(&t.repo.join("conf/.env"), "SECRET=1\n");
+        t.codex(&["config", "set", "session.copy_files", "[\"conf/.env\"]"])
+            .assert()
+            .success();
+        let wt = t.add("s");
+        // The agent swaps the dir for a link out of its worktree.
+        let outside = t.root().join("outside");
+        std::fs::create_dir_all(&outside).expect("outside");
+        std::fs::remove_dir_all(wt.join("conf")).expect("conf");
+        std::os::unix::fs::symlink(&outside, wt.join("conf")).expect("plant link");
+        t.codex(&["session", "remove", "s"]).assert().success();
+        let (code, _, err) = run(t.codex(&["session", "restore", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            !outside.join(".env").exists(),
+            "nothing was written outside the worktree"
+        );
+    });
+}

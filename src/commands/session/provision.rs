@@ -66,7 +66,15 @@ pub fn copy_files(
                 continue;
             }
             let destination = worktree.join(relative);
-            if !destination.exists() && !destination.is_symlink() {
+            // A worktree restored from the trash is what the agent left: never copy through
+            // a link it planted on the way (a dir that is a link out of the worktree).
+            let mut through_link = false;
+            let mut prefix = worktree.to_owned();
+            for part in relative.parent().into_iter().flat_map(|p| p.components()) {
+                prefix.push(part);
+                through_link |= prefix.is_symlink();
+            }
+            if !through_link && !destination.exists() && !destination.is_symlink() {
                 copy_entry(&found, &destination)?;
                 copied.push(relative.to_string());
             }
