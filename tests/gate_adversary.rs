@@ -725,3 +725,25 @@ fn a_persons_commits_a_session_merged_or_rebased_onto_stay_the_persons() {
         refused(t, "merge of the rebased session", result, &before, "r");
     });
 }
+
+#[test]
+fn a_config_the_shim_cannot_hold_is_never_trusted_from_the_cache() {
+    each_git(|t| {
+        t.codex(&["init"]).assert().success();
+        t.commit_in(&t.repo, "warm.txt", "warm\n");
+        let config = t.state_dir().join("config.toml");
+        // A NUL byte in a comment: the shell would drop it and read the old text.
+        std::fs::write(&config, "# \0\n[review]\nprotected = [\"main\"]\n").expect("config");
+        let (ok, _) = attempt(t, &t.repo, &["branch", "b1"]);
+        assert!(!ok, "a config git-codex cannot read refuses branch updates");
+        // A directory where the file was.
+        std::fs::remove_file(&config).expect("remove");
+        t.git(&["branch", "b2"]);
+        std::fs::create_dir(&config).expect("dir");
+        let (ok, _) = attempt(t, &t.repo, &["branch", "b3"]);
+        assert!(
+            !ok,
+            "a config path that is a directory refuses branch updates"
+        );
+    });
+}

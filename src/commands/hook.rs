@@ -128,11 +128,16 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     refuse_ledger_rewinds(&ctx, &updates)?;
+    // Read once: the ledger's bookkeeping, the shim's cache and the gate all need them.
+    let (records, _) = ctx.state.records()?;
     best_effort(
         "record session commits",
-        record::record_updates(&ctx, &updates),
+        record::record_updates(&ctx, &records, &updates),
     );
-    best_effort("refresh the hooks' cache", hooks::refresh_cache(&ctx.state));
+    best_effort(
+        "refresh the hooks' cache",
+        hooks::refresh_cache(&ctx.state, &records),
+    );
     if !ctx.config.gate_reference_transaction {
         return Ok(());
     }
@@ -155,7 +160,7 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         // A detached commit or a stash in a worktree: recorded above, nothing lands.
         return Ok(());
     }
-    let gate = Gate::load(&ctx)?;
+    let gate = Gate::load_with(&ctx, &records)?;
     if ctx.config.review.require_approval {
         refuse_protected_symrefs(&gate, &symrefs)?;
     }

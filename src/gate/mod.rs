@@ -26,6 +26,7 @@ use crate::git::Git;
 use crate::git::ledger::{self, Ledger};
 use crate::git::read::Reader;
 use crate::review::approval::{self, Signers, approval_ref};
+use crate::state::SessionRecord;
 
 /// `refs/codex/bases/<id>`: where a session started, kept as long as its branch, so the gate
 /// knows a session's own commits even after its record is gone (and on a server).
@@ -229,6 +230,11 @@ impl<'a> Gate<'a> {
     /// The gate of a repository with a worktree: every session — live records, branches
     /// under the prefix, and ledgers kept after their session went — and their approvals.
     pub fn load(ctx: &'a Ctx) -> anyhow::Result<Gate<'a>> {
+        Gate::load_with(ctx, &ctx.state.records()?.0)
+    }
+
+    /// As [`Gate::load`], with the records the caller has read already.
+    pub fn load_with(ctx: &'a Ctx, records: &[SessionRecord]) -> anyhow::Result<Gate<'a>> {
         let review = &ctx.config.review;
         let gate = Gate::new(
             &ctx.reader,
@@ -236,7 +242,7 @@ impl<'a> Gate<'a> {
             &ctx.paths.main_root,
             review.require_approval,
             &review.protected,
-            sessions(ctx)?,
+            sessions(ctx, records)?,
             ctx.signers(),
         );
         Ok(gate.with_landed(protected_tips(ctx)?))
@@ -447,10 +453,9 @@ pub fn protected_tips(ctx: &Ctx) -> anyhow::Result<Vec<ObjectId>> {
 
 /// Every session of a repository with a worktree, by id: records, branches under the prefix
 /// and ledgers, each with its tips, base and approval.
-fn sessions(ctx: &Ctx) -> anyhow::Result<Vec<SessionLine>> {
-    let (records, _) = ctx.state.records()?;
+fn sessions(ctx: &Ctx, records: &[SessionRecord]) -> anyhow::Result<Vec<SessionLine>> {
     let mut lines: BTreeMap<String, SessionLine> = BTreeMap::new();
-    for record in &records {
+    for record in records {
         let line = lines
             .entry(record.id.clone())
             .or_insert_with(|| SessionLine::new(&record.id));

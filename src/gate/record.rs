@@ -83,8 +83,11 @@ pub type Update = (Option<ObjectId>, Option<ObjectId>, String);
 /// from sessions: updates of a session's branch (by its record, or under the branch prefix),
 /// and of HEAD, the stash or any branch in a session's worktree. Both sides count: a deleted or reset
 /// branch's old tip stays the session's.
-pub fn record_updates(ctx: &Ctx, updates: &[Update]) -> anyhow::Result<()> {
-    let (records, _) = ctx.state.records()?;
+pub fn record_updates(
+    ctx: &Ctx,
+    records: &[SessionRecord],
+    updates: &[Update],
+) -> anyhow::Result<()> {
     let here = ctx.reader.current_git_dir();
     let here = here.canonicalize_utf8().unwrap_or(here);
     let in_worktree = records.iter().find(|r| {

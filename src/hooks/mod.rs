@@ -166,10 +166,13 @@ pub fn uninstall(dir: &Utf8Path, names: &[&str]) -> anyhow::Result<Vec<String>> 
 /// Rewrites the cache from the config files alone: an environment override is one command's
 /// (the person's own bypass), and the cache serves every later command. The files' text is
 /// read first, so a file changed meanwhile only makes the shim ask git-codex again.
-pub fn refresh_cache(state: &crate::state::StateDir) -> anyhow::Result<()> {
+pub fn refresh_cache(
+    state: &crate::state::StateDir,
+    records: &[crate::state::SessionRecord],
+) -> anyhow::Result<()> {
     let texts = ConfigTexts::read(&state.config_file());
     let settings = crate::config::Settings::load_files(&state.config_file())?;
-    write_cache(&state.root, &settings.config(), &texts)
+    write_cache(&state.root, &settings.config(), &texts, records)
 }
 
 /// The config files' text, as the shim reads it back (each line and a newline) to tell
@@ -213,6 +216,7 @@ pub fn write_cache(
     state_dir: &Utf8Path,
     config: &Config,
     texts: &ConfigTexts,
+    records: &[crate::state::SessionRecord],
 ) -> anyhow::Result<()> {
     let gate_on = config.review.require_approval && config.gate_reference_transaction;
     let mut text =
@@ -231,7 +235,7 @@ pub fn write_cache(
         "codex_cache_user_text='{}'\n",
         sh_quote(&texts.user)
     ));
-    text.push_str(&session_ref_function(state_dir, config));
+    text.push_str(&session_ref_function(config, records));
     text.push_str(&config.review.protected.shell_function());
     let path = state_dir.join("hooks-cache.sh");
     // Hooks refresh it on every run: unchanged, it is not written (nor synced) again.
@@ -246,20 +250,17 @@ pub fn write_cache(
 const CACHE_VERSION: u32 = 3;
 
 /// `codex_session_ref REF`: whether REF is, or may be, a session's branch (under the branch
-/// prefix, or named by a record, say after the prefix changed), whose moves the ledger keeps.
-fn session_ref_function(state_dir: &Utf8Path, config: &Config) -> String {
+/// prefix, or named by a record outside it, say after the prefix changed), whose moves the
+/// ledger keeps. Sessions under the prefix add nothing, so adding one leaves the cache as it is.
+fn session_ref_function(config: &Config, records: &[crate::state::SessionRecord]) -> String {
     let mut patterns = vec![format!(
         "refs/heads/{}*",
         literal_pattern(&config.branch_prefix)
     )];
-    let records = crate::state::StateDir {
-        root: state_dir.to_owned(),
-    }
-    .records()
-    .map(|(good, _)| good)
-    .unwrap_or_default();
     for record in records {
-        patterns.push(format!("refs/heads/{}", literal_pattern(&record.branch)));
+        if !record.branch.starts_with(&config.branch_prefix) {
+            patterns.push(format!("refs/heads/{}", literal_pattern(&record.branch)));
+        }
     }
     if patterns
         .iter()
