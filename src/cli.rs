@@ -78,6 +78,16 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SandboxExecArgs {
+    /// The egress proxy's Unix socket, bound into the namespace
+    #[arg(long, value_name = "PATH", requires = "proxy_port")]
+    pub proxy_socket: Option<std::path::PathBuf>,
+    /// The port the proxy is offered on inside (127.0.0.1)
+    #[arg(long, value_name = "PORT", requires = "proxy_socket")]
+    pub proxy_port: Option<u16>,
+    /// An allowed loopback destination of the host (`127.0.0.1:11434`), offered inside on
+    /// the same address and reached through the proxy
+    #[arg(long, value_name = "ADDR", requires = "proxy_socket")]
+    pub forward: Vec<std::net::SocketAddr>,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
 }
@@ -296,6 +306,9 @@ pub struct SessionRunArgs {
     /// Refuse (exit 3) instead of warning when the network cannot be cut (strict mode) or the agent's writes cannot be confined here
     #[arg(long)]
     pub require_sandbox: bool,
+    /// The sandbox mode for this run only (strict or network-enabled); without it, the mode the session was added with by --sandbox, else sandbox.mode
+    #[arg(long, value_name = "MODE", value_parser = ["strict", "network-enabled"])]
+    pub sandbox: Option<String>,
     /// The agent and its arguments, run as argv (no shell), e.g. `-- codex exec "fix it"`
     #[arg(
         trailing_var_arg = true,

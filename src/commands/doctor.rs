@@ -204,13 +204,13 @@ fn hooks_check(ctx: &Ctx) -> Check {
 
 fn sandbox_check(ctx: &Ctx) -> Check {
     let mode = &ctx.config.sandbox_mode;
-    let plan = netns::plan(true);
+    let plan = netns::plan();
     match (mode.as_str(), plan.enforced()) {
         (_, true) => check(
             "sandbox",
             "ok",
             format!(
-                "mode {mode}; the network can be cut here ({})",
+                "mode {mode}; agents get a network namespace whose one way out is the egress proxy ({})",
                 plan.describe()
             ),
             None,

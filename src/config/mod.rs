@@ -216,6 +216,7 @@ impl Settings {
             filesystem_confined: self.string("sandbox.filesystem") != "open",
             writable_paths: self.strings("sandbox.writable_paths"),
             allowed_domains: self.strings("sandbox.allowed_domains"),
+            agent_hosts: self.boolean("sandbox.agent_hosts"),
             network_env_var: self.string("sandbox.env_var"),
             cleanup_on_exit: self.boolean("session.cleanup_on_exit"),
             gate_reference_transaction: self.boolean("gate.reference_transaction"),
@@ -261,6 +262,8 @@ pub struct Config {
     /// More paths a confined agent may write (`~/` is the home directory).
     pub writable_paths: Vec<String>,
     pub allowed_domains: Vec<String>,
+    /// Whether a known agent's model API hosts are allowed in strict mode.
+    pub agent_hosts: bool,
     pub network_env_var: String,
     pub cleanup_on_exit: bool,
     pub review: ReviewConfig,

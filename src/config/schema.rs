@@ -122,7 +122,13 @@ pub static KEYS: &[KeyDef] = &[
         "sandbox.allowed_domains",
         Kind::List,
         "[]",
-        "domains the agent may reach; checked by doctor and exported to the agent"
+        "strict mode: the only destinations the egress proxy lets through (\"host\", \"*.host\", \"host:port\"; loopback and private addresses only as an explicit \"ip:port\"); checked by doctor"
+    ),
+    key!(
+        "sandbox.agent_hosts",
+        Kind::Bool,
+        "true",
+        "strict mode: a known agent (codex, claude, gemini, aider, opencode) may also reach its own model API hosts"
     ),
     key!(
         "sandbox.env_var",
@@ -140,7 +146,7 @@ pub static KEYS: &[KeyDef] = &[
         "sandbox.writable_paths",
         Kind::List,
         "[]",
-        "more paths a confined agent may write, e.g. [\"~/.codex\"] for an agent's own state"
+        "more dirs or files a confined agent may write (a missing one is made as a dir); known agents get their own state dir without this"
     ),
     key!(
         "review.auto_stage",

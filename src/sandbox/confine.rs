@@ -40,19 +40,24 @@ impl FsPlan {
     }
 }
 
-/// Everything read-only, devices as they are, and a pid namespace of its own: the agent
-/// cannot signal or trace git-codex, which runs it from outside, nor any other process.
-const BASE: [&str; 9] = [
+/// Everything read-only, a `/dev` of its own (no terminal of the person's in it), and a pid
+/// namespace of its own: the agent cannot signal or trace git-codex, which runs it from
+/// outside, nor any other process.
+const BASE: [&str; 8] = [
     "--ro-bind",
     "/",
     "/",
-    "--dev-bind",
-    "/dev",
+    "--dev",
     "/dev",
     "--unshare-pid",
     "--proc",
     "/proc",
 ];
+
+/// Where the person's sockets and scratch files live (tmux, ssh-agent, the D-Bus session bus,
+/// gpg-agent, docker, X11): the agent gets empty private ones instead. What it needs from
+/// under them (a repository in `/tmp`, say) is shown again read-only.
+pub const PRIVATE_DIRS: [&str; 4] = ["/tmp", "/var/tmp", "/run", "/var/run"];
 
 /// Finds bubblewrap and checks that it can make a mount namespace here.
 pub fn plan(wanted: bool) -> FsPlan {
@@ -94,6 +99,13 @@ pub struct Confinement {
     pub writable: Vec<Utf8PathBuf>,
     /// Files the agent must not read: the person's signing key.
     pub hidden: Vec<Utf8PathBuf>,
+    /// What the agent may read that lies under a private dir (the repository, `$HOME`, this
+    /// binary), shown again read-only.
+    pub keep: Vec<Utf8PathBuf>,
+    /// The person's listening sockets outside the private dirs, each hidden under `/dev/null`.
+    pub sockets: Vec<std::path::PathBuf>,
+    /// The egress proxy's socket, the one the agent may reach.
+    pub proxy_socket: Option<Utf8PathBuf>,
 }
 
 /// Readies session `record` for a confined run by `bwrap` (under the state lock): its object
@@ -104,6 +116,8 @@ pub fn prepare(
     bwrap: &std::path::Path,
     record: &SessionRecord,
     writable: Vec<Utf8PathBuf>,
+    keep: Vec<Utf8PathBuf>,
+    proxy_socket: Option<Utf8PathBuf>,
 ) -> anyhow::Result<Confinement> {
     let admin = admin_dir_of(&record.worktree, &ctx.paths.common_dir).ok_or_else(|| {
         crate::error::UserError::runtime(format!(
@@ -145,8 +159,11 @@ pub fn prepare(
         admin,
         objects,
         shared_objects: ctx.paths.common_dir.join("objects"),
-        writable,
         hidden: signing_key_files(ctx),
+        sockets: super::sockets::to_hide(&writable, proxy_socket.as_deref()),
+        writable,
+        keep,
+        proxy_socket,
     })
 }
 
@@ -179,9 +196,20 @@ pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
     if cut_network {
         args.push("--unshare-net".to_string());
     }
+    for dir in PRIVATE_DIRS {
+        // `/var/run` is mostly a link to `/run`, made private with it.
+        if std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+            args.extend(["--tmpfs".to_string(), dir.to_string()]);
+        }
+    }
     let mut bind = |flag: &str, path: &Utf8Path| {
         args.extend([flag.to_string(), path.to_string(), path.to_string()]);
     };
+    for path in c.keep.iter().filter(|p| under_private_dir(p)) {
+        if path.exists() {
+            bind("--ro-bind", path);
+        }
+    }
     bind("--bind", &c.worktree);
     bind("--bind", &c.admin);
     bind("--bind", &c.objects);
@@ -196,15 +224,28 @@ pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
             bind("--ro-bind", &path);
         }
     }
-    for file in &c.hidden {
+    if let Some(socket) = &c.proxy_socket {
+        bind("--bind", socket);
+    }
+    let hidden = c
+        .hidden
+        .iter()
+        .map(|f| f.as_std_path())
+        .chain(c.sockets.iter().map(|s| s.as_path()));
+    for file in hidden {
         args.extend([
             "--ro-bind".to_string(),
             "/dev/null".to_string(),
-            file.to_string(),
+            file.to_string_lossy().into_owned(),
         ]);
     }
     args.push("--die-with-parent".to_string());
     args
+}
+
+/// Whether `path` lies in one of the dirs the agent gets a private copy of.
+pub fn under_private_dir(path: &Utf8Path) -> bool {
+    PRIVATE_DIRS.iter().any(|dir| path.starts_with(dir))
 }
 
 /// The environment that sends the agent's new objects to its own directory.

@@ -1,12 +1,11 @@
-//! Cutting the network: a new network namespace with only loopback, through `bwrap
-//! --unshare-net` when present, else `unshare --user --map-current-user --net` with this binary
-//! bringing loopback up inside. Both are found on PATH and probed before use.
+//! The agent's network namespace: a new one with only loopback, through `bwrap
+//! --unshare-net` when present, else `unshare --user --map-current-user --net`, with this
+//! binary (`sandbox-exec`) bringing loopback up inside and offering the egress proxy there.
+//! Both are found on PATH and probed before use.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-use camino::Utf8Path;
 
 use super::confine::Confinement;
 
@@ -47,14 +46,9 @@ pub(super) fn probe(cmd: &mut Command) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Finds a way to cut the network here; strict mode only.
-pub fn plan(strict: bool) -> NetworkPlan {
-    if !strict {
-        return NetworkPlan {
-            wrapper: None,
-            problem: None,
-        };
-    }
+/// Finds a way to give the agent a network namespace of its own (both modes: in
+/// `network-enabled` its one way out is the proxy allowing every public destination).
+pub fn plan() -> NetworkPlan {
     if let Ok(bwrap) = which::which("bwrap")
         && probe(Command::new(&bwrap).args(["--unshare-net", "--dev-bind", "/", "/", "--", "true"]))
     {
@@ -86,18 +80,13 @@ pub fn plan(strict: bool) -> NetworkPlan {
     }
 }
 
-/// The command that runs `argv` under the plan, confined by `fs` when given (bwrap, which
-/// then also cuts the network when the plan cuts it with bwrap). `self_exe` is this binary,
-/// which brings loopback up inside an `unshare` namespace before it becomes the agent.
-pub fn command(
-    plan: &NetworkPlan,
-    fs: Option<&Confinement>,
-    argv: &[String],
-    self_exe: &Utf8Path,
-) -> Command {
+/// The command that runs `inner` (this binary's `sandbox-exec …`, which offers the proxy
+/// inside and starts the agent) under the plan, confined by `fs` when given (bwrap, which
+/// then also makes the network namespace). Without a namespace, `inner` is the agent itself.
+pub fn command(plan: &NetworkPlan, fs: Option<&Confinement>, inner: &[String]) -> Command {
     let bwrap_cuts = matches!(plan.wrapper, Some(Wrapper::Bwrap(_)));
     // The agent, inside its confinement when there is one.
-    let mut inner: Vec<OsString> = match fs {
+    let mut confined: Vec<OsString> = match fs {
         Some(fs) => {
             let mut words = vec![fs.bwrap.clone().into_os_string()];
             words.extend(
@@ -110,7 +99,7 @@ pub fn command(
         }
         None => Vec::new(),
     };
-    inner.extend(argv.iter().map(OsString::from));
+    confined.extend(inner.iter().map(OsString::from));
     // Then the network namespace around it, unless the confinement already made one.
     let mut words: Vec<OsString> = match &plan.wrapper {
         Some(Wrapper::Bwrap(bwrap)) if fs.is_none() => {
@@ -130,23 +119,12 @@ pub fn command(
         }
         Some(Wrapper::Unshare(unshare)) => {
             let mut words = vec![unshare.clone().into_os_string()];
-            words.extend(
-                [
-                    "--user",
-                    "--map-current-user",
-                    "--net",
-                    "--",
-                    self_exe.as_str(),
-                    "sandbox-exec",
-                    "--",
-                ]
-                .map(OsString::from),
-            );
+            words.extend(["--user", "--map-current-user", "--net", "--"].map(OsString::from));
             words
         }
         _ => Vec::new(),
     };
-    words.extend(inner);
+    words.extend(confined);
     let mut cmd = Command::new(&words[0]);
     cmd.args(&words[1..]);
     cmd

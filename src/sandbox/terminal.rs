@@ -165,3 +165,46 @@ impl Pty {
         status
     }
 }
+
+/// Without a terminal of its own, the agent still starts a session of its own: it keeps no
+/// controlling terminal of the person's, so it cannot push a command line into the person's
+/// shell (`TIOCSTI`) nor be stopped by the shell's job control.
+pub fn new_session(cmd: &mut Command) {
+    // SAFETY: setsid is async-signal-safe and the only call between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The agent's process group (its session leader's pid) for the signal handler (0: none).
+static SIGNAL_TARGET: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let target = SIGNAL_TARGET.load(Ordering::Relaxed);
+    if target > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe {
+            libc::kill(-target, signal);
+        }
+    }
+}
+
+/// Ctrl-C, and a stop or hang-up sent to git-codex, reach the agent and everything it started
+/// (its own session, so its own process group), while git-codex stays to record how it ended.
+pub fn forward_signals_to(pid: u32) {
+    SIGNAL_TARGET.store(i32::try_from(pid).unwrap_or(0), Ordering::Relaxed);
+    for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: installs a handler that only makes an async-signal-safe call.
+        unsafe {
+            libc::signal(
+                signal,
+                forward_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
+}

@@ -25,6 +25,10 @@ pub struct SessionRecord {
     /// `None` means the session never expires.
     pub ttl_seconds: Option<u64>,
     pub sandbox: String,
+    /// Whether `sandbox` was given with `session add --sandbox`: then it is the session's mode;
+    /// otherwise each run follows `sandbox.mode` as it is then.
+    #[serde(default)]
+    pub sandbox_pinned: bool,
     pub port: u16,
     /// Files `copy_files` put into the worktree (relative paths): never committed by review.
     #[serde(default)]

@@ -47,7 +47,7 @@ pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
             .hint(format!("otherwise pick another id, or delete the branch with 'git branch -D {branch}'"))
             .into());
     }
-    let record = new_record(
+    let mut record = new_record(
         &ctx,
         &id,
         branch,
@@ -56,6 +56,7 @@ pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
         (&records, &broken),
         now,
     )?;
+    record.sandbox_pinned = args.sandbox.is_some();
     let plan = Plan {
         start: record.base_commit.clone(),
         record,
@@ -171,6 +172,7 @@ pub fn new_record(
         last_activity: now,
         ttl_seconds: ctx.config.ttl.seconds(),
         sandbox: ctx.config.sandbox_mode.clone(),
+        sandbox_pinned: false,
         port: free_port(ctx.config.port_range, records, broken)?,
         copied_files: Vec::new(),
         agent: None,

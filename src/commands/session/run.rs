@@ -6,7 +6,6 @@ use std::io::{Read, Write};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 
-use camino::Utf8PathBuf;
 use jiff::Timestamp;
 
 use super::review::{summarize, write_reports};
@@ -14,9 +13,7 @@ use crate::cli::{ReportFormat, SessionRunArgs};
 use crate::context::Ctx;
 use crate::error::{AgentExit, UserError};
 use crate::output;
-use crate::sandbox::confine::{self, FsPlan};
-use crate::sandbox::netns::{self, NetworkPlan};
-use crate::sandbox::{agent_argv, apply_env, process, terminal};
+use crate::sandbox::{confine, launch, process, terminal};
 use crate::state::record::{AgentRun, LastRun};
 use crate::state::{SessionId, SessionRecord, id};
 
@@ -24,13 +21,14 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
     let record = check_runnable(&ctx, &id)?;
-    let strict = record.sandbox == "strict";
-    let plan = netns::plan(strict);
-    let fs = confine::plan(ctx.config.filesystem_confined);
-    for (what, problem) in [
-        ("cut the network", &plan.problem),
-        ("confine the filesystem", &fs.problem),
-    ] {
+    let (mode, source) = launch::mode_of(&ctx, &record, args.sandbox.as_deref());
+    let strict = mode == "strict";
+    let (plan, fs) = launch::plans(&ctx);
+    let problems = [
+        ("cut the network", plan.problem.as_ref().filter(|_| strict)),
+        ("confine the filesystem", fs.problem.as_ref()),
+    ];
+    for (what, problem) in problems {
         let Some(problem) = problem else { continue };
         if args.require_sandbox {
             return Err(UserError::refused(format!("cannot {what} for session '{id}': {problem}"))
@@ -38,7 +36,7 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
                 .into());
         }
     }
-    if let Some(problem) = &plan.problem {
+    if strict && let Some(problem) = &plan.problem {
         output::warning(&format!(
             "the network is NOT cut for session '{id}': {problem}"
         ));
@@ -54,53 +52,50 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
     }
     let started = Timestamp::now();
     let logs = ctx.state.logs_dir(&record.id);
-    let tmp = ctx.state.tmp_dir(&record.id);
     fs_err::create_dir_all(&logs)?;
-    fs_err::create_dir_all(&tmp)?;
     let log_path = logs.join(format!(
         "run-{}.log",
         started.strftime("%Y%m%dT%H%M%S%.3fZ")
     ));
-    let argv = agent_argv(&args.command, strict);
-    let mode = mode_line(&record, &plan, &fs);
-    let mut log = fs_err::File::from_parts(crate::state::create_fresh(&log_path)?, &log_path);
-    writeln!(
-        log,
-        "# git-codex session run: session {}, {mode}, command {argv:?}, started {started}",
-        record.id
-    )?;
-    output::note(&format!("git-codex: session '{}': {mode}", record.id));
-
-    let self_exe = Utf8PathBuf::from_path_buf(fs_err::canonicalize(std::env::current_exe()?)?)
-        .map_err(|p| {
-            UserError::runtime(format!(
-                "the path of git-codex is not UTF-8: {}",
-                p.display()
-            ))
-        })?;
-    let confinement = match &fs.bwrap {
-        Some(bwrap) => {
-            let writable = writable_paths(&ctx, &tmp, &logs)?;
-            let _lock = ctx.state.lock()?;
-            Some(confine::prepare(&ctx, bwrap, &record, writable)?)
-        }
-        None => None,
+    let log = Arc::new(Mutex::new(fs_err::File::from_parts(
+        crate::state::create_fresh(&log_path)?,
+        &log_path,
+    )));
+    let request = launch::Request {
+        record: &record,
+        mode: &mode,
+        source,
+        command: &args.command,
+        agent: true,
+        proxy_log: log.clone(),
     };
-    let mut cmd = netns::command(&plan, confinement.as_ref(), &argv, &self_exe);
-    cmd.current_dir(&record.worktree);
-    // A person at a terminal gets the agent on a terminal; otherwise both streams are pipes.
+    let mut sandbox = launch::prepare(&ctx, &request, plan, fs)?;
+    let argv = sandbox.argv.clone();
+    if let Ok(mut log) = log.lock() {
+        writeln!(
+            log,
+            "# git-codex session run: session {}, {}, command {argv:?}, started {started}",
+            record.id, sandbox.describe
+        )?;
+    }
+    output::note(&format!(
+        "git-codex: session '{}': {}",
+        record.id, sandbox.describe
+    ));
+
+    let cmd = &mut sandbox.command;
+    // A person at a terminal gets the agent on a terminal of its own; otherwise both streams
+    // are pipes. Either way the agent is in a session of its own: it has no controlling
+    // terminal of the person's to push keys into.
     let pty = if terminal::interactive() {
-        Some(terminal::attach(&mut cmd)?)
+        Some(terminal::attach(cmd)?)
     } else {
         cmd.stdin(Stdio::inherit())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        terminal::new_session(cmd);
         None
     };
-    apply_env(&mut cmd, &ctx.config, &record, &tmp, &logs);
-    if let Some(c) = &confinement {
-        cmd.envs(confine::object_env(c));
-    }
     let mut child = cmd.spawn().map_err(|err| {
         UserError::new(
             crate::error::Exit::Runtime,
@@ -108,31 +103,36 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         )
         .hint("check the command and PATH")
     })?;
+    terminal::forward_signals_to(child.id());
+    let network_enforced = sandbox.network_enforced();
+    let filesystem_confined = sandbox.fs.confined();
+    let confined = sandbox.confinement.is_some();
     // The command holds copies of the terminal's descriptors; the agent's end must be its own.
-    drop(cmd);
+    drop(sandbox.command);
     let agent = AgentRun {
         pid: child.id(),
         start_ticks: process::start_ticks(child.id()).unwrap_or(0),
         command: argv.clone(),
         started,
-        network_enforced: plan.enforced(),
-        filesystem_confined: fs.confined(),
+        network_enforced,
+        filesystem_confined,
         log: log_path.clone(),
     };
     update_record(&ctx, &id, |r| r.agent = Some(agent.clone()))?;
-    ignore_interrupts();
     let code = match pty {
-        Some(pty) => exit_code(pty.run(&mut child, &Mutex::new(log))?),
+        Some(pty) => exit_code(pty.run(&mut child, &log)?),
         None => wait_teeing(&mut child, log)?,
     };
+    // The proxy lives as long as the agent did.
+    drop(sandbox.proxy);
     let last = LastRun {
         command: argv,
         started,
         ended: Timestamp::now(),
         exit_code: code,
-        sandbox: record.sandbox.clone(),
-        network_enforced: plan.enforced(),
-        filesystem_confined: fs.confined(),
+        sandbox: mode.clone(),
+        network_enforced,
+        filesystem_confined,
         log: log_path,
     };
     update_record(&ctx, &id, |r| {
@@ -140,7 +140,7 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         r.last_run = Some(last.clone());
         r.last_activity = Timestamp::now();
     })?;
-    if confinement.is_some() {
+    if confined {
         match confine::settle(&ctx, &id) {
             Ok(Some(warning)) => output::warning(&warning),
             Ok(None) => {}
@@ -191,42 +191,6 @@ fn check_runnable(ctx: &Ctx, id: &SessionId) -> anyhow::Result<SessionRecord> {
     Ok(record)
 }
 
-fn mode_line(record: &SessionRecord, plan: &NetworkPlan, fs: &FsPlan) -> String {
-    let network = if record.sandbox == "strict" {
-        format!(
-            "sandbox strict, network enforced: {} ({})",
-            plan.enforced(),
-            plan.describe()
-        )
-    } else {
-        format!("sandbox {}, network enabled", record.sandbox)
-    };
-    let files = if fs.confined() {
-        "filesystem confined: true (bwrap)"
-    } else if fs.problem.is_some() {
-        "filesystem confined: false"
-    } else {
-        "filesystem open"
-    };
-    format!("{network}, {files}")
-}
-
-/// What a confined agent may write besides its worktree: its tmp and log dirs, and
-/// `sandbox.writable_paths` (made when missing).
-fn writable_paths(
-    ctx: &Ctx,
-    tmp: &camino::Utf8Path,
-    logs: &camino::Utf8Path,
-) -> anyhow::Result<Vec<Utf8PathBuf>> {
-    let mut paths = vec![tmp.to_path_buf(), logs.to_path_buf()];
-    for path in &ctx.config.writable_paths {
-        let path = crate::config::expand_path(path, &ctx.paths.main_root);
-        fs_err::create_dir_all(&path)?;
-        paths.push(path);
-    }
-    Ok(paths)
-}
-
 /// Reloads the record under the lock and changes it; a session removed meanwhile is left alone.
 fn update_record(
     ctx: &Ctx,
@@ -241,19 +205,9 @@ fn update_record(
     Ok(())
 }
 
-/// Ctrl-C reaches the agent (same process group); git-codex stays to record how it ended.
-fn ignore_interrupts() {
-    // SAFETY: setting signal dispositions to SIG_IGN installs no handler code.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-    }
-}
-
 /// Copies the agent's stdout and stderr to ours and to the log, then returns its exit code
 /// (128 + signal for a signal, as shells report it).
-fn wait_teeing(child: &mut Child, log: fs_err::File) -> anyhow::Result<i32> {
-    let log = Arc::new(Mutex::new(log));
+fn wait_teeing(child: &mut Child, log: Arc<Mutex<fs_err::File>>) -> anyhow::Result<i32> {
     let mut threads = Vec::new();
     if let Some(out) = child.stdout.take() {
         let log = Arc::clone(&log);

@@ -1,0 +1,74 @@
+//! The person's Unix sockets (SPEC §7a): a read-only mount does not stop `connect()`, so a
+//! socket the agent can see is a door to whatever listens there (tmux, the D-Bus session bus,
+//! docker, gpg-agent, ssh-agent). The private `/tmp` and `/run` hide most of them and the
+//! network namespace hides every abstract one; this finds the rest, the pathname sockets
+//! bound anywhere else (`~/.gnupg/S.gpg-agent`, a database's socket under `/var/lib`), so
+//! each can be hidden under `/dev/null`.
+
+use std::os::unix::fs::FileTypeExt as _;
+use std::path::PathBuf;
+
+use camino::Utf8Path;
+
+use super::confine::under_private_dir;
+
+/// At most this many are hidden (each is a mount); more is a host unlike any we know.
+const LIMIT: usize = 4096;
+
+/// The bound pathname sockets of this network namespace (`/proc/net/unix`) that exist as
+/// sockets outside the private dirs and outside `skip` (the agent's own writable dirs), and
+/// are not `keep` (the proxy's).
+pub fn to_hide(skip: &[camino::Utf8PathBuf], keep: Option<&Utf8Path>) -> Vec<PathBuf> {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = paths_in(&table)
+        .filter(|path| {
+            let Some(utf8) = Utf8Path::from_path(path) else {
+                return true;
+            };
+            !under_private_dir(utf8)
+                && !utf8.starts_with("/proc")
+                && !utf8.starts_with("/sys")
+                && !utf8.starts_with("/dev")
+                && !skip.iter().any(|dir| utf8.starts_with(dir))
+                && keep != Some(utf8)
+        })
+        .filter(|path| {
+            std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found.truncate(LIMIT);
+    found
+}
+
+/// The paths of `/proc/net/unix`'s lines: the eighth field, when there is one and it is not
+/// abstract (`@…`).
+fn paths_in(table: &str) -> impl Iterator<Item = PathBuf> + '_ {
+    table.lines().skip(1).filter_map(|line| {
+        // Seven fields (the inode padded with spaces), then the path as it is.
+        let mut rest = line.trim_start();
+        for _ in 0..7 {
+            let end = rest.find(' ')?;
+            rest = rest[end..].trim_start();
+        }
+        rest.starts_with('/').then(|| PathBuf::from(rest))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pathname_sockets_and_skips_abstract_ones() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01   123 /home/p/my sock\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 12346 @/tmp/.X11-unix/X0\n\
+            0000000000000000: 00000003 00000000 00000000 0001 03 12347\n";
+        let paths: Vec<_> = paths_in(table).collect();
+        assert_eq!(paths, vec![PathBuf::from("/home/p/my sock")]);
+    }
+}
