@@ -160,7 +160,7 @@ pub fn prepare(
         objects,
         shared_objects: ctx.paths.common_dir.join("objects"),
         hidden: signing_key_files(ctx),
-        sockets: super::sockets::to_hide(&writable, proxy_socket.as_deref()),
+        sockets: super::sockets::to_hide(&writable, &keep, proxy_socket.as_deref()),
         writable,
         keep,
         proxy_socket,
@@ -205,7 +205,11 @@ pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
     let mut bind = |flag: &str, path: &Utf8Path| {
         args.extend([flag.to_string(), path.to_string(), path.to_string()]);
     };
-    for path in c.keep.iter().filter(|p| under_private_dir(p)) {
+    for path in c
+        .keep
+        .iter()
+        .filter(|p| under_private_dir(p) && !PRIVATE_DIRS.contains(&p.as_str()))
+    {
         if path.exists() {
             bind("--ro-bind", path);
         }

@@ -16,9 +16,13 @@ use super::confine::under_private_dir;
 const LIMIT: usize = 4096;
 
 /// The bound pathname sockets of this network namespace (`/proc/net/unix`) that exist as
-/// sockets outside the private dirs and outside `skip` (the agent's own writable dirs), and
-/// are not `keep` (the proxy's).
-pub fn to_hide(skip: &[camino::Utf8PathBuf], keep: Option<&Utf8Path>) -> Vec<PathBuf> {
+/// sockets the agent would see: outside the private dirs, or in what is `shown` again of
+/// them; never in `skip` (the agent's own writable dirs), and not `proxy` (the way out).
+pub fn to_hide(
+    skip: &[camino::Utf8PathBuf],
+    shown: &[camino::Utf8PathBuf],
+    proxy: Option<&Utf8Path>,
+) -> Vec<PathBuf> {
     let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
         return Vec::new();
     };
@@ -27,12 +31,12 @@ pub fn to_hide(skip: &[camino::Utf8PathBuf], keep: Option<&Utf8Path>) -> Vec<Pat
             let Some(utf8) = Utf8Path::from_path(path) else {
                 return true;
             };
-            !under_private_dir(utf8)
+            (!under_private_dir(utf8) || shown.iter().any(|dir| utf8.starts_with(dir)))
                 && !utf8.starts_with("/proc")
                 && !utf8.starts_with("/sys")
                 && !utf8.starts_with("/dev")
                 && !skip.iter().any(|dir| utf8.starts_with(dir))
-                && keep != Some(utf8)
+                && proxy != Some(utf8)
         })
         .filter(|path| {
             std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
