@@ -57,7 +57,10 @@ impl Git {
         } else {
             self.with_index(worktree, &index.0, &["read-tree", &head])?;
         }
-        self.with_index(worktree, &index.0, &["add", "-A", "--", "."])?;
+        let nested = self.nested_exclusions(worktree, Some(&index.0))?;
+        let mut add = vec!["add", "-A", "--", "."];
+        add.extend(nested.iter().map(String::as_str));
+        self.with_index(worktree, &index.0, &add)?;
         let tree = self.with_index(worktree, &index.0, &["write-tree"])?;
         let head_tree = self.run(worktree, &["rev-parse", &format!("{head}^{{tree}}")])?;
         if tree == head_tree && !keep_head {
@@ -144,10 +147,11 @@ impl Git {
             ))
             .into());
         }
-        let excluded: Vec<String> = exclude
+        let mut excluded: Vec<String> = exclude
             .iter()
             .map(|p| format!(":(exclude,literal){p}"))
             .collect();
+        excluded.extend(self.nested_exclusions(worktree, None)?);
         let mut add = vec!["add", "-A", "--", "."];
         add.extend(excluded.iter().map(String::as_str));
         self.run(worktree, &add)?;
@@ -176,6 +180,38 @@ impl Git {
         Ok(Some(commit))
     }
 
+    /// Pathspecs that keep `git add -A` out of every nested repository the index (`index`,
+    /// else the worktree's own) holds as a gitlink. For such an entry `add` asks the nested
+    /// repository whether it is dirty, by running `git status` in it: under that repository's
+    /// config, which the agent wrote (its fsmonitor hook, its filters). git has no option to
+    /// skip that; a path outside the pathspec is never compared. A nested repository not yet
+    /// in the index is only named (its HEAD read) by `add`, which is safe.
+    fn nested_exclusions(
+        &self,
+        worktree: &Utf8Path,
+        index: Option<&Utf8Path>,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut cmd = self.command(worktree);
+        if let Some(index) = index {
+            cmd.env("GIT_INDEX_FILE", index.as_str());
+        }
+        let args = ["ls-files", "--stage", "-z"];
+        let os_args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        let out = self.output(cmd, &os_args)?;
+        super::check(&args, &out)?;
+        gitlinks(&out.stdout)
+            .map(|path| match std::str::from_utf8(path) {
+                Ok(path) => Ok(format!(":(exclude,literal){path}")),
+                Err(_) => Err(crate::error::UserError::refused(format!(
+                    "the worktree {worktree} holds a nested repository at a path that is not UTF-8 ({}); git-codex does not run git over it",
+                    String::from_utf8_lossy(path)
+                ))
+                .hint("look at it, and rename or remove it yourself")
+                .into()),
+            })
+            .collect()
+    }
+
     fn with_index(
         &self,
         worktree: &Utf8Path,
@@ -186,6 +222,15 @@ impl Git {
         cmd.env("GIT_INDEX_FILE", index.as_str());
         self.run_with(cmd, args)
     }
+}
+
+/// The paths of the gitlinks in `git ls-files --stage -z` output
+/// (`<mode> <object> <stage>\t<path>\0`…).
+pub fn gitlinks(listed: &[u8]) -> impl Iterator<Item = &[u8]> {
+    listed.split(|b| *b == 0).filter_map(|entry| {
+        let tab = entry.iter().position(|b| *b == b'\t')?;
+        entry.starts_with(b"160000 ").then(|| &entry[tab + 1..])
+    })
 }
 
 /// Author and committer for machine-made commits.
