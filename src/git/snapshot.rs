@@ -48,13 +48,18 @@ impl Git {
         let index = ScratchIndex::new(scratch_dir)?;
         let head = self.run(worktree, &["rev-parse", "--verify", "HEAD^{commit}"])?;
         // Start from a copy of the worktree's index: its stat cache spares re-hashing every file.
-        let real_index = self.run(
-            worktree,
-            &["rev-parse", "--path-format=absolute", "--git-path", "index"],
-        )?;
-        if Utf8Path::new(&real_index).is_file() {
-            fs_err::copy(&real_index, &index.0).context("cannot copy the worktree's index")?;
-        } else {
+        // The index lies in the admin dir, which the agent may write: a link there (to a file
+        // of the person's), a fifo, or a file git cannot read is not used; HEAD's tree is.
+        let real_index = self.index_path(worktree)?;
+        let copied = match crate::state::read_regular_file(&real_index)? {
+            Some(bytes) => {
+                fs_err::write(&index.0, bytes).context("cannot copy the worktree's index")?;
+                self.with_index(worktree, &index.0, &["ls-files", "--stage", "-z"])
+                    .is_ok()
+            }
+            None => false,
+        };
+        if !copied {
             self.with_index(worktree, &index.0, &["read-tree", &head])?;
         }
         let nested = self.nested_exclusions(worktree, Some(&index.0))?;
@@ -147,6 +152,7 @@ impl Git {
             ))
             .into());
         }
+        self.repair_index(worktree)?;
         let mut excluded: Vec<String> = exclude
             .iter()
             .map(|p| format!(":(exclude,literal){p}"))
@@ -178,6 +184,37 @@ impl Git {
         ];
         self.run(worktree, &update)?;
         Ok(Some(commit))
+    }
+
+    /// Where the worktree's index is, as a path in its git dir: `--git-path index` would
+    /// resolve a link the agent put there and name what it points to.
+    fn index_path(&self, worktree: &Utf8Path) -> anyhow::Result<camino::Utf8PathBuf> {
+        let git_dir = self.run(
+            worktree,
+            &["rev-parse", "--path-format=absolute", "--git-dir"],
+        )?;
+        Ok(Utf8Path::new(&git_dir).join("index"))
+    }
+
+    /// The worktree's index as git will use it: a link the agent left in its place (to a file
+    /// of the person's, say) or anything else that is no regular file is removed and the index
+    /// made again from HEAD, so git reads nothing through it.
+    fn repair_index(&self, worktree: &Utf8Path) -> anyhow::Result<()> {
+        let path = self.index_path(worktree)?;
+        let path = path.as_path();
+        match fs_err::symlink_metadata(path) {
+            Ok(meta) if meta.is_file() => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(err.into()),
+            Ok(meta) => {
+                if meta.is_dir() {
+                    fs_err::remove_dir_all(path)?;
+                } else {
+                    fs_err::remove_file(path)?;
+                }
+                self.run(worktree, &["read-tree", "HEAD"]).map(|_| ())
+            }
+        }
     }
 
     /// Pathspecs that keep `git add -A` out of every nested repository the index (`index`,
