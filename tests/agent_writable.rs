@@ -73,3 +73,114 @@ fn restore_never_copies_files_through_a_link_the_agent_left() {
         );
     });
 }
+
+/// A victim file of the person's (a hook), and a check that it never changes.
+fn victim(t: &TestEnv) -> (std::path::PathBuf, String) {
+    let path = t.repo.join(".git/hooks/post-merge");
+    write_file(&path, "#!/bin/sh\necho the person's hook\n");
+    (
+        path.clone(),
+        std::fs::read_to_string(&path).expect("victim"),
+    )
+}
+
+fn admin_dir(t: &TestEnv, id: &str) -> std::path::PathBuf {
+    let wt = t.worktree(id);
+    let git_file = std::fs::read_to_string(wt.join(".git")).expect(".git file");
+    std::path::PathBuf::from(git_file.trim().trim_start_matches("gitdir:").trim())
+}
+
+#[test]
+fn the_session_file_is_never_written_through_a_link() {
+    each_git(|t| {
+        let wt = t.add("s");
+        let (path, before) = victim(t);
+        let meta = wt.join(".codex-session.json");
+        std::fs::remove_file(&meta).expect("session file");
+        std::os::unix::fs::symlink(&path, &meta).expect("plant link");
+        let (code, _, err) = run(t.codex(&["session", "touch", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(std::fs::read_to_string(&path).expect("victim"), before);
+        assert!(!std::fs::symlink_metadata(&meta).expect("meta").is_symlink());
+    });
+}
+
+#[test]
+fn an_index_the_agent_made_a_link_is_never_read_or_written_through() {
+    each_git(|t| {
+        let wt = t.add("s");
+        let (path, before) = victim(t);
+        write_file(&wt.join("work.txt"), "uncommitted\n");
+        let index = admin_dir(t, "s").join("index");
+        std::fs::remove_file(&index).expect("index");
+        std::os::unix::fs::symlink(&path, &index).expect("plant link");
+        // Removal snapshots from a copy of the index, and the trash keeps the admin dir.
+        let (code, _, err) = run(t.codex(&["session", "remove", "s", "--force"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(std::fs::read_to_string(&path).expect("victim"), before);
+        // Restore takes the index back from the trash.
+        let (code, _, err) = run(t.codex(&["session", "restore", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(std::fs::read_to_string(&path).expect("victim"), before);
+        let index = admin_dir(t, "s").join("index");
+        assert!(
+            !std::fs::symlink_metadata(&index)
+                .expect("index")
+                .is_symlink()
+        );
+        assert_ne!(std::fs::read(&index).expect("index"), before.as_bytes());
+        assert_eq!(
+            std::fs::read_to_string(t.worktree("s").join("work.txt")).expect("work"),
+            "uncommitted\n"
+        );
+    });
+}
+
+#[test]
+fn links_in_the_tmp_and_object_dirs_are_removed_never_followed() {
+    each_git(|t| {
+        let wt = t.add("s");
+        let (path, before) = victim(t);
+        let hooks = path.parent().expect("hooks dir").to_path_buf();
+        t.commit_in(&wt, "a.txt", "agent work\n");
+        let tmp = t.state_dir().join("tmp/s");
+        std::fs::create_dir_all(&tmp).expect("tmp");
+        std::os::unix::fs::symlink(&hooks, tmp.join("hooks")).expect("plant link");
+        std::os::unix::fs::symlink(&path, tmp.join("file")).expect("plant link");
+        // A confined run's object dir, as the agent could leave it.
+        let objects = t.state_dir().join("objects/s");
+        std::fs::create_dir_all(&objects).expect("objects");
+        std::os::unix::fs::symlink(&hooks, objects.join("info")).expect("plant link");
+        std::os::unix::fs::symlink(&hooks, objects.join("pack")).expect("plant link");
+        std::os::unix::fs::symlink(&hooks, objects.join("ab")).expect("plant link");
+        let (code, _, err) = run(t.codex(&["session", "review", "s"]));
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = run(t.codex(&["session", "remove", "s", "--force"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(std::fs::read_to_string(&path).expect("victim"), before);
+        assert!(hooks.join("pre-commit").is_file());
+        assert!(hooks.join("post-merge").is_file());
+    });
+}
+
+#[test]
+fn review_never_reads_the_index_through_a_link() {
+    each_git(|t| {
+        let wt = t.add("s");
+        let (path, before) = victim(t);
+        write_file(&wt.join("work.txt"), "uncommitted\n");
+        let index = admin_dir(t, "s").join("index");
+        std::fs::remove_file(&index).expect("index");
+        std::os::unix::fs::symlink(&path, &index).expect("plant link");
+        let (code, _, err) = run(t.codex(&["session", "review", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(std::fs::read_to_string(&path).expect("victim"), before);
+        assert!(
+            !std::fs::symlink_metadata(&index)
+                .expect("index")
+                .is_symlink()
+        );
+        let files = t.git_in(&wt, &["show", "--name-only", "--format=", "HEAD"]);
+        assert_eq!(files, "work.txt");
+    });
+}

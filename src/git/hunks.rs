@@ -97,6 +97,9 @@ impl Git {
             "--no-color",
             "--no-ext-diff",
             "--no-textconv",
+            // Never `diff.submodule=log|diff` from the person's config: both open the nested
+            // repository at that path, which may be the agent's.
+            "--submodule=short",
             "--no-renames",
             "--full-index",
             "--src-prefix=a/",

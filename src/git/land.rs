@@ -69,7 +69,16 @@ impl Git {
         strategy: Strategy,
     ) -> anyhow::Result<String> {
         if let Some(wt) = worktree {
-            let dirty = self.run(wt, &["status", "--porcelain", "--untracked-files=no"])?;
+            let dirty = self.run(
+                wt,
+                // "dirty" compares a nested repository's HEAD without running git in it.
+                &[
+                    "status",
+                    "--porcelain",
+                    "--untracked-files=no",
+                    "--ignore-submodules=dirty",
+                ],
+            )?;
             if !dirty.is_empty() {
                 return Err(UserError::refused(format!(
                     "{wt} has uncommitted changes to tracked files"
@@ -119,7 +128,15 @@ impl Git {
     fn merge_in(&self, wt: &Utf8Path, args: &[&str], squash: bool) -> anyhow::Result<()> {
         if let Err(err) = self.run(wt, args) {
             let files = self
-                .run(wt, &["diff", "--name-only", "--diff-filter=U"])
+                .run(
+                    wt,
+                    &[
+                        "diff",
+                        "--name-only",
+                        "--diff-filter=U",
+                        "--ignore-submodules=dirty",
+                    ],
+                )
                 .unwrap_or_default();
             let undo: &[&str] = if squash {
                 &["reset", "-q", "--merge"]
@@ -261,7 +278,15 @@ impl Git {
                 ],
             ) {
                 let files = self
-                    .run(&tmp, &["diff", "--name-only", "--diff-filter=U"])
+                    .run(
+                        &tmp,
+                        &[
+                            "diff",
+                            "--name-only",
+                            "--diff-filter=U",
+                            "--ignore-submodules=dirty",
+                        ],
+                    )
                     .unwrap_or_default();
                 let _ = self.run(&tmp, &["rebase", "--abort"]);
                 return Err(if files.is_empty() {

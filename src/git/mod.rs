@@ -5,6 +5,7 @@ pub mod fast_status;
 pub mod hunks;
 pub mod land;
 pub mod ledger;
+pub mod nested;
 pub mod read;
 pub mod refs;
 pub mod snapshot;
@@ -27,6 +28,9 @@ const GIT_LEAKS: &[&str] = &[
     "GIT_COMMON_DIR",
     "GIT_PREFIX",
 ];
+
+/// Settings for every git git-codex runs (see [`Git::command`]).
+const SAFE_CONFIG: &[&str] = &["core.fsmonitor=false", "submodule.recurse=false"];
 
 /// Removes [`GIT_LEAKS`] from what `cmd` will inherit.
 pub fn scrub_env(cmd: &mut Command) {
@@ -60,9 +64,16 @@ impl Git {
     /// A git command in `cwd`, without environment leaking in from a calling hook, reading
     /// history as stored: replace objects and grafts would let anyone who can write a ref or
     /// `info/grafts` show the gate a history that is not the one that lands.
+    ///
+    /// Session worktrees may hold nested repositories whose config the agent wrote: no
+    /// fsmonitor hook runs and no command recurses into submodules. The `-c` settings reach
+    /// every git this one starts (`GIT_CONFIG_PARAMETERS`) and outrank a nested repository's
+    /// own config; what they cannot cover (a nested repository's filters) is kept out by never
+    /// letting git look inside one (see `snapshot::nested_exclusions`).
     pub fn command(&self, cwd: &Utf8Path) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.current_dir(cwd);
+        cmd.args(SAFE_CONFIG.iter().flat_map(|setting| ["-c", setting]));
         scrub_env(&mut cmd);
         cmd.env("GIT_NO_REPLACE_OBJECTS", "1")
             .env("GIT_GRAFT_FILE", "/nonexistent/git-codex/no-grafts");

@@ -378,6 +378,11 @@ fn is_dirty(repo: &gix::Repository, head_tree: Option<ObjectId>) -> anyhow::Resu
         .index(gix::worktree::IndexPersistedOrInMemory::InMemory(index))
         .untracked_files(gix::status::UntrackedFiles::Collapsed)
         .index_worktree_rewrites(None)
+        // A nested repository's status would run its config (filters), which the agent wrote.
+        .index_worktree_submodules(gix::status::Submodule::Given {
+            ignore: gix::submodule::config::Ignore::All,
+            check_dirty: false,
+        })
         // One thread per worktree: callers spread many worktrees over the cores instead.
         .index_worktree_options_mut(|opts| opts.thread_limit = Some(1))
         .into_index_worktree_iter(Vec::<gix::bstr::BString>::new())?;

@@ -48,16 +48,24 @@ impl Git {
         let index = ScratchIndex::new(scratch_dir)?;
         let head = self.run(worktree, &["rev-parse", "--verify", "HEAD^{commit}"])?;
         // Start from a copy of the worktree's index: its stat cache spares re-hashing every file.
-        let real_index = self.run(
-            worktree,
-            &["rev-parse", "--path-format=absolute", "--git-path", "index"],
-        )?;
-        if Utf8Path::new(&real_index).is_file() {
-            fs_err::copy(&real_index, &index.0).context("cannot copy the worktree's index")?;
-        } else {
+        // The index lies in the admin dir, which the agent may write: a link there (to a file
+        // of the person's), a fifo, or a file git cannot read is not used; HEAD's tree is.
+        let real_index = self.index_path(worktree)?;
+        let copied = match crate::state::read_regular_file(&real_index)? {
+            Some(bytes) => {
+                fs_err::write(&index.0, bytes).context("cannot copy the worktree's index")?;
+                self.with_index(worktree, &index.0, &["ls-files", "--stage", "-z"])
+                    .is_ok()
+            }
+            None => false,
+        };
+        if !copied {
             self.with_index(worktree, &index.0, &["read-tree", &head])?;
         }
-        self.with_index(worktree, &index.0, &["add", "-A", "--", "."])?;
+        let nested = self.nested_exclusions(worktree, Some(&index.0))?;
+        let mut add = vec!["add", "-A", "--", "."];
+        add.extend(nested.iter().map(String::as_str));
+        self.with_index(worktree, &index.0, &add)?;
         let tree = self.with_index(worktree, &index.0, &["write-tree"])?;
         let head_tree = self.run(worktree, &["rev-parse", &format!("{head}^{{tree}}")])?;
         if tree == head_tree && !keep_head {
@@ -144,10 +152,12 @@ impl Git {
             ))
             .into());
         }
-        let excluded: Vec<String> = exclude
+        self.repair_index(worktree)?;
+        let mut excluded: Vec<String> = exclude
             .iter()
             .map(|p| format!(":(exclude,literal){p}"))
             .collect();
+        excluded.extend(self.nested_exclusions(worktree, None)?);
         let mut add = vec!["add", "-A", "--", "."];
         add.extend(excluded.iter().map(String::as_str));
         self.run(worktree, &add)?;
@@ -176,6 +186,69 @@ impl Git {
         Ok(Some(commit))
     }
 
+    /// Where the worktree's index is, as a path in its git dir: `--git-path index` would
+    /// resolve a link the agent put there and name what it points to.
+    fn index_path(&self, worktree: &Utf8Path) -> anyhow::Result<camino::Utf8PathBuf> {
+        let git_dir = self.run(
+            worktree,
+            &["rev-parse", "--path-format=absolute", "--git-dir"],
+        )?;
+        Ok(Utf8Path::new(&git_dir).join("index"))
+    }
+
+    /// The worktree's index as git will use it: a link the agent left in its place (to a file
+    /// of the person's, say) or anything else that is no regular file is removed and the index
+    /// made again from HEAD, so git reads nothing through it.
+    fn repair_index(&self, worktree: &Utf8Path) -> anyhow::Result<()> {
+        let path = self.index_path(worktree)?;
+        let path = path.as_path();
+        match fs_err::symlink_metadata(path) {
+            Ok(meta) if meta.is_file() => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(err.into()),
+            Ok(meta) => {
+                if meta.is_dir() {
+                    fs_err::remove_dir_all(path)?;
+                } else {
+                    fs_err::remove_file(path)?;
+                }
+                self.run(worktree, &["read-tree", "HEAD"]).map(|_| ())
+            }
+        }
+    }
+
+    /// Pathspecs that keep `git add -A` out of every nested repository the index (`index`,
+    /// else the worktree's own) holds as a gitlink. For such an entry `add` asks the nested
+    /// repository whether it is dirty, by running `git status` in it: under that repository's
+    /// config, which the agent wrote (its fsmonitor hook, its filters). git has no option to
+    /// skip that; a path outside the pathspec is never compared. A nested repository not yet
+    /// in the index is only named (its HEAD read) by `add`, which is safe.
+    fn nested_exclusions(
+        &self,
+        worktree: &Utf8Path,
+        index: Option<&Utf8Path>,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut cmd = self.command(worktree);
+        if let Some(index) = index {
+            cmd.env("GIT_INDEX_FILE", index.as_str());
+        }
+        let args = ["ls-files", "--stage", "-z"];
+        let os_args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        let out = self.output(cmd, &os_args)?;
+        super::check(&args, &out)?;
+        gitlinks(&out.stdout)
+            .map(|path| match std::str::from_utf8(path) {
+                Ok(path) => Ok(format!(":(exclude,literal){path}")),
+                Err(_) => Err(crate::error::UserError::refused(format!(
+                    "the worktree {worktree} holds a nested repository at a path that is not UTF-8 ({}); git-codex does not run git over it",
+                    String::from_utf8_lossy(path)
+                ))
+                .hint("look at it, and rename or remove it yourself")
+                .into()),
+            })
+            .collect()
+    }
+
     fn with_index(
         &self,
         worktree: &Utf8Path,
@@ -186,6 +259,15 @@ impl Git {
         cmd.env("GIT_INDEX_FILE", index.as_str());
         self.run_with(cmd, args)
     }
+}
+
+/// The paths of the gitlinks in `git ls-files --stage -z` output
+/// (`<mode> <object> <stage>\t<path>\0`…).
+pub fn gitlinks(listed: &[u8]) -> impl Iterator<Item = &[u8]> {
+    listed.split(|b| *b == 0).filter_map(|entry| {
+        let tab = entry.iter().position(|b| *b == b'\t')?;
+        entry.starts_with(b"160000 ").then(|| &entry[tab + 1..])
+    })
 }
 
 /// Author and committer for machine-made commits.

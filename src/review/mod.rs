@@ -44,6 +44,8 @@ pub struct Summary {
     pub totals: Totals,
     pub hook: Option<HookResult>,
     pub approval: ApprovalState,
+    /// Nested repositories in the worktree (`dir/`): git run there uses the agent's config.
+    pub nested: Vec<String>,
 }
 
 impl Summary {
@@ -72,6 +74,20 @@ impl Summary {
             totals,
             hook: None,
             approval: ApprovalState::Pending,
+            nested: Vec::new(),
         })
+    }
+
+    /// The warning for each nested repository, for people and reports alike.
+    pub fn nested_warnings(&self) -> Vec<String> {
+        self.nested
+            .iter()
+            .map(|path| {
+                format!(
+                    "session '{}' contains a nested repository at {path} (its own .git); git commands run there use its config, which the agent wrote: do not run git in it unconfined",
+                    self.session
+                )
+            })
+            .collect()
     }
 }

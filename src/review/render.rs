@@ -22,6 +22,7 @@ pub fn json(summary: &Summary) -> serde_json::Value {
         "totals": summary.totals,
         "hook": summary.hook,
         "approval": summary.approval.to_json(),
+        "nestedRepositories": summary.nested,
     })
 }
 
@@ -87,6 +88,13 @@ pub fn markdown(s: &Summary) -> String {
             "\n**Totals:** {} file(s), +{} -{}\n",
             s.totals.files, s.totals.insertions, s.totals.deletions
         );
+    }
+    if !s.nested.is_empty() {
+        out.push_str("## Nested repositories\n\n");
+        for warning in s.nested_warnings() {
+            let _ = writeln!(out, "- **warning:** {}", md_text(&warning));
+        }
+        out.push('\n');
     }
     out.push_str("## Commits\n\n");
     if s.commits.is_empty() {

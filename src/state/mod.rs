@@ -30,6 +30,35 @@ pub fn create_fresh(path: &Utf8Path) -> anyhow::Result<std::fs::File> {
         .with_context(|| format!("cannot create {path}"))
 }
 
+/// The bytes of `path` when it is a regular file; `None` when it is missing, a link (never
+/// followed), a fifo, a device or a dir. For files in places a confined agent can write.
+pub fn read_regular_file(path: &Utf8Path) -> anyhow::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        // A fifo must not block the open: its type is checked next.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let mut file = match opened {
+        Ok(file) => file,
+        Err(err)
+            if err.kind() == std::io::ErrorKind::NotFound
+                || err.raw_os_error() == Some(libc::ELOOP) =>
+        {
+            return Ok(None);
+        }
+        Err(err) => return Err(anyhow::Error::new(err).context(format!("cannot open {path}"))),
+    };
+    if !file.metadata()?.is_file() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {path}"))?;
+    Ok(Some(bytes))
+}
+
 /// Writes a file atomically: a temp file in the same dir, synced, then renamed over.
 pub fn atomic_write(path: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_via_temp(path, bytes, true)

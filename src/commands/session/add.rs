@@ -1,6 +1,8 @@
 //! `git codex session add <id>`: branch, worktree, copied files, setup, port, metadata, record.
 //! Everything happens under the lock, and any failure rolls back completely.
 
+use std::io::Write as _;
+
 use anyhow::Context as _;
 use camino::Utf8PathBuf;
 use jiff::Timestamp;
@@ -330,11 +332,17 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
     }
     let mut record = record.clone();
     if let Some(entry) = &plan.trash {
-        match trash::take_back(entry, &record.worktree)? {
-            Some(index) => {
+        // The saved index is from the agent's admin dir: used only when it is a regular
+        // file (never read through a link it left there), else made again from HEAD.
+        let saved = match trash::take_back(entry, &record.worktree)? {
+            Some(index) => crate::state::read_regular_file(&index)?,
+            None => None,
+        };
+        match saved {
+            Some(bytes) => {
                 let admin = admin_dir_of(&record.worktree, &ctx.paths.common_dir)
                     .context("the restored worktree has no admin dir")?;
-                fs_err::copy(&index, admin.join("index"))?;
+                crate::state::create_fresh(&admin.join("index"))?.write_all(&bytes)?;
             }
             None => ctx.git.read_head_into_index(&record.worktree)?,
         }

@@ -137,6 +137,10 @@ pub fn summarize(
     };
     let tip = summary.tip;
     summary.staged = staged;
+    summary.nested = crate::git::nested::nested_repositories(&record.worktree);
+    for warning in summary.nested_warnings() {
+        output::warning(&warning);
+    }
     summary.approval = approval::state(&ctx.reader, &record.id, tip, ctx.signers().as_ref())?;
     let report_dir = ctx.state.root.join("reviews").join(&record.id);
     if !ctx.config.review.hook.is_empty() {
