@@ -1,5 +1,6 @@
 //! The agent's world (SPEC §7): its environment, its network namespace, its process record.
 
+pub mod allow;
 pub mod confine;
 pub mod context;
 pub mod netns;
