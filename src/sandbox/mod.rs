@@ -1,10 +1,12 @@
 //! The agent's world (SPEC §7): its environment, its network namespace, its process record.
 
 pub mod allow;
+pub mod bridge;
 pub mod confine;
 pub mod context;
 pub mod netns;
 pub mod process;
+pub mod proxy;
 pub mod terminal;
 
 use std::process::Command;
