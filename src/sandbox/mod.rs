@@ -2,6 +2,7 @@
 
 pub mod allow;
 pub mod bridge;
+pub mod child;
 pub mod confine;
 pub mod context;
 pub mod netns;
