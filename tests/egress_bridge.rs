@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::BIN;
+use common::{BIN, TestEnv, gits, json, run};
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -295,4 +295,71 @@ fn alive(pid: i32) -> bool {
             .trim_start()
             .starts_with('Z')
     })
+}
+
+/// `doctor`'s check named `name`.
+fn doctor_check(t: &TestEnv, name: &str) -> serde_json::Value {
+    let (_, out, err) = run(t.codex(&["doctor", "--json"]));
+    let v = json(&out);
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} check in {out}{err}"))
+}
+
+#[test]
+fn doctor_checks_allowed_domains_as_the_proxy_would() {
+    let listed = http_server("listed");
+    let t = TestEnv::new(&gits()[0]);
+    t.set_config(&format!(
+        "[sandbox]\nallowed_domains = [\"127.0.0.1:{listed}\", \"*.example.test\"]\n"
+    ));
+    let c = doctor_check(&t, "domains");
+    assert_eq!(c["status"], "ok", "{c}");
+    assert_eq!(
+        c["detail"],
+        "all 1 allowed destinations reachable (1 *.host entries not tried)"
+    );
+    t.set_config(&format!(
+        "[sandbox]\nallowed_domains = [\"127.0.0.1:{listed}\", \"localhost:{}\"]\n",
+        listed ^ 1
+    ));
+    let c = doctor_check(&t, "domains");
+    assert_eq!(c["status"], "warn", "{c}");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("the proxy would refuse localhost:{}", listed ^ 1)),
+        "{detail}"
+    );
+    assert!(detail.contains("is a loopback address"), "{detail}");
+    assert!(c["hint"].as_str().unwrap().contains("ip:port"), "{c}");
+    t.set_config("[sandbox]\nallowed_domains = [\"127.0.0.1\"]\n");
+    let c = doctor_check(&t, "config");
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("'127.0.0.1'"), "{c}");
+}
+
+#[test]
+fn config_refuses_an_allowlist_entry_it_cannot_read() {
+    let t = TestEnv::new(&gits()[0]);
+    for bad in ["https://api.example.com", "127.1:80", "10.0.0.1", "*.com"] {
+        let (code, _, err) = run(t.codex(&["config", "set", "sandbox.allowed_domains", bad]));
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains(&format!("'{bad}'")), "{bad}: {err}");
+        assert!(err.contains("127.0.0.1:11434"), "{bad}: {err}");
+    }
+    let (code, _, err) = run(t.codex(&[
+        "config",
+        "set",
+        "sandbox.allowed_domains",
+        "api.example.com, *.example.org, 127.0.0.1:11434, [::1]:8080",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    t.set_config("[sandbox]\nallowed_domains = [\"ok.example.com\", \"bad host\"]\n");
+    let (code, _, err) = run(t.codex(&["config", "validate"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("'bad host'"), "{err}");
 }

@@ -125,7 +125,7 @@ pub static KEYS: &[KeyDef] = &[
         "sandbox.allowed_domains",
         Kind::Allowlist,
         "[]",
-        "domains the agent may reach; checked by doctor and exported to the agent"
+        "where the agent may connect through the proxy in strict mode: host, *.host (names below it), host:port, ip:port (loopback and private addresses only so); checked by doctor"
     ),
     key!(
         "sandbox.env_var",

@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-pub use crate::config::allow::{Allowlist, Entry, Pattern, is_public, special_range};
+pub use crate::config::allow::{Allowlist, Pattern, is_public, special_range};
 use crate::config::allow::{looks_numeric, normalize_name, parse_ipv4_loose};
 
 #[derive(Debug, Clone, Default)]

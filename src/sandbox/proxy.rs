@@ -50,12 +50,6 @@ pub struct ProxyHandle {
     thread: Option<JoinHandle<()>>,
 }
 
-impl ProxyHandle {
-    pub fn socket(&self) -> &Utf8Path {
-        &self.socket
-    }
-}
-
 impl Drop for ProxyHandle {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);

@@ -152,7 +152,7 @@ fn split_authority(authority: &str, default: Option<u16>) -> Result<(String, u16
             None => (authority, None),
         }
     };
-    if host.is_empty() || host.contains(['@', ':', '[', ']']) && !authority.starts_with('[') {
+    if host.is_empty() || (host.contains(['@', ':', '[', ']']) && !authority.starts_with('[')) {
         return Err(bad());
     }
     let port = match port {
