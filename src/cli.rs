@@ -1,5 +1,8 @@
 //! Command-line types (clap derive) with their help text. No logic lives here.
 
+use std::net::SocketAddr;
+
+use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCompleter;
 
@@ -71,25 +74,41 @@ pub enum Command {
     /// What the hook shims call (not for people)
     #[command(hide = true)]
     Hook(HookArgs),
-    /// Inside a new network namespace: bring loopback up, then become the agent (internal)
+    /// Inside a new network namespace: bring loopback up, offer the egress proxy there, run the agent (internal)
     #[command(hide = true)]
     SandboxExec(SandboxExecArgs),
+    /// Run the egress proxy in the foreground, logging to stderr (internal, for tests)
+    #[command(hide = true)]
+    SandboxProxy(SandboxProxyArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct SandboxExecArgs {
-    /// The egress proxy's Unix socket, bound into the namespace
+    /// The egress proxy's Unix socket (bound into the namespace at the same path)
     #[arg(long, value_name = "PATH", requires = "proxy_port")]
-    pub proxy_socket: Option<std::path::PathBuf>,
-    /// The port the proxy is offered on inside (127.0.0.1)
+    pub proxy_socket: Option<Utf8PathBuf>,
+    /// Offer the proxy inside on 127.0.0.1:PORT (and [::1]:PORT) and announce it in HTTP_PROXY…
     #[arg(long, value_name = "PORT", requires = "proxy_socket")]
     pub proxy_port: Option<u16>,
-    /// An allowed loopback destination of the host (`127.0.0.1:11434`), offered inside on
-    /// the same address and reached through the proxy
-    #[arg(long, value_name = "ADDR", requires = "proxy_socket")]
-    pub forward: Vec<std::net::SocketAddr>,
+    /// Listen on this loopback ADDR:PORT inside and carry each connection through the proxy to
+    /// the same address on the host (repeatable)
+    #[arg(long, value_name = "ADDR:PORT", requires = "proxy_socket")]
+    pub forward: Vec<SocketAddr>,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxProxyArgs {
+    /// Where to make the proxy's Unix socket
+    #[arg(long, value_name = "PATH")]
+    pub socket: Utf8PathBuf,
+    /// An allowed destination, in sandbox.allowed_domains terms (repeatable)
+    #[arg(long, value_name = "ENTRY")]
+    pub allow: Vec<String>,
+    /// Allow every public destination (network-enabled)
+    #[arg(long)]
+    pub allow_all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,8 @@
 //! `git codex doctor [--json]`: the pre-flight check. Each check says ok, warn or fail, and
 //! every failure comes with a hint. Exit 1 when a check fails.
 
-use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
+use std::net::SocketAddr;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use camino::Utf8Path;
@@ -20,7 +20,8 @@ use crate::git::Git;
 use crate::git::read::Reader;
 use crate::hooks::{self, CLIENT_HOOKS};
 use crate::output::{self, escape};
-use crate::sandbox::{confine, netns};
+use crate::sandbox::allow::{Allowlist, Pattern, Policy};
+use crate::sandbox::{confine, netns, proxy};
 
 #[derive(Debug, Serialize)]
 struct Check {
@@ -309,50 +310,115 @@ fn signing_check(ctx: &Ctx) -> Check {
     )
 }
 
-/// TCP connects to each domain's port 443, all at once, each bounded by 2 seconds.
+/// Checks each allowed destination along the agent's path: the proxy's policy, its resolving
+/// and its connecting (`proxy::check`), all at once, each bounded by 2 seconds. A name without
+/// a port is tried on 443; `*.host` names no one host and is not tried.
 fn domains_check(domains: &[String]) -> Check {
     if domains.is_empty() {
         return check("domains", "ok", "no allowed_domains configured", None);
     }
+    let allowlist = match Allowlist::parse(domains) {
+        Ok(allowlist) => allowlist,
+        Err(err) => {
+            return check(
+                "domains",
+                "fail",
+                format!("sandbox.allowed_domains: {err}"),
+                Some("fix it with 'git codex config set sandbox.allowed_domains …'"),
+            );
+        }
+    };
+    let targets = destinations(&allowlist);
+    let untried = domains.len() - targets.len();
+    let tried = targets.len();
+    let policy = Policy {
+        allowlist,
+        allow_all: false,
+    };
+    let (refused, unreachable) = probe(policy, targets);
+    let mut problems = Vec::new();
+    if !refused.is_empty() {
+        problems.push(format!("the proxy would refuse {}", refused.join(", ")));
+    }
+    if !unreachable.is_empty() {
+        problems.push(format!(
+            "unreachable within 2 s: {}",
+            unreachable.join(", ")
+        ));
+    }
+    if problems.is_empty() {
+        let mut detail = format!("all {tried} allowed destinations reachable");
+        if untried > 0 {
+            detail.push_str(&format!(" ({untried} *.host entries not tried)"));
+        }
+        return check("domains", "ok", detail, None);
+    }
+    let hint = if refused.is_empty() {
+        "check the network, or sandbox.allowed_domains"
+    } else {
+        "a loopback or private address is reached only when listed as ip:port"
+    };
+    check("domains", "warn", problems.join("; "), Some(hint))
+}
+
+/// A destination to try: host, port, and how `host:port` shows.
+struct Destination {
+    host: String,
+    port: u16,
+    shown: String,
+}
+
+fn destinations(allowlist: &Allowlist) -> Vec<Destination> {
+    let mut out = Vec::new();
+    for entry in allowlist.entries() {
+        let port = entry.port.unwrap_or(443);
+        match &entry.pattern {
+            Pattern::Name(name) => out.push(Destination {
+                host: name.clone(),
+                port,
+                shown: format!("{name}:{port}"),
+            }),
+            Pattern::Ip(ip) => out.push(Destination {
+                host: ip.to_string(),
+                port,
+                shown: SocketAddr::new(*ip, port).to_string(),
+            }),
+            Pattern::Below(_) => {}
+        }
+    }
+    out
+}
+
+/// Tries every destination at once; the ones refused by the policy and the ones that did not
+/// answer in time, each with why.
+fn probe(policy: Policy, targets: Vec<Destination>) -> (Vec<String>, Vec<String>) {
+    let policy = Arc::new(policy);
+    let mut silent: Vec<String> = targets.iter().map(|t| t.shown.clone()).collect();
     let (sender, receiver) = mpsc::channel();
-    for domain in domains {
-        let (sender, domain) = (sender.clone(), domain.clone());
+    for target in targets {
+        let (sender, policy) = (sender.clone(), policy.clone());
         std::thread::spawn(move || {
-            let reachable = (domain.as_str(), 443)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut addrs| addrs.next())
-                .is_some_and(|addr| {
-                    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
-                });
-            let _ = sender.send((domain, reachable));
+            let result = proxy::check(&policy, &target.host, target.port, Duration::from_secs(2));
+            let _ = sender.send((target.shown, result));
         });
     }
     drop(sender);
     let deadline = std::time::Instant::now() + Duration::from_millis(2500);
-    let mut unreachable: Vec<String> = domains.to_vec();
+    let (mut refused, mut unreachable) = (Vec::new(), Vec::new());
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match receiver.recv_timeout(left) {
-            Ok((domain, true)) => unreachable.retain(|d| *d != domain),
-            Ok((_, false)) => {}
-            Err(_) => break,
+        let Ok((shown, result)) = receiver.recv_timeout(left) else {
+            break;
+        };
+        silent.retain(|s| *s != shown);
+        if let Err(why) = result {
+            match why.strip_prefix("refused: ") {
+                Some(why) => refused.push(format!("{shown} ({why})")),
+                None => unreachable.push(format!("{shown} ({why})")),
+            }
         }
     }
-    if unreachable.is_empty() {
-        check(
-            "domains",
-            "ok",
-            format!("all {} allowed domains reachable", domains.len()),
-            None,
-        )
-    } else {
-        check(
-            "domains",
-            "warn",
-            format!("unreachable within 2 s: {}", unreachable.join(", ")),
-            Some("check the network, or sandbox.allowed_domains"),
-        )
-    }
+    unreachable.extend(silent.into_iter().map(|s| format!("{s} (no answer)")));
+    (refused, unreachable)
 }
 
 fn client_check(ctx: &Ctx) -> Check {

@@ -2,6 +2,7 @@
 //! the environment, then command-line flags; later wins. Every value is checked against
 //! [`schema::KEYS`] and errors name the file, the key and what was expected.
 
+pub mod allow;
 pub mod duration;
 pub mod edit;
 pub mod import;

@@ -3,6 +3,7 @@
 
 use toml::Value;
 
+use super::allow::Allowlist;
 use super::duration;
 use super::protected::ProtectedPatterns;
 
@@ -34,6 +35,8 @@ pub enum Kind {
     EnvName,
     /// A list of protected-branch patterns (src/config/protected.rs).
     Protected,
+    /// The egress allowlist (src/config/allow.rs).
+    Allowlist,
 }
 
 pub struct KeyDef {
@@ -120,9 +123,9 @@ pub static KEYS: &[KeyDef] = &[
     ),
     key!(
         "sandbox.allowed_domains",
-        Kind::List,
+        Kind::Allowlist,
         "[]",
-        "strict mode: the only destinations the egress proxy lets through (\"host\", \"*.host\", \"host:port\"; loopback and private addresses only as an explicit \"ip:port\"); checked by doctor"
+        "strict mode: the only destinations the egress proxy lets through: host, *.host (names below it), host:port, ip:port (loopback and private addresses only so); checked by doctor"
     ),
     key!(
         "sandbox.agent_hosts",
@@ -266,6 +269,18 @@ impl KeyDef {
             )),
             (Kind::List, Value::Array(items)) if items.iter().all(Value::is_str) => Ok(()),
             (Kind::List, _) => Err(format!("expected a list of strings, found {}", found())),
+            (Kind::Allowlist, Value::Array(items)) if items.iter().all(Value::is_str) => {
+                let texts: Vec<String> = items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect();
+                Allowlist::parse(&texts).map(|_| ())
+            }
+            (Kind::Allowlist, _) => Err(format!(
+                "expected a list of hosts such as [\"api.example.com\", \"127.0.0.1:11434\"], found {}",
+                found()
+            )),
             (Kind::Protected, Value::Array(items)) if items.iter().all(Value::is_str) => {
                 let texts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
                 ProtectedPatterns::parse(&texts)
@@ -319,7 +334,7 @@ impl KeyDef {
                     .map(|s| Value::String(s.trim().to_string()))
                     .collect(),
             ),
-            Kind::List | Kind::Commands if text.trim_start().starts_with('[') => {
+            Kind::List | Kind::Commands | Kind::Allowlist if text.trim_start().starts_with('[') => {
                 toml::from_str::<toml::Table>(&format!("v = {text}"))
                     .ok()
                     .and_then(|mut t| t.remove("v"))
@@ -327,7 +342,7 @@ impl KeyDef {
                         format!("expected a TOML list such as [\"a\", \"b\"], found {text}")
                     })?
             }
-            Kind::List | Kind::Commands => Value::Array(
+            Kind::List | Kind::Commands | Kind::Allowlist => Value::Array(
                 text.split(',')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())

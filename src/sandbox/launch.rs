@@ -202,9 +202,6 @@ pub fn prepare(
     let mut command = netns::command(&network, confinement.as_ref(), &inner);
     command.current_dir(&record.worktree);
     super::apply_env(&mut command, ctx, record, req.mode, &tmp, &logs);
-    if socket.is_some() {
-        super::proxy_env(&mut command, proxy_port);
-    }
     if let (Some(p), Some(dir)) = (profile, &agent_state)
         && let Some(var) = p.state_var
     {

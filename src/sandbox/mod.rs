@@ -1,6 +1,8 @@
 //! The agent's world (SPEC §7): its environment, its network namespace, its process record.
 
 pub mod allow;
+pub mod bridge;
+pub mod child;
 pub mod confine;
 pub mod context;
 pub mod launch;
@@ -89,23 +91,6 @@ pub fn apply_env(
         .env("CODEX_LOG_DIR", logs.as_str())
         .env("CODEX_PORT", record.port.to_string())
         .env("CODEX_WORKTREE", record.worktree.as_str());
-}
-
-/// Announces the egress proxy, offered inside the namespace on `port`: every client's
-/// spelling of it. Loopback goes direct (the agent's own servers); the host's allowed
-/// loopback destinations are forwarded inside on their own addresses.
-pub fn proxy_env(cmd: &mut Command, port: u16) {
-    let http = format!("http://127.0.0.1:{port}");
-    for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-        cmd.env(name, &http);
-    }
-    let socks = format!("socks5h://127.0.0.1:{port}");
-    for name in ["ALL_PROXY", "all_proxy"] {
-        cmd.env(name, &socks);
-    }
-    for name in ["NO_PROXY", "no_proxy"] {
-        cmd.env(name, "localhost,127.0.0.1,::1");
-    }
 }
 
 /// The agent's argv, with the policy also given in Codex CLI's own terms when the program is
