@@ -11,7 +11,9 @@
 //! answered with a final text, so the agent ends its turn and exits 0. Side requests (Claude's
 //! title or quota calls, which offer no shell tool) get the final text too. Everything else
 //! the agents call at startup gets a harmless answer (`HEAD /api/hello` 200, token counting a
-//! number, anything unknown 404). Every request is recorded; the server stops when dropped.
+//! number, anything unknown 404). Taken for an HTTP proxy, it answers plain forwarded requests
+//! itself (absolute-form targets) and refuses CONNECT with 403. Every request is recorded; the
+//! server stops when dropped.
 //!
 //! See tests/REAL_AGENTS.md for how each agent is pointed here.
 
@@ -197,9 +199,12 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         let Some(mut request) = read_request(&mut reader, &mut writer) else {
             return;
         };
-        let close = request
-            .header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        // A CONNECT (an agent taking the mock for its HTTPS proxy) is refused, as an egress
+        // proxy refuses a host it does not allow; the connection ends there.
+        let close = request.method == "CONNECT"
+            || request
+                .header("connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let (status, content_type, body, answer) = answer(&request, shared);
         request.answer = answer;
         shared
@@ -331,6 +336,14 @@ fn answer(request: &Request, shared: &Shared) -> Answer {
     let path = request.path.split('?').next().unwrap_or("");
     let post = request.method == "POST";
     let id = shared.ids.fetch_add(1, Ordering::SeqCst) + 1;
+    if request.method == "CONNECT" {
+        return (
+            "403 Forbidden",
+            "text/plain",
+            b"the mock tunnels nowhere\n".to_vec(),
+            "403".to_string(),
+        );
+    }
     if post && path.ends_with("/responses") {
         return match request.json() {
             Some(body) => responses(&body, &shared.command, id),
