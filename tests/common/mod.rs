@@ -2,6 +2,8 @@
 //! `git-codex` binary and real git, once for every git present (/usr/bin/git, /usr/local/bin/git).
 #![allow(dead_code)]
 
+pub mod mock_models;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
