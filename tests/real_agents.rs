@@ -57,15 +57,7 @@ fn prepare(t: &TestEnv, mock: &MockModels) {
     common::write_file(&t.home.join(".codex/config.toml"), PERSONS_CODEX_CONFIG);
     let (code, _, err) = run(t.codex(&["init"]));
     assert_eq!(code, 0, "init: {err}");
-    // TODO(default sandbox): the strict default cannot reach the model yet; once the egress
-    // proxy lands (SPEC §7), delete these two settings and keep only allowed_domains.
-    for (key, value) in [
-        ("sandbox.mode", "network-enabled"),
-        ("sandbox.filesystem", "open"),
-    ] {
-        let (code, _, err) = run(t.codex(&["config", "set", key, value]));
-        assert_eq!(code, 0, "config set {key} {value}: {err}");
-    }
+    // The default sandbox (strict, confined): the mock is reachable only because it is listed.
     let domains = format!("[\"{}\"]", mock.host_port());
     let (code, _, err) = run(t.codex(&["config", "set", "sandbox.allowed_domains", &domains]));
     assert_eq!(code, 0, "config set sandbox.allowed_domains: {err}");
@@ -135,6 +127,45 @@ fn review_approve_merge(t: &TestEnv) {
         std::fs::read(t.home.join(".codex/config.toml")).expect("the person's config"),
         PERSONS_CODEX_CONFIG.as_bytes(),
         "the person's ~/.codex/config.toml changed"
+    );
+}
+
+/// What the default sandbox did for agent `profile`: it was named in the log, the proxy let
+/// the mock through (and logged it), the agent's state went to the session's own copy, and
+/// nothing of it reached the person's home.
+fn assert_sandboxed(t: &TestEnv, mock: &MockModels, profile: &str, persons_files: &[&str]) {
+    let show = t.show("s");
+    let last = &show["lastRun"];
+    assert_eq!(last["networkEnforced"], true, "{show}");
+    assert_eq!(last["filesystemConfined"], true, "{show}");
+    let log = std::fs::read_to_string(last["log"].as_str().expect("log path")).expect("run log");
+    assert!(log.contains(&format!("profile {profile}")), "{log}");
+    assert!(
+        log.contains(&format!("# proxy: allowed CONNECT {}", mock.host_port())),
+        "the proxy's log names the connection to the mock:\n{log}"
+    );
+    let state = t.repo.join(".git/codex/agents/s").join(profile);
+    assert!(
+        std::fs::read_dir(&state).map(|d| d.count()).unwrap_or(0) > 0,
+        "the agent kept its state in the session's copy, {}",
+        state.display()
+    );
+    let mut home: Vec<String> = Vec::new();
+    for dir in [".codex", ".claude"] {
+        if let Ok(entries) = std::fs::read_dir(t.home.join(dir)) {
+            home.extend(
+                entries
+                    .map(|e| format!("{dir}/{}", e.expect("entry").file_name().to_string_lossy())),
+            );
+        }
+    }
+    if t.home.join(".claude.json").exists() {
+        home.push(".claude.json".to_string());
+    }
+    home.sort();
+    assert_eq!(
+        home, persons_files,
+        "nothing the agent wrote reached the person's home"
     );
 }
 
@@ -221,6 +252,7 @@ fn codex_cli_writes_through_the_gate() {
             "the tool's result came back:\n{}",
             mock.summary()
         );
+        assert_sandboxed(t, &mock, "codex", &[".codex/config.toml"]);
         review_approve_merge(t);
     });
 }
@@ -273,80 +305,9 @@ fn claude_code_writes_through_the_gate() {
             "{FINAL_TEXT:?} was sent:\n{}",
             mock.summary()
         );
+        assert_sandboxed(t, &mock, "claude", &[".codex/config.toml"]);
         review_approve_merge(t);
     });
-}
-
-/// A loopback address where nothing listens: a request sent there directly fails.
-fn dead_loopback() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    drop(listener);
-    format!("127.0.0.1:{port}")
-}
-
-/// The egress design (SPEC §7) relies on this: with HTTP_PROXY set, an agent sends even its
-/// request to a loopback model API through the proxy (no loopback exception without NO_PROXY).
-/// The model API here is a dead loopback port and the proxy is the mock, which answers
-/// absolute-form requests itself; HTTPS_PROXY points there too, so the HTTPS hosts each agent
-/// tries at startup show up as refused CONNECTs. Git plays no part: the newest git only.
-fn through_proxy(agent: &Path, args: &[&str], env: &[(&str, &str)], dead: &str) {
-    let git = common::gits().pop().expect("a git");
-    let t = TestEnv::new(&git);
-    let mock = MockModels::start(COMMAND);
-    prepare(&t, &mock);
-    let proxy = mock.base_url();
-    let mut all = env.to_vec();
-    all.extend([
-        ("HTTP_PROXY", proxy.as_str()),
-        ("HTTPS_PROXY", proxy.as_str()),
-    ]);
-    run_agent(&t, &mock, agent, args, &all);
-    let model_calls: Vec<_> = mock
-        .requests()
-        .into_iter()
-        .filter(|r| r.answer == "tool-call" || r.answer == "final")
-        .collect();
-    assert!(
-        model_calls
-            .iter()
-            .all(|r| r.target.starts_with(&format!("http://{dead}/"))),
-        "every model request came through the proxy, addressed to {dead}:\n{}",
-        mock.summary()
-    );
-}
-
-#[test]
-fn codex_cli_sends_its_loopback_model_requests_through_http_proxy() {
-    let Some(codex) = installed("codex") else {
-        return;
-    };
-    let dead = dead_loopback();
-    let args = codex_args(&format!("http://{dead}/v1"));
-    through_proxy(
-        &codex,
-        &strs(&args),
-        &[("OPENAI_API_KEY", CODEX_KEY)],
-        &dead,
-    );
-}
-
-#[test]
-fn claude_code_sends_its_loopback_model_requests_through_http_proxy() {
-    let Some(claude) = installed("claude") else {
-        return;
-    };
-    let dead = dead_loopback();
-    let base_url = format!("http://{dead}");
-    through_proxy(
-        &claude,
-        CLAUDE_ARGS,
-        &[
-            ("ANTHROPIC_BASE_URL", base_url.as_str()),
-            ("ANTHROPIC_API_KEY", CLAUDE_KEY),
-        ],
-        &dead,
-    );
 }
 
 /// The mock itself, with no agent: keep-alive, a chunked body, an absolute-form target, both

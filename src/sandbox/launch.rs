@@ -147,7 +147,9 @@ pub fn prepare(
             },
             Arc::clone(&req.proxy_log),
         )
-        .map_err(|err| UserError::runtime(format!("cannot start the egress proxy at {socket}: {err}")))?;
+        .map_err(|err| {
+            UserError::runtime(format!("cannot start the egress proxy at {socket}: {err}"))
+        })?;
         (Some(handle), Some(socket))
     } else {
         (None, None)
@@ -178,7 +180,14 @@ pub fn prepare(
                     .filter(|p| p.is_absolute() && p.exists()),
             );
             let _lock = ctx.state.lock()?;
-            Some(confine::prepare(ctx, bwrap, record, writable, keep, socket.clone())?)
+            Some(confine::prepare(
+                ctx,
+                bwrap,
+                record,
+                writable,
+                keep,
+                socket.clone(),
+            )?)
         }
         None => None,
     };
@@ -274,7 +283,10 @@ fn proxy_socket_path(ctx: &Ctx, id: &str) -> anyhow::Result<Utf8PathBuf> {
             return Ok(dir.join("proxy.sock"));
         }
     }
-    Err(UserError::runtime(format!("cannot make a private dir for the egress proxy's socket under {base}")).into())
+    Err(UserError::runtime(format!(
+        "cannot make a private dir for the egress proxy's socket under {base}"
+    ))
+    .into())
 }
 
 /// This binary, which runs inside as `sandbox-exec`.

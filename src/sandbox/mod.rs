@@ -84,7 +84,10 @@ pub fn apply_env(
             &ctx.config.network_env_var,
             if strict { "disabled" } else { "enabled" },
         )
-        .env("CODEX_ALLOWED_DOMAINS", ctx.config.allowed_domains.join(","))
+        .env(
+            "CODEX_ALLOWED_DOMAINS",
+            ctx.config.allowed_domains.join(","),
+        )
         .env("TMPDIR", tmp.as_str())
         .env("TMP", tmp.as_str())
         .env("TEMP", tmp.as_str())

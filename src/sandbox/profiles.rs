@@ -117,7 +117,11 @@ pub fn state_dir(agents_root: &Utf8Path, profile: &Profile) -> Utf8PathBuf {
 /// it, over what an earlier run left there. The dir is the agent's to write, so nothing in it
 /// is followed: it is opened without following a link (one in its place is refused), and each
 /// file is unlinked and made anew (`O_EXCL | O_NOFOLLOW`). `agents_root` is git-codex's own.
-pub fn seed(agents_root: &Utf8Path, profile: &Profile, home: Option<&Utf8Path>) -> anyhow::Result<Utf8PathBuf> {
+pub fn seed(
+    agents_root: &Utf8Path,
+    profile: &Profile,
+    home: Option<&Utf8Path>,
+) -> anyhow::Result<Utf8PathBuf> {
     fs_err::create_dir_all(agents_root)?;
     let dir = state_dir(agents_root, profile);
     let parent = open_dir(agents_root)?;
@@ -132,7 +136,9 @@ pub fn seed(agents_root: &Utf8Path, profile: &Profile, home: Option<&Utf8Path>) 
         Mode::empty(),
     )
     .map_err(|err| {
-        anyhow::anyhow!("cannot open {dir} (something not a plain directory is in its place: {err})")
+        anyhow::anyhow!(
+            "cannot open {dir} (something not a plain directory is in its place: {err})"
+        )
     })?;
     let Some(home) = home else { return Ok(dir) };
     for seed in profile.seed {

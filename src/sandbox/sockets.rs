@@ -38,9 +38,7 @@ pub fn to_hide(
                 && !skip.iter().any(|dir| utf8.starts_with(dir))
                 && proxy != Some(utf8)
         })
-        .filter(|path| {
-            std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
-        })
+        .filter(|path| std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()))
         .collect();
     found.sort();
     found.dedup();
