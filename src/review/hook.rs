@@ -1,7 +1,6 @@
 //! The review hook: a program (never a shell string) run in the session worktree with the
 //! review's facts in its environment, bounded by `review.hook_timeout`.
 
-use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -24,58 +23,48 @@ pub struct HookResult {
     pub output: String,
 }
 
-/// Runs `program` in `cwd` with `env`; its output goes to `log` and into the result. A hook
+/// Runs the hook as `cmd` (its sandbox, cwd and environment already set: see
+/// `sandbox::launch`), its output going to `out` (the log at `log`) and into the result. It
+/// starts a session of its own, so it has no controlling terminal of the person's. A hook
 /// that outlives `timeout` is killed with everything it started (its process group).
 pub fn run(
-    program: &Utf8Path,
-    cwd: &Utf8Path,
-    env: &[(&str, String)],
+    cmd: Command,
+    label: &str,
     timeout: Duration,
+    out: std::fs::File,
     log: &Utf8Path,
 ) -> HookResult {
     let started = Instant::now();
     let mut result = HookResult {
-        command: program.to_string(),
+        command: label.to_string(),
         exit_code: None,
         timed_out: false,
         passed: false,
         duration_ms: 0,
         output: String::new(),
     };
-    match spawn_and_wait(program, cwd, env, timeout, log) {
+    match spawn_and_wait(cmd, out, timeout) {
         Ok((code, timed_out)) => {
             result.exit_code = code;
             result.timed_out = timed_out;
             result.passed = code == Some(0) && !timed_out;
             result.output = read_log(log);
         }
-        Err(err) => result.output = format!("cannot run the review hook {program}: {err}"),
+        Err(err) => result.output = format!("cannot run the review hook {label}: {err}"),
     }
     result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     result
 }
 
 fn spawn_and_wait(
-    program: &Utf8Path,
-    cwd: &Utf8Path,
-    env: &[(&str, String)],
+    mut cmd: Command,
+    out: std::fs::File,
     timeout: Duration,
-    log: &Utf8Path,
 ) -> std::io::Result<(Option<i32>, bool)> {
-    if let Some(dir) = log.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
-    let out = crate::state::create_fresh(log).map_err(std::io::Error::other)?;
-    let mut cmd = Command::new(program);
-    cmd.current_dir(cwd)
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(out.try_clone()?)
-        .stderr(out)
-        .process_group(0);
-    crate::git::scrub_env(&mut cmd);
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
+        .stderr(out);
+    crate::sandbox::terminal::new_session(&mut cmd);
     let mut child = cmd.spawn()?;
     let pid = child.id();
     let (sender, receiver) = mpsc::channel();

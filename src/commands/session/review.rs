@@ -1,6 +1,7 @@
 //! `git codex session review <id> [--approve | --reject]`: commit the agent's changes, summarise
 //! the range, run the review hook, and record a verdict bound to the exact tip.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
@@ -15,6 +16,7 @@ use crate::git::refs::RefUpdate;
 use crate::output::{self, escape};
 use crate::review::approval::{self, ApprovalState, approval_ref, rejection_ref};
 use crate::review::{Summary, hook, render};
+use crate::sandbox::launch;
 use crate::state::session_file_excluded;
 use crate::state::{SessionRecord, id, replace_file};
 
@@ -238,7 +240,66 @@ fn run_hook(
         None => Duration::MAX,
     };
     let log = ctx.state.logs_dir(&record.id).join("review-hook.log");
-    Some(hook::run(&program, &record.worktree, &env, timeout, &log))
+    Some(
+        confined_hook(ctx, record, &program, &env, timeout, &log).unwrap_or_else(|err| {
+            hook::HookResult {
+                command: program.to_string(),
+                exit_code: None,
+                timed_out: false,
+                passed: false,
+                duration_ms: 0,
+                output: format!("cannot run the review hook {program}: {err:#}"),
+            }
+        }),
+    )
+}
+
+/// The hook runs the project's checks on the agent's code: it gets the agent's sandbox (the
+/// session's mode and egress policy, its confinement), and what it writes of the agent's
+/// commits reaches the branch as a run's would.
+fn confined_hook(
+    ctx: &Ctx,
+    record: &SessionRecord,
+    program: &camino::Utf8Path,
+    env: &[(&str, String)],
+    timeout: Duration,
+    log: &camino::Utf8Path,
+) -> anyhow::Result<hook::HookResult> {
+    if let Some(dir) = log.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    let out = crate::state::create_fresh(log)?;
+    let proxy_log: Arc<Mutex<std::fs::File>> = Arc::new(Mutex::new(out.try_clone()?));
+    let (mode, source) = launch::mode_of(ctx, record, None);
+    let (network, fs) = launch::plans(ctx);
+    let command = [program.to_string()];
+    let request = launch::Request {
+        record,
+        mode: &mode,
+        source,
+        command: &command,
+        agent: false,
+        proxy_log,
+    };
+    let mut sandbox = launch::prepare(ctx, &request, network, fs)?;
+    {
+        use std::io::Write as _;
+        let mut header = &out;
+        writeln!(header, "# git-codex review hook: {}", sandbox.describe)?;
+    }
+    sandbox
+        .command
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let confined = sandbox.confinement.is_some();
+    let result = hook::run(sandbox.command, program.as_str(), timeout, out, log);
+    drop(sandbox.proxy);
+    if confined
+        && let Some(warning) =
+            crate::sandbox::confine::settle(ctx, &crate::state::id::parse(&record.id)?)?
+    {
+        output::warning(&warning);
+    }
+    Ok(result)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
