@@ -215,32 +215,48 @@ fn the_agent_reaches_only_listed_host_services_through_the_proxy() {
     }
 }
 
+/// A signal for the agent goes to its whole process group, as a terminal's Ctrl-C does and as
+/// git-codex passes one on: everything between git-codex and the agent (the wrapper, here made
+/// to ignore them as git-codex makes bwrap; sandbox-exec) lets it by, the agent gets it once
+/// with its default disposition back, and its end is sandbox-exec's.
 #[test]
 fn signals_reach_the_agent_and_its_end_is_sandbox_execs() {
+    use std::os::unix::process::CommandExt as _;
     for wrapper in wrappers() {
         let dir = tempfile::tempdir().unwrap();
         let proxy = Proxy::start(dir.path(), &[]);
-        let agent = "import signal, sys, time\n\
-            signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n\
-            import os\n\
-            print(os.getppid(), flush=True)\n\
-            time.sleep(60)";
-        let mut child = sandbox_exec(&wrapper, &proxy, &[], &[PYTHON, "-c", agent])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The agent's parent is sandbox-exec (bwrap stands between it and us).
+        let agent = "import signal, sys, time, os\n\
+            count = []\n\
+            signal.signal(signal.SIGTERM, lambda *a: count.append(1))\n\
+            print('ready', flush=True)\n\
+            time.sleep(1)\n\
+            sys.exit(40 + len(count))";
+        let mut cmd = sandbox_exec(&wrapper, &proxy, &[], &[PYTHON, "-c", agent]);
+        cmd.stdout(Stdio::piped()).process_group(0);
+        // SAFETY: only signal(2) between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+                    libc::signal(signal, libc::SIG_IGN);
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let supervisor: i32 = line.trim().parse().unwrap();
-        if wrapper[0] == "unshare" {
-            assert_eq!(supervisor, i32::try_from(child.id()).unwrap());
-        }
-        // SAFETY: kill with the pid of a process we started.
-        unsafe { libc::kill(supervisor, libc::SIGTERM) };
-        assert_eq!(child.wait().unwrap().code(), Some(42), "{}", wrapper[0]);
+        assert_eq!(line.trim(), "ready");
+        let group = i32::try_from(child.id()).unwrap();
+        // SAFETY: kill of the process group we made.
+        unsafe { libc::kill(-group, libc::SIGTERM) };
+        assert_eq!(
+            child.wait().unwrap().code(),
+            Some(41),
+            "{}: the agent got the signal exactly once, and its end came back",
+            wrapper[0]
+        );
         let out = sandbox_exec(&wrapper, &proxy, &[], &["sh", "-c", "kill -KILL $$"])
             .output()
             .unwrap();

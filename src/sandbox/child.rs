@@ -1,19 +1,18 @@
 //! `sandbox-exec` keeps the bridge's threads alive, so it cannot become the agent: it runs the
-//! agent as a child and stands in for it. Signals sent to it reach the agent, its exit code is
+//! agent as a child and stands in for it. Signals for the agent reach it once (see
+//! [`GROUP_SIGNALS`]), its exit code is
 //! the agent's (128 + signal, as shells say), and it dies when its parent dies, taking the
 //! agent with it, so nothing lingers.
 
 use std::io;
 use std::os::unix::process::CommandExt as _;
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
 
-/// The agent's pid once it runs; 0 before.
-static CHILD: AtomicI32 = AtomicI32::new(0);
-/// A signal that arrived before the agent ran, to send it when it does.
-static PENDING: AtomicI32 = AtomicI32::new(0);
-
-const FORWARDED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+/// The signals a terminal or git-codex sends to the agent's whole process group: only the
+/// agent acts on them. Everything between git-codex and the agent (bwrap, this) ignores them,
+/// so a Ctrl-C reaches the agent once and does not tear its sandbox down around it.
+pub const GROUP_SIGNALS: [libc::c_int; 4] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
 /// Asks the kernel to kill this process when its parent dies, and checks the parent is still
 /// the one it was (it may have died just before).
@@ -38,47 +37,36 @@ pub fn die_with_parent() -> io::Result<()> {
     Ok(())
 }
 
-extern "C" fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // A terminal's ^C or hangup goes to the whole foreground process group, the agent
-    // included (si_code SI_KERNEL): passing it on would deliver it twice.
-    // SAFETY: the kernel hands a valid siginfo to an SA_SIGINFO handler.
-    if !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL {
-        return;
-    }
-    PENDING.store(signal, Ordering::SeqCst);
-    let child = CHILD.load(Ordering::SeqCst);
-    if child > 0 {
-        let signal = PENDING.swap(0, Ordering::SeqCst);
-        if signal != 0 {
-            // SAFETY: kill is async-signal-safe.
-            unsafe { libc::kill(child, signal) };
-        }
-    }
-}
-
-fn install_forwarding() -> io::Result<()> {
-    for signal in FORWARDED {
-        // SAFETY: a zeroed sigaction with a handler of the SA_SIGINFO shape, an empty mask.
+/// Ignores the group's signals in this process (see [`GROUP_SIGNALS`]).
+pub fn ignore_group_signals() {
+    for signal in GROUP_SIGNALS {
+        // SAFETY: setting a disposition to SIG_IGN installs no handler code; async-signal-safe.
         unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = forward as *const () as libc::sighandler_t;
-            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            libc::signal(signal, libc::SIG_IGN);
         }
     }
-    Ok(())
 }
 
-/// Starts `cmd`, forwards signals to it until it ends and returns its exit code. Other
+/// The default disposition of the group's signals back, for the agent: an ignored signal
+/// stays ignored across exec.
+fn default_group_signals() {
+    for signal in GROUP_SIGNALS {
+        // SAFETY: as above.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+    }
+}
+
+/// Starts `cmd` (the agent, with the group's signals as they should be), waits for it to end
+/// and returns its exit code. Other
 /// children that end meanwhile (orphans, when this is a namespace's first process) are reaped.
 pub fn run(mut cmd: Command) -> io::Result<i32> {
-    install_forwarding()?;
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    ignore_group_signals();
+    // SAFETY: prctl and signal are async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
+            default_group_signals();
             if libc::prctl(
                 libc::PR_SET_PDEATHSIG,
                 libc::SIGKILL as libc::c_ulong,
@@ -94,12 +82,6 @@ pub fn run(mut cmd: Command) -> io::Result<i32> {
     }
     let child = cmd.spawn()?;
     let pid = i32::try_from(child.id()).map_err(io::Error::other)?;
-    CHILD.store(pid, Ordering::SeqCst);
-    let early = PENDING.swap(0, Ordering::SeqCst);
-    if early != 0 {
-        // SAFETY: the child is ours and not yet reaped.
-        unsafe { libc::kill(pid, early) };
-    }
     loop {
         let mut status = 0;
         // SAFETY: waitpid writes only `status`.

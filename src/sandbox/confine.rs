@@ -43,7 +43,11 @@ impl FsPlan {
 /// Everything read-only, a `/dev` of its own (no terminal of the person's in it), and a pid
 /// namespace of its own: the agent cannot signal or trace git-codex, which runs it from
 /// outside, nor any other process.
-const BASE: [&str; 8] = [
+const BASE: [&str; 10] = [
+    // No capability, even for a person who runs git-codex as root: with CAP_SYS_ADMIN the
+    // agent could push keys into any terminal (TIOCSTI) or mount its way out.
+    "--cap-drop",
+    "ALL",
     "--ro-bind",
     "/",
     "/",
@@ -129,7 +133,8 @@ pub fn prepare(
     let objects = ctx.state.objects_dir(&record.id);
     fs_err::create_dir_all(&objects)?;
     let head_path = admin.join("HEAD");
-    let head = fs_err::read_to_string(&head_path)?;
+    // The admin dir is the agent's to write: its HEAD is read only as a plain file.
+    let head = read_head(&head_path)?;
     if head.trim_end() == format!("ref: refs/heads/{}", record.branch)
         && let Some(tip) = ctx
             .reader
@@ -342,10 +347,18 @@ fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<(usize, Vec<O
     Ok((rejected, commits))
 }
 
+/// The worktree's HEAD file when it is a plain file, never through a link the agent planted;
+/// anything else reads as empty (no commit of the agent's to take).
+fn read_head(path: &Utf8Path) -> anyhow::Result<String> {
+    Ok(crate::state::read_regular_file(path)?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default())
+}
+
 /// HEAD back on the session's branch, the branch moved forward to the agent's commits.
 fn reattach(ctx: &Ctx, id: &str, branch: &str, admin: &Utf8Path) -> anyhow::Result<Option<String>> {
     let head_path = admin.join("HEAD");
-    let head = fs_err::read_to_string(&head_path)?;
+    let head = read_head(&head_path)?;
     let Ok(head) = ObjectId::from_hex(head.trim_end().as_bytes()) else {
         // Still (or again) symbolic: the agent made no commit of its own.
         return Ok(None);

@@ -209,6 +209,18 @@ pub fn prepare(
     }
     inner.extend(argv.iter().cloned());
     let mut command = netns::command(&network, confinement.as_ref(), &inner);
+    if socket.is_some() {
+        // bwrap and sandbox-exec stand between git-codex and the agent: a Ctrl-C (the group's
+        // signals) is the agent's alone, and sandbox-exec gives the agent their defaults back.
+        // SAFETY: only signal(2), async-signal-safe, between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt as _;
+            command.pre_exec(|| {
+                super::child::ignore_group_signals();
+                Ok(())
+            });
+        }
+    }
     command.current_dir(&record.worktree);
     super::apply_env(&mut command, ctx, record, req.mode, &tmp, &logs);
     if let (Some(p), Some(dir)) = (profile, &agent_state)
