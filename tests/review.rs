@@ -300,7 +300,7 @@ fn the_hook_sees_the_review_and_a_failing_hook_blocks_approval() {
     each_git(|t| {
         hook(
             t,
-            "env | grep '^CODEX_' | sort > \"$CODEX_WORKTREE/../hook-env.txt\"\necho checks failed\nexit 3",
+            "env | grep '^CODEX_' | sort > \"$TMPDIR/hook-env.txt\"\necho checks failed\nexit 3",
         );
         let wt = t.add("h");
         write_file(&wt.join("x.txt"), "x\n");
@@ -324,7 +324,7 @@ fn the_hook_sees_the_review_and_a_failing_hook_blocks_approval() {
             .len(),
             0
         );
-        let env = std::fs::read_to_string(t.repo.join(".codex-worktrees/hook-env.txt")).unwrap();
+        let env = std::fs::read_to_string(t.state_dir().join("tmp/h/hook-env.txt")).unwrap();
         let tip = t.git(&["rev-parse", "codex/h"]);
         assert!(env.contains("CODEX_SESSION_ID=h\n"), "{env}");
         assert!(env.contains(&format!("CODEX_TIP={tip}\n")), "{env}");

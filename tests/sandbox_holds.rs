@@ -620,3 +620,26 @@ fn a_known_agent_writes_its_own_copy_of_its_state() {
         );
     });
 }
+
+/// With capabilities over the real namespaces (a person who runs git-codex as root has them)
+/// an agent could remount `/` writable or unmount what hides the person's sockets and
+/// files. Its capabilities are its own user namespace's only: every such try fails.
+#[test]
+fn the_agent_cannot_mount_its_way_out() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        t.add("s");
+        let outside = t.repo.join("escaped.txt");
+        let hooks = t.repo.join(".git/hooks");
+        let agent = format!(
+            "mount -o remount,rw / 2>/dev/null; umount -l /tmp 2>/dev/null; umount -l {hooks:?} 2>/dev/null; \
+             mount -t tmpfs none {hooks:?} 2>/dev/null; echo escaped > {outside:?} 2>/dev/null; \
+             unshare -m sh -c 'mount -o remount,rw / && echo escaped > {outside:?}' 2>/dev/null; true"
+        );
+        let (code, _, err) = run(t.codex(&["session", "run", "s", "--", "/bin/sh", "-c", &agent]));
+        assert_eq!(code, 0, "{err}");
+        assert!(!outside.exists(), "the agent wrote outside its session");
+    });
+}

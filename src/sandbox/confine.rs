@@ -43,11 +43,12 @@ impl FsPlan {
 /// Everything read-only, a `/dev` of its own (no terminal of the person's in it), and a pid
 /// namespace of its own: the agent cannot signal or trace git-codex, which runs it from
 /// outside, nor any other process.
-const BASE: [&str; 10] = [
-    // No capability, even for a person who runs git-codex as root: with CAP_SYS_ADMIN the
-    // agent could push keys into any terminal (TIOCSTI) or mount its way out.
-    "--cap-drop",
-    "ALL",
+const BASE: [&str; 9] = [
+    // A user namespace of its own, even for a person who runs git-codex as root: with
+    // CAP_SYS_ADMIN over the real one the agent could remount `/` writable, unmount what
+    // hides the person's sockets, or push keys into any terminal (TIOCSTI). Its capabilities
+    // are its namespace's only, so an agent's own sandbox (Codex's bwrap) still works inside.
+    "--unshare-user",
     "--ro-bind",
     "/",
     "/",

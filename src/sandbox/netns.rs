@@ -50,7 +50,15 @@ pub(super) fn probe(cmd: &mut Command) -> bool {
 /// `network-enabled` its one way out is the proxy allowing every public destination).
 pub fn plan() -> NetworkPlan {
     if let Ok(bwrap) = which::which("bwrap")
-        && probe(Command::new(&bwrap).args(["--unshare-net", "--dev-bind", "/", "/", "--", "true"]))
+        && probe(Command::new(&bwrap).args([
+            "--unshare-user",
+            "--unshare-net",
+            "--dev-bind",
+            "/",
+            "/",
+            "--",
+            "true",
+        ]))
     {
         return NetworkPlan {
             wrapper: Some(Wrapper::Bwrap(bwrap)),
@@ -106,6 +114,7 @@ pub fn command(plan: &NetworkPlan, fs: Option<&Confinement>, inner: &[String]) -
             let mut words = vec![bwrap.clone().into_os_string()];
             words.extend(
                 [
+                    "--unshare-user",
                     "--dev-bind",
                     "/",
                     "/",
