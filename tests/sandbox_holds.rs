@@ -261,12 +261,12 @@ fn no_socket_of_the_persons_answers_the_agent() {
         let (code, out, err) = run(cmd);
         assert_eq!(code, 0, "{err}");
         let r = results(&out);
-        for i in 0..places.len() {
+        for (i, place) in places.iter().enumerate() {
             assert_eq!(
                 r.get(&format!("path{i}")).map(String::as_str),
                 Some("refused"),
                 "{}:\n{out}\n{err}",
-                places[i].display()
+                place.display()
             );
         }
         assert_eq!(
