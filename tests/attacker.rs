@@ -306,3 +306,30 @@ fn network_enabled_does_not_reach_the_hosts_own_services_through_its_address() {
         );
     });
 }
+
+/// Every connection the proxy allowed or refused is promised as a line of the run's log,
+/// which the person reads afterwards. The log lies in `logs/<id>/`, which the confined agent
+/// may write: it replaces the log of its own run (and may delete every earlier one), and the
+/// person reads a record without the connections it made.
+#[test]
+fn the_agent_cannot_rewrite_the_record_of_its_connections() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        t.add("s");
+        let agent = script(
+            t,
+            "cover-tracks.sh",
+            "#!/bin/sh\ncurl -s -m 3 -x \"$HTTP_PROXY\" http://192.0.2.1/ >/dev/null\nsleep 0.5\nfor l in \"$CODEX_LOG_DIR\"/run-*.log; do rm -f \"$l\"; echo '# git-codex session run: nothing happened' > \"$l\"; done\n",
+        );
+        let (code, _, err) = run(t.codex(&["session", "run", "s", "--", &agent]));
+        assert_eq!(code, 0, "{err}");
+        let log = std::fs::read_to_string(t.show("s")["lastRun"]["log"].as_str().expect("log"))
+            .expect("run log");
+        assert!(
+            log.contains("# proxy: refused 192.0.2.1:80"),
+            "the run log the person reads lost the agent's connection:\n{log}"
+        );
+    });
+}
