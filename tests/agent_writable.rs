@@ -34,7 +34,8 @@ fn planted_links_are_replaced(t: &TestEnv) {
         before,
         "the cache is untouched"
     );
-    let log = logs.join("review-hook.log");
+    // The hook's log is git-codex's own record, out of the agent's reach (runs/, not logs/).
+    let log = t.state_dir().join("runs/s/review-hook.log");
     assert!(!std::fs::symlink_metadata(&log).expect("log").is_symlink());
     assert!(
         std::fs::read_to_string(&log)

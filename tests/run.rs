@@ -96,7 +96,7 @@ fn both_streams_are_logged_and_the_exit_code_comes_back() {
         assert_eq!(code, 7, "{err}");
         assert_eq!(out, "to-stdout\n", "stdout passes through");
         assert!(err.contains("to-stderr"), "{err}");
-        let logs: Vec<_> = std::fs::read_dir(t.state_dir().join("logs/l"))
+        let logs: Vec<_> = std::fs::read_dir(t.state_dir().join("runs/l"))
             .unwrap()
             .flatten()
             .collect();
@@ -444,7 +444,7 @@ print("EXIT", os.waitstatus_to_exitcode(status))
             "the agent's terminal follows the window: {text}"
         );
         assert!(text.contains("EXIT 5"), "{text}");
-        let logs = t.state_dir().join("logs/tty");
+        let logs = t.state_dir().join("runs/tty");
         let log = std::fs::read_dir(&logs)
             .unwrap()
             .flatten()

@@ -334,6 +334,7 @@ fn domains_check(domains: &[String]) -> Check {
     let policy = Policy {
         allowlist,
         allow_all: false,
+        host_addrs: crate::sandbox::allow::host_addresses(),
     };
     let (refused, unreachable) = probe(policy, targets);
     let mut problems = Vec::new();

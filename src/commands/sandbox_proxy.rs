@@ -14,6 +14,7 @@ pub fn run(args: SandboxProxyArgs) -> anyhow::Result<()> {
     let policy = Policy {
         allowlist,
         allow_all: args.allow_all,
+        host_addrs: crate::sandbox::allow::host_addresses(),
     };
     let log: proxy::Log = Arc::new(Mutex::new(std::io::stderr()));
     let _proxy = proxy::start(&args.socket, policy, log).map_err(|err| {

@@ -24,12 +24,39 @@ pub fn observe(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
         &ctx.paths.common_dir.join("logs").join(&branch_ref),
     ));
     if let Some(admin) = admin_dir_of(&record.worktree, &ctx.paths.common_dir) {
-        tips.extend(ledger::commit_ids_in(&admin.join("logs/HEAD")));
-        tips.extend(detached_head(&admin));
+        let mut claimed = ledger::commit_ids_in(&admin.join("logs/HEAD"));
+        claimed.extend(detached_head(&admin));
+        tips.extend(unowned(ctx, &branch_ref, claimed)?);
     }
     let base = ObjectId::from_hex(record.base_commit.as_bytes()).ok();
     let tips = not_upstream(ctx, tips)?;
     ledger::record(&ctx.reader.repo, &record.id, base, &tips)
+}
+
+/// Commits named in the worktree's admin dir (its HEAD and HEAD reflog), which a confined
+/// agent writes: only those no other branch holds can be the session's own (a commit it made
+/// and reset away). A commit of the person's that the agent merely names there (or checked
+/// out) stays the person's, so the agent cannot put the person's merges behind the gate.
+fn unowned(
+    ctx: &Ctx,
+    branch_ref: &str,
+    mut claimed: Vec<ObjectId>,
+) -> anyhow::Result<Vec<ObjectId>> {
+    if claimed.is_empty() {
+        return Ok(claimed);
+    }
+    claimed.sort();
+    claimed.dedup();
+    let others = ctx.reader.branch_tips_except(&[branch_ref.to_string()])?;
+    let mut out = Vec::new();
+    for commit in claimed {
+        if ctx.reader.repo.find_commit(commit).is_ok()
+            && !ctx.reader.commits_between(commit, &others)?.is_empty()
+        {
+            out.push(commit);
+        }
+    }
+    Ok(out)
 }
 
 /// `tips` less those a protected branch already holds: a session rebased onto main, or

@@ -16,7 +16,7 @@ use rustix::fs::{AtFlags, Dir, FileType, Mode as FsMode, OFlags};
 
 use super::read::KnownHead;
 use super::worktrees::gitdir_of;
-use crate::state::SESSION_FILE;
+use crate::state::{SESSION_FILE, read_regular_file};
 
 /// Whether the worktree at `worktree` certainly has `known.branch_ref` checked out, with
 /// index and files exactly as the branch tip's tree has them.
@@ -26,14 +26,17 @@ pub fn certainly_clean(worktree: &Utf8Path, known: &KnownHead) -> bool {
 
 fn check(worktree: &Utf8Path, known: &KnownHead) -> Option<bool> {
     let admin = gitdir_of(worktree)?;
-    let head = std::fs::read(admin.join("HEAD")).ok()?;
+    // The admin dir and the worktree are the agent's to write: their files are read only as
+    // plain files, never through a link nor from a fifo that would hang the person's command.
+    let head = read_regular_file(&admin.join("HEAD")).ok()??;
     if head.trim_end() != format!("ref: {}", known.branch_ref).as_bytes() {
         return Some(false);
     }
     let index_path = admin.join("index");
-    let data = std::fs::read(&index_path).ok()?;
-    let mtime =
-        filetime::FileTime::from_last_modification_time(&std::fs::metadata(&index_path).ok()?);
+    let data = read_regular_file(&index_path).ok()??;
+    let mtime = filetime::FileTime::from_last_modification_time(
+        &std::fs::symlink_metadata(&index_path).ok()?,
+    );
     let (index, _) =
         gix::index::State::from_bytes(&data, mtime, known.hash, Default::default()).ok()?;
     let tree = index.tree()?;
@@ -57,7 +60,14 @@ fn check(worktree: &Utf8Path, known: &KnownHead) -> Option<bool> {
 
 /// Whether the ignore file at `path` (if any) has a `!` pattern.
 fn negates(path: &Utf8Path) -> bool {
-    std::fs::read(path).is_ok_and(|text| text.lines().any(|l| l.trim_start().starts_with(b"!")))
+    match std::fs::symlink_metadata(path) {
+        Err(_) => false,
+        // Anything but a plain file (a fifo, a link) counts as negating: the slow, exact path.
+        Ok(meta) if !meta.is_file() => true,
+        Ok(_) => read_regular_file(path).map_or(true, |text| {
+            text.is_none_or(|text| text.lines().any(|l| l.trim_start().starts_with(b"!")))
+        }),
+    }
 }
 
 struct Walk<'a> {

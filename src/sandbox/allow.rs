@@ -17,6 +17,45 @@ pub struct Policy {
     pub allowlist: Allowlist,
     /// Every public destination (`network-enabled`); non-public ones still need listing.
     pub allow_all: bool,
+    /// This machine's own addresses ([`host_addresses`]): the proxy runs here, so a
+    /// connection to one of them stays on the machine, to whatever listens on all interfaces.
+    /// They count as special, whatever range they are in.
+    pub host_addrs: Vec<IpAddr>,
+}
+
+/// The addresses of this machine's interfaces (getifaddrs), canonical.
+pub fn host_addresses() -> Vec<IpAddr> {
+    let mut found = Vec::new();
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list we only read and then free; each
+    // sockaddr is read as the family it says it is.
+    unsafe {
+        if libc::getifaddrs(&mut list) != 0 {
+            return found;
+        }
+        let mut cursor = list;
+        while !cursor.is_null() {
+            let addr = (*cursor).ifa_addr;
+            if !addr.is_null() {
+                match i32::from((*addr).sa_family) {
+                    libc::AF_INET => {
+                        let v4 = &*(addr as *const libc::sockaddr_in);
+                        found.push(IpAddr::from(u32::from_be(v4.sin_addr.s_addr).to_be_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        let v6 = &*(addr as *const libc::sockaddr_in6);
+                        found.push(IpAddr::from(v6.sin6_addr.s6_addr).to_canonical());
+                    }
+                    _ => {}
+                }
+            }
+            cursor = (*cursor).ifa_next;
+        }
+        libc::freeifaddrs(list);
+    }
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// What a request asks for, its host read as a resolver would.
@@ -69,7 +108,7 @@ impl Policy {
             }
             Target::Name(_) => Err("not in sandbox.allowed_domains".to_string()),
             Target::Ip(ip) => {
-                let public = is_public(*ip);
+                let public = self.outward(*ip);
                 if self.allowlist.allows_ip(*ip, port, public) || (public && self.allow_all) {
                     Ok(())
                 } else if public {
@@ -84,16 +123,25 @@ impl Policy {
     /// The second check, on one resolved address.
     pub fn check_addr(&self, addr: SocketAddr) -> Result<(), String> {
         let ip = addr.ip().to_canonical();
-        if is_public(ip) || self.allowlist.allows_ip(ip, addr.port(), false) {
+        if self.outward(ip) || self.allowlist.allows_ip(ip, addr.port(), false) {
             Ok(())
         } else {
             Err(self.unlisted_special(addr))
         }
     }
 
+    /// A public address that is not this machine's own.
+    fn outward(&self, ip: IpAddr) -> bool {
+        is_public(ip) && !self.host_addrs.contains(&ip.to_canonical())
+    }
+
     fn unlisted_special(&self, addr: SocketAddr) -> String {
         let ip = addr.ip().to_canonical();
-        let range = special_range(ip).unwrap_or("a special address");
+        let range = if self.host_addrs.contains(&ip) && is_public(ip) {
+            "this machine's own address"
+        } else {
+            special_range(ip).unwrap_or("a special address")
+        };
         format!(
             "{ip} is {range}, allowed only when {} is listed",
             SocketAddr::new(ip, addr.port())
@@ -139,6 +187,7 @@ mod tests {
         Policy {
             allowlist: Allowlist::parse(&entries).unwrap(),
             allow_all,
+            host_addrs: Vec::new(),
         }
     }
 
@@ -242,6 +291,19 @@ mod tests {
         assert!(ok("[2001:db8::1]", 80).is_err());
         assert!(ok("[::1]", 11434).is_err());
         assert!(ok("10.0.0.1", 11434).is_err());
+    }
+
+    #[test]
+    fn this_machines_own_public_address_is_special() {
+        let mut p = policy(&["203.0.113.5:8443"], true);
+        p.host_addrs = vec!["203.0.113.5".parse().unwrap()];
+        let own = addrs(&["203.0.113.5:8765"]);
+        let refused = p.decide("me.test", 8765, &own).unwrap_err();
+        assert!(refused.contains("this machine's own address"), "{refused}");
+        assert!(p.decide("203.0.113.5", 8765, &own).is_err());
+        let listed = addrs(&["203.0.113.5:8443"]);
+        assert_eq!(p.decide("203.0.113.5", 8443, &listed), Ok(listed));
+        assert!(!host_addresses().is_empty(), "loopback at least");
     }
 
     #[test]

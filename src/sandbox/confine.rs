@@ -111,7 +111,13 @@ pub struct Confinement {
     pub sockets: Vec<std::path::PathBuf>,
     /// The egress proxy's socket, the one the agent may reach.
     pub proxy_socket: Option<Utf8PathBuf>,
+    /// Dirs of the person's home shown empty: where sockets appear while the agent runs
+    /// (an ssh ControlMaster, gpg-agent, screen) and the keys next to them.
+    pub private: Vec<Utf8PathBuf>,
 }
+
+/// In the person's home: what [`Confinement::private`] hides.
+const HOME_PRIVATE: [&str; 3] = [".ssh", ".gnupg", ".screen"];
 
 /// Readies session `record` for a confined run by `bwrap` (under the state lock): its object
 /// directory, HEAD detached at the branch tip, and `config.worktree` present so it can be
@@ -123,6 +129,7 @@ pub fn prepare(
     writable: Vec<Utf8PathBuf>,
     keep: Vec<Utf8PathBuf>,
     proxy_socket: Option<Utf8PathBuf>,
+    home: Option<Utf8PathBuf>,
 ) -> anyhow::Result<Confinement> {
     let admin = admin_dir_of(&record.worktree, &ctx.paths.common_dir).ok_or_else(|| {
         crate::error::UserError::runtime(format!(
@@ -166,7 +173,17 @@ pub fn prepare(
         objects,
         shared_objects: ctx.paths.common_dir.join("objects"),
         hidden: signing_key_files(ctx),
-        sockets: super::sockets::to_hide(&writable, &keep, proxy_socket.as_deref()),
+        sockets: super::sockets::to_hide(
+            &writable,
+            &keep,
+            proxy_socket.as_deref(),
+            home.as_deref(),
+        ),
+        private: home
+            .iter()
+            .flat_map(|h| HOME_PRIVATE.iter().map(move |d| h.join(d)))
+            .filter(|d| d.is_dir())
+            .collect(),
         writable,
         keep,
         proxy_socket,
@@ -220,6 +237,12 @@ pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
             bind("--ro-bind", path);
         }
     }
+    for dir in &c.private {
+        args.extend(["--tmpfs".to_string(), dir.to_string()]);
+    }
+    let mut bind = |flag: &str, path: &Utf8Path| {
+        args.extend([flag.to_string(), path.to_string(), path.to_string()]);
+    };
     bind("--bind", &c.worktree);
     bind("--bind", &c.admin);
     bind("--bind", &c.objects);
@@ -304,10 +327,13 @@ pub fn settle_locked(
     let mut warning = (rejected > 0).then(|| {
         format!("git-codex: {rejected} object(s) that session '{id}' wrote did not match their names and were dropped")
     });
-    if let Some(admin) = admin_dir_of(worktree, &ctx.paths.common_dir)
-        && let Some(w) = reattach(ctx, id, branch, &admin)?
-    {
-        warning = Some(w);
+    if let Some(admin) = admin_dir_of(worktree, &ctx.paths.common_dir) {
+        if let Some(w) = clear_planted(&admin, branch)? {
+            warning = Some(w);
+        }
+        if let Some(w) = reattach(ctx, id, branch, &admin)? {
+            warning = Some(w);
+        }
     }
     fs_err::remove_dir_all(&objects)?;
     Ok(warning)
@@ -338,6 +364,11 @@ fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<(usize, Vec<O
             rejected += 1;
             continue;
         }
+        // An object the shared store already has is not the agent's making, even when it
+        // wrote a copy (a commit of the person's it would claim as the session's).
+        if repo.has_object(id) {
+            continue;
+        }
         let written = repo.objects.write_buf(kind, data.data)?;
         if written != id {
             rejected += 1;
@@ -346,6 +377,51 @@ fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<(usize, Vec<O
         }
     }
     Ok((rejected, commits))
+}
+
+/// What the agent may have left in its worktree's admin dir in place of git's own files: a
+/// link (to a fifo, a device, a file of the person's) or a fifo, which every later reader,
+/// git itself included, would follow or block on. Such an entry holds no data of its own; it
+/// is unlinked (a link's target is untouched), and a HEAD that was one points at the
+/// session's branch again. Returns a warning naming what was cleared.
+fn clear_planted(admin: &Utf8Path, branch: &str) -> anyhow::Result<Option<String>> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let mut cleared = Vec::new();
+    let mut candidates: Vec<Utf8PathBuf> = match fs_err::read_dir(admin) {
+        Ok(entries) => entries
+            .flatten()
+            .filter_map(|e| Utf8PathBuf::from_path_buf(e.path()).ok())
+            .collect(),
+        Err(_) => return Ok(None),
+    };
+    candidates.push(admin.join("logs/HEAD"));
+    for path in candidates {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let kind = meta.file_type();
+        let planted = kind.is_symlink()
+            || kind.is_fifo()
+            || kind.is_socket()
+            || kind.is_char_device()
+            || kind.is_block_device();
+        if !planted {
+            continue;
+        }
+        fs_err::remove_file(&path)?;
+        cleared.push(path.file_name().unwrap_or("?").to_string());
+    }
+    if cleared.is_empty() {
+        return Ok(None);
+    }
+    let head = admin.join("HEAD");
+    if std::fs::symlink_metadata(&head).is_err() {
+        crate::state::atomic_write(&head, format!("ref: refs/heads/{branch}\n").as_bytes())?;
+    }
+    Ok(Some(format!(
+        "git-codex: the agent left {} in its worktree's admin dir ({admin}) in place of git's files: cleared, HEAD on its branch",
+        cleared.join(", ")
+    )))
 }
 
 /// The worktree's HEAD file when it is a plain file, never through a link the agent planted;

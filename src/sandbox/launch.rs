@@ -144,6 +144,7 @@ pub fn prepare(
             Policy {
                 allowlist,
                 allow_all: !strict,
+                host_addrs: super::allow::host_addresses(),
             },
             Arc::clone(&req.proxy_log),
         )
@@ -187,6 +188,7 @@ pub fn prepare(
                 writable,
                 keep,
                 socket.clone(),
+                home.clone(),
             )?)
         }
         None => None,

@@ -22,11 +22,24 @@ pub fn to_hide(
     skip: &[camino::Utf8PathBuf],
     shown: &[camino::Utf8PathBuf],
     proxy: Option<&Utf8Path>,
+    home: Option<&Utf8Path>,
 ) -> Vec<PathBuf> {
-    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
-        return Vec::new();
-    };
-    let mut found: Vec<PathBuf> = paths_in(&table)
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = paths_in(&table).collect();
+    // Bound by a relative path: where the process that holds it stands (if it has not moved).
+    candidates.extend(relative_bound(&table));
+    // Renamed or moved since binding: the table names where it was, so look where the person
+    // keeps such things.
+    if let Some(home) = home {
+        walk_for_sockets(
+            home.as_std_path(),
+            0,
+            &mut WALK_BUDGET.clone(),
+            &mut candidates,
+        );
+    }
+    let mut found: Vec<PathBuf> = candidates
+        .into_iter()
         .filter(|path| {
             let Some(utf8) = Utf8Path::from_path(path) else {
                 return true;
@@ -44,6 +57,104 @@ pub fn to_hide(
     found.dedup();
     found.truncate(LIMIT);
     found
+}
+
+/// How much of the home dir is looked through for sockets: its top levels only, and a
+/// bounded number of entries, skipping what holds only build output and packages.
+const WALK_BUDGET: Budget = Budget {
+    entries: 20_000,
+    depth: 4,
+};
+
+#[derive(Clone, Copy)]
+struct Budget {
+    entries: usize,
+    depth: usize,
+}
+
+const SKIPPED: &[&str] = &[
+    "node_modules",
+    "target",
+    ".git",
+    ".cache",
+    ".npm",
+    ".cargo",
+    ".rustup",
+    ".local/share/Trash",
+];
+
+fn walk_for_sockets(
+    dir: &std::path::Path,
+    depth: usize,
+    budget: &mut Budget,
+    out: &mut Vec<PathBuf>,
+) {
+    if depth > budget.depth {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if budget.entries == 0 {
+            return;
+        }
+        budget.entries -= 1;
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_socket() {
+            out.push(path);
+        } else if kind.is_dir()
+            && !SKIPPED
+                .iter()
+                .any(|s| entry.file_name() == std::ffi::OsStr::new(s))
+        {
+            walk_for_sockets(&path, depth + 1, budget, out);
+        }
+    }
+}
+
+/// Sockets bound by a relative name (`/proc/net/unix` shows `rel.sock`): found through the
+/// processes holding them (`/proc/<pid>/fd` → `socket:[inode]`) and their current dirs.
+fn relative_bound(table: &str) -> Vec<PathBuf> {
+    let relative: Vec<(String, String)> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (inode, path) = (fields.get(6)?, fields.get(7)?);
+            (!path.starts_with('/') && !path.starts_with('@'))
+                .then(|| (format!("socket:[{inode}]"), (*path).to_string()))
+        })
+        .collect();
+    if relative.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for proc_dir in procs.flatten() {
+        let pid = proc_dir.path();
+        let Ok(fds) = std::fs::read_dir(pid.join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if let Some((_, name)) = relative
+                .iter()
+                .find(|(inode, _)| target.as_os_str() == std::ffi::OsStr::new(inode))
+                && let Ok(cwd) = std::fs::read_link(pid.join("cwd"))
+            {
+                out.push(cwd.join(name));
+            }
+        }
+    }
+    out
 }
 
 /// The paths of `/proc/net/unix`'s lines: the eighth field, when there is one and it is not

@@ -208,3 +208,15 @@ pub fn forward_signals_to(pid: u32) {
         }
     }
 }
+
+/// Once the agent has ended, git-codex answers signals itself again: what is left to do
+/// (recording, the review snapshot) can be interrupted or stopped as any command can.
+pub fn stop_forwarding() {
+    SIGNAL_TARGET.store(0, Ordering::Relaxed);
+    for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: restores the default disposition; no handler code.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+    }
+}

@@ -156,8 +156,16 @@ impl StateDir {
         self.root.join("scratch").join(id)
     }
 
+    /// The agent's own log dir (`CODEX_LOG_DIR`), writable by a confined agent.
     pub fn logs_dir(&self, id: &str) -> Utf8PathBuf {
         self.root.join("logs").join(id)
+    }
+
+    /// git-codex's record of session `id`'s runs (each run's log with the proxy's lines, the
+    /// review hook's log): unlike the logs dir, never writable by a confined agent, which
+    /// could rewrite what it did.
+    pub fn runs_dir(&self, id: &str) -> Utf8PathBuf {
+        self.root.join("runs").join(id)
     }
 
     pub fn is_initialized(&self) -> bool {

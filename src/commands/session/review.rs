@@ -239,7 +239,7 @@ fn run_hook(
         Some(secs) => Duration::from_secs(secs),
         None => Duration::MAX,
     };
-    let log = ctx.state.logs_dir(&record.id).join("review-hook.log");
+    let log = ctx.state.runs_dir(&record.id).join("review-hook.log");
     Some(
         confined_hook(ctx, record, &program, &env, timeout, &log).unwrap_or_else(|err| {
             hook::HookResult {

@@ -51,7 +51,7 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         output::warning(&warning);
     }
     let started = Timestamp::now();
-    let logs = ctx.state.logs_dir(&record.id);
+    let logs = ctx.state.runs_dir(&record.id);
     fs_err::create_dir_all(&logs)?;
     let log_path = logs.join(format!(
         "run-{}.log",
@@ -123,6 +123,7 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         Some(pty) => exit_code(pty.run(&mut child, &log)?),
         None => wait_teeing(&mut child, log)?,
     };
+    terminal::stop_forwarding();
     // The proxy lives as long as the agent did.
     drop(sandbox.proxy);
     let last = LastRun {

@@ -20,6 +20,7 @@ pub fn run(args: SessionShowArgs) -> anyhow::Result<()> {
         "record": ctx.state.record_path(id.as_str()),
         "tmp": ctx.state.tmp_dir(id.as_str()),
         "logs": ctx.state.logs_dir(id.as_str()),
+        "runs": ctx.state.runs_dir(id.as_str()),
     });
     if args.json {
         let mut value = view.to_json(now);
@@ -58,6 +59,7 @@ pub fn run(args: SessionShowArgs) -> anyhow::Result<()> {
         ("sandbox", escape::quote(&r.sandbox).into_owned()),
         ("tmp", ctx.state.tmp_dir(id.as_str()).to_string()),
         ("logs", ctx.state.logs_dir(id.as_str()).to_string()),
+        ("runs", ctx.state.runs_dir(id.as_str()).to_string()),
     ];
     for (name, value) in lines {
         output::data(&format!("{name:<14} {value}"));

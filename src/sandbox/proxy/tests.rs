@@ -46,6 +46,7 @@ impl Setup {
         let policy = Policy {
             allowlist: Allowlist::parse(entries).unwrap(),
             allow_all,
+            host_addrs: Vec::new(),
         };
         let log: Log = Arc::new(Mutex::new(lines.clone()));
         let proxy = start(&socket, policy, log).unwrap();
@@ -390,6 +391,7 @@ fn check_says_where_it_connected_or_why_not() {
     let policy = Policy {
         allowlist: Allowlist::parse(&[format!("127.0.0.1:{port}"), "localhost".into()]).unwrap(),
         allow_all: false,
+        host_addrs: Vec::new(),
     };
     let timeout = Duration::from_secs(2);
     assert_eq!(
