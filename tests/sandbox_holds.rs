@@ -328,7 +328,20 @@ fn without_a_full_terminal_the_agent_cannot_push_keys_into_the_persons_shell() {
         let agent = script(
             t,
             "tiocsti.py",
-            "#!/usr/bin/python3\nimport fcntl, termios\ntry:\n    for c in b'touch pwned\\n':\n        fcntl.ioctl(0, termios.TIOCSTI, bytes([c]))\n    print('RESULT tiocsti=pushed', flush=True)\nexcept OSError as e:\n    print(f'RESULT tiocsti=refused-{e.errno}', flush=True)\n",
+            "#!/usr/bin/python3\nimport fcntl, os, termios\n\
+             for name, opener in [('tiocsti', lambda: 0), ('devtty', lambda: os.open('/dev/tty', os.O_RDWR))]:\n\
+             \x20   try:\n\
+             \x20       fd = opener()\n\
+             \x20       for c in b'touch pwned\\n':\n\
+             \x20           fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))\n\
+             \x20       print(f'RESULT {name}=pushed', flush=True)\n\
+             \x20   except OSError as e:\n\
+             \x20       print(f'RESULT {name}=refused-{e.errno}', flush=True)\n\
+             try:\n\
+             \x20   termios.tcsetattr(0, termios.TCSANOW, termios.tcgetattr(0))\n\
+             \x20   print('RESULT stty=changed', flush=True)\n\
+             except termios.error:\n\
+             \x20   print('RESULT stty=refused', flush=True)\n",
         );
         // The person's terminal: a pseudo-terminal that is git-codex's controlling terminal,
         // its stdin, while stdout and stderr are pipes.
@@ -369,9 +382,16 @@ print('RESULT code=' + str(p.returncode))
         assert_eq!(code, 0, "{err}");
         let r = results(&out);
         assert_eq!(r.get("code").map(String::as_str), Some("0"), "{out}\n{err}");
-        assert!(
-            r.get("tiocsti").is_some_and(|v| v.starts_with("refused")),
-            "the agent pushed keys into the person's terminal:\n{out}\n{err}"
+        for way in ["tiocsti", "devtty"] {
+            assert!(
+                r.get(way).is_some_and(|v| v.starts_with("refused")),
+                "the agent pushed keys into the person's terminal ({way}):\n{out}\n{err}"
+            );
+        }
+        assert_eq!(
+            r.get("stty").map(String::as_str),
+            Some("refused"),
+            "the agent can change the person's terminal:\n{out}"
         );
         assert_eq!(r.get("pending").map(String::as_str), Some("none"), "{out}");
     });

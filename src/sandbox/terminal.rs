@@ -22,6 +22,12 @@ pub fn interactive() -> bool {
     unsafe { libc::isatty(0) == 1 && libc::isatty(1) == 1 }
 }
 
+/// Whether git-codex's stdin is a terminal.
+pub fn stdin_is_terminal() -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(0) == 1 }
+}
+
 /// Gives `cmd` a pseudo-terminal as stdin, stdout and stderr, the size of ours, and makes it
 /// the agent's controlling terminal.
 pub fn attach(cmd: &mut Command) -> std::io::Result<Pty> {

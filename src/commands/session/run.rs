@@ -90,7 +90,14 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
     let pty = if terminal::interactive() {
         Some(terminal::attach(cmd)?)
     } else {
-        cmd.stdin(Stdio::inherit())
+        // A terminal as stdin alone (stdout to a file or a pipe) stays the person's: through
+        // it the agent could read what is typed there and change the terminal's settings.
+        let stdin = if terminal::stdin_is_terminal() {
+            Stdio::null()
+        } else {
+            Stdio::inherit()
+        };
+        cmd.stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         terminal::new_session(cmd);
