@@ -663,3 +663,34 @@ fn the_agent_cannot_mount_its_way_out() {
         assert!(!outside.exists(), "the agent wrote outside its session");
     });
 }
+
+/// A fifo named `.gitignore` blocks git for good when it opens it, the person's git and
+/// git-codex's review and prune alike: what the agent leaves of them is cleared when its
+/// run ends, and the person's commands finish.
+#[test]
+fn fifos_the_agent_leaves_do_not_hang_the_persons_git() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        t.add("s");
+        let (code, _, err) = run(t.codex(&[
+            "session",
+            "run",
+            "s",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo work > work.txt; mkdir -p deep/er; mkfifo .gitignore deep/er/.gitattributes",
+        ]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("removed 2 fifo(s)"), "{err}");
+        let mut review = t.codex(&["session", "review", "s", "--format", "json"]);
+        review.timeout(std::time::Duration::from_secs(60));
+        let (code, out, err) = run(review);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("work.txt"), "{out}");
+        let status = t.git_output(&t.worktree("s"), &["status", "--porcelain"]);
+        assert!(status.status.success());
+    });
+}

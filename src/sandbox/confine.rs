@@ -331,6 +331,9 @@ pub fn settle_locked(
         if let Some(w) = clear_planted(&admin, branch)? {
             warning = Some(w);
         }
+        if let Some(w) = clear_fifos(worktree) {
+            warning = Some(w);
+        }
         if let Some(w) = reattach(ctx, id, branch, &admin)? {
             warning = Some(w);
         }
@@ -422,6 +425,38 @@ fn clear_planted(admin: &Utf8Path, branch: &str) -> anyhow::Result<Option<String
         "git-codex: the agent left {} in its worktree's admin dir ({admin}) in place of git's files: cleared, HEAD on its branch",
         cleared.join(", ")
     )))
+}
+
+/// Fifos and sockets the agent left anywhere in its worktree: git cannot track them, and git
+/// (the person's, git-codex's review and prune) blocks for good opening a fifo named
+/// `.gitignore` or `.gitattributes`. They hold no data; each is unlinked, never followed
+/// (links are not descended). Returns a warning saying how many.
+fn clear_fifos(worktree: &Utf8Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let mut cleared = 0usize;
+    let mut stack = vec![worktree.as_std_path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if (kind.is_fifo() || kind.is_socket())
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                cleared += 1;
+            }
+        }
+    }
+    (cleared > 0).then(|| {
+        format!(
+            "git-codex: removed {cleared} fifo(s) or socket(s) the agent left in its worktree {worktree} (git cannot track them; a fifo blocks git)"
+        )
+    })
 }
 
 /// The worktree's HEAD file when it is a plain file, never through a link the agent planted;
