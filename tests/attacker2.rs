@@ -167,3 +167,32 @@ fn an_agent_cannot_use_a_proxy_of_another_session() {
         );
     });
 }
+
+/// `sandbox.writable_paths` refuses a dir that holds the repository's git dir ("the agent
+/// could write its hooks, config and approvals"), yet takes `~/.config`, which holds
+/// git-codex's own user config (`git-codex/config.toml`: `review.protected`,
+/// `gate.reference_transaction`, `session.setup`, `review.hook`) and git's own global config
+/// (`git/config`: `core.fsmonitor`, `core.hooksPath`, run by the person's next git command).
+/// The agent empties the protected branches and turns the gate off for every repository of
+/// the person's.
+#[test]
+fn a_writable_path_does_not_hand_the_agent_the_gates_own_config() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        t.set_config("[sandbox]\nwritable_paths = [\"~/.config\"]\n");
+        t.add("c");
+        let agent = script(
+            t,
+            "unguard.sh",
+            "#!/bin/sh\nmkdir -p \"$HOME/.config/git-codex\"\nprintf '[review]\\nprotected = []\\n[gate]\\nreference_transaction = false\\n' > \"$HOME/.config/git-codex/config.toml\"\n",
+        );
+        let _ = run(t.codex(&["session", "run", "c", "--", &agent]));
+        let (_, out, err) = run(t.codex(&["config", "get", "review.protected"]));
+        assert!(
+            out.contains("main"),
+            "the agent rewrote git-codex's user config through sandbox.writable_paths: review.protected is now {out}{err}"
+        );
+    });
+}
