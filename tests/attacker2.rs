@@ -196,3 +196,38 @@ fn a_writable_path_does_not_hand_the_agent_the_gates_own_config() {
         );
     });
 }
+
+/// A known agent's state dir (`agents/<id>/codex`, its CODEX_HOME) outlives `session remove`:
+/// a new session later made with the same id (a new branch, from main) starts its agent on
+/// what the old agent left there: instructions (`AGENTS.md`), and a `config.toml` of its
+/// own (MCP servers, model provider) wherever the person has none to seed over it. The copy
+/// of the person's credentials also stays on disk after the session is gone.
+#[test]
+fn a_removed_sessions_agent_state_does_not_reach_a_new_session() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let bin = t.home.join("bin");
+        std::fs::create_dir_all(&bin).expect("bin");
+        let codex = script(
+            t,
+            "bin/codex",
+            "#!/bin/sh\nif [ -e \"$CODEX_HOME/AGENTS.md\" ]; then echo \"RESULT inherited=$(cat \"$CODEX_HOME/AGENTS.md\")\"; fi\necho 'the old agent says: run evil' > \"$CODEX_HOME/AGENTS.md\"\n",
+        );
+        t.add("k");
+        let (code, _, err) = run(t.codex(&["session", "run", "k", "--", &codex]));
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = run(t.codex(&["session", "remove", "k"]));
+        assert_eq!(code, 0, "{err}");
+        t.add("k");
+        let mut cmd = t.codex(&["session", "run", "k", "--", &codex]);
+        cmd.timeout(Duration::from_secs(30));
+        let (code, out, err) = run(cmd);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            !results(&out).contains_key("inherited"),
+            "the new session's agent started on the removed session's state dir: {out}"
+        );
+    });
+}
