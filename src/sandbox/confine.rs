@@ -258,7 +258,13 @@ pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
         }
     }
     if let Some(socket) = &c.proxy_socket {
-        bind("--bind", socket);
+        // Its own proxy only: the dir where every session's proxy socket lives shows empty
+        // but for this one (another session's, even one started later, would be a way out
+        // under that session's policy).
+        if let Some(dir) = socket.parent() {
+            args.extend(["--tmpfs".to_string(), dir.to_string()]);
+        }
+        args.extend(["--bind".to_string(), socket.to_string(), socket.to_string()]);
     }
     let hidden = c
         .hidden

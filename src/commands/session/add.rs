@@ -59,6 +59,12 @@ pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
         now,
     )?;
     record.sandbox_pinned = args.sandbox.is_some();
+    // A new session: an earlier one's agent state (same id) is not its to start from.
+    if let Some(to) = super::trash::discard_agent_state(&ctx.paths.common_dir, id.as_str())? {
+        output::note(&format!(
+            "git-codex: the agent state an earlier session '{id}' left is in the trash: {to}"
+        ));
+    }
     let plan = Plan {
         start: record.base_commit.clone(),
         record,
@@ -302,6 +308,37 @@ pub fn create(ctx: &Ctx, plan: &Plan) -> anyhow::Result<()> {
     result
 }
 
+/// The session whose recorded commits the new worktree's HEAD holds, beyond what protected
+/// branches have: a restored session's own work, or another session's (`--base codex/x`).
+/// `session.setup` runs the project's code unconfined, so it must not run that.
+fn session_work_in(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<Option<String>> {
+    let Some(tip) = ctx
+        .reader
+        .ref_target(&format!("refs/heads/{}", record.branch))?
+    else {
+        return Ok(None);
+    };
+    let protected = crate::gate::protected_tips(ctx)?;
+    if protected.is_empty() {
+        // No protected branch: no gate, and nothing to tell the person's code from a session's.
+        return Ok(None);
+    }
+    let unlanded: std::collections::HashSet<gix::ObjectId> =
+        ctx.reader.commits_between(tip, &protected)?.into_iter().collect();
+    if unlanded.is_empty() {
+        return Ok(None);
+    }
+    let repo = &ctx.reader.repo;
+    for (id, _) in crate::git::ledger::all(repo)? {
+        if let Some(ledger) = crate::git::ledger::of(repo, &id)?
+            && ledger.tips.iter().any(|t| unlanded.contains(t))
+        {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
 fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
     let record = &plan.record;
     let base_dir = ctx.worktree_base();
@@ -366,7 +403,20 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
         }
     }
     match &plan.trash {
-        None => run_setup(ctx, &record)?,
+        None => match session_work_in(ctx, &record)? {
+            None => run_setup(ctx, &record)?,
+            Some(session) if !ctx.config.setup.is_empty() => {
+                output::warning(&format!(
+                    "session.setup was not run: the worktree of '{}' holds commits made in session '{session}' that no protected branch has, code nobody approved that setup would run unconfined",
+                    record.id
+                ));
+                output::hint(&format!(
+                    "run each setup command in the session's sandbox: git codex session run {} -- CMD…",
+                    record.id
+                ));
+            }
+            Some(_) => {}
+        },
         // The whole dir came back, setup's output with it; the emptied entry goes.
         Some(entry) => {
             if let Some(left) = trash::drop_taken(entry)? {
