@@ -63,9 +63,7 @@ fn restoring_a_session_does_not_run_the_agents_code_outside_the_sandbox() {
         .expect("chmod");
         t.git(&["add", "setup.sh"]);
         t.git(&["commit", "-q", "-m", "setup script"]);
-        t.set_config(
-            "[session]\nsetup = [\"./setup.sh\"]\ntrash_retention = \"1s\"\n",
-        );
+        t.set_config("[session]\nsetup = [\"./setup.sh\"]\ntrash_retention = \"1s\"\n");
         t.add("r");
         let escaped = t.home.join("escaped");
         let agent = script(

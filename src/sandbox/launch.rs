@@ -327,10 +327,12 @@ fn writable_paths(ctx: &Ctx, home: Option<&Utf8Path>) -> anyhow::Result<Vec<Utf8
             .canonicalize_utf8()
             .map(|p| normalize(&p))
             .unwrap_or_else(|_| path.clone());
-        if let Some(guard) = guarded
-            .iter()
-            .find(|g| g.starts_with(&resolved) || resolved.starts_with(g) || g.starts_with(&path) || path.starts_with(g))
-        {
+        if let Some(guard) = guarded.iter().find(|g| {
+            g.starts_with(&resolved)
+                || resolved.starts_with(g)
+                || g.starts_with(&path)
+                || path.starts_with(g)
+        }) {
             return Err(UserError::bad_input(format!(
                 "sandbox.writable_paths names {entry}, which holds or lies in {guard}: the agent could rewrite the gate's or git's own config, hooks and approvals"
             ))

@@ -266,6 +266,37 @@ impl Incoming {
         Ok(std::mem::replace(&mut self.buf, rest))
     }
 
+    /// Plain forwarding, one request: sends exactly `body` bytes of what follows the head
+    /// (what was read past it first) to `upstream`, then only the answer comes back. Whatever
+    /// the client sends after its body (a second, pipelined request, for another Host on the
+    /// same server) goes nowhere: each request is checked and logged on its own connection.
+    fn forward_one(mut self, mut upstream: TcpStream, body: u64) {
+        let mut left = body;
+        let now = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(self.buf.len());
+        if upstream.write_all(&self.buf[..now]).is_err() {
+            return;
+        }
+        left -= now as u64;
+        let mut chunk = [0u8; 8192];
+        while left > 0 {
+            let want = usize::try_from(left).unwrap_or(usize::MAX).min(chunk.len());
+            match self.stream.read(&mut chunk[..want]) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if upstream.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    left -= n as u64;
+                }
+            }
+        }
+        let _ = self.stream.set_write_timeout(None);
+        let _ = std::io::copy(&mut upstream, &mut self.stream);
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
     /// Sends what was read past the request on to `upstream`, then relays.
     fn relay_to(self, mut upstream: TcpStream) {
         let _ = self.stream.set_read_timeout(None);

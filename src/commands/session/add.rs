@@ -323,8 +323,11 @@ fn session_work_in(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<Option<S
         // No protected branch: no gate, and nothing to tell the person's code from a session's.
         return Ok(None);
     }
-    let unlanded: std::collections::HashSet<gix::ObjectId> =
-        ctx.reader.commits_between(tip, &protected)?.into_iter().collect();
+    let unlanded: std::collections::HashSet<gix::ObjectId> = ctx
+        .reader
+        .commits_between(tip, &protected)?
+        .into_iter()
+        .collect();
     if unlanded.is_empty() {
         return Ok(None);
     }

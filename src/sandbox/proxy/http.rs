@@ -53,6 +53,15 @@ pub(super) fn serve(mut incoming: Incoming, policy: &Policy, log: &Log) {
             return;
         }
     };
+    // Plain forwarding carries one request: its body is exactly what Content-Length says.
+    let body = match path.as_ref().map_or(Ok(0), |_| body_length(&head)) {
+        Ok(body) => body,
+        Err((status, why)) => {
+            log_line(log, &format!("bad request: {why}"));
+            answer(&mut incoming, status, &why);
+            return;
+        }
+    };
     let (mut upstream, addr) = match connect(policy, &host, port, CONNECT_TIMEOUT) {
         Ok(connected) => connected,
         Err(failure) => {
@@ -85,14 +94,24 @@ pub(super) fn serve(mut incoming: Incoming, policy: &Policy, log: &Log) {
             show_addr(addr)
         ),
     );
-    let sent = match path {
-        None => incoming
-            .stream
-            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n"),
-        Some(path) => upstream.write_all(&origin_form(&head, &host, port, &path)),
-    };
-    if sent.is_ok() {
-        incoming.relay_to(upstream);
+    match path {
+        None => {
+            if incoming
+                .stream
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .is_ok()
+            {
+                incoming.relay_to(upstream);
+            }
+        }
+        Some(path) => {
+            if upstream
+                .write_all(&origin_form(&head, &host, port, &path))
+                .is_ok()
+            {
+                incoming.forward_one(upstream, body);
+            }
+        }
     }
 }
 
@@ -196,6 +215,32 @@ fn absolute_http(target: &str) -> Result<(String, u16, String), String> {
     Ok((host, port, path))
 }
 
+/// The length of a plain request's body: its Content-Length (none: 0). A chunked body is not
+/// forwarded over plain http (411): the proxy would have to read chunks to know where the one
+/// request ends.
+fn body_length(head: &Head) -> Result<u64, (u16, String)> {
+    let mut length = None;
+    for (name, value) in &head.headers {
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err((
+                411,
+                "a chunked request body is not forwarded over plain http; send Content-Length, or use https".to_string(),
+            ));
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            let parsed = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or((400, "Content-Length is not a number".to_string()))?;
+            if length.is_some_and(|l| l != parsed) {
+                return Err((400, "two different Content-Length headers".to_string()));
+            }
+            length = Some(parsed);
+        }
+    }
+    Ok(length.unwrap_or(0))
+}
+
 /// The request head as the origin server should see it.
 fn origin_form(head: &Head, host: &str, port: u16, path: &str) -> Vec<u8> {
     let mut out = format!("{} {path} HTTP/1.{}\r\n", head.method, head.minor).into_bytes();
@@ -224,6 +269,7 @@ fn answer(incoming: &mut Incoming, status: u16, message: &str) {
         400 => "Bad Request",
         403 => "Forbidden",
         408 => "Request Timeout",
+        411 => "Length Required",
         431 => "Request Header Fields Too Large",
         _ => "Bad Gateway",
     };

@@ -433,3 +433,49 @@ fn the_socket_is_made_fresh_and_removed_when_the_proxy_stops() {
     assert!(UnixStream::connect(&s.socket).is_ok());
     drop(again);
 }
+
+/// Plain forwarding carries one request: a second one pipelined after the first's body (for
+/// another Host on the same server) never reaches the server; a chunked body is refused.
+#[test]
+fn plain_http_carries_one_request_only() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            // Whatever arrives within a moment, sent back as the body; then the end.
+            conn.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = conn.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                got.len()
+            );
+            let _ = conn.write_all(&got);
+        }
+    });
+    let s = Setup::new(&[format!("127.0.0.1:{port}")], false);
+    let answer = s.exchange(
+        format!(
+            "POST http://127.0.0.1:{port}/a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: smuggled.test\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.contains("POST /a HTTP/1.1\r\n") && answer.ends_with("hello"),
+        "{answer}"
+    );
+    assert!(!answer.contains("smuggled"), "{answer}");
+    let chunked = s.exchange(
+        format!(
+            "POST http://127.0.0.1:{port}/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(chunked.starts_with("HTTP/1.1 411"), "{chunked}");
+}
