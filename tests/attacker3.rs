@@ -81,3 +81,46 @@ fn a_relative_hooks_path_does_not_run_the_agents_hooks_outside_the_sandbox() {
         );
     });
 }
+
+/// A filter the person configured with a command relative to the worktree
+/// (`filter.strip.clean = ./tools/clean.sh`, a tracked script; the same holds for a
+/// `diff.<x>.textconv`) runs from the worktree git runs in. git-codex's `git add -A` in the
+/// session's worktree (the run's clean-up snapshot, `session review`) runs the agent's
+/// rewritten `tools/clean.sh` as the person, outside every sandbox.
+#[test]
+fn a_relative_filter_command_does_not_run_the_agents_script_outside_the_sandbox() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        common::write_file(&t.repo.join("tools/clean.sh"), "#!/bin/sh\ncat\n");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            t.repo.join("tools/clean.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
+        t.write(".gitattributes", "*.txt filter=strip\n");
+        t.git(&["add", "tools/clean.sh", ".gitattributes"]);
+        t.git(&["commit", "-q", "-m", "a clean filter"]);
+        t.git(&["config", "filter.strip.clean", "./tools/clean.sh"]);
+        t.git(&["config", "filter.strip.smudge", "cat"]);
+        t.add("f");
+        let escaped = t.home.join("escaped");
+        let agent = script(
+            t,
+            "rewrite-filter.sh",
+            &format!(
+                "#!/bin/sh\nprintf '#!/bin/sh\\necho ran outside >> {}\\ncat\\n' > tools/clean.sh\necho work > work.txt\n",
+                escaped.display()
+            ),
+        );
+        let _ = run(t.codex(&["session", "run", "f", "--", &agent]));
+        let _ = run(t.codex(&["session", "review", "f"]));
+        assert!(
+            !escaped.exists(),
+            "git-codex's git add in the session worktree ran the agent's rewritten filter script as the person, outside the sandbox: {}",
+            std::fs::read_to_string(&escaped).unwrap_or_default()
+        );
+    });
+}
