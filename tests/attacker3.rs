@@ -124,3 +124,50 @@ fn a_relative_filter_command_does_not_run_the_agents_script_outside_the_sandbox(
         );
     });
 }
+
+/// The run's clean-up clears fifos and links at the top of the agent's admin dir
+/// (`.git/worktrees/<wt>/`), not in its subdirs. A fifo the agent leaves at
+/// `rebase-merge/head-name` there survives, and git reads it whenever it asks whether a
+/// branch is being rebased in some worktree: the person's own `git branch -D <branch>` (or
+/// `git checkout`, `git branch -m`) in the main worktree then blocks for good in open(2).
+#[test]
+fn a_fifo_in_the_admin_dirs_rebase_state_does_not_hang_the_persons_git() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        t.git(&["branch", "feature"]);
+        t.add("rb");
+        let agent = script(
+            t,
+            "plant-rebase-fifo.sh",
+            "#!/bin/sh\nA=$(git rev-parse --absolute-git-dir)\nmkdir -p \"$A/rebase-merge\"\nmkfifo \"$A/rebase-merge/head-name\" \"$A/rebase-merge/onto\"\n",
+        );
+        let mut cmd = t.codex(&["session", "run", "rb", "--", &agent]);
+        cmd.timeout(Duration::from_secs(30));
+        let (code, _, err) = run(cmd);
+        assert_eq!(code, 0, "{err}");
+        let mut git = std::process::Command::new(&t.git);
+        git.env_clear()
+            .envs(t.vars())
+            .current_dir(&t.repo)
+            .args(["branch", "-D", "feature"]);
+        let mut child = git.spawn().expect("git");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let finished = loop {
+            if child.try_wait().expect("wait").is_some() {
+                break true;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(
+            finished,
+            "the person's 'git branch -D feature' hung on the fifo the agent left at rebase-merge/head-name in its admin dir"
+        );
+    });
+}
