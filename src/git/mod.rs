@@ -15,7 +15,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::UserError;
 
@@ -32,6 +32,41 @@ const GIT_LEAKS: &[&str] = &[
 /// Settings for every git git-codex runs (see [`Git::command`]).
 const SAFE_CONFIG: &[&str] = &["core.fsmonitor=false", "submodule.recurse=false"];
 
+/// The overrides for session worktrees from `git config -z --get-regexp` output (`key\nvalue\0`).
+pub(crate) fn session_overrides_from(listing: &[u8], main_root: &Utf8Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in listing.split(|b| *b == 0).filter(|i| !i.is_empty()) {
+        let text = String::from_utf8_lossy(item);
+        let (key, value) = text.split_once('\n').unwrap_or((&text, ""));
+        if key == "core.hookspath" {
+            if !value.is_empty() && !value.starts_with('/') && !value.starts_with('~') {
+                out.push(format!("core.hooksPath={}", main_root.join(value)));
+            }
+            continue;
+        }
+        let Some(driver) = key
+            .strip_prefix("filter.")
+            .and_then(|rest| rest.rsplit_once('.'))
+            .map(|(name, _)| name)
+        else {
+            continue;
+        };
+        let mut words = value.split_whitespace();
+        let lfs = match words.next() {
+            Some("git-lfs") => true,
+            Some("git") => words.next() == Some("lfs"),
+            _ => false,
+        };
+        if !lfs {
+            let kind = key.rsplit('.').next().unwrap_or_default();
+            out.push(format!("filter.{driver}.{kind}="));
+            out.push(format!("filter.{driver}.required=false"));
+        }
+    }
+    out.dedup();
+    out
+}
+
 /// Removes [`GIT_LEAKS`] from what `cmd` will inherit.
 pub fn scrub_env(cmd: &mut Command) {
     for name in GIT_LEAKS {
@@ -43,6 +78,19 @@ pub fn scrub_env(cmd: &mut Command) {
 #[derive(Debug, Clone)]
 pub struct Git {
     program: OsString,
+    /// Where session worktrees live, and what git-codex's git must not honour there.
+    sessions: Option<std::sync::Arc<SessionGuard>>,
+}
+
+/// Session worktrees hold what the agent wrote. A hooks dir or a filter command the person
+/// configured relative to the worktree (`core.hooksPath = .husky/_`, `filter.x.clean =
+/// ./tools/clean.sh`, or any command that reads its worktree) would run the agent's version
+/// of it, as the person, outside the sandbox, whenever git-codex's own git runs there.
+#[derive(Debug)]
+struct SessionGuard {
+    base: Utf8PathBuf,
+    main_root: Utf8PathBuf,
+    overrides: std::sync::OnceLock<Vec<String>>,
 }
 
 /// A failed git command, with what git said.
@@ -58,7 +106,39 @@ impl Git {
         let program = std::env::var_os("GIT_CODEX_GIT")
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| OsString::from("git"));
-        Git { program }
+        Git {
+            program,
+            sessions: None,
+        }
+    }
+
+    /// This git, guarding what it runs in the session worktrees under `base` (see
+    /// [`SessionGuard`]): a relative hooks dir is the main worktree's, and only git-lfs's
+    /// filters run there (any other filter command could read, or be, the agent's code; the
+    /// snapshot then holds the files as the agent left them).
+    pub fn guarding_sessions(mut self, base: &Utf8Path, main_root: &Utf8Path) -> Git {
+        self.sessions = Some(std::sync::Arc::new(SessionGuard {
+            base: base
+                .canonicalize_utf8()
+                .unwrap_or_else(|_| base.to_path_buf()),
+            main_root: main_root.to_path_buf(),
+            overrides: std::sync::OnceLock::new(),
+        }));
+        self
+    }
+
+    /// The `-c` settings for a git run in a session worktree, from the person's config.
+    fn session_overrides(&self, guard: &SessionGuard) -> Vec<String> {
+        let mut cmd = Command::new(&self.program);
+        cmd.current_dir(&guard.main_root)
+            .args(["config", "-z", "--get-regexp"])
+            .arg(r"^(core\.hookspath|filter\..*\.(clean|smudge|process))$")
+            .stdin(Stdio::null());
+        scrub_env(&mut cmd);
+        let Ok(out) = cmd.output() else {
+            return Vec::new();
+        };
+        session_overrides_from(&out.stdout, &guard.main_root)
     }
 
     /// A git command in `cwd`, without environment leaking in from a calling hook, reading
@@ -74,6 +154,21 @@ impl Git {
         let mut cmd = Command::new(&self.program);
         cmd.current_dir(cwd);
         cmd.args(SAFE_CONFIG.iter().flat_map(|setting| ["-c", setting]));
+        if let Some(guard) = &self.sessions
+            && (cwd.starts_with(&guard.base)
+                || cwd
+                    .canonicalize_utf8()
+                    .is_ok_and(|real| real.starts_with(&guard.base)))
+        {
+            let overrides = guard
+                .overrides
+                .get_or_init(|| self.session_overrides(guard));
+            cmd.args(
+                overrides
+                    .iter()
+                    .flat_map(|setting| ["-c", setting.as_str()]),
+            );
+        }
         scrub_env(&mut cmd);
         cmd.env("GIT_NO_REPLACE_OBJECTS", "1")
             .env("GIT_GRAFT_FILE", "/nonexistent/git-codex/no-grafts");
@@ -141,5 +236,26 @@ fn check(args: &[&str], out: &Output) -> anyhow::Result<String> {
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         }
         .into())
+    }
+}
+
+#[cfg(test)]
+mod session_guard_tests {
+    use super::*;
+
+    #[test]
+    fn relative_hooks_and_filters_other_than_lfs_are_not_the_worktrees() {
+        let listing = b"core.hookspath\n.husky/_\0filter.lfs.clean\ngit-lfs clean -- %f\0filter.lfs.process\ngit lfs filter-process\0filter.strip.clean\n./tools/clean.sh\0";
+        let out = session_overrides_from(listing, Utf8Path::new("/repo"));
+        assert_eq!(
+            out,
+            [
+                "core.hooksPath=/repo/.husky/_",
+                "filter.strip.clean=",
+                "filter.strip.required=false"
+            ]
+        );
+        let absolute = session_overrides_from(b"core.hookspath\n/abs/hooks\0", Utf8Path::new("/r"));
+        assert!(absolute.is_empty());
     }
 }

@@ -365,6 +365,12 @@ pub fn worktree_state_knowing(
 }
 
 fn is_dirty(repo: &gix::Repository, head_tree: Option<ObjectId>) -> anyhow::Result<bool> {
+    if has_untrusted_filter(repo) {
+        // Comparing content would run a filter command from the worktree the agent wrote:
+        // counted dirty without looking (a removal then snapshots it, through git-codex's git,
+        // which does not run such filters in session worktrees).
+        return Ok(true);
+    }
     let index = read_index(repo)?;
     let head_tree = match head_tree {
         Some(tree) => tree,
@@ -387,6 +393,29 @@ fn is_dirty(repo: &gix::Repository, head_tree: Option<ObjectId>) -> anyhow::Resu
         .index_worktree_options_mut(|opts| opts.thread_limit = Some(1))
         .into_index_worktree_iter(Vec::<gix::bstr::BString>::new())?;
     Ok(items.next().transpose()?.is_some())
+}
+
+/// Whether the repository configures a filter driver other than git-lfs's (see
+/// `Git::guarding_sessions`).
+fn has_untrusted_filter(repo: &gix::Repository) -> bool {
+    let config = repo.config_snapshot();
+    let Some(sections) = config.plumbing().sections_by_name("filter") else {
+        return false;
+    };
+    let mut listing = Vec::new();
+    for section in sections {
+        let name = section
+            .header()
+            .subsection_name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        for kind in ["clean", "smudge", "process"] {
+            if let Some(value) = section.value(kind) {
+                listing.extend_from_slice(format!("filter.{name}.{kind}\n{value}\0").as_bytes());
+            }
+        }
+    }
+    !super::session_overrides_from(&listing, Utf8Path::new("/")).is_empty()
 }
 
 /// The worktree's index, read into memory rather than mapped (with several threads at work,

@@ -396,29 +396,37 @@ fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<(usize, Vec<O
 fn clear_planted(admin: &Utf8Path, branch: &str) -> anyhow::Result<Option<String>> {
     use std::os::unix::fs::FileTypeExt as _;
     let mut cleared = Vec::new();
-    let mut candidates: Vec<Utf8PathBuf> = match fs_err::read_dir(admin) {
-        Ok(entries) => entries
-            .flatten()
-            .filter_map(|e| Utf8PathBuf::from_path_buf(e.path()).ok())
-            .collect(),
-        Err(_) => return Ok(None),
-    };
-    candidates.push(admin.join("logs/HEAD"));
-    for path in candidates {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+    // The whole admin dir: git opens files deep in it too (`rebase-merge/head-name`, when the
+    // person's own `git branch -D` checks every worktree). Links are not descended.
+    let mut dirs = vec![admin.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
             continue;
         };
-        let kind = meta.file_type();
-        let planted = kind.is_symlink()
-            || kind.is_fifo()
-            || kind.is_socket()
-            || kind.is_char_device()
-            || kind.is_block_device();
-        if !planted {
-            continue;
+        for entry in entries.flatten() {
+            let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else {
+                continue;
+            };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let planted = kind.is_symlink()
+                || kind.is_fifo()
+                || kind.is_socket()
+                || kind.is_char_device()
+                || kind.is_block_device();
+            if planted {
+                fs_err::remove_file(&path)?;
+                cleared.push(
+                    path.strip_prefix(admin)
+                        .map_or_else(|_| path.to_string(), |p| p.to_string()),
+                );
+            }
         }
-        fs_err::remove_file(&path)?;
-        cleared.push(path.file_name().unwrap_or("?").to_string());
     }
     if cleared.is_empty() {
         return Ok(None);
