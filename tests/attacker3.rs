@@ -8,42 +8,9 @@ mod common;
 #[allow(unused_imports)]
 use std::time::Duration;
 
+use common::sandbox::{can_confine, script};
 #[allow(unused_imports)]
 use common::{BIN, TestEnv, each_git, run};
-
-/// Whether bubblewrap can confine here; with CI=true it must.
-fn can_confine() -> bool {
-    let ok = std::process::Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--unshare-net", "--", "true"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must be able to confine (bubblewrap with network namespaces)"
-        );
-        eprintln!("skipping: bwrap cannot make a mount and network namespace here");
-    }
-    ok
-}
-
-/// An executable script for the agent, in the person's home (readable inside).
-fn script(t: &TestEnv, name: &str, text: &str) -> String {
-    let path = t.home.join(name);
-    common::write_file(&path, text);
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    path.display().to_string()
-}
-
-#[allow(dead_code)]
-fn results(out: &str) -> std::collections::BTreeMap<String, String> {
-    out.lines()
-        .filter_map(|l| l.strip_prefix("RESULT "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// With a relative `core.hooksPath` (husky's `.husky/_`, or a tracked `.githooks`, which
 /// `hooks install` and `doctor` recommend "so session worktrees run the hooks"), git resolves

@@ -13,23 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{TestEnv, each_git, run, write_file};
-
-/// Whether bubblewrap can confine here; with CI=true it must.
-fn can_confine() -> bool {
-    let ok = std::process::Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--unshare-net", "--", "true"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must be able to confine (bubblewrap with network namespaces)"
-        );
-        eprintln!("skipping: bwrap cannot make a mount and network namespace here");
-    }
-    ok
-}
+use common::sandbox::{can_confine, results, script};
+use common::{each_git, run, write_file};
 
 /// A server on the host's loopback that answers every connection with a small HTTP 200 and
 /// counts them. It stops with the test process.
@@ -62,24 +47,6 @@ impl Server {
     fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
-}
-
-/// Writes an executable script for the agent (in the person's home, which stays readable).
-fn script(t: &TestEnv, name: &str, text: &str) -> String {
-    let path = t.home.join(name);
-    write_file(&path, text);
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    path.display().to_string()
-}
-
-/// `name=result` lines the agent printed.
-fn results(out: &str) -> std::collections::BTreeMap<String, String> {
-    out.lines()
-        .filter_map(|l| l.strip_prefix("RESULT "))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// The agent's probes of the network, in python: through the proxy it was given (HTTP and

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod mock_models;
+pub mod sandbox;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
