@@ -661,3 +661,26 @@ fn fifos_the_agent_leaves_do_not_hang_the_persons_git() {
         assert!(status.status.success());
     });
 }
+
+/// `session.setup` still runs for a session based on a branch of the person's own: only
+/// session work nobody approved is kept from it (tests/attacker2.rs has that side).
+#[test]
+fn setup_runs_on_the_persons_own_base() {
+    each_git(|t| {
+        t.git(&["switch", "-q", "-c", "feature"]);
+        t.commit_in(&t.repo, "f.txt", "the person's\n");
+        t.git(&["switch", "-q", "main"]);
+        t.codex(&[
+            "config",
+            "set",
+            "session.setup",
+            "[[\"touch\", \"setup-ran\"]]",
+        ])
+        .assert()
+        .success();
+        let (code, _, err) = run(t.codex(&["session", "add", "y", "--base", "feature"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("was not run"), "{err}");
+        assert!(t.worktree("y").join("setup-ran").exists());
+    });
+}

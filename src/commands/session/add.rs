@@ -333,10 +333,24 @@ fn session_work_in(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<Option<S
     }
     let repo = &ctx.reader.repo;
     for (id, _) in crate::git::ledger::all(repo)? {
-        if let Some(ledger) = crate::git::ledger::of(repo, &id)?
-            && ledger.tips.iter().any(|t| unlanded.contains(t))
-        {
-            return Ok(Some(id));
+        let Some(ledger) = crate::git::ledger::of(repo, &id)? else {
+            continue;
+        };
+        // A ledger also records where its branch started (the base, a branch of the person's
+        // for `--base feature`): only what lies beyond the base is the session's work.
+        let base = if id == record.id {
+            gix::ObjectId::from_hex(record.base_commit.as_bytes()).ok()
+        } else {
+            ledger.base
+        };
+        for tip in ledger.tips.iter().filter(|t| unlanded.contains(*t)) {
+            let beyond_base = match base {
+                Some(base) => !ctx.reader.commits_between(*tip, &[base])?.is_empty(),
+                None => true,
+            };
+            if beyond_base {
+                return Ok(Some(id));
+            }
         }
     }
     Ok(None)
