@@ -59,3 +59,47 @@ fn a_rebase_merge_does_not_run_a_hook_from_an_intermediate_commit() {
         );
     });
 }
+
+/// The agent writes `ref: refs/heads/main` into its admin dir's HEAD (a plain file, so the
+/// clean-up keeps it, and `reattach` leaves a symbolic HEAD alone). After the run the session
+/// worktree still has `main` checked out: `session merge` lands every approved session in the
+/// agent's worktree (`worktree_with_branch`), under its index and files, and the gate, seeing
+/// a session worktree, counts the merge (or, after the run, the person's own `main` commits)
+/// as session b's unapproved work and refuses; the person's `git checkout main` fails
+/// ("already checked out").
+#[test]
+fn an_agent_cannot_check_out_the_protected_branch_in_its_worktree() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let (code, _, err) = run(t.codex(&["init"]));
+        assert_eq!(code, 0, "{err}");
+        t.git(&["checkout", "-q", "-b", "dev"]);
+        t.add("a");
+        t.add("b");
+        let feature = script(t, "feature.sh", "#!/bin/sh\necho feature > f.txt\n");
+        let (code, _, err) = run(t.codex(&["session", "run", "a", "--", &feature]));
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = run(t.codex(&["session", "review", "a", "--approve"]));
+        assert_eq!(code, 0, "{err}");
+        let agent = script(
+            t,
+            "take-main.sh",
+            "#!/bin/sh\nA=$(git rev-parse --absolute-git-dir)\nprintf 'ref: refs/heads/main\\n' > \"$A/HEAD\"\ngit read-tree main\n",
+        );
+        let (code, _, err) = run(t.codex(&["session", "run", "b", "--", &agent]));
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = run(t.codex(&["session", "merge", "a", "--into", "main"]));
+        assert_eq!(
+            code, 0,
+            "session b's agent, by pointing its HEAD at main, made the gate refuse the approved session a: {err}"
+        );
+        let out = t.git_output(&t.repo, &["checkout", "-q", "main"]);
+        assert!(
+            out.status.success(),
+            "the person's git checkout main fails: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
