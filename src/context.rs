@@ -47,9 +47,12 @@ impl Ctx {
     pub fn with_settings(reader: Reader, paths: RepoPaths, settings: Settings) -> Ctx {
         let state = StateDir::new(&paths.common_dir);
         let config = settings.config();
-        let base = base_path(&config.worktree_base, &paths.main_root);
+        let bases = [
+            base_path(&config.worktree_base, &paths.main_root),
+            state.root.join("scratch"),
+        ];
         Ctx {
-            git: Git::from_env().guarding_sessions(&base, &paths.main_root),
+            git: Git::from_env().guarding_sessions(&bases, &paths.main_root),
             reader,
             paths,
             state,

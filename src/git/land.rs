@@ -52,8 +52,10 @@ impl Git {
         let mut current = None;
         for line in list.lines() {
             if let Some(path) = line.strip_prefix("worktree ") {
-                current = Some(Utf8PathBuf::from(path));
-            } else if line.strip_prefix("branch ") == Some(branch_ref) {
+                // A session's worktree (its agent may have checked the branch out there) is
+                // never where a person's branch lands.
+                current = Some(Utf8PathBuf::from(path)).filter(|p| !self.is_agents(p));
+            } else if line.strip_prefix("branch ") == Some(branch_ref) && current.is_some() {
                 return Ok(current);
             }
         }

@@ -88,7 +88,7 @@ pub struct Git {
 /// of it, as the person, outside the sandbox, whenever git-codex's own git runs there.
 #[derive(Debug)]
 struct SessionGuard {
-    base: Utf8PathBuf,
+    bases: Vec<Utf8PathBuf>,
     main_root: Utf8PathBuf,
     overrides: std::sync::OnceLock<Vec<String>>,
 }
@@ -112,19 +112,35 @@ impl Git {
         }
     }
 
-    /// This git, guarding what it runs in the session worktrees under `base` (see
+    /// This git, guarding what it runs in the session worktrees under `bases` (see
     /// [`SessionGuard`]): a relative hooks dir is the main worktree's, and only git-lfs's
     /// filters run there (any other filter command could read, or be, the agent's code; the
     /// snapshot then holds the files as the agent left them).
-    pub fn guarding_sessions(mut self, base: &Utf8Path, main_root: &Utf8Path) -> Git {
+    pub fn guarding_sessions(mut self, bases: &[Utf8PathBuf], main_root: &Utf8Path) -> Git {
         self.sessions = Some(std::sync::Arc::new(SessionGuard {
-            base: base
-                .canonicalize_utf8()
-                .unwrap_or_else(|_| base.to_path_buf()),
+            bases: bases
+                .iter()
+                .map(|b| b.canonicalize_utf8().unwrap_or_else(|_| b.clone()))
+                .chain(bases.iter().cloned())
+                .collect(),
             main_root: main_root.to_path_buf(),
             overrides: std::sync::OnceLock::new(),
         }));
         self
+    }
+
+    /// The guard when `path` lies where the agent's files are checked out: a session worktree,
+    /// or git-codex's own scratch worktrees (a rebase replays the agent's commits there).
+    fn guard_of(&self, path: &Utf8Path) -> Option<&SessionGuard> {
+        let guard = self.sessions.as_deref()?;
+        let inside = |p: &Utf8Path| guard.bases.iter().any(|b| p.starts_with(b));
+        (inside(path) || path.canonicalize_utf8().is_ok_and(|real| inside(&real))).then_some(guard)
+    }
+
+    /// Whether `path` is a session's worktree, or under git-codex's scratch: never a place to
+    /// land a person's branch.
+    pub fn is_agents(&self, path: &Utf8Path) -> bool {
+        self.guard_of(path).is_some()
     }
 
     /// The `-c` settings for a git run in a session worktree, from the person's config.
@@ -154,12 +170,7 @@ impl Git {
         let mut cmd = Command::new(&self.program);
         cmd.current_dir(cwd);
         cmd.args(SAFE_CONFIG.iter().flat_map(|setting| ["-c", setting]));
-        if let Some(guard) = &self.sessions
-            && (cwd.starts_with(&guard.base)
-                || cwd
-                    .canonicalize_utf8()
-                    .is_ok_and(|real| real.starts_with(&guard.base)))
-        {
+        if let Some(guard) = self.guard_of(cwd) {
             let overrides = guard
                 .overrides
                 .get_or_init(|| self.session_overrides(guard));

@@ -485,11 +485,20 @@ fn read_head(path: &Utf8Path) -> anyhow::Result<String> {
 fn reattach(ctx: &Ctx, id: &str, branch: &str, admin: &Utf8Path) -> anyhow::Result<Option<String>> {
     let head_path = admin.join("HEAD");
     let head = read_head(&head_path)?;
-    let Ok(head) = ObjectId::from_hex(head.trim_end().as_bytes()) else {
-        // Still (or again) symbolic: the agent made no commit of its own.
-        return Ok(None);
-    };
     let branch_ref = format!("refs/heads/{branch}");
+    let Ok(head) = ObjectId::from_hex(head.trim_end().as_bytes()) else {
+        // Still (or again) symbolic: the agent made no commit of its own. It stays on the
+        // session's branch whatever the agent wrote there (`ref: refs/heads/main` would keep
+        // the person's branch checked out in the agent's worktree).
+        if head.trim_end() == format!("ref: {branch_ref}") {
+            return Ok(None);
+        }
+        crate::state::atomic_write(&head_path, format!("ref: {branch_ref}\n").as_bytes())?;
+        return Ok(Some(format!(
+            "git-codex: session '{id}' left its worktree's HEAD as {:?}; it is on {branch} again",
+            head.trim_end()
+        )));
+    };
     let Some(tip) = ctx.reader.ref_target(&branch_ref)? else {
         return Ok(None);
     };
