@@ -85,7 +85,7 @@ fn an_agent_cannot_use_a_proxy_of_another_session() {
             "borrow-proxy.py",
             &format!(
                 "#!/usr/bin/python3\nimport socket, time, os\nd = {:?}\nother = d + '/b.sock'\nfor _ in range(200):\n    if os.path.exists(other): break\n    time.sleep(0.1)\ntime.sleep(1)\n\
-                 def ask(n, p):\n    try:\n        s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(p)\n        s.sendall(b'CONNECT localhost:9 HTTP/1.1\\r\\nHost: localhost:9\\r\\n\\r\\n')\n        print(f'RESULT {{n}}=' + s.recv(400).decode(errors='replace').replace('\\r\\n', ' | '), flush=True)\n    except Exception as e:\n        print(f'RESULT {{n}}=error {{e!r}}', flush=True)\n\
+                 def ask(n, p):\n    try:\n        s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(p)\n        s.sendall(b'CONNECT localhost:9 HTTP/1.1\\r\\nHost: localhost:9\\r\\n\\r\\n')\n        data = b''\n        while True:\n            chunk = s.recv(400)\n            if not chunk: break\n            data += chunk\n        print(f'RESULT {{n}}=' + data.decode(errors='replace').replace('\\r\\n', ' | '), flush=True)\n    except Exception as e:\n        print(f'RESULT {{n}}=error {{e!r}}', flush=True)\n\
                  ask('own', d + '/a.sock')\nask('other', other)\n",
                 run_dir.display().to_string()
             ),

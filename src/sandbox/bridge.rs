@@ -98,7 +98,7 @@ pub fn spawn_through_proxy(
 pub fn connect_through(socket: &Utf8Path, target: SocketAddr) -> io::Result<UnixStream> {
     let mut proxy = UnixStream::connect(socket)?;
     proxy.set_read_timeout(Some(ANSWER_TIMEOUT))?;
-    write!(proxy, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n")?;
+    proxy.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())?;
     let mut head = Vec::new();
     let mut chunk = [0u8; 1024];
     loop {

@@ -274,11 +274,12 @@ fn answer(incoming: &mut Incoming, status: u16, message: &str) {
         _ => "Bad Gateway",
     };
     let body = format!("{message}\n");
-    let _ = write!(
-        incoming.stream,
+    // One write: a client that reads the answer with one read gets all of it.
+    let text = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+    let _ = incoming.stream.write_all(text.as_bytes());
 }
 
 #[cfg(test)]
