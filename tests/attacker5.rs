@@ -113,3 +113,42 @@ fn a_rebase_merge_does_not_run_a_merge_driver_from_an_intermediate_commit() {
         );
     });
 }
+
+/// git-codex reads the agent's admin-dir `logs/HEAD` whole into memory (`commit_ids_in`,
+/// `read_to_string`) whenever it records a session's commits: at the end of the run, in
+/// `review`, `merge`, `remove` (`--force` too) and `prune`, so also in the `post-checkout`
+/// hook of the person's own `git checkout` in the main worktree once the session expires. A
+/// sparse file costs the agent no disk: sized to the machine (it reads `/proc/meminfo`), each
+/// of those commands takes minutes and all of the person's memory (20 GiB: about a minute
+/// per command, 20 GiB resident). Shown with 3 GiB: the person's checkout, normally instant,
+/// takes seconds.
+#[test]
+fn a_sparse_reflog_in_the_admin_dir_does_not_stall_the_persons_checkout() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let (code, _, err) = run(t.codex(&["init"]));
+        assert_eq!(code, 0, "{err}");
+        t.set_config("[session]\nttl = \"3s\"\n");
+        t.add("sp");
+        let agent = script(
+            t,
+            "sparse-reflog.sh",
+            "#!/bin/sh\ntruncate -s 3G \"$(git rev-parse --absolute-git-dir)/logs/HEAD\"\n",
+        );
+        let mut cmd = t.codex(&["session", "run", "sp", "--", &agent]);
+        cmd.timeout(Duration::from_secs(120));
+        let _ = run(cmd);
+        std::thread::sleep(Duration::from_secs(4));
+        // The session has expired: the person's checkout prunes it (post-checkout).
+        let started = std::time::Instant::now();
+        let out = t.git_output(&t.repo, &["checkout", "-q", "-b", "other"]);
+        let took = started.elapsed();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            took < Duration::from_secs(2),
+            "the person's git checkout took {took:?}: git-codex's post-checkout prune read the agent's 3 GiB sparse logs/HEAD into memory"
+        );
+    });
+}
