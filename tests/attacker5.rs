@@ -142,13 +142,15 @@ fn a_sparse_reflog_in_the_admin_dir_does_not_stall_the_persons_checkout() {
         let _ = run(cmd);
         std::thread::sleep(Duration::from_secs(4));
         // The session has expired: the person's checkout prunes it (post-checkout).
-        let started = std::time::Instant::now();
         let out = t.git_output(&t.repo, &["checkout", "-q", "-b", "other"]);
-        let took = started.elapsed();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(
-            took < Duration::from_secs(2),
-            "the person's git checkout took {took:?}: git-codex's post-checkout prune read the agent's 3 GiB sparse logs/HEAD into memory"
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
+        // How much of such a reflog is read is bounded (not timed here: the bound is proved
+        // by `ledger::tests::only_the_newest_part_of_a_huge_reflog_is_read`).
+        let (code, _, err) = run(t.codex(&["session", "list", "--json"]));
+        assert_eq!(code, 0, "{err}");
     });
 }

@@ -34,7 +34,7 @@ pub fn observe(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
 }
 
 /// Commits named in the worktree's admin dir (its HEAD and HEAD reflog), which a confined
-/// agent writes: only those no other branch holds can be the session's own (a commit it made
+/// agent writes: only those no other ref holds can be the session's own (a commit it made
 /// and reset away). A commit of the person's that the agent merely names there (or checked
 /// out) stays the person's, so the agent cannot put the person's merges behind the gate.
 fn unowned(
@@ -47,7 +47,8 @@ fn unowned(
     }
     claimed.sort();
     claimed.dedup();
-    let others = ctx.reader.branch_tips_except(&[branch_ref.to_string()])?;
+    // Any ref of the person's: a local or remote-tracking branch, a tag, the stash.
+    let others = ctx.reader.ref_tips_except(&[branch_ref.to_string()])?;
     let mut out = Vec::new();
     for commit in claimed {
         if ctx.reader.repo.find_commit(commit).is_ok()

@@ -335,9 +335,12 @@ fn set(
 /// Read without following a link (a worktree's admin dir is the agent's to write); a
 /// missing or unreadable file names nothing.
 pub fn commit_ids_in(path: &Utf8Path) -> Vec<ObjectId> {
-    use std::io::Read as _;
+    use std::io::{Read as _, Seek as _};
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut text = String::new();
+    // A reflog a confined agent wrote may be any size (a sparse file of many GiB costs it
+    // nothing): only its newest entries are read, and what it made is recorded from its
+    // objects anyway.
+    const TAIL: u64 = 16 * 1024 * 1024;
     let opened = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -345,20 +348,66 @@ pub fn commit_ids_in(path: &Utf8Path) -> Vec<ObjectId> {
     let Ok(mut file) = opened else {
         return Vec::new();
     };
-    if !file.metadata().is_ok_and(|m| m.is_file()) || file.read_to_string(&mut text).is_err() {
+    let Ok(meta) = file.metadata() else {
+        return Vec::new();
+    };
+    if !meta.is_file() {
         return Vec::new();
     }
+    let skip = meta.len().saturating_sub(TAIL);
+    if skip > 0 && file.seek(std::io::SeekFrom::Start(skip)).is_err() {
+        return Vec::new();
+    }
+    let mut bytes = Vec::new();
+    if file.take(TAIL).read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    // Cut into the middle of a line: that line is not read.
+    let lines = if skip > 0 {
+        text.split_once('\n').map_or("", |(_, rest)| rest)
+    } else {
+        &text
+    };
+    let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    for line in text.lines() {
+    for line in lines.lines() {
         let mut parts = line.split(' ');
         for hex in [parts.next(), parts.next()].into_iter().flatten() {
             if let Ok(id) = ObjectId::from_hex(hex.as_bytes())
                 && !id.is_null()
-                && !out.contains(&id)
+                && seen.insert(id)
             {
                 out.push(id);
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod reflog_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_newest_part_of_a_huge_reflog_is_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = camino::Utf8PathBuf::from_path_buf(dir.path().join("HEAD")).expect("utf-8");
+        let old = "1111111111111111111111111111111111111111";
+        let new = "2222222222222222222222222222222222222222";
+        let line = |id: &str| format!("{} {id} a <a@x> 1 +0000\tx\n", "0".repeat(40));
+        let file = std::fs::File::create(&path).expect("create");
+        use std::io::Write as _;
+        (&file).write_all(line(old).as_bytes()).expect("old line");
+        // A sparse GiB of nothing between the oldest and the newest entry.
+        file.set_len(1 << 30).expect("sparse");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        file.write_all(format!("\n{}", line(new)).as_bytes())
+            .expect("new line");
+        let ids = commit_ids_in(&path);
+        assert_eq!(ids, vec![ObjectId::from_hex(new.as_bytes()).expect("id")]);
+    }
 }

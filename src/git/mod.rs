@@ -44,6 +44,16 @@ pub(crate) fn session_overrides_from(listing: &[u8], main_root: &Utf8Path) -> Ve
             }
             continue;
         }
+        if let Some(name) = key
+            .strip_prefix("merge.")
+            .and_then(|rest| rest.strip_suffix(".driver"))
+        {
+            // A merge driver runs where git merges: in a scratch worktree that is the agent's
+            // files. It fails there (a conflict), so such a file is merged by hand or with the
+            // merge strategy, which merges in the main worktree.
+            out.push(format!("merge.{name}.driver=false"));
+            continue;
+        }
         let Some(driver) = key
             .strip_prefix("filter.")
             .and_then(|rest| rest.rsplit_once('.'))
@@ -148,7 +158,7 @@ impl Git {
         let mut cmd = Command::new(&self.program);
         cmd.current_dir(&guard.main_root)
             .args(["config", "-z", "--get-regexp"])
-            .arg(r"^(core\.hookspath|filter\..*\.(clean|smudge|process))$")
+            .arg(r"^(core\.hookspath|filter\..*\.(clean|smudge|process)|merge\..*\.driver)$")
             .stdin(Stdio::null());
         scrub_env(&mut cmd);
         let Ok(out) = cmd.output() else {
@@ -256,14 +266,15 @@ mod session_guard_tests {
 
     #[test]
     fn relative_hooks_and_filters_other_than_lfs_are_not_the_worktrees() {
-        let listing = b"core.hookspath\n.husky/_\0filter.lfs.clean\ngit-lfs clean -- %f\0filter.lfs.process\ngit lfs filter-process\0filter.strip.clean\n./tools/clean.sh\0";
+        let listing = b"core.hookspath\n.husky/_\0filter.lfs.clean\ngit-lfs clean -- %f\0filter.lfs.process\ngit lfs filter-process\0filter.strip.clean\n./tools/clean.sh\0merge.both.driver\n./tools/merge.sh %O %A %B\0";
         let out = session_overrides_from(listing, Utf8Path::new("/repo"));
         assert_eq!(
             out,
             [
                 "core.hooksPath=/repo/.husky/_",
                 "filter.strip.clean=",
-                "filter.strip.required=false"
+                "filter.strip.required=false",
+                "merge.both.driver=false"
             ]
         );
         let absolute = session_overrides_from(b"core.hookspath\n/abs/hooks\0", Utf8Path::new("/r"));

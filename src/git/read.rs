@@ -134,6 +134,27 @@ impl Reader {
             .find(|full| matches!(self.repo.try_find_reference(full.as_str()), Ok(Some(_))))
     }
 
+    /// Tips (peeled) of every ref but git-codex's own (`refs/codex/…`) and those named in
+    /// `except`: local and remote-tracking branches, tags, the stash, notes.
+    pub fn ref_tips_except(&self, except: &[String]) -> anyhow::Result<Vec<ObjectId>> {
+        let mut tips = Vec::new();
+        for reference in self.repo.references()?.all()? {
+            let Ok(mut reference) = reference else {
+                continue;
+            };
+            let name = reference.name().as_bstr().to_string();
+            if name.starts_with("refs/codex/") || except.contains(&name) {
+                continue;
+            }
+            if let Ok(id) = reference.peel_to_id()
+                && self.repo.find_commit(id.detach()).is_ok()
+            {
+                tips.push(id.detach());
+            }
+        }
+        Ok(tips)
+    }
+
     /// The commits reachable from `tip` but from none of `hidden`.
     pub fn commits_between(
         &self,
