@@ -353,11 +353,11 @@ pub fn settle_locked(
 fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<(usize, Vec<ObjectId>)> {
     // Only the session's own objects: an alternates file the agent wrote is not followed.
     let _ = fs_err::remove_dir_all(objects.join("info"));
+    let mut rejected = drop_hollow_packs(objects);
     let repo = &ctx.reader.repo;
     let hash = repo.object_hash();
     let store = gix::odb::at(objects.as_std_path(), hash)?;
     let mut buf = Vec::new();
-    let mut rejected = 0;
     let mut commits = Vec::new();
     for id in store.iter()? {
         let Ok(id) = id else {
@@ -479,6 +479,41 @@ fn read_head(path: &Utf8Path) -> anyhow::Result<String> {
     Ok(crate::state::read_regular_file(path)?
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_default())
+}
+
+/// Pack files in the agent's object dir that are not what they claim to hold: anything but a
+/// plain file, or a sparse one (an index claiming millions of entries costs the agent no disk,
+/// but reading them costs the person minutes). They are dropped with their pack, so settling
+/// costs what the agent really wrote. Returns how many files were dropped.
+fn drop_hollow_packs(objects: &Utf8Path) -> usize {
+    use std::os::unix::fs::MetadataExt as _;
+    let pack_dir = objects.join("pack");
+    let Ok(entries) = std::fs::read_dir(&pack_dir) else {
+        return 0;
+    };
+    let mut hollow = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        let allocated = meta.blocks().saturating_mul(512);
+        // A little slack for the last block and filesystems that allocate lazily.
+        let sparse = allocated.saturating_add(1 << 20) < meta.len();
+        if !entry.file_type().is_ok_and(|t| t.is_file()) || sparse {
+            hollow.push(entry.path());
+        }
+    }
+    let mut dropped = 0;
+    for path in hollow {
+        // The pack and its index go together: an index without its pack is not read.
+        for sibling in ["idx", "pack", "rev", "bitmap"] {
+            if std::fs::remove_file(path.with_extension(sibling)).is_ok() {
+                dropped += 1;
+            }
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            dropped += 1;
+        }
+    }
+    dropped
 }
 
 /// HEAD back on the session's branch, the branch moved forward to the agent's commits.

@@ -387,25 +387,33 @@ pub fn size_of(path: &Utf8Path) -> u64 {
         + meta.len()
 }
 
-/// A known agent's state from an earlier session of the same id (`<state>/agents/<id>`):
-/// moved whole to the trash (`agents-<id>@<secs>/agents`) so a new session's agent starts
+/// A known agent's state and the log dir from an earlier session of the same id
+/// (`<state>/agents/<id>`, `<state>/logs/<id>`): moved whole to the trash
+/// (`agents-<id>@<secs>/{agents,logs}`) so a new session's agent starts
 /// from the person's config alone, not from what the earlier agent left (instructions, MCP
 /// servers, a model provider). A link in its place is only unlinked. Returns where it went.
 pub fn discard_agent_state(common_dir: &Utf8Path, id: &str) -> anyhow::Result<Option<Utf8PathBuf>> {
     let state = crate::state::StateDir::new(common_dir);
-    let dir = state.root.join("agents").join(id);
-    match fs_err::symlink_metadata(&dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => {
-            fs_err::remove_file(&dir)?;
-            return Ok(None);
+    // Its agent state, and the log dir it wrote (`CODEX_LOG_DIR`): both the earlier agent's.
+    let mut found = Vec::new();
+    for (dir, name) in [
+        (state.root.join("agents").join(id), "agents"),
+        (state.logs_dir(id), "logs"),
+    ] {
+        match fs_err::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => found.push((dir, name)),
+            Ok(_) => fs_err::remove_file(&dir)?,
+            Err(_) => {}
         }
-        Err(_) => return Ok(None),
+    }
+    if found.is_empty() {
+        return Ok(None);
     }
     let root = root(common_dir);
     fs_err::create_dir_all(&root)?;
     let entry = new_entry(&root, &format!("agents-{id}"), Timestamp::now())?;
-    let to = entry.join("agents");
-    fs_err::rename(&dir, &to)?;
-    Ok(Some(to))
+    for (dir, name) in found {
+        fs_err::rename(&dir, entry.join(name))?;
+    }
+    Ok(Some(entry))
 }
