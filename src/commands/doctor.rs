@@ -135,6 +135,7 @@ fn repository_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
         )
     });
     checks.push(hooks_check(ctx));
+    checks.push(protected_check(ctx));
     checks.push(sandbox_check(ctx));
     checks.push(confinement_check(ctx));
     checks.push(signing_check(ctx));
@@ -201,6 +202,71 @@ fn hooks_check(ctx: &Ctx) -> Check {
         format!("installed and effective in every worktree ({dir})"),
         None,
     )
+}
+
+/// The protected patterns that match no local branch (`init` warns about them too).
+pub fn unmatched_patterns(ctx: &Ctx, patterns: &[String]) -> anyhow::Result<Vec<String>> {
+    let branches: Vec<String> = ctx
+        .reader
+        .branches_with_prefix("refs/heads/")?
+        .into_iter()
+        .map(|(name, _)| name.trim_start_matches("refs/heads/").to_string())
+        .collect();
+    let mut unmatched = Vec::new();
+    for pattern in patterns {
+        let Ok(one) =
+            crate::config::protected::ProtectedPatterns::parse(std::slice::from_ref(pattern))
+        else {
+            continue;
+        };
+        if !branches.iter().any(|b| one.matches(b)) {
+            unmatched.push(pattern.clone());
+        }
+    }
+    Ok(unmatched)
+}
+
+/// Whether `review.protected` protects a branch that exists (on a `master` repository the
+/// built-in `main` protects nothing).
+fn protected_check(ctx: &Ctx) -> Check {
+    let patterns: Vec<String> = ctx
+        .config
+        .review
+        .protected
+        .texts()
+        .map(str::to_string)
+        .collect();
+    match unmatched_patterns(ctx, &patterns) {
+        Ok(unmatched) if unmatched.is_empty() => check(
+            "protected",
+            "ok",
+            format!("review.protected: {}", patterns.join(", ")),
+            None,
+        ),
+        Ok(unmatched) => {
+            let default = ctx
+                .reader
+                .default_branch()
+                .unwrap_or_else(|| "main".to_string());
+            check(
+                "protected",
+                "warn",
+                format!(
+                    "review.protected names {} but no branch matches",
+                    unmatched.join(", ")
+                ),
+                Some(&format!(
+                    "protect the branch you land on, e.g. git codex config set review.protected '[\"{default}\"]'"
+                )),
+            )
+        }
+        Err(err) => check(
+            "protected",
+            "warn",
+            format!("cannot list branches: {err:#}"),
+            None,
+        ),
+    }
 }
 
 fn sandbox_check(ctx: &Ctx) -> Check {

@@ -134,6 +134,25 @@ impl Reader {
             .find(|full| matches!(self.repo.try_find_reference(full.as_str()), Ok(Some(_))))
     }
 
+    /// The repository's default branch, as people mean it: what `origin/HEAD` names, else the
+    /// branch the main worktree has checked out. `None` when neither names a branch.
+    pub fn default_branch(&self) -> Option<String> {
+        if let Ok(Some(origin)) = self.repo.try_find_reference("refs/remotes/origin/HEAD")
+            && let Some(target) = origin.target().try_name()
+            && let Some(branch) = target
+                .as_bstr()
+                .to_string()
+                .strip_prefix("refs/remotes/origin/")
+        {
+            return Some(branch.to_string());
+        }
+        let head = std::fs::read_to_string(self.repo.common_dir().join("HEAD")).ok()?;
+        head.trim_end()
+            .strip_prefix("ref: refs/heads/")
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+    }
+
     /// Tips (peeled) of every ref but git-codex's own (`refs/codex/…`) and those named in
     /// `except`: local and remote-tracking branches, tags, the stash, notes.
     pub fn ref_tips_except(&self, except: &[String]) -> anyhow::Result<Vec<ObjectId>> {
