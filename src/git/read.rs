@@ -23,6 +23,32 @@ pub struct Reader {
     current: gix::Repository,
 }
 
+/// The config file of the repository holding `cwd` when it sets `objectFormat = sha256`
+/// (gix is built for SHA-1 here, so it cannot open one): read as text, the `.git` dir or a
+/// worktree's `.git` file followed to its common dir.
+fn sha256_repository(cwd: &Utf8Path) -> Option<Utf8PathBuf> {
+    let dot_git = cwd
+        .ancestors()
+        .map(|d| d.join(".git"))
+        .find(|p| p.exists())?;
+    let git_dir = if dot_git.is_dir() {
+        dot_git
+    } else {
+        let text = std::fs::read_to_string(&dot_git).ok()?;
+        let admin = Utf8PathBuf::from(text.trim_end().strip_prefix("gitdir: ")?);
+        match std::fs::read_to_string(admin.join("commondir")) {
+            Ok(common) => admin.join(common.trim_end()),
+            Err(_) => admin,
+        }
+    };
+    let config = git_dir.join("config");
+    let text = std::fs::read_to_string(&config).ok()?.to_ascii_lowercase();
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<String>())
+        .any(|l| l == "objectformat=sha256")
+        .then_some(config)
+}
+
 fn utf8(path: &std::path::Path) -> anyhow::Result<Utf8PathBuf> {
     let absolute = fs_err::canonicalize(path)?;
     Utf8PathBuf::from_path_buf(absolute).map_err(|p| {
@@ -51,6 +77,12 @@ impl Reader {
         )
         .map(gix::Repository::from)
         .map_err(|_| {
+            if let Some(config) = sha256_repository(cwd) {
+                return UserError::bad_input(format!(
+                    "this is a SHA-256 repository ({config} sets extensions.objectFormat = sha256), which git-codex does not support yet"
+                ))
+                .hint("git-codex reads SHA-1 repositories only for now; use it in a SHA-1 clone");
+            }
             UserError::bad_input(format!(
                 "not a git repository (or any parent up to /): {cwd}"
             ))
