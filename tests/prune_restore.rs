@@ -406,3 +406,30 @@ fn many_expired_sessions_are_pruned_together_each_with_its_own_work() {
         );
     });
 }
+
+/// A session whose worktree was removed by hand (`git worktree remove`, as doctor suggests
+/// for a missing one) comes back with `restore`: pruned first, nothing of it lost.
+#[test]
+fn restore_brings_back_a_session_whose_worktree_was_removed_by_hand() {
+    each_git(|t| {
+        let wt = t.add("h");
+        t.commit_in(&wt, "work.txt", "the agent's work\n");
+        let out = t.git_output(
+            &t.repo,
+            &["worktree", "remove", "--force", wt.to_str().unwrap()],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (code, out, err) = run(t.codex(&["session", "restore", "h"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.trim_end().ends_with("wt-h"), "{out}");
+        assert_eq!(
+            std::fs::read_to_string(wt.join("work.txt")).unwrap(),
+            "the agent's work\n"
+        );
+        assert_eq!(t.show("h")["branch"], "codex/h");
+    });
+}

@@ -18,7 +18,18 @@ pub fn run(args: SessionRestoreArgs) -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
     ctx.ensure_init()?;
     let _lock = ctx.state.lock()?;
-    let (records, broken) = ctx.state.records()?;
+    let (mut records, mut broken) = ctx.state.records()?;
+    // Its worktree removed by hand (`git worktree remove`) and no agent at work in it: the
+    // session is pruned first, as `session prune` would, then comes back below.
+    if let Some(record) = records.iter().find(|r| {
+        r.id == id.as_str()
+            && !r.worktree.exists()
+            && !r.worktree.is_symlink()
+            && !r.agent.as_ref().is_some_and(|a| a.is_alive())
+    }) {
+        super::prune::prune_missing(&ctx, record)?;
+        (records, broken) = ctx.state.records()?;
+    }
     if records.iter().any(|r| r.id == id.as_str()) {
         return Err(UserError::refused(format!(
             "session '{id}' is live: there is nothing to restore"

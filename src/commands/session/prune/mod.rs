@@ -124,6 +124,20 @@ pub fn prune_expired(ctx: &Ctx, now: Timestamp) -> anyhow::Result<()> {
     refresh_stamp(ctx)
 }
 
+/// Under the lock: session `record`, whose worktree is gone (removed by hand with `git
+/// worktree remove`, as doctor suggests), is pruned as `session prune` would: what is left is
+/// saved, its record goes, its branch and ledger stay. `restore` then brings it back.
+pub fn prune_missing(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
+    let finding = session_finding(
+        Kind::MissingWorktree,
+        record,
+        format!("its worktree {} is gone", record.worktree),
+    );
+    let outcomes = execute(ctx, vec![finding])?;
+    report_text(&outcomes, false);
+    refresh_stamp(ctx)
+}
+
 /// The expiry stamp with commits on the branches counted as activity, so that checkouts
 /// stop asking until something really may expire.
 fn refresh_stamp(ctx: &Ctx) -> anyhow::Result<()> {
