@@ -433,3 +433,30 @@ fn restore_brings_back_a_session_whose_worktree_was_removed_by_hand() {
         assert_eq!(t.show("h")["branch"], "codex/h");
     });
 }
+
+/// A session whose branch was deleted by hand is flagged by doctor with the command that
+/// puts the branch back at its last commit.
+#[test]
+fn doctor_flags_a_session_whose_branch_was_deleted_by_hand() {
+    each_git(|t| {
+        let wt = t.add("b");
+        t.commit_in(&wt, "work.txt", "work\n");
+        let last = t.git(&["rev-parse", "codex/b"]);
+        t.git(&["update-ref", "-d", "refs/heads/codex/b"]);
+        let (_, out, _) = run(t.codex(&["doctor", "--json"]));
+        let report = json(&out);
+        let check = report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == "branches")
+            .cloned()
+            .expect("a branches check");
+        assert_eq!(check["status"], "warn", "{check}");
+        let hint = check["hint"].as_str().unwrap_or("");
+        assert!(
+            hint.contains(&format!("git branch codex/b {last}")),
+            "{hint}"
+        );
+    });
+}

@@ -563,6 +563,41 @@ fn sessions_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
             Some("'git codex session prune' saves what is left and repairs them; 'session restore <id>' brings one back"),
         )
     });
+    // A session branch deleted by hand: the session lists as active with '?' counts. Its
+    // last commit is the newest its worktree's HEAD reflog names, else its base.
+    let branchless: Vec<(String, String)> = views
+        .iter()
+        .filter(|v| v.state != State::Missing && v.tip.is_none())
+        .map(|v| {
+            let last =
+                crate::git::worktrees::admin_dir_of(&v.record.worktree, &ctx.paths.common_dir)
+                    .and_then(|admin| {
+                        crate::git::ledger::commit_ids_in(&admin.join("logs/HEAD"))
+                            .last()
+                            .map(|id| id.to_string())
+                    })
+                    .unwrap_or_else(|| v.record.base_commit.clone());
+            (
+                format!("{} ({})", escape::quote(&v.record.id), v.record.branch),
+                format!("git branch {} {last}", v.record.branch),
+            )
+        })
+        .collect();
+    checks.push(if branchless.is_empty() {
+        check("branches", "ok", "every session has its branch", None)
+    } else {
+        let names: Vec<&str> = branchless.iter().map(|(n, _)| n.as_str()).collect();
+        let fixes: Vec<&str> = branchless.iter().map(|(_, f)| f.as_str()).collect();
+        check(
+            "branches",
+            "warn",
+            format!("session branch gone: {}", names.join(", ")),
+            Some(&format!(
+                "recreate it at its last commit ({}), or remove the session with 'git codex session remove <id>' (its work is snapshotted first)",
+                fixes.join("; ")
+            )),
+        )
+    });
     let orphans: Vec<String> = prune::preview(ctx, now)
         .unwrap_or_default()
         .into_iter()
