@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestEnv, each_git, json, run};
+use common::{TestEnv, each_git, run};
 
 /// The test repository with its branch renamed to `branch` (before `git codex init`).
 fn on_branch(t: &TestEnv, branch: &str) {
@@ -71,15 +71,7 @@ fn a_protected_pattern_that_matches_no_branch_is_a_warning() {
         t.codex(&["config", "set", "review.protected", "[\"main\"]"])
             .assert()
             .success();
-        let (_, out, _) = run(t.codex(&["doctor", "--json"]));
-        let report = json(&out);
-        let check = report["checks"]
-            .as_array()
-            .expect("checks")
-            .iter()
-            .find(|c| c["name"] == "protected")
-            .cloned()
-            .expect("a protected check");
+        let check = common::doctor_check(t, "protected");
         assert_eq!(check["status"], "warn", "{check}");
         assert!(
             check["hint"].as_str().unwrap_or("").contains("master"),

@@ -443,15 +443,7 @@ fn doctor_flags_a_session_whose_branch_was_deleted_by_hand() {
         t.commit_in(&wt, "work.txt", "work\n");
         let last = t.git(&["rev-parse", "codex/b"]);
         t.git(&["update-ref", "-d", "refs/heads/codex/b"]);
-        let (_, out, _) = run(t.codex(&["doctor", "--json"]));
-        let report = json(&out);
-        let check = report["checks"]
-            .as_array()
-            .expect("checks")
-            .iter()
-            .find(|c| c["name"] == "branches")
-            .cloned()
-            .expect("a branches check");
+        let check = common::doctor_check(t, "branches");
         assert_eq!(check["status"], "warn", "{check}");
         let hint = check["hint"].as_str().unwrap_or("");
         assert!(

@@ -229,13 +229,7 @@ pub fn unmatched_patterns(ctx: &Ctx, patterns: &[String]) -> anyhow::Result<Vec<
 /// Whether `review.protected` protects a branch that exists (on a `master` repository the
 /// built-in `main` protects nothing).
 fn protected_check(ctx: &Ctx) -> Check {
-    let patterns: Vec<String> = ctx
-        .config
-        .review
-        .protected
-        .texts()
-        .map(str::to_string)
-        .collect();
+    let patterns: Vec<String> = ctx.config.review.protected.to_strings();
     match unmatched_patterns(ctx, &patterns) {
         Ok(unmatched) if unmatched.is_empty() => check(
             "protected",

@@ -27,13 +27,7 @@ fn protect_default_branch(ctx: &Ctx) -> anyhow::Result<()> {
         .settings
         .get("review.protected")
         .is_some_and(|(_, origin)| matches!(origin, crate::config::Origin::Default));
-    let mut protected: Vec<String> = ctx
-        .config
-        .review
-        .protected
-        .texts()
-        .map(str::to_string)
-        .collect();
+    let mut protected: Vec<String> = ctx.config.review.protected.to_strings();
     if defaulted
         && let Some(branch) = ctx.reader.default_branch()
         && !protected.contains(&branch)

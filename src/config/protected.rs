@@ -103,6 +103,11 @@ impl ProtectedPatterns {
     }
 
     /// The patterns as written.
+    /// The patterns as written, owned.
+    pub fn to_strings(&self) -> Vec<String> {
+        self.texts().map(str::to_string).collect()
+    }
+
     pub fn texts(&self) -> impl Iterator<Item = &str> {
         self.patterns.iter().map(|p| p.text.as_str())
     }

@@ -324,3 +324,12 @@ pub fn codex_only_path() -> String {
         .display()
         .to_string()
 }
+
+/// The check named `name` of `git codex doctor --json`.
+pub fn doctor_check(t: &TestEnv, name: &str) -> serde_json::Value {
+    let (_, out, err) = run(t.codex(&["doctor", "--json"]));
+    json(&out)["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == name).cloned())
+        .unwrap_or_else(|| panic!("no {name} check in {out}{err}"))
+}
