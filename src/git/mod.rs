@@ -143,6 +143,10 @@ impl Git {
     /// or git-codex's own scratch worktrees (a rebase replays the agent's commits there).
     fn guard_of(&self, path: &Utf8Path) -> Option<&SessionGuard> {
         let guard = self.sessions.as_deref()?;
+        if path == guard.main_root {
+            // Most of git-codex's git (every hook's) runs here: no path to resolve.
+            return None;
+        }
         let inside = |p: &Utf8Path| guard.bases.iter().any(|b| p.starts_with(b));
         (inside(path) || path.canonicalize_utf8().is_ok_and(|real| inside(&real))).then_some(guard)
     }

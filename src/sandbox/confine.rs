@@ -389,45 +389,13 @@ fn import_objects(ctx: &Ctx, objects: &Utf8Path) -> anyhow::Result<(usize, Vec<O
 }
 
 /// What the agent may have left in its worktree's admin dir in place of git's own files: a
-/// link (to a fifo, a device, a file of the person's) or a fifo, which every later reader,
-/// git itself included, would follow or block on. Such an entry holds no data of its own; it
-/// is unlinked (a link's target is untouched), and a HEAD that was one points at the
+/// link (to a fifo, a device, a file of the person's), a fifo or a device, which every later
+/// reader, git itself included (`rebase-merge/head-name` when the person's own `git branch -D`
+/// checks every worktree), would follow or block on. Such an entry holds no data of its own;
+/// it is unlinked (a link's target is untouched), and a HEAD that was one points at the
 /// session's branch again. Returns a warning naming what was cleared.
 fn clear_planted(admin: &Utf8Path, branch: &str) -> anyhow::Result<Option<String>> {
-    use std::os::unix::fs::FileTypeExt as _;
-    let mut cleared = Vec::new();
-    // The whole admin dir: git opens files deep in it too (`rebase-merge/head-name`, when the
-    // person's own `git branch -D` checks every worktree). Links are not descended.
-    let mut dirs = vec![admin.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = fs_err::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else {
-                continue;
-            };
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                dirs.push(path);
-                continue;
-            }
-            let planted = kind.is_symlink()
-                || kind.is_fifo()
-                || kind.is_socket()
-                || kind.is_char_device()
-                || kind.is_block_device();
-            if planted {
-                fs_err::remove_file(&path)?;
-                cleared.push(
-                    path.strip_prefix(admin)
-                        .map_or_else(|_| path.to_string(), |p| p.to_string()),
-                );
-            }
-        }
-    }
+    let cleared = remove_special_files(admin, true);
     if cleared.is_empty() {
         return Ok(None);
     }
@@ -435,42 +403,58 @@ fn clear_planted(admin: &Utf8Path, branch: &str) -> anyhow::Result<Option<String
     if std::fs::symlink_metadata(&head).is_err() {
         crate::state::atomic_write(&head, format!("ref: refs/heads/{branch}\n").as_bytes())?;
     }
+    let names: Vec<&str> = cleared
+        .iter()
+        .map(|p| p.strip_prefix(admin).map_or(p.as_str(), |p| p.as_str()))
+        .collect();
     Ok(Some(format!(
         "git-codex: the agent left {} in its worktree's admin dir ({admin}) in place of git's files: cleared, HEAD on its branch",
-        cleared.join(", ")
+        names.join(", ")
     )))
 }
 
 /// Fifos and sockets the agent left anywhere in its worktree: git cannot track them, and git
 /// (the person's, git-codex's review and prune) blocks for good opening a fifo named
-/// `.gitignore` or `.gitattributes`. They hold no data; each is unlinked, never followed
-/// (links are not descended). Returns a warning saying how many.
+/// `.gitignore` or `.gitattributes`. They hold no data. Returns a warning saying how many.
 fn clear_fifos(worktree: &Utf8Path) -> Option<String> {
-    use std::os::unix::fs::FileTypeExt as _;
-    let mut cleared = 0usize;
-    let mut stack = vec![worktree.as_std_path().to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if (kind.is_fifo() || kind.is_socket())
-                && std::fs::remove_file(entry.path()).is_ok()
-            {
-                cleared += 1;
-            }
-        }
-    }
+    let cleared = remove_special_files(worktree, false).len();
     (cleared > 0).then(|| {
         format!(
             "git-codex: removed {cleared} fifo(s) or socket(s) the agent left in its worktree {worktree} (git cannot track them; a fifo blocks git)"
         )
     })
+}
+
+/// Unlinks every fifo, socket and device under `root` (and every symlink too, with
+/// `links`), never following one: links are not descended. Returns what was removed.
+fn remove_special_files(root: &Utf8Path, links: bool) -> Vec<Utf8PathBuf> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let mut removed = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let (Ok(path), Ok(kind)) =
+                (Utf8PathBuf::from_path_buf(entry.path()), entry.file_type())
+            else {
+                continue;
+            };
+            if kind.is_dir() {
+                dirs.push(path);
+            } else if (kind.is_fifo()
+                || kind.is_socket()
+                || kind.is_char_device()
+                || kind.is_block_device()
+                || (links && kind.is_symlink()))
+                && std::fs::remove_file(&path).is_ok()
+            {
+                removed.push(path);
+            }
+        }
+    }
+    removed
 }
 
 /// The worktree's HEAD file when it is a plain file, never through a link the agent planted;
