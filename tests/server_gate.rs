@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt as _;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
@@ -13,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::{TestEnv, each_git, run, write_file};
 
-/// `git daemon` serving the temp root with receive-pack on, killed when dropped.
+/// `git daemon` serving the temp root with receive-pack on, killed when dropped with its whole
+/// process group (`git daemon` runs `git-daemon` as a child of its own).
 struct Daemon {
     child: Child,
     port: u16,
@@ -40,6 +43,7 @@ impl Daemon {
             .arg(format!("--base-path={}", t.root().display()))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("git daemon");
         let started = Instant::now();
@@ -60,7 +64,12 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            // SAFETY: kill of the process group this test made for the daemon.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
         let _ = self.child.wait();
     }
 }
