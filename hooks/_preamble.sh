@@ -1,6 +1,5 @@
 codex_bin='@BIN@'
 codex_state='@STATE@'
-codex_chained="$0.codex-chained"
 if [ ! -x "$codex_bin" ]; then
   codex_bin=$(command -v git-codex 2>/dev/null) || codex_bin=
 fi

@@ -97,6 +97,12 @@ impl Ctx {
         Ok(())
     }
 
+    /// Says loudly when git does not run git-codex's hooks here (a hook manager moved
+    /// `core.hooksPath` or rewrote the hooks), with the command that puts them back.
+    pub fn warn_if_gate_off(&self) {
+        crate::hooks::health::warn_if_off(&self.git, &self.paths.main_root, &self.paths.common_dir);
+    }
+
     /// The state dir, config and excludes, without hooks. Returns true when something was made.
     pub fn ensure_state(&self) -> anyhow::Result<bool> {
         let _lock = self.state.lock()?;

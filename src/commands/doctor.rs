@@ -18,7 +18,7 @@ use crate::context::{Ctx, current_dir};
 use crate::error::UserError;
 use crate::git::Git;
 use crate::git::read::Reader;
-use crate::hooks::{self, CLIENT_HOOKS};
+use crate::hooks::{self, health};
 use crate::output::{self, escape};
 use crate::sandbox::allow::{Allowlist, Pattern, Policy};
 use crate::sandbox::{confine, netns, proxy};
@@ -147,22 +147,17 @@ fn repository_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
 
 fn hooks_check(ctx: &Ctx) -> Check {
     let hint = Some("run 'git codex hooks install'; 'git codex hooks status' shows each hook");
-    let Ok(dir) = hooks::hooks_dir(&ctx.git, &ctx.paths.main_root) else {
+    let Ok(health) = health::check(&ctx.git, &ctx.paths.main_root, &ctx.paths.common_dir) else {
         return check("hooks", "fail", "cannot find the hooks dir", hint);
     };
-    let states = hooks::status(&dir, CLIENT_HOOKS);
-    let missing: Vec<&str> = states
-        .iter()
-        .filter(|s| s.state != "ours")
-        .map(|s| s.name.as_str())
-        .collect();
-    if !missing.is_empty() {
-        return check(
-            "hooks",
-            "fail",
-            format!("not installed in {dir}: {}", missing.join(", ")),
-            hint,
-        );
+    let dir = &health.dir;
+    let problems = health.problems();
+    if !problems.is_empty() {
+        return check("hooks", "fail", problems.join("; "), Some(&health.repair()));
+    }
+    if let Some(problem) = health::lfs_problem(&health, &ctx.paths.main_root, &ctx.paths.common_dir)
+    {
+        return check("hooks", "warn", problem, Some(health::LFS_REPAIR));
     }
     if let Some(problem) = hooks::worktree_problem(&ctx.git, &ctx.paths.main_root) {
         return check(
@@ -172,22 +167,11 @@ fn hooks_check(ctx: &Ctx) -> Check {
             Some("point core.hooksPath at an absolute path, or track the hooks dir"),
         );
     }
-    if let Some(bin) = hooks::shim_binary(&dir.join("reference-transaction"))
-        && !bin.exists()
-        && which::which("git-codex").is_err()
-    {
-        return check(
-            "hooks",
-            "fail",
-            format!("the shims call {bin}, which is gone, and git-codex is not on PATH"),
-            Some("reinstall git-codex, then 'git codex hooks install'"),
-        );
-    }
     // Every worktree must resolve the same hooks dir (a relative core.hooksPath would not).
     let (records, _) = ctx.state.records().unwrap_or_default();
     for record in records.iter().filter(|r| r.worktree.is_dir()) {
         let theirs = hooks::hooks_dir(&ctx.git, &record.worktree).ok();
-        if theirs.as_deref() != Some(dir.as_path()) {
+        if theirs.as_ref() != Some(dir) {
             return check(
                 "hooks",
                 "fail",

@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::context::{Ctx, current_dir};
 use crate::error::UserError;
 use crate::git::Git;
-use crate::hooks::{self, CLIENT_HOOKS, SERVER_HOOKS};
+use crate::hooks::{self, CLIENT_HOOKS, SERVER_HOOKS, health};
 use crate::output;
 use crate::state::StateDir;
 
@@ -73,16 +73,32 @@ pub fn install_client(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = hooks::hooks_dir(&ctx.git, &ctx.paths.main_root)?;
     let states = hooks::install(&dir, CLIENT_HOOKS, &this_binary()?, &ctx.state.root)?;
     hooks::refresh_cache(&ctx.state, &ctx.state.records()?.0)?;
-    let chained: Vec<&str> = states
+    let chained: Vec<String> = states
         .iter()
         .filter(|s| s.chained)
-        .map(|s| s.name.as_str())
+        .map(|s| match s.manager {
+            Some(manager) => format!("{manager}'s {}", s.name),
+            None => format!("your {}", s.name),
+        })
+        .collect();
+    let run_by: Vec<String> = states
+        .iter()
+        .filter_map(|s| Some(format!("{} runs {}", s.manager?, s.ours_at.as_ref()?)))
         .collect();
     let mut line = format!("Installed git-codex hooks in {dir}");
     if !chained.is_empty() {
-        line.push_str(&format!(" (chaining your {})", chained.join(", ")));
+        line.push_str(&format!(" (chaining {})", chained.join(", ")));
+    }
+    if !run_by.is_empty() {
+        line.push_str(&format!(" ({})", run_by.join(", ")));
     }
     output::note(&line);
+    if let Ok(health) = health::check(&ctx.git, &ctx.paths.main_root, &ctx.paths.common_dir)
+        && let Some(lfs) = health::lfs_problem(&health, &ctx.paths.main_root, &ctx.paths.common_dir)
+    {
+        output::warning(&lfs);
+        output::hint(health::LFS_REPAIR);
+    }
     if let Some(problem) = hooks::worktree_problem(&ctx.git, &ctx.paths.main_root) {
         output::warning(&problem);
         output::hint(
@@ -119,6 +135,12 @@ fn uninstall(args: &HooksInstallArgs) -> anyhow::Result<()> {
     crate::sandbox::context::refuse_in_session("uninstall the hooks")?;
     let place = place(args.server)?;
     let kept = hooks::uninstall(&place.hooks_dir, place.names)?;
+    // Shims left in the default dir when a manager moved core.hooksPath would run again
+    // the day it moves back.
+    let default = place.state.root.parent().map(|common| common.join("hooks"));
+    if let Some(default) = default.filter(|d| *d != place.hooks_dir && d.is_dir()) {
+        hooks::uninstall(&default, place.names)?;
+    }
     let _ = fs_err::remove_file(place.state.root.join("hooks-cache.sh"));
     output::note(&format!(
         "Removed the git-codex hooks from {}",
@@ -132,47 +154,97 @@ fn uninstall(args: &HooksInstallArgs) -> anyhow::Result<()> {
 
 fn status(args: &HooksStatusArgs) -> anyhow::Result<()> {
     let place = place(args.server)?;
-    let states = hooks::status(&place.hooks_dir, place.names);
     let git = Git::from_env();
     let cwd = current_dir()?;
-    let problem = if args.server {
-        None
-    } else {
-        hooks::worktree_problem(&git, &cwd)
+    if args.server {
+        return server_status(&place, args.json);
+    }
+    let common = place
+        .state
+        .root
+        .parent()
+        .unwrap_or(&place.state.root)
+        .to_owned();
+    let health = health::check(&git, &cwd, &common)?;
+    let problem = hooks::worktree_problem(&git, &cwd);
+    let lfs = health::lfs_problem(&health, &cwd, &common);
+    let problems = health.problems();
+    let shim_binary =
+        health.states.iter().find(|s| s.effective()).and_then(|s| {
+            hooks::shim_binary(&health.dir.join(s.ours_at.as_ref().unwrap_or(&s.name)))
+        });
+    if args.json {
+        return output::json(&json!({
+            "schema": 1,
+            "hooksDir": health.dir,
+            "hooks": health.states,
+            "manager": health.dir_manager.map(|m| m.name()),
+            "effective": problem.is_none() && problems.is_empty(),
+            "problem": problem,
+            "problems": problems,
+            "lfsProblem": lfs,
+            "binary": shim_binary,
+            "binaryMissing": health.binary_missing,
+        }));
+    }
+    let by = health
+        .dir_manager
+        .map(|m| format!(" ({}'s)", m.name()))
+        .unwrap_or_default();
+    output::data(&format!("hooks dir: {}{by}", health.dir));
+    for s in &health.states {
+        output::data(&format!("{:<22} {}", s.name, describe(s, &health.dir)));
+    }
+    for line in &problems {
+        output::warning(line);
+    }
+    if !problems.is_empty() {
+        output::hint(&health.repair());
+    }
+    if let Some(problem) = problem {
+        output::warning(&problem);
+    }
+    if let Some(lfs) = lfs {
+        output::warning(&lfs);
+        output::hint(health::LFS_REPAIR);
+    }
+    Ok(())
+}
+
+/// One hook's line in `hooks status`.
+fn describe(state: &hooks::HookState, dir: &Utf8Path) -> String {
+    let chained = match (state.chained, state.manager) {
+        (true, Some(manager)) => format!(" (chains {manager}'s hook)"),
+        (true, None) => " (chains your hook)".to_string(),
+        _ => String::new(),
     };
-    let installed: Vec<&str> = states
-        .iter()
-        .filter(|s| s.state == "ours")
-        .map(|s| s.name.as_str())
-        .collect();
-    let shim_binary = installed
-        .first()
-        .and_then(|name| hooks::shim_binary(&place.hooks_dir.join(name)));
+    match (state.state, &state.ours_at, state.manager) {
+        ("ours", Some(at), Some(manager)) => format!("installed ({manager} runs it as {at})"),
+        ("ours", _, _) => format!("installed{chained}"),
+        _ => format!("not in place: {}", health::describe_missing(state, dir)),
+    }
+}
+
+fn server_status(place: &Place, json_out: bool) -> anyhow::Result<()> {
+    let states = hooks::status(&place.hooks_dir, place.names);
+    let installed = states.iter().all(|s| s.effective());
+    let shim_binary = hooks::shim_binary(&place.hooks_dir.join("pre-receive"));
     let binary_missing =
         shim_binary.as_ref().is_some_and(|b| !b.exists()) && which::which("git-codex").is_err();
-    if args.json {
+    if json_out {
         return output::json(&json!({
             "schema": 1,
             "hooksDir": place.hooks_dir,
             "hooks": states,
-            "effective": problem.is_none() && installed.len() == states.len() && !binary_missing,
-            "problem": problem,
+            "effective": installed && !binary_missing,
+            "problem": null,
             "binary": shim_binary,
             "binaryMissing": binary_missing,
         }));
     }
     output::data(&format!("hooks dir: {}", place.hooks_dir));
     for s in &states {
-        let chained = if s.chained { " (chains your hook)" } else { "" };
-        let word = match s.state {
-            "ours" => "installed",
-            "foreign" => "not installed: another hook is there",
-            _ => "missing",
-        };
-        output::data(&format!("{:<22} {word}{chained}", s.name));
-    }
-    if let Some(problem) = problem {
-        output::warning(&problem);
+        output::data(&format!("{:<22} {}", s.name, describe(s, &place.hooks_dir)));
     }
     if binary_missing {
         output::warning("the shims' git-codex binary is gone and none is on PATH: hooks only warn");

@@ -34,6 +34,7 @@ pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
     let base = args.base.as_deref().unwrap_or("HEAD");
     let base_commit = ctx.reader.resolve_commit(base)?;
     ctx.ensure_init()?;
+    ctx.warn_if_gate_off();
 
     let _lock = ctx.state.lock()?;
     let now = Timestamp::now();

@@ -16,6 +16,7 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
     crate::sandbox::context::refuse_in_session("merge a session")?;
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
+    ctx.warn_if_gate_off();
     let _lock = ctx.state.lock()?;
     let record = ctx.state.record(&id)?;
     let target = target_branch(&ctx, args.into.as_deref())?;

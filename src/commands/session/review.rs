@@ -28,6 +28,7 @@ pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
     }
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
+    ctx.warn_if_gate_off();
     let format = args
         .format
         .unwrap_or(if ctx.config.review.summary_format == "json" {

@@ -20,6 +20,7 @@ use crate::state::{SessionId, SessionRecord, id};
 pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
+    ctx.warn_if_gate_off();
     let record = check_runnable(&ctx, &id)?;
     let (mode, source) = launch::mode_of(&ctx, &record, args.sandbox.as_deref());
     let strict = mode == "strict";
