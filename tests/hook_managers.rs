@@ -46,9 +46,15 @@ fn pre_commit_python() -> Option<PathBuf> {
 
 /// `program args` in `dir` with the test's environment; panics when it fails.
 fn tool_in(t: &TestEnv, dir: &Path, program: &Path, args: &[&str]) -> String {
+    // The tool's own dir first: an npm tool's `env node` lives beside it.
+    let mut vars = t.vars();
+    if let (Some(bin), Some(path)) = (program.parent(), vars.iter_mut().find(|(k, _)| k == "PATH"))
+    {
+        path.1 = format!("{}:{}", bin.display(), path.1);
+    }
     let out = Command::new(program)
         .env_clear()
-        .envs(t.vars())
+        .envs(vars)
         .current_dir(dir)
         .args(args)
         .output()
