@@ -1,0 +1,261 @@
+//! Submodules and sparse checkouts never lose work (issue 15, point 3): a session worktree's
+//! initialized submodule (its commits live only in the worktree's admin dir,
+//! `.git/worktrees/<name>/modules/…`) and an agent's changes outside the sparse cone go through
+//! review, remove, expiry, restore and merge with nothing lost.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{TestEnv, each_git, json, run, write_file};
+
+/// Git allowing a submodule from a local path (refused by default since 2.38.1).
+const FILE_OK: [&str; 2] = ["-c", "protocol.file.allow=always"];
+
+/// A repository `subrepo` next to the main one, added to it as submodule `sub` on main.
+fn with_submodule(t: &TestEnv) {
+    let subrepo = t.root().join("subrepo");
+    t.git_in(&t.root(), &["init", "-q", "-b", "main", "subrepo"]);
+    t.commit_in(&subrepo, "s.txt", "upstream\n");
+    let url = subrepo.display().to_string();
+    let mut args = FILE_OK.to_vec();
+    args.extend(["submodule", "add", "-q", &url, "sub"]);
+    t.git(&args);
+    t.git(&["commit", "-q", "-m", "add sub"]);
+}
+
+/// Session `id` with its submodule initialized, a commit made inside it (which lives only in
+/// the worktree's admin dir), an uncommitted edit and an untracked file there. Returns the
+/// worktree and the submodule's new HEAD.
+fn session_with_submodule_work(t: &TestEnv, id: &str) -> (PathBuf, String) {
+    let wt = t.add(id);
+    let mut args = FILE_OK.to_vec();
+    args.extend(["submodule", "update", "-q", "--init"]);
+    t.git_in(&wt, &args);
+    let sub = wt.join("sub");
+    t.commit_in(&sub, "agent.txt", "committed inside the submodule\n");
+    write_file(&sub.join("s.txt"), "edited inside the submodule\n");
+    write_file(&sub.join("untracked.txt"), "untracked inside the submodule\n");
+    let head = t.git_in(&sub, &["rev-parse", "HEAD"]);
+    (wt, head)
+}
+
+/// What `session_with_submodule_work` left is there again, the submodule a working repository.
+fn assert_submodule_work(t: &TestEnv, wt: &Path, head: &str, after: &str) {
+    let sub = wt.join("sub");
+    let out = t.git_output(&sub, &["rev-parse", "HEAD"]);
+    assert!(
+        out.status.success(),
+        "after {after}, the submodule is no repository: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        head,
+        "after {after}"
+    );
+    assert_eq!(
+        t.git_in(&sub, &["show", "-s", "--format=%s", head]),
+        "add agent.txt",
+        "after {after}"
+    );
+    let status = t.git_in(&sub, &["status", "--porcelain"]);
+    assert!(status.contains(" M s.txt"), "after {after}: {status}");
+    assert!(status.contains("?? untracked.txt"), "after {after}: {status}");
+    assert_eq!(
+        std::fs::read_to_string(sub.join("s.txt")).expect("s.txt"),
+        "edited inside the submodule\n"
+    );
+}
+
+#[test]
+fn a_submodules_commits_and_edits_survive_remove_and_expiry_then_restore() {
+    each_git(|t| {
+        with_submodule(t);
+        for how in ["remove", "expiry"] {
+            let (wt, head) = session_with_submodule_work(t, how);
+            let (code, _, err) = if how == "remove" {
+                run(t.codex(&["session", "remove", how]))
+            } else {
+                t.age(how, 3);
+                run(t.codex(&["session", "prune"]))
+            };
+            assert_eq!(code, 0, "{how}: {err}");
+            assert!(!wt.exists(), "{how} left the worktree");
+
+            let (code, _, err) = run(t.codex(&["session", "restore", how]));
+            assert_eq!(code, 0, "restore after {how}: {err}");
+            assert_submodule_work(t, &wt, &head, how);
+            // Nothing of it is left behind in the trash to be emptied later.
+            let left: Vec<_> = std::fs::read_dir(t.state_dir().join("trash"))
+                .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            assert!(
+                !left
+                    .iter()
+                    .any(|n| n.to_string_lossy().starts_with(&format!("{how}@"))),
+                "{left:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn review_commits_a_submodule_moved_by_the_agent_and_merge_remove_keeps_its_commits() {
+    each_git(|t| {
+        with_submodule(t);
+        let (wt, head) = session_with_submodule_work(t, "s");
+        let (code, out, err) = run(t.codex(&["session", "review", "s", "--format", "json"]));
+        assert_eq!(code, 0, "{err}");
+        let files = json(&out)["files"].to_string();
+        assert!(files.contains("\"sub\""), "review does not show the submodule: {out}");
+        let tip = t.git(&["rev-parse", "codex/s"]);
+        assert_eq!(
+            t.git(&["rev-parse", &format!("{tip}:sub")]),
+            head,
+            "review did not commit the submodule's new commit"
+        );
+
+        let (code, _, err) = run(t.codex(&["session", "review", "s", "--approve"]));
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s", "--remove"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(t.git(&["rev-parse", "main:sub"]), head);
+        assert!(!wt.exists());
+
+        let (code, _, err) = run(t.codex(&["session", "restore", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert_submodule_work(t, &wt, &head, "merge --remove");
+    });
+}
+
+/// A repository whose main worktree is a cone-mode sparse checkout of `in/` (`out/b.txt` is
+/// tracked but not checked out); sessions inherit it.
+fn sparse(t: &TestEnv) {
+    t.write("in/a.txt", "in the cone\n");
+    t.write("out/b.txt", "outside the cone\n");
+    t.git(&["add", "in", "out"]);
+    t.git(&["commit", "-q", "-m", "two dirs"]);
+    t.git(&["sparse-checkout", "set", "in"]);
+    assert!(!t.repo.join("out").exists());
+}
+
+#[test]
+fn review_sees_and_commits_changes_outside_the_sparse_cone() {
+    each_git(|t| {
+        sparse(t);
+        let wt = t.add("s");
+        assert!(!wt.join("out").exists(), "the session is not sparse");
+        // A tracked file outside the cone, edited: the only change.
+        write_file(&wt.join("out/b.txt"), "edited by the agent\n");
+        let list = json(&run(t.codex(&["session", "list", "--json"])).1);
+        assert_eq!(list["sessions"][0]["dirty"], true, "{list}");
+        let (code, out, err) = run(t.codex(&["session", "review", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("out/b.txt"), "{out}");
+        assert_eq!(t.git(&["show", "codex/s:out/b.txt"]), "edited by the agent");
+
+        // A new file outside the cone.
+        write_file(&wt.join("out/new.txt"), "new outside the cone\n");
+        write_file(&wt.join("in/a.txt"), "edited in the cone\n");
+        let (code, out, err) = run(t.codex(&["session", "review", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("out/new.txt"), "{out}");
+        assert_eq!(
+            t.git(&["show", "codex/s:out/new.txt"]),
+            "new outside the cone"
+        );
+        assert_eq!(t.git(&["show", "codex/s:in/a.txt"]), "edited in the cone");
+        assert_eq!(t.git_in(&wt, &["status", "--porcelain"]), "");
+
+        // Approved and merged into the sparse main worktree: all of it lands.
+        let (code, _, err) = run(t.codex(&["session", "review", "s", "--approve"]));
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s", "--remove"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(t.git(&["show", "main:out/b.txt"]), "edited by the agent");
+        assert_eq!(t.git(&["show", "main:out/new.txt"]), "new outside the cone");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+    });
+}
+
+/// The agent's work outside the cone in a fresh session `id`.
+fn sparse_work(t: &TestEnv, id: &str) -> PathBuf {
+    let wt = t.add(id);
+    write_file(&wt.join("out/b.txt"), "edited by the agent\n");
+    write_file(&wt.join("out/new.txt"), "new outside the cone\n");
+    wt
+}
+
+fn assert_sparse_work(wt: &Path, after: &str) {
+    for (file, text) in [
+        ("out/b.txt", "edited by the agent\n"),
+        ("out/new.txt", "new outside the cone\n"),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(wt.join(file)).ok().as_deref(),
+            Some(text),
+            "{file} after {after}"
+        );
+    }
+}
+
+#[test]
+fn removal_and_expiry_snapshot_changes_outside_the_cone_and_restore_brings_them_back() {
+    each_git(|t| {
+        sparse(t);
+        for how in ["remove", "expiry"] {
+            let wt = sparse_work(t, how);
+            let (code, _, err) = if how == "remove" {
+                run(t.codex(&["session", "remove", how]))
+            } else {
+                t.age(how, 3);
+                run(t.codex(&["session", "prune"]))
+            };
+            assert_eq!(code, 0, "{how}: {err}");
+            assert!(!wt.exists());
+            // The snapshot, which outlives the trash, holds them.
+            let snapshot = format!("refs/codex/snapshots/{how}");
+            assert_eq!(
+                t.git(&["show", &format!("{snapshot}:out/b.txt")]),
+                "edited by the agent"
+            );
+            assert_eq!(
+                t.git(&["show", &format!("{snapshot}:out/new.txt")]),
+                "new outside the cone"
+            );
+            let (code, _, err) = run(t.codex(&["session", "restore", how]));
+            assert_eq!(code, 0, "restore after {how}: {err}");
+            assert_sparse_work(&wt, how);
+        }
+    });
+}
+
+#[test]
+fn a_snapshot_alone_brings_back_changes_outside_the_cone() {
+    each_git(|t| {
+        sparse(t);
+        t.set_config("[session]\ntrash_retention = \"1s\"\n");
+        let wt = sparse_work(t, "s");
+        let (code, _, err) = run(t.codex(&["session", "remove", "s"]));
+        assert_eq!(code, 0, "{err}");
+        // The trash is emptied once its retention has passed: the snapshot is all there is.
+        let trash = t.state_dir().join("trash");
+        for entry in std::fs::read_dir(&trash).expect("trash").flatten() {
+            let meta = entry.path().join("meta.json");
+            let mut v = json(&std::fs::read_to_string(&meta).expect("meta"));
+            v["removed"] = "2000-01-01T00:00:00Z".into();
+            std::fs::write(&meta, v.to_string()).expect("meta");
+        }
+        let (code, _, err) = run(t.codex(&["session", "prune"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(std::fs::read_dir(&trash).expect("trash").count(), 0);
+
+        let (code, _, err) = run(t.codex(&["session", "restore", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert_sparse_work(&wt, "restore from the snapshot");
+        let status = t.git_in(&wt, &["status", "--porcelain"]);
+        assert!(status.contains(" M out/b.txt"), "{status}");
+        assert!(status.contains("?? out/new.txt"), "{status}");
+    });
+}
