@@ -9,6 +9,7 @@ pub mod nested;
 pub mod read;
 pub mod refs;
 pub mod snapshot;
+pub mod unseen;
 pub mod worktrees;
 
 use std::ffi::{OsStr, OsString};
@@ -30,7 +31,14 @@ const GIT_LEAKS: &[&str] = &[
 ];
 
 /// Settings for every git git-codex runs (see [`Git::command`]).
-const SAFE_CONFIG: &[&str] = &["core.fsmonitor=false", "submodule.recurse=false"];
+/// `sparse.expectFilesOutsideOfPatterns=false` (git's default) because the agent may set it in
+/// its worktree's config: git would then trust the skip-worktree marks and not see its files
+/// outside the sparse checkout.
+const SAFE_CONFIG: &[&str] = &[
+    "core.fsmonitor=false",
+    "submodule.recurse=false",
+    "sparse.expectFilesOutsideOfPatterns=false",
+];
 
 /// The overrides for session worktrees from `git config -z --get-regexp` output (`key\nvalue\0`).
 pub(crate) fn session_overrides_from(listing: &[u8], main_root: &Utf8Path) -> Vec<String> {
@@ -221,7 +229,12 @@ impl Git {
     }
 
     /// Runs git with `input` on its stdin.
-    pub fn run_input(&self, cwd: &Utf8Path, args: &[&str], input: &str) -> anyhow::Result<String> {
+    pub fn run_input(
+        &self,
+        cwd: &Utf8Path,
+        args: &[&str],
+        input: impl AsRef<[u8]>,
+    ) -> anyhow::Result<String> {
         let mut cmd = self.command(cwd);
         cmd.args(args)
             .stdin(Stdio::piped())
@@ -234,7 +247,7 @@ impl Git {
             ))
         })?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input.as_bytes())?;
+            stdin.write_all(input.as_ref())?;
         }
         let out = child.wait_with_output()?;
         check(args, &out)

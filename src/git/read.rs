@@ -451,6 +451,14 @@ fn is_dirty(repo: &gix::Repository, head_tree: Option<ObjectId>) -> anyhow::Resu
     if has_staged_changes(repo, &index, head_tree)? {
         return Ok(true);
     }
+    // What the status below does not see: files outside the sparse checkout, and nested
+    // repositories (left out of it so that none of their config runs) that moved.
+    if let Some(worktree) = repo.workdir().and_then(|w| Utf8Path::from_path(w))
+        && (super::unseen::skipped_but_present(worktree, &index)
+            || super::unseen::moved_gitlink(worktree, &index))
+    {
+        return Ok(true);
+    }
     let mut items = repo
         .status(gix::progress::Discard)?
         .index(gix::worktree::IndexPersistedOrInMemory::InMemory(index))

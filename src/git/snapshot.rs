@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use camino::Utf8Path;
 
-use super::Git;
+use super::{Git, unseen};
 
 pub fn snapshot_ref(id: &str) -> String {
     format!("refs/codex/snapshots/{id}")
@@ -62,10 +62,13 @@ impl Git {
         if !copied {
             self.with_index(worktree, &index.0, &["read-tree", &head])?;
         }
-        let nested = self.nested_exclusions(worktree, Some(&index.0))?;
-        let mut add = vec!["add", "-A", "--", "."];
-        add.extend(nested.iter().map(String::as_str));
+        let nested = self.nested_gitlinks(worktree, Some(&index.0))?;
+        let mut add = vec!["add", "--sparse", "-A", "--", "."];
+        add.extend(nested.exclusions.iter().map(String::as_str));
         self.with_index(worktree, &index.0, &add)?;
+        if let Some(update) = nested.update_index() {
+            self.with_index(worktree, &index.0, &update)?;
+        }
         let tree = self.with_index(worktree, &index.0, &["write-tree"])?;
         let head_tree = self.run(worktree, &["rev-parse", &format!("{head}^{{tree}}")])?;
         if tree == head_tree && !keep_head {
@@ -157,10 +160,15 @@ impl Git {
             .iter()
             .map(|p| format!(":(exclude,literal){p}"))
             .collect();
-        excluded.extend(self.nested_exclusions(worktree, None)?);
-        let mut add = vec!["add", "-A", "--", "."];
+        let nested = self.nested_gitlinks(worktree, None)?;
+        excluded.extend(nested.exclusions.iter().cloned());
+        // `--sparse`: files outside the sparse checkout are the agent's work too.
+        let mut add = vec!["add", "--sparse", "-A", "--", "."];
         add.extend(excluded.iter().map(String::as_str));
         self.run(worktree, &add)?;
+        if let Some(update) = nested.update_index() {
+            self.run(worktree, &update)?;
+        }
         let tree = self.run(worktree, &["write-tree"])?;
         let head = self.run(worktree, &["rev-parse", "--verify", "HEAD^{commit}"])?;
         if tree == self.run(worktree, &["rev-parse", &format!("{head}^{{tree}}")])? {
@@ -217,17 +225,19 @@ impl Git {
         }
     }
 
-    /// Pathspecs that keep `git add -A` out of every nested repository the index (`index`,
-    /// else the worktree's own) holds as a gitlink. For such an entry `add` asks the nested
-    /// repository whether it is dirty, by running `git status` in it: under that repository's
-    /// config, which the agent wrote (its fsmonitor hook, its filters). git has no option to
-    /// skip that; a path outside the pathspec is never compared. A nested repository not yet
-    /// in the index is only named (its HEAD read) by `add`, which is safe.
-    fn nested_exclusions(
+    /// The gitlinks of the index (`index`, else the worktree's own): pathspecs that keep
+    /// `git add -A` out of each, and the ones whose nested repository moved. For such an
+    /// entry `add` asks the nested repository whether it is dirty, by running `git status` in
+    /// it: under that repository's config, which the agent wrote (its fsmonitor hook, its
+    /// filters). git has no option to skip that; a path outside the pathspec is never
+    /// compared, and a move is read in-process ([`unseen::nested_head`]) and staged by
+    /// `update-index`, as `add` would. A nested repository not yet in the index is only named
+    /// (its HEAD read) by `add`, which is safe.
+    fn nested_gitlinks(
         &self,
         worktree: &Utf8Path,
         index: Option<&Utf8Path>,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> anyhow::Result<Nested> {
         let mut cmd = self.command(worktree);
         if let Some(index) = index {
             cmd.env("GIT_INDEX_FILE", index.as_str());
@@ -236,17 +246,26 @@ impl Git {
         let os_args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
         let out = self.output(cmd, &os_args)?;
         super::check(&args, &out)?;
-        gitlinks(&out.stdout)
-            .map(|path| match std::str::from_utf8(path) {
-                Ok(path) => Ok(format!(":(exclude,literal){path}")),
-                Err(_) => Err(crate::error::UserError::refused(format!(
+        let mut nested = Nested::default();
+        for (path, id) in gitlinks(&out.stdout) {
+            let Ok(path) = std::str::from_utf8(path) else {
+                return Err(crate::error::UserError::refused(format!(
                     "the worktree {worktree} holds a nested repository at a path that is not UTF-8 ({}); git-codex does not run git over it",
                     String::from_utf8_lossy(path)
                 ))
                 .hint("look at it, and rename or remove it yourself")
-                .into()),
-            })
-            .collect()
+                .into());
+            };
+            nested.exclusions.push(format!(":(exclude,literal){path}"));
+            let id = std::str::from_utf8(id).unwrap_or_default();
+            if let Some(head) = unseen::nested_head(&worktree.join(path))
+                && head.to_string() != id
+                && head.as_slice().len() * 2 == id.len()
+            {
+                nested.moved.push((path.to_string(), head.to_string()));
+            }
+        }
+        Ok(nested)
     }
 
     fn with_index(
@@ -261,13 +280,36 @@ impl Git {
     }
 }
 
-/// The paths of the gitlinks in `git ls-files --stage -z` output
+/// The paths and commits of the gitlinks in `git ls-files --stage -z` output
 /// (`<mode> <object> <stage>\t<path>\0`…).
-pub fn gitlinks(listed: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub fn gitlinks(listed: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     listed.split(|b| *b == 0).filter_map(|entry| {
         let tab = entry.iter().position(|b| *b == b'\t')?;
-        entry.starts_with(b"160000 ").then(|| &entry[tab + 1..])
+        let id = entry.get(7..)?.split(|b| *b == b' ').next()?;
+        entry.starts_with(b"160000 ").then(|| (&entry[tab + 1..], id))
     })
+}
+
+/// What [`Git::nested_gitlinks`] found.
+#[derive(Default)]
+struct Nested {
+    exclusions: Vec<String>,
+    /// (path, commit now checked out there)
+    moved: Vec<(String, String)>,
+}
+
+impl Nested {
+    /// The `update-index` that records each move, when there is one.
+    fn update_index(&self) -> Option<Vec<&str>> {
+        if self.moved.is_empty() {
+            return None;
+        }
+        let mut args = vec!["update-index"];
+        for (path, head) in &self.moved {
+            args.extend(["--cacheinfo", "160000", head.as_str(), path.as_str()]);
+        }
+        Some(args)
+    }
 }
 
 /// Author and committer for machine-made commits.
