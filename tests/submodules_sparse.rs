@@ -35,10 +35,41 @@ fn session_with_submodule_work(t: &TestEnv, id: &str) -> (PathBuf, String) {
     let sub = wt.join("sub");
     t.commit_in(&sub, "agent.txt", "committed inside the submodule\n");
     write_file(&sub.join("s.txt"), "edited inside the submodule\n");
-    write_file(&sub.join("untracked.txt"), "untracked inside the submodule\n");
+    write_file(
+        &sub.join("untracked.txt"),
+        "untracked inside the submodule\n",
+    );
     let head = t.git_in(&sub, &["rev-parse", "HEAD"]);
     (wt, head)
 }
+
+/// Removes session `id` the way `how` names: `session remove`, expiry then `session prune`,
+/// or expiry then a branch checkout in the main worktree (the post-checkout hook prunes).
+fn take_away(t: &TestEnv, how: &str, id: &str) {
+    let (code, err) = match how {
+        "remove" => {
+            let (code, _, err) = run(t.codex(&["session", "remove", id]));
+            (code, err)
+        }
+        "prune" => {
+            t.age(id, 3);
+            let (code, _, err) = run(t.codex(&["session", "prune"]));
+            (code, err)
+        }
+        _ => {
+            t.age(id, 3);
+            let out = t.git_output(&t.repo, &["switch", "-q", "-c", &format!("b-{id}")]);
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    assert_eq!(code, 0, "{how}: {err}");
+    assert!(!t.worktree(id).exists(), "{how} left the worktree: {err}");
+}
+
+const REMOVALS: [&str; 3] = ["remove", "prune", "checkout"];
 
 /// What `session_with_submodule_work` left is there again, the submodule a working repository.
 fn assert_submodule_work(t: &TestEnv, wt: &Path, head: &str, after: &str) {
@@ -61,7 +92,10 @@ fn assert_submodule_work(t: &TestEnv, wt: &Path, head: &str, after: &str) {
     );
     let status = t.git_in(&sub, &["status", "--porcelain"]);
     assert!(status.contains(" M s.txt"), "after {after}: {status}");
-    assert!(status.contains("?? untracked.txt"), "after {after}: {status}");
+    assert!(
+        status.contains("?? untracked.txt"),
+        "after {after}: {status}"
+    );
     assert_eq!(
         std::fs::read_to_string(sub.join("s.txt")).expect("s.txt"),
         "edited inside the submodule\n"
@@ -69,19 +103,12 @@ fn assert_submodule_work(t: &TestEnv, wt: &Path, head: &str, after: &str) {
 }
 
 #[test]
-fn a_submodules_commits_and_edits_survive_remove_and_expiry_then_restore() {
+fn a_submodules_commits_and_edits_survive_remove_prune_and_post_checkout_then_restore() {
     each_git(|t| {
         with_submodule(t);
-        for how in ["remove", "expiry"] {
+        for how in REMOVALS {
             let (wt, head) = session_with_submodule_work(t, how);
-            let (code, _, err) = if how == "remove" {
-                run(t.codex(&["session", "remove", how]))
-            } else {
-                t.age(how, 3);
-                run(t.codex(&["session", "prune"]))
-            };
-            assert_eq!(code, 0, "{how}: {err}");
-            assert!(!wt.exists(), "{how} left the worktree");
+            take_away(t, how, how);
 
             let (code, _, err) = run(t.codex(&["session", "restore", how]));
             assert_eq!(code, 0, "restore after {how}: {err}");
@@ -108,7 +135,10 @@ fn review_commits_a_submodule_moved_by_the_agent_and_merge_remove_keeps_its_comm
         let (code, out, err) = run(t.codex(&["session", "review", "s", "--format", "json"]));
         assert_eq!(code, 0, "{err}");
         let files = json(&out)["files"].to_string();
-        assert!(files.contains("\"sub\""), "review does not show the submodule: {out}");
+        assert!(
+            files.contains("\"sub\""),
+            "review does not show the submodule: {out}"
+        );
         let tip = t.git(&["rev-parse", "codex/s"]);
         assert_eq!(
             t.git(&["rev-parse", &format!("{tip}:sub")]),
@@ -201,19 +231,12 @@ fn assert_sparse_work(wt: &Path, after: &str) {
 }
 
 #[test]
-fn removal_and_expiry_snapshot_changes_outside_the_cone_and_restore_brings_them_back() {
+fn remove_prune_and_post_checkout_snapshot_changes_outside_the_cone_and_restore_brings_them_back() {
     each_git(|t| {
         sparse(t);
-        for how in ["remove", "expiry"] {
+        for how in REMOVALS {
             let wt = sparse_work(t, how);
-            let (code, _, err) = if how == "remove" {
-                run(t.codex(&["session", "remove", how]))
-            } else {
-                t.age(how, 3);
-                run(t.codex(&["session", "prune"]))
-            };
-            assert_eq!(code, 0, "{how}: {err}");
-            assert!(!wt.exists());
+            take_away(t, how, how);
             // The snapshot, which outlives the trash, holds them.
             let snapshot = format!("refs/codex/snapshots/{how}");
             assert_eq!(
@@ -257,5 +280,106 @@ fn a_snapshot_alone_brings_back_changes_outside_the_cone() {
         let status = t.git_in(&wt, &["status", "--porcelain"]);
         assert!(status.contains(" M out/b.txt"), "{status}");
         assert!(status.contains("?? out/new.txt"), "{status}");
+    });
+}
+
+/// The commits of the submodule in the admin dir `admin` (kept in the trash).
+fn commits_in(t: &TestEnv, admin: &Path) -> String {
+    let git_dir = admin.join("modules/sub").display().to_string();
+    // Its core.worktree names the submodule's old place, gone.
+    let root = t.root().display().to_string();
+    t.git(&[
+        "--git-dir",
+        &git_dir,
+        "--work-tree",
+        &root,
+        "log",
+        "--format=%s",
+        "HEAD",
+    ])
+}
+
+/// The trash entries of session `id`.
+fn trash_of(t: &TestEnv, id: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(t.state_dir().join("trash"))
+        .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{id}@")))
+        })
+        .collect()
+}
+
+#[test]
+fn a_worktree_deleted_by_hand_leaves_its_submodules_commits_in_the_trash() {
+    each_git(|t| {
+        with_submodule(t);
+        // Its record still there: pruned as a session whose worktree is missing.
+        let (wt, _) = session_with_submodule_work(t, "gone");
+        std::fs::remove_dir_all(&wt).expect("rm -rf");
+        // No record either: git's entry for it is stale.
+        let (wt, _) = session_with_submodule_work(t, "stale");
+        std::fs::remove_dir_all(&wt).expect("rm -rf");
+        std::fs::remove_file(t.state_dir().join("sessions/stale.json")).expect("record");
+
+        let (code, _, err) = run(t.codex(&["session", "prune"]));
+        assert_eq!(code, 0, "{err}");
+        for id in ["gone", "stale"] {
+            assert!(
+                !t.repo.join(format!(".git/worktrees/wt-{id}")).exists(),
+                "{id}: git's entry is still there"
+            );
+            let kept = trash_of(t, id);
+            assert_eq!(kept.len(), 1, "{id}: {kept:?}\n{err}");
+            let log = commits_in(t, &kept[0].join("admin"));
+            assert!(log.starts_with("add agent.txt"), "{id}: {log}");
+            assert!(err.contains("git dirs of the submodules"), "{err}");
+        }
+    });
+}
+
+#[test]
+fn submodules_that_cannot_go_back_stay_in_the_trash() {
+    each_git(|t| {
+        with_submodule(t);
+        let (wt, _) = session_with_submodule_work(t, "s");
+        let (code, _, err) = run(t.codex(&["session", "remove", "s"]));
+        assert_eq!(code, 0, "{err}");
+        // A worktree of the person's takes the admin dir name the session had.
+        let theirs = t.root().join("elsewhere/wt-s").display().to_string();
+        t.git(&["worktree", "add", "-q", "--detach", &theirs]);
+
+        let (code, _, err) = run(t.codex(&["session", "restore", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("stay in the trash"), "{err}");
+        assert!(wt.join("sub/s.txt").is_file());
+        let kept = trash_of(t, "s");
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(commits_in(t, &kept[0].join("admin")).starts_with("add agent.txt"));
+    });
+}
+
+#[test]
+fn an_agent_cannot_hide_its_files_outside_the_cone_from_review() {
+    each_git(|t| {
+        sparse(t);
+        let wt = t.add("s");
+        // git would trust the skip-worktree marks, and never look at out/.
+        t.git_in(
+            &wt,
+            &[
+                "config",
+                "--worktree",
+                "sparse.expectFilesOutsideOfPatterns",
+                "true",
+            ],
+        );
+        write_file(&wt.join("out/b.txt"), "hidden edit\n");
+        let (code, out, err) = run(t.codex(&["session", "review", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("out/b.txt"), "{out}");
+        assert_eq!(t.git(&["show", "codex/s:out/b.txt"]), "hidden edit");
     });
 }

@@ -286,7 +286,9 @@ pub fn gitlinks(listed: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     listed.split(|b| *b == 0).filter_map(|entry| {
         let tab = entry.iter().position(|b| *b == b'\t')?;
         let id = entry.get(7..)?.split(|b| *b == b' ').next()?;
-        entry.starts_with(b"160000 ").then(|| (&entry[tab + 1..], id))
+        entry
+            .starts_with(b"160000 ")
+            .then(|| (&entry[tab + 1..], id))
     })
 }
 

@@ -168,14 +168,26 @@ mod tests {
         write("a/.git/refs/heads/main", &format!("{one}\n"));
         write("b/.git", "gitdir: ../modules/b\n");
         write("modules/b/HEAD", "ref: refs/heads/x\n");
-        write("modules/b/packed-refs", &format!("# pack\n{two} refs/heads/x\n"));
+        write(
+            "modules/b/packed-refs",
+            &format!("# pack\n{two} refs/heads/x\n"),
+        );
         write("c/.git/HEAD", "ref: refs/heads/../../../../etc/passwd\n");
         write("d/.git/HEAD", &format!("{two}\n"));
         std::os::unix::fs::symlink(root.join("a"), root.join("link")).expect("link");
-        assert_eq!(nested_head(&root.join("a")), ObjectId::from_hex(one.as_bytes()).ok());
-        assert_eq!(nested_head(&root.join("b")), ObjectId::from_hex(two.as_bytes()).ok());
+        assert_eq!(
+            nested_head(&root.join("a")),
+            ObjectId::from_hex(one.as_bytes()).ok()
+        );
+        assert_eq!(
+            nested_head(&root.join("b")),
+            ObjectId::from_hex(two.as_bytes()).ok()
+        );
         assert_eq!(nested_head(&root.join("c")), None);
-        assert_eq!(nested_head(&root.join("d")), ObjectId::from_hex(two.as_bytes()).ok());
+        assert_eq!(
+            nested_head(&root.join("d")),
+            ObjectId::from_hex(two.as_bytes()).ok()
+        );
         assert_eq!(nested_head(&root.join("link")), None);
         assert_eq!(nested_head(&root.join("missing")), None);
     }

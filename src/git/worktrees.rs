@@ -88,14 +88,22 @@ fn canonical(path: &Utf8Path) -> Option<Utf8PathBuf> {
 }
 
 /// Drops git's admin entries for the worktree at `path` (gone or moved away), locked or not
-/// (`git worktree prune` skips locked ones). Only entries under `<common-dir>/worktrees/`.
+/// (`git worktree prune` skips locked ones). Only entries under `<common-dir>/worktrees/`,
+/// and never one that holds submodules' git dirs (see [`holds_modules`]): the caller keeps
+/// those (`session::modules::forget`).
 pub fn forget_worktree(common_dir: &Utf8Path, path: &Utf8Path) -> anyhow::Result<()> {
     for entry in admin_entries(common_dir)? {
-        if entry.worktree.as_deref() == Some(path) {
+        if entry.worktree.as_deref() == Some(path) && !holds_modules(&entry.admin_dir) {
             fs_err::remove_dir_all(&entry.admin_dir)?;
         }
     }
     Ok(())
+}
+
+/// Whether a worktree's admin dir holds submodules' git dirs (`modules/`, a real dir): the
+/// commits made in a submodule of that worktree live there and nowhere else.
+pub fn holds_modules(admin: &Utf8Path) -> bool {
+    fs_err::symlink_metadata(admin.join("modules")).is_ok_and(|m| m.is_dir())
 }
 
 /// Whether `git worktree lock` was used on this worktree.

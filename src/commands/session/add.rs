@@ -393,13 +393,18 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
             Some(index) => crate::state::read_regular_file(&index)?,
             None => None,
         };
+        let admin = admin_dir_of(&record.worktree, &ctx.paths.common_dir);
         match saved {
             Some(bytes) => {
-                let admin = admin_dir_of(&record.worktree, &ctx.paths.common_dir)
+                let admin = admin
+                    .as_ref()
                     .context("the restored worktree has no admin dir")?;
                 crate::state::create_fresh(&admin.join("index"))?.write_all(&bytes)?;
             }
             None => ctx.git.read_head_into_index(&record.worktree)?,
+        }
+        if let Some(warning) = super::modules::take_back(entry, &record.worktree, admin) {
+            output::warning(&warning);
         }
         if let Some(meta) = &entry.meta {
             record.copied_files = meta.copied_files.clone();

@@ -3,6 +3,7 @@
 pub mod add;
 pub mod list;
 pub mod merge;
+pub mod modules;
 pub mod provision;
 pub mod prune;
 pub mod remove;

@@ -12,7 +12,7 @@ use crate::gate::base_ref;
 use crate::git::Git;
 use crate::git::read::{RepoPaths, worktree_state};
 use crate::git::snapshot::snapshot_ref;
-use crate::git::worktrees::{forget_worktree, is_locked};
+use crate::git::worktrees::is_locked;
 use crate::output::{self, escape};
 use crate::sandbox::{confine, process};
 use crate::state::{SessionRecord, id};
@@ -174,8 +174,9 @@ pub fn save_and_remove_worktree(
     recorded: bool,
 ) -> anyhow::Result<(Option<String>, Option<Utf8PathBuf>)> {
     let Some(proof) = trash::prove(paths, base, &target.worktree, recorded)? else {
-        // Gone already: drop git's entry for it.
-        forget_worktree(&paths.common_dir, &target.worktree)?;
+        // Gone already: drop git's entry for it (into the trash, with a note, when it holds
+        // submodules' git dirs).
+        super::modules::forget(&paths.common_dir, &target.worktree, &target.id)?;
         return Ok((None, None));
     };
     let head = worktree_state(&target.worktree).ok().and_then(|s| s.head);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::context::resolve_path;
 use crate::error::UserError;
 use crate::git::read::RepoPaths;
-use crate::git::worktrees::{forget_worktree, owned_admin_dir};
+use crate::git::worktrees::{forget_worktree, holds_modules, owned_admin_dir};
 use crate::state::atomic_write;
 
 /// What a trash entry says of itself (`meta.json`).
@@ -28,6 +28,9 @@ pub struct Meta {
     /// Files `copy_files` put there, never committed by review.
     #[serde(default)]
     pub copied_files: Vec<String>,
+    /// The name of git's admin dir for it, which its submodules' `.git` files name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<String>,
 }
 
 /// One entry of the trash.
@@ -167,6 +170,11 @@ pub fn discard(
         removed,
         worktree: proof.path.clone(),
         copied_files: copied_files.to_vec(),
+        admin: proof
+            .admin
+            .as_ref()
+            .and_then(|a| a.file_name())
+            .map(str::to_string),
     };
     let mut text = serde_json::to_vec_pretty(&meta)?;
     text.push(b'\n');
@@ -180,10 +188,8 @@ pub fn discard(
         .hint("nothing was removed; fix the cause and try again")
         .into());
     }
-    if let Some(admin) = &proof.admin
-        && fs_err::rename(admin, entry.join("admin")).is_err()
-    {
-        fs_err::remove_dir_all(admin)?;
+    if let Some(admin) = &proof.admin {
+        super::modules::keep_admin(admin, &entry.join("admin"))?;
     }
     // Its `.git` file named git's admin dir, which a new session of this id gets again: git
     // run in the trash must not reach into that one.
@@ -208,7 +214,7 @@ pub fn delete(common_dir: &Utf8Path, proof: &Proof) -> anyhow::Result<()> {
 }
 
 /// A fresh entry dir `<id>@<seconds>` (`-2`, `-3`… when taken).
-fn new_entry(root: &Utf8Path, id: &str, at: Timestamp) -> anyhow::Result<Utf8PathBuf> {
+pub(super) fn new_entry(root: &Utf8Path, id: &str, at: Timestamp) -> anyhow::Result<Utf8PathBuf> {
     let stem = format!("{id}@{}", at.as_second());
     for n in 1..1000 {
         let name = if n == 1 {
@@ -357,13 +363,17 @@ pub fn take_back(entry: &Entry, worktree: &Utf8Path) -> anyhow::Result<Option<Ut
 }
 
 /// Deletes a trash entry whose worktree went back, unless something is left in it (a `.git`
-/// dir the agent made): then it stays, and the path is returned.
+/// dir the agent made, submodules' git dirs that could not go back): then it stays, and the
+/// path is returned.
 pub fn drop_taken(entry: &Entry) -> anyhow::Result<Option<Utf8PathBuf>> {
     let saved = entry.worktree();
     if let Ok(mut left) = fs_err::read_dir(&saved)
         && left.next().is_some()
     {
         return Ok(Some(saved));
+    }
+    if holds_modules(&entry.dir.join("admin")) {
+        return Ok(Some(entry.dir.join("admin")));
     }
     fs_err::remove_dir_all(&entry.dir)?;
     Ok(None)
