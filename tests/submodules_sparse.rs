@@ -127,13 +127,39 @@ fn a_submodules_commits_and_edits_survive_remove_prune_and_post_checkout_then_re
     });
 }
 
+/// A clean filter on every file of the submodule at `sub`, with a committed file whose time
+/// changed (same size), so a status run there must run the filter: the agent's command,
+/// which leaves the returned marker.
+fn arm_clean_filter(t: &TestEnv, sub: &Path) -> PathBuf {
+    let marker = t.root().join("marker");
+    let filter = format!("echo ran >> '{}'; cat", marker.display());
+    t.git_in(sub, &["config", "filter.evil.clean", &filter]);
+    let git_dir = t.git_in(sub, &["rev-parse", "--path-format=absolute", "--git-dir"]);
+    write_file(
+        &Path::new(&git_dir).join("info/attributes"),
+        "* filter=evil\n",
+    );
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(sub.join("agent.txt"))
+        .and_then(|f| f.set_modified(later))
+        .expect("mtime");
+    marker
+}
+
 #[test]
 fn review_commits_a_submodule_moved_by_the_agent_and_merge_remove_keeps_its_commits() {
     each_git(|t| {
         with_submodule(t);
         let (wt, head) = session_with_submodule_work(t, "s");
+        let marker = arm_clean_filter(t, &wt.join("sub"));
         let (code, out, err) = run(t.codex(&["session", "review", "s", "--format", "json"]));
         assert_eq!(code, 0, "{err}");
+        assert!(
+            !marker.exists(),
+            "review ran git inside the submodule, under the agent's config"
+        );
         let files = json(&out)["files"].to_string();
         assert!(
             files.contains("\"sub\""),
@@ -146,8 +172,13 @@ fn review_commits_a_submodule_moved_by_the_agent_and_merge_remove_keeps_its_comm
             "review did not commit the submodule's new commit"
         );
 
+        // Again, with the gitlink now where the submodule is: `git add` would look inside.
         let (code, _, err) = run(t.codex(&["session", "review", "s", "--approve"]));
         assert_eq!(code, 0, "{err}");
+        assert!(
+            !marker.exists(),
+            "the second review ran git inside the submodule"
+        );
         let (code, _, err) = run(t.codex(&["session", "merge", "s", "--remove"]));
         assert_eq!(code, 0, "{err}");
         assert_eq!(t.git(&["rev-parse", "main:sub"]), head);
