@@ -257,10 +257,10 @@ impl Git {
                 .into());
             };
             nested.exclusions.push(format!(":(exclude,literal){path}"));
-            let id = std::str::from_utf8(id).unwrap_or_default();
+            // Same hash kind only: a sha256 nested repository cannot be a sha1 gitlink.
+            let recorded = gix::ObjectId::from_hex(id).ok();
             if let Some(head) = unseen::nested_head(&worktree.join(path))
-                && head.to_string() != id
-                && head.as_slice().len() * 2 == id.len()
+                && recorded.is_some_and(|r| r != head && r.kind() == head.kind())
             {
                 nested.moved.push((path.to_string(), head.to_string()));
             }

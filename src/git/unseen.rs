@@ -77,7 +77,8 @@ pub fn moved_gitlink(worktree: &Utf8Path, index: &gix::index::State) -> bool {
             let Ok(path) = std::str::from_utf8(entry.path(index)) else {
                 return true;
             };
-            nested_head(&worktree.join(path)).is_some_and(|head| head != entry.id)
+            nested_head(&worktree.join(path))
+                .is_some_and(|head| head != entry.id && head.kind() == entry.id.kind())
         })
 }
 
