@@ -51,6 +51,22 @@ pub fn forget(
     Ok(kept)
 }
 
+/// Deletes git's entry `admin` for a worktree that is gone (`session prune`); into the trash
+/// when it holds submodules' git dirs.
+pub fn drop_stale_admin(common_dir: &Utf8Path, admin: &Utf8Path, id: &str) -> anyhow::Result<()> {
+    if !holds_modules(admin) {
+        return Ok(fs_err::remove_dir_all(admin)?);
+    }
+    // The agent's to write: read as a plain file only (a fifo would hang prune).
+    let worktree = crate::state::read_regular_file(&admin.join("gitdir"))
+        .ok()
+        .flatten()
+        .and_then(|t| String::from_utf8(t).ok())
+        .and_then(|t| Utf8PathBuf::from(t.trim()).parent().map(Into::into))
+        .unwrap_or_else(|| admin.to_owned());
+    trash_admin(common_dir, admin, &worktree, id).map(|_| ())
+}
+
 /// Moves the admin dir `admin` of the vanished worktree `worktree` whole into a new trash
 /// entry, with a meta that names it. Returns the entry.
 pub fn trash_admin(

@@ -16,7 +16,7 @@ use super::trash;
 use crate::cli::SessionPruneArgs;
 use crate::context::Ctx;
 use crate::error::UserError;
-use crate::git::worktrees::{admin_entries, holds_modules, is_locked, owned_admin_dir};
+use crate::git::worktrees::{admin_entries, is_locked, owned_admin_dir};
 use crate::output;
 use crate::parallel;
 use crate::sandbox::confine;
@@ -444,7 +444,12 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
                 None => Ok(None),
             },
             (Kind::StaleAdmin, None) => match &finding.path {
-                Some(admin) => remove_stale_admin(ctx, &finding, admin),
+                Some(admin) => super::modules::drop_stale_admin(
+                    &ctx.paths.common_dir,
+                    admin,
+                    &orphan_id(&finding.id),
+                )
+                .map(|()| None),
                 None => Ok(None),
             },
             _ => Ok(None),
@@ -466,26 +471,6 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
         output::warning(&format!("merged branches were kept: {err:#}"));
     }
     Ok(outcomes)
-}
-
-/// Deletes git's entry for a worktree that is gone; into the trash (with a note) when it
-/// holds submodules' git dirs, whose commits live nowhere else.
-fn remove_stale_admin(
-    ctx: &Ctx,
-    finding: &Finding,
-    admin: &Utf8PathBuf,
-) -> anyhow::Result<Option<Removed>> {
-    if !holds_modules(admin) {
-        fs_err::remove_dir_all(admin)?;
-        return Ok(None);
-    }
-    let worktree = fs_err::read_to_string(admin.join("gitdir"))
-        .ok()
-        .and_then(|t| Utf8PathBuf::from(t.trim()).parent().map(Into::into))
-        .unwrap_or_else(|| admin.clone());
-    let id = orphan_id(&finding.id);
-    super::modules::trash_admin(&ctx.paths.common_dir, admin, &worktree, &id)?;
-    Ok(None)
 }
 
 fn session_target(finding: &Finding) -> Target {
