@@ -211,7 +211,11 @@ fn git_stash_in_a_confined_run_says_why_it_cannot_save_and_what_to_do() {
             );
         }
         // Only a stash that fails says so.
-        assert!(!said("status.txt").contains("hint:"), "{}", said("status.txt"));
+        assert!(
+            !said("status.txt").contains("hint:"),
+            "{}",
+            said("status.txt")
+        );
         assert!(!said("list.txt").contains("hint:"), "{}", said("list.txt"));
         // Nothing was lost: the change is still in the worktree, no stash was made.
         assert!(
@@ -315,9 +319,7 @@ fn history_wide_commands_work_during_a_confined_run_and_lose_nothing_of_the_agen
             "refs/heads/codex/h"
         );
         assert!(git_ok(t, &worktree, &["status", "--porcelain"]).is_empty());
-        assert!(
-            git_ok(t, &t.repo, &["log", "--all", "--format=%s"]).contains("agent work")
-        );
+        assert!(git_ok(t, &t.repo, &["log", "--all", "--format=%s"]).contains("agent work"));
         git_ok(t, &t.repo, &["gc", "--quiet", "--prune=now"]);
         git_ok(t, &t.repo, &["fsck", "--no-dangling"]);
     });

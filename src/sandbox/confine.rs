@@ -3,14 +3,17 @@
 //! its tmp and log dirs, its worktree's admin dir under `.git/worktrees/`, and an object
 //! directory of its own.
 //!
-//! How its commits still work: during the run the worktree's HEAD is detached at the branch
-//! tip (moving a detached HEAD writes only the admin dir), and git writes new objects to the
-//! session's own object directory (`GIT_OBJECT_DIRECTORY`) while reading the shared store as
-//! a read-only alternate. Afterwards [`settle`] checks every new object against its name,
-//! copies it into the shared store, moves the session's branch forward to where the agent's
-//! HEAD went, and attaches HEAD to the branch again. So the agent can never delete or
-//! rewrite a shared object, nor move any ref: not `main`, not an approval, not another
-//! session's branch. The files that tie the worktree to the repository (`.git`,
+//! How its commits still work: during the run the agent sees an admin dir of its own (a copy,
+//! see [`super::admin`]) whose HEAD is detached at the branch tip (moving a detached HEAD
+//! writes only the admin dir), git writes new objects to the session's own object directory
+//! (`GIT_OBJECT_DIRECTORY`) while reading the shared store as a read-only alternate, and
+//! git-lfs its objects to an LFS store of the session's (see [`super::lfs`]). The shared admin
+//! dir stays as it was, naming only shared objects, so the person's history-wide commands
+//! work throughout. Afterwards [`settle`] checks every new object against its name, copies it
+//! into the shared store, mirrors the agent's admin dir back, moves the session's branch
+//! forward to where the agent's HEAD went, and attaches HEAD to the branch again. So the agent
+//! can never delete or rewrite a shared object, nor move any ref: not `main`, not an approval,
+//! not another session's branch. The files that tie the worktree to the repository (`.git`,
 //! `commondir`, `gitdir`, `config.worktree`) are mounted read-only on top, so the agent cannot
 //! point git-codex's later git commands at a repository (and config) of its own making.
 
@@ -99,7 +102,13 @@ pub struct Confinement {
     pub bwrap: PathBuf,
     pub worktree: Utf8PathBuf,
     pub admin: Utf8PathBuf,
+    /// The agent's own copy of `admin`, mounted over it.
+    pub admin_view: Utf8PathBuf,
     pub objects: Utf8PathBuf,
+    /// The agent's own Git LFS store.
+    pub lfs: Utf8PathBuf,
+    /// The agent's PATH, with git-codex's `git` first; `None` leaves the person's.
+    pub path: Option<String>,
     pub shared_objects: Utf8PathBuf,
     pub writable: Vec<Utf8PathBuf>,
     /// Files the agent must not read: the person's signing key.
@@ -120,8 +129,8 @@ pub struct Confinement {
 const HOME_PRIVATE: [&str; 3] = [".ssh", ".gnupg", ".screen"];
 
 /// Readies session `record` for a confined run by `bwrap` (under the state lock): its object
-/// directory, HEAD detached at the branch tip, and `config.worktree` present so it can be
-/// pinned.
+/// directory and LFS store, its own admin dir with HEAD detached at the branch tip,
+/// `config.worktree` present so it can be pinned, and the `git` on its PATH.
 pub fn prepare(
     ctx: &Ctx,
     bwrap: &std::path::Path,
@@ -140,16 +149,8 @@ pub fn prepare(
     })?;
     let objects = ctx.state.objects_dir(&record.id);
     fs_err::create_dir_all(&objects)?;
-    let head_path = admin.join("HEAD");
-    // The admin dir is the agent's to write: its HEAD is read only as a plain file.
-    let head = read_head(&head_path)?;
-    if head.trim_end() == format!("ref: refs/heads/{}", record.branch)
-        && let Some(tip) = ctx
-            .reader
-            .ref_target(&format!("refs/heads/{}", record.branch))?
-    {
-        crate::state::atomic_write(&head_path, format!("{tip}\n").as_bytes())?;
-    }
+    let lfs = ctx.state.lfs_dir(&record.id);
+    fs_err::create_dir_all(&lfs)?;
     let pinned = admin.join("config.worktree");
     match std::fs::symlink_metadata(&pinned) {
         Ok(meta) if meta.is_file() => {}
@@ -166,11 +167,27 @@ pub fn prepare(
                 .open(&pinned)?;
         }
     }
+    // Older runs wrote the admin dir itself: its HEAD is read only as a plain file.
+    let mut head = read_head(&admin.join("HEAD"))?;
+    if head.trim_end() == format!("ref: refs/heads/{}", record.branch)
+        && let Some(tip) = ctx
+            .reader
+            .ref_target(&format!("refs/heads/{}", record.branch))?
+    {
+        head = format!("{tip}\n");
+    }
+    let admin_view = ctx.state.admin_view_dir(&record.id);
+    super::admin::make_view(&admin, &admin_view, &head)?;
+    let path =
+        super::git_shim::install(&ctx.state.bin_dir(), std::env::var("PATH").ok().as_deref())?;
     Ok(Confinement {
         bwrap: bwrap.to_path_buf(),
         worktree: record.worktree.clone(),
         admin,
+        admin_view,
         objects,
+        lfs,
+        path,
         shared_objects: ctx.paths.common_dir.join("objects"),
         hidden: signing_key_files(ctx),
         sockets: super::sockets::to_hide(
@@ -244,8 +261,16 @@ pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
         args.extend([flag.to_string(), path.to_string(), path.to_string()]);
     };
     bind("--bind", &c.worktree);
-    bind("--bind", &c.admin);
+    args.extend([
+        "--bind".to_string(),
+        c.admin_view.to_string(),
+        c.admin.to_string(),
+    ]);
+    let mut bind = |flag: &str, path: &Utf8Path| {
+        args.extend([flag.to_string(), path.to_string(), path.to_string()]);
+    };
     bind("--bind", &c.objects);
+    bind("--bind", &c.lfs);
     for path in &c.writable {
         bind("--bind", path);
     }
@@ -287,15 +312,21 @@ pub fn under_private_dir(path: &Utf8Path) -> bool {
     PRIVATE_DIRS.iter().any(|dir| path.starts_with(dir))
 }
 
-/// The environment that sends the agent's new objects to its own directory.
-pub fn object_env(c: &Confinement) -> [(&'static str, String); 2] {
-    [
-        ("GIT_OBJECT_DIRECTORY", c.objects.to_string()),
+/// The environment that sends the agent's new objects (git's and git-lfs's) to its own
+/// stores, and puts git-codex's `git` first on its PATH.
+pub fn git_env(c: &Confinement) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("GIT_OBJECT_DIRECTORY".to_string(), c.objects.to_string()),
         (
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES".to_string(),
             c.shared_objects.to_string(),
         ),
-    ]
+    ];
+    env.extend(super::lfs::env(&c.lfs));
+    if let Some(path) = &c.path {
+        env.push(("PATH".to_string(), path.clone()));
+    }
+    env
 }
 
 /// After a confined run (or a run whose git-codex was killed): moves the session's new
@@ -330,22 +361,42 @@ pub fn settle_locked(
     let (rejected, commits) = import_objects(ctx, &objects)?;
     // Every commit the agent made is the session's, the ones it reset away included.
     crate::git::ledger::record(&ctx.reader.repo, id, None, &commits)?;
-    let mut warning = (rejected > 0).then(|| {
-        format!("git-codex: {rejected} object(s) that session '{id}' wrote did not match their names and were dropped")
-    });
-    if let Some(admin) = admin_dir_of(worktree, &ctx.paths.common_dir) {
-        if let Some(w) = clear_planted(&admin, branch)? {
-            warning = Some(w);
-        }
-        if let Some(w) = clear_fifos(worktree) {
-            warning = Some(w);
-        }
-        if let Some(w) = reattach(ctx, id, branch, &admin)? {
-            warning = Some(w);
+    let mut warnings = Vec::new();
+    if rejected > 0 {
+        warnings.push(format!("git-codex: {rejected} object(s) that session '{id}' wrote did not match their names and were dropped"));
+    }
+    let lfs = ctx.state.lfs_dir(id);
+    if lfs.is_dir() {
+        let dropped = super::lfs::import(ctx, &lfs)?;
+        if dropped > 0 {
+            warnings.push(format!("git-codex: {dropped} LFS object(s) that session '{id}' wrote did not match their names (or were no plain files) and were dropped"));
         }
     }
+    // Runs before this one's git-codex wrote the admin dir itself (and had no view).
+    let view = Some(ctx.state.admin_view_dir(id)).filter(|v| v.is_dir());
+    if let Some(admin) = admin_dir_of(worktree, &ctx.paths.common_dir) {
+        warnings.extend(clear_planted(&admin, branch)?);
+        if let Some(view) = &view {
+            let left = super::admin::mirror_back(view, &admin)?;
+            if !left.is_empty() {
+                warnings.push(format!(
+                    "git-codex: the agent left {} in its worktree's admin dir in place of git's files: not kept",
+                    left.join(", ")
+                ));
+            }
+        }
+        warnings.extend(clear_fifos(worktree));
+        warnings.extend(reattach(ctx, id, branch, view.as_deref(), &admin)?);
+    }
+    // The objects dir last: while it is there, the run is not settled.
+    if let Some(view) = &view {
+        fs_err::remove_dir_all(view)?;
+    }
+    if lfs.is_dir() {
+        fs_err::remove_dir_all(&lfs)?;
+    }
     fs_err::remove_dir_all(&objects)?;
-    Ok(warning)
+    Ok((!warnings.is_empty()).then(|| warnings.join("\n")))
 }
 
 /// Copies every object of the session's directory into the shared store, after checking it
@@ -500,16 +551,26 @@ fn drop_hollow_packs(objects: &Utf8Path) -> usize {
     dropped
 }
 
-/// HEAD back on the session's branch, the branch moved forward to the agent's commits.
-fn reattach(ctx: &Ctx, id: &str, branch: &str, admin: &Utf8Path) -> anyhow::Result<Option<String>> {
+/// HEAD back on the session's branch, the branch moved forward to the agent's commits (where
+/// the HEAD of its `view` of the admin dir went, else that of the admin dir itself).
+fn reattach(
+    ctx: &Ctx,
+    id: &str,
+    branch: &str,
+    view: Option<&Utf8Path>,
+    admin: &Utf8Path,
+) -> anyhow::Result<Option<String>> {
     let head_path = admin.join("HEAD");
-    let head = read_head(&head_path)?;
+    let head = read_head(&view.unwrap_or(admin).join("HEAD"))?;
     let branch_ref = format!("refs/heads/{branch}");
     let Ok(head) = ObjectId::from_hex(head.trim_end().as_bytes()) else {
         // Still (or again) symbolic: the agent made no commit of its own. It stays on the
         // session's branch whatever the agent wrote there (`ref: refs/heads/main` would keep
         // the person's branch checked out in the agent's worktree).
         if head.trim_end() == format!("ref: {branch_ref}") {
+            if view.is_some() {
+                crate::state::atomic_write(&head_path, head.as_bytes())?;
+            }
             return Ok(None);
         }
         crate::state::atomic_write(&head_path, format!("ref: {branch_ref}\n").as_bytes())?;
@@ -518,13 +579,21 @@ fn reattach(ctx: &Ctx, id: &str, branch: &str, admin: &Utf8Path) -> anyhow::Resu
             head.trim_end()
         )));
     };
+    // Where the branch cannot follow, the worktree stays where the agent left it (with the
+    // index it left), as a run that wrote the admin dir itself left it.
+    let detach = || match view {
+        Some(_) => crate::state::atomic_write(&head_path, format!("{head}\n").as_bytes()),
+        None => Ok(()),
+    };
     let Some(tip) = ctx.reader.ref_target(&branch_ref)? else {
+        detach()?;
         return Ok(None);
     };
     if head != tip {
         let forward = ctx.reader.repo.find_commit(head).is_ok()
             && ctx.reader.count_exclusive(tip, &[head])? == 0;
         if !forward {
+            detach()?;
             return Ok(Some(format!(
                 "git-codex: session '{id}' left HEAD at {} in its worktree, which does not build on its branch {branch}; the branch stays at {} (review commits the worktree onto it)",
                 &head.to_string()[..12],

@@ -231,7 +231,7 @@ pub fn prepare(
         command.env(var, dir.as_str());
     }
     if let Some(c) = &confinement {
-        command.envs(confine::object_env(c));
+        command.envs(confine::git_env(c));
     }
 
     let describe = describe(req, &network, &fs, proxy.is_some(), profile);

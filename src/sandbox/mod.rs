@@ -1,11 +1,14 @@
 //! The agent's world (SPEC §7): its environment, its network namespace, its process record.
 
+pub mod admin;
 pub mod allow;
 pub mod bridge;
 pub mod child;
 pub mod confine;
 pub mod context;
+pub mod git_shim;
 pub mod launch;
+pub mod lfs;
 pub mod netns;
 pub mod process;
 pub mod profiles;

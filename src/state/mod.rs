@@ -150,6 +150,24 @@ impl StateDir {
         self.root.join("objects").join(id)
     }
 
+    /// What a confined agent sees as its worktree's admin dir during its run: its own HEAD,
+    /// index and reflog, so the shared one names no object of the agent's store (see
+    /// `sandbox::admin`).
+    pub fn admin_view_dir(&self, id: &str) -> Utf8PathBuf {
+        self.root.join("admin").join(id)
+    }
+
+    /// A confined agent's own Git LFS store (`lfs.storage`) during its run (see `sandbox::lfs`).
+    pub fn lfs_dir(&self, id: &str) -> Utf8PathBuf {
+        self.root.join("lfs").join(id)
+    }
+
+    /// Programs git-codex puts first on a confined agent's PATH (its `git`, see
+    /// `sandbox::git_shim`): never writable by the agent.
+    pub fn bin_dir(&self) -> Utf8PathBuf {
+        self.root.join("bin")
+    }
+
     /// git-codex's own scratch space for session `id` (temporary indexes): unlike the tmp dir,
     /// never writable by a confined agent, which could plant files there.
     pub fn scratch_dir(&self, id: &str) -> Utf8PathBuf {
