@@ -324,3 +324,31 @@ fn history_wide_commands_work_during_a_confined_run_and_lose_nothing_of_the_agen
         git_ok(t, &t.repo, &["fsck", "--no-dangling"]);
     });
 }
+
+/// What the agent leaves as its worktree's HEAD is the person's git's to read after the run:
+/// a HEAD naming no object the repository has would break `log --all` and `gc` for good.
+#[test]
+fn a_head_the_agent_points_at_nothing_does_not_break_the_persons_history_commands() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let worktree = t.add("n");
+        let agent = script(
+            t,
+            "bogus-head.sh",
+            "#!/bin/sh\necho 'x' > x.txt && git add x.txt && git commit -q -m 'real work'\n\
+             echo 1234567890123456789012345678901234567890 > \"$(git rev-parse --absolute-git-dir)/HEAD\"\n",
+        );
+        let (code, out, err) = run(t.codex(&["session", "run", "n", "--", &agent]));
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(err.contains("is no commit of the repository's"), "{err}");
+        assert_eq!(
+            git_ok(t, &worktree, &["symbolic-ref", "HEAD"]).trim(),
+            "refs/heads/codex/n"
+        );
+        git_ok(t, &t.repo, &["log", "--all", "--format=%s"]);
+        git_ok(t, &t.repo, &["gc", "--quiet"]);
+        git_ok(t, &t.repo, &["fsck", "--no-dangling"]);
+    });
+}

@@ -579,6 +579,13 @@ fn reattach(
             head.trim_end()
         )));
     };
+    if ctx.reader.repo.find_commit(head).is_err() {
+        // Naming no commit the repository has, it would break the person's `log --all`, `gc`.
+        crate::state::atomic_write(&head_path, format!("ref: {branch_ref}\n").as_bytes())?;
+        return Ok(Some(format!(
+            "git-codex: session '{id}' left its worktree's HEAD at {head}, which is no commit of the repository's; it is on {branch} again"
+        )));
+    }
     // Where the branch cannot follow, the worktree stays where the agent left it (with the
     // index it left), as a run that wrote the admin dir itself left it.
     let detach = || match view {
@@ -590,8 +597,7 @@ fn reattach(
         return Ok(None);
     };
     if head != tip {
-        let forward = ctx.reader.repo.find_commit(head).is_ok()
-            && ctx.reader.count_exclusive(tip, &[head])? == 0;
+        let forward = ctx.reader.count_exclusive(tip, &[head])? == 0;
         if !forward {
             detach()?;
             return Ok(Some(format!(

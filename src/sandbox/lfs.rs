@@ -47,6 +47,12 @@ fn shared_store(ctx: &Ctx) -> Utf8PathBuf {
 /// its name; returns how many were not taken (wrong content, misplaced, not a regular file).
 pub fn import(ctx: &Ctx, store: &Utf8Path) -> anyhow::Result<usize> {
     let objects = store.join("objects");
+    match std::fs::symlink_metadata(&objects) {
+        Ok(meta) if meta.is_dir() => {}
+        // A link is never followed: the agent could name any dir of the person's.
+        Ok(_) => return Ok(1),
+        Err(_) => return Ok(0),
+    }
     let mut rejected = 0;
     let mut found = Vec::new();
     for first in entries(&objects, &mut rejected) {
