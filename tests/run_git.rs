@@ -188,6 +188,8 @@ fn git_stash_in_a_confined_run_says_why_it_cannot_save_and_what_to_do() {
              git -C \"$PWD\" -c core.quotepath=false stash push -m wip > \"$TMPDIR/push2.txt\" 2>&1; echo \"RESULT push2=$?\"\n\
              git stash list > \"$TMPDIR/list.txt\" 2>&1; echo \"RESULT list=$?\"\n\
              git status --short > \"$TMPDIR/status.txt\" 2>&1; echo \"RESULT status=$?\"\n\
+             c=$(git stash create) && git checkout -- README.md && git diff --quiet && git stash apply -q \"$c\"\n\
+             echo \"RESULT create-apply=$? $(grep -c 'work in progress' README.md)\"\n\
              cp \"$TMPDIR\"/*.txt \"$CODEX_LOG_DIR/\"\n",
         );
         let (code, out, err) = run(t.codex(&["session", "run", "st", "--", &agent]));
@@ -197,6 +199,8 @@ fn git_stash_in_a_confined_run_says_why_it_cannot_save_and_what_to_do() {
         assert_ne!(r["push2"], "0", "{out}");
         assert_eq!(r["list"], "0", "{out}");
         assert_eq!(r["status"], "0", "{out}");
+        // What the hint offers works there.
+        assert_eq!(r["create-apply"], "0 1", "{out}{err}");
         let logs = t.state_dir().join("logs/st");
         let said = |name: &str| std::fs::read_to_string(logs.join(name)).expect(name);
         for name in ["push.txt", "push2.txt"] {
