@@ -26,6 +26,10 @@ use camino::Utf8Path;
 /// pruning it, and HEAD, which settling decides (see `confine::reattach`).
 const KEPT: [&str; 5] = ["HEAD", "commondir", "gitdir", "config.worktree", "locked"];
 
+/// How deep a copy goes: git's own files in an admin dir lie a few levels down (`refs/bisect/`,
+/// `logs/refs/worktree/…`); a deeper tree is the agent's, and would make paths too long to use.
+const DEPTH: usize = 24;
+
 /// Makes `view` a fresh copy of the shared admin dir `shared`, HEAD as `head`.
 pub fn make_view(shared: &Utf8Path, view: &Utf8Path, head: &str) -> anyhow::Result<()> {
     // Only ever git-codex's: made here, removed when the run settles.
@@ -102,7 +106,10 @@ fn remove_absent(
         let here = rel.join(&name);
         let (source, target) = (kind_of(&from.join(&here)), kind_of(&to.join(&here)));
         match (source, target) {
-            (Some(Kind::Dir), Some(Kind::Dir)) => remove_absent(from, to, keep, &here)?,
+            (Some(Kind::Dir), Some(Kind::Dir)) if here.components().count() < DEPTH => {
+                remove_absent(from, to, keep, &here)?
+            }
+            (Some(Kind::Dir), Some(Kind::Dir)) => {}
             // A sparse file in the copy: the version here stays (see the module's comment).
             (Some(Kind::File | Kind::Sparse), Some(Kind::File | Kind::Sparse)) => {}
             (_, Some(Kind::Dir)) => fs_err::remove_dir_all(to.join(&here))?,
@@ -121,20 +128,25 @@ fn copy_present(
     rel: &Utf8Path,
     left_out: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    for name in names_in(&from.join(rel))? {
+    let Ok(names) = names_in(&from.join(rel)) else {
+        // Unreadable (the agent's view, say, made so): nothing of it comes back.
+        left_out.push(rel.to_string());
+        return Ok(());
+    };
+    for name in names {
         if (rel.as_str().is_empty() && keep.contains(&name.as_str())) || is_lock(&name) {
             continue;
         }
         let here = rel.join(&name);
         match kind_of(&from.join(&here)) {
-            Some(Kind::Dir) => {
+            Some(Kind::Dir) if here.components().count() < DEPTH => {
                 if kind_of(&to.join(&here)) != Some(Kind::Dir) {
                     fs_err::create_dir(to.join(&here))?;
                 }
                 copy_present(from, to, keep, &here, left_out)?;
             }
-            Some(Kind::File) => copy_file(&from.join(&here), &to.join(&here))?,
-            Some(Kind::Sparse) | Some(Kind::Other) => left_out.push(here.to_string()),
+            Some(Kind::File) if copy_file(&from.join(&here), &to.join(&here))? => {}
+            Some(_) => left_out.push(here.to_string()),
             None => {}
         }
     }
@@ -161,18 +173,21 @@ fn names_in(dir: &Utf8Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Copies the regular file `from` to `to` unless `to` already holds the same bytes: through a
-/// new temporary file renamed over `to`, so nothing is ever written through a link.
-fn copy_file(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
-    let mut source = std::fs::OpenOptions::new()
+/// new temporary file renamed over `to`, so nothing is ever written through a link. Returns
+/// false, copying nothing, when `from` cannot be opened as a regular file.
+fn copy_file(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<bool> {
+    let opened = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(from)
-        .with_context(|| format!("cannot open {from}"))?;
+        .open(from);
+    let Ok(mut source) = opened else {
+        return Ok(false);
+    };
     if !source.metadata()?.is_file() {
-        return Ok(());
+        return Ok(false);
     }
     if same_bytes(&mut source, to)? {
-        return Ok(());
+        return Ok(true);
     }
     let dir = to.parent().context("a file with no parent dir")?;
     let tmp = dir.join(format!(
@@ -191,7 +206,7 @@ fn copy_file(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(err.context(format!("cannot copy {from} to {to}")));
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Whether the regular file at `path` holds what `source` holds from its start; leaves

@@ -561,27 +561,25 @@ fn reattach(
     admin: &Utf8Path,
 ) -> anyhow::Result<Option<String>> {
     let head_path = admin.join("HEAD");
-    let head = read_head(&view.unwrap_or(admin).join("HEAD"))?;
+    let text = read_head(&view.unwrap_or(admin).join("HEAD"))?;
     let branch_ref = format!("refs/heads/{branch}");
-    let Ok(head) = ObjectId::from_hex(head.trim_end().as_bytes()) else {
+    let on_branch =
+        || crate::state::atomic_write(&head_path, format!("ref: {branch_ref}\n").as_bytes());
+    let Ok(head) = ObjectId::from_hex(text.trim_end().as_bytes()) else {
         // Still (or again) symbolic: the agent made no commit of its own. It stays on the
         // session's branch whatever the agent wrote there (`ref: refs/heads/main` would keep
         // the person's branch checked out in the agent's worktree).
-        if head.trim_end() == format!("ref: {branch_ref}") {
-            if view.is_some() {
-                crate::state::atomic_write(&head_path, head.as_bytes())?;
-            }
-            return Ok(None);
-        }
-        crate::state::atomic_write(&head_path, format!("ref: {branch_ref}\n").as_bytes())?;
-        return Ok(Some(format!(
-            "git-codex: session '{id}' left its worktree's HEAD as {:?}; it is on {branch} again",
-            head.trim_end()
-        )));
+        on_branch()?;
+        return Ok((text.trim_end() != format!("ref: {branch_ref}")).then(|| {
+            format!(
+                "git-codex: session '{id}' left its worktree's HEAD as {:?}; it is on {branch} again",
+                text.trim_end()
+            )
+        }));
     };
     if ctx.reader.repo.find_commit(head).is_err() {
         // Naming no commit the repository has, it would break the person's `log --all`, `gc`.
-        crate::state::atomic_write(&head_path, format!("ref: {branch_ref}\n").as_bytes())?;
+        on_branch()?;
         return Ok(Some(format!(
             "git-codex: session '{id}' left its worktree's HEAD at {head}, which is no commit of the repository's; it is on {branch} again"
         )));
@@ -615,6 +613,6 @@ fn reattach(
             }],
         )?;
     }
-    crate::state::atomic_write(&head_path, format!("ref: {branch_ref}\n").as_bytes())?;
+    on_branch()?;
     Ok(None)
 }
