@@ -262,7 +262,13 @@ impl Drop for Running<'_> {
 
 /// Starts `session run id` with [`COMMIT_AND_WAIT`] and returns once the agent committed.
 fn run_until_committed<'a>(t: &'a TestEnv, id: &str) -> Running<'a> {
-    let agent = script(t, "commit-and-wait.sh", COMMIT_AND_WAIT);
+    run_until_said(t, id, COMMIT_AND_WAIT)
+}
+
+/// Starts `session run id` with the agent `text`, and returns once the agent made
+/// `$TMPDIR/committed`.
+fn run_until_said<'a>(t: &'a TestEnv, id: &str, text: &str) -> Running<'a> {
+    let agent = script(t, &format!("agent-{id}.sh"), text);
     let child = std::process::Command::new(common::BIN)
         .env_clear()
         .envs(t.vars())
@@ -353,6 +359,55 @@ fn a_head_the_agent_points_at_nothing_does_not_break_the_persons_history_command
         );
         git_ok(t, &t.repo, &["log", "--all", "--format=%s"]);
         git_ok(t, &t.repo, &["gc", "--quiet"]);
+        git_ok(t, &t.repo, &["fsck", "--no-dangling"]);
+    });
+}
+
+/// A session worktree's submodules keep their git dirs in its admin dir (`modules/`): whole
+/// repositories, which the agent's own copy of the admin dir does not copy but mounts. What
+/// the agent writes there is in the shared dir at once, and the submodule's commits made
+/// before the run are still there after it.
+#[test]
+fn a_sessions_submodule_git_dir_is_the_shared_one_during_a_confined_run() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let subrepo = t.root().join("subrepo");
+        t.git_in(&t.root(), &["init", "-q", "-b", "main", "subrepo"]);
+        t.commit_in(&subrepo, "s.txt", "upstream\n");
+        let url = subrepo.display().to_string();
+        let file_ok = ["-c", "protocol.file.allow=always"];
+        let mut args = file_ok.to_vec();
+        args.extend(["submodule", "add", "-q", &url, "sub"]);
+        t.git(&args);
+        t.git(&["commit", "-q", "-m", "add sub"]);
+        let worktree = t.add("m");
+        let mut args = file_ok.to_vec();
+        args.extend(["submodule", "update", "-q", "--init"]);
+        t.git_in(&worktree, &args);
+        t.commit_in(&worktree.join("sub"), "before.txt", "made before the run\n");
+        let before = t.git_in(&worktree.join("sub"), &["rev-parse", "HEAD"]);
+        let running = run_until_said(
+            t,
+            "m",
+            "#!/bin/sh\n\
+             touch \"$(git -C sub rev-parse --absolute-git-dir)/agent-was-here\"\n\
+             git status --porcelain > /dev/null && touch \"$TMPDIR/committed\"\n\
+             n=0; while [ ! -e \"$HOME/go\" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done\n",
+        );
+        let modules = t.repo.join(".git/worktrees/wt-m/modules/sub");
+        assert!(modules.join("agent-was-here").is_file());
+        assert!(!t.state_dir().join("admin/m/modules/sub").exists());
+        assert_eq!(running.finish(), 0);
+        assert_eq!(
+            t.git_in(&worktree.join("sub"), &["rev-parse", "HEAD"]),
+            before
+        );
+        assert_eq!(
+            t.git_in(&worktree.join("sub"), &["log", "-1", "--format=%s"]),
+            "add before.txt"
+        );
         git_ok(t, &t.repo, &["fsck", "--no-dangling"]);
     });
 }

@@ -23,8 +23,19 @@ use camino::Utf8Path;
 
 /// Files of the shared admin dir the agent's copy never replaces: what ties the worktree to
 /// the repository (pinned read-only in the sandbox anyway), the lock that keeps git from
-/// pruning it, and HEAD, which settling decides (see `confine::reattach`).
-const KEPT: [&str; 5] = ["HEAD", "commondir", "gitdir", "config.worktree", "locked"];
+/// pruning it, HEAD, which settling decides (see `confine::reattach`), and [`MODULES`].
+const KEPT: [&str; 6] = [
+    "HEAD",
+    "commondir",
+    "gitdir",
+    "config.worktree",
+    "locked",
+    MODULES,
+];
+
+/// The git dirs of the worktree's submodules: whole repositories, too big to copy for every
+/// run. The agent gets the shared dir itself, mounted into its copy, as before it had a copy.
+pub const MODULES: &str = "modules";
 
 /// How deep a copy goes: git's own files in an admin dir lie a few levels down (`refs/bisect/`,
 /// `logs/refs/worktree/…`); a deeper tree is the agent's, and would make paths too long to use.
@@ -37,8 +48,17 @@ pub fn make_view(shared: &Utf8Path, view: &Utf8Path, head: &str) -> anyhow::Resu
         fs_err::remove_dir_all(view)?;
     }
     fs_err::create_dir_all(view)?;
-    mirror(shared, view, &[])?;
+    mirror(shared, view, &[MODULES])?;
+    if has_modules(shared) {
+        // Where the shared one is mounted.
+        fs_err::create_dir(view.join(MODULES))?;
+    }
     crate::state::atomic_write(&view.join("HEAD"), head.as_bytes())
+}
+
+/// Whether the shared admin dir has submodules' git dirs to mount into the agent's copy.
+pub fn has_modules(shared: &Utf8Path) -> bool {
+    kind_of(&shared.join(MODULES)) == Some(Kind::Dir)
 }
 
 /// Mirrors the agent's `view` back over the shared admin dir `shared` (but for [`KEPT`]).

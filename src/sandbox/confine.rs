@@ -266,6 +266,14 @@ pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
         c.admin_view.to_string(),
         c.admin.to_string(),
     ]);
+    if super::admin::has_modules(&c.admin) {
+        let modules = c.admin.join(super::admin::MODULES);
+        args.extend([
+            "--bind".to_string(),
+            modules.to_string(),
+            modules.to_string(),
+        ]);
+    }
     let mut bind = |flag: &str, path: &Utf8Path| {
         args.extend([flag.to_string(), path.to_string(), path.to_string()]);
     };
