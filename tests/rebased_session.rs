@@ -1,0 +1,224 @@
+//! A rebased session is still the same session (issue 15, point 6): when its branch is rebased
+//! onto, or merges, a newer protected tip, its commits are those it made, not main's. Review
+//! shows only those, approval and merge work every way, and `verify` stays green on main's
+//! own history. The base moves only along what the person's protected branches hold: an agent
+//! cannot move it to hide its own commits.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{TestEnv, each_git, json, run, write_file};
+
+/// Protected `main` and `release` (behind main, at the first commit), and session `a` landed
+/// on main as a true merge: main has another session's merge in its history.
+fn main_with_a_landed_session(t: &TestEnv) {
+    t.set_config("[session]\nmax_parallel = 8\n[review]\nprotected = [\"main\", \"release\"]\n");
+    t.git(&["branch", "release"]);
+    let wt = t.add("a");
+    t.commit_in(&wt, "a.txt", "session a's work\n");
+    ok(t, &["session", "review", "a", "--approve"]);
+    ok(t, &["session", "merge", "a", "--strategy", "merge"]);
+}
+
+fn ok(t: &TestEnv, args: &[&str]) -> String {
+    let (code, out, err) = run(t.codex(args));
+    assert_eq!(code, 0, "git codex {args:?}: {err}");
+    out
+}
+
+/// `session review <id> --format json`.
+fn review(t: &TestEnv, id: &str) -> serde_json::Value {
+    json(&ok(t, &["session", "review", id, "--format", "json"]))
+}
+
+/// The subjects of the commits a review lists.
+fn subjects(review: &serde_json::Value) -> Vec<String> {
+    review["commits"]
+        .as_array()
+        .expect("commits")
+        .iter()
+        .map(|c| c["subject"].as_str().expect("subject").to_string())
+        .collect()
+}
+
+fn files(review: &serde_json::Value) -> Vec<String> {
+    review["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path").to_string())
+        .collect()
+}
+
+fn commit(t: &TestEnv, dir: &Path, file: &str, text: &str, subject: &str) -> String {
+    write_file(&dir.join(file), text);
+    t.git_in(dir, &["add", file]);
+    t.git_in(dir, &["commit", "-q", "-m", subject]);
+    t.git_in(dir, &["rev-parse", "HEAD"])
+}
+
+/// `git codex verify` (every protected branch's history): (exit code, stderr).
+fn verify(t: &TestEnv) -> (i32, String) {
+    let (code, _, err) = run(t.codex(&["verify"]));
+    (code, err)
+}
+
+/// Session `b`, started before `a` landed, with one commit, then rebased onto the new main.
+fn rebased_session(t: &TestEnv) -> PathBuf {
+    let wt = t.add("b");
+    main_with_a_landed_session(t);
+    commit(t, &wt, "b.txt", "session b's work\n", "b's own work");
+    t.git_in(&wt, &["rebase", "-q", "main"]);
+    wt
+}
+
+#[test]
+fn a_rebased_session_reviews_approves_merges_and_verifies_with_every_strategy() {
+    for strategy in ["merge", "squash", "rebase", "ff"] {
+        each_git(|t| {
+            rebased_session(t);
+            let main = t.git(&["rev-parse", "main"]);
+            let report = review(t, "b");
+            assert_eq!(
+                subjects(&report),
+                ["b's own work"],
+                "{strategy}: the review lists the session's own commit, not main's: {report}"
+            );
+            assert_eq!(files(&report), ["b.txt"], "{strategy}: {report}");
+            assert_eq!(report["base"], main.as_str(), "{strategy}: the base moved");
+            let shown = t.show("b");
+            assert_eq!(shown["baseCommit"], main.as_str(), "{strategy}: {shown}");
+
+            ok(t, &["session", "review", "b", "--approve"]);
+            ok(t, &["session", "merge", "b", "--strategy", strategy]);
+            assert_eq!(t.git(&["show", "main:b.txt"]), "session b's work");
+            let (code, err) = verify(t);
+            assert_eq!(code, 0, "{strategy}: verify on main's own history: {err}");
+
+            // Main (another session's merge and this one's work among it) goes to release.
+            t.git(&["switch", "-q", "release"]);
+            let out = t.git_output(&t.repo, &["merge", "-q", "--no-edit", "main"]);
+            assert!(
+                out.status.success(),
+                "{strategy}: merging main into release: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            t.git(&["switch", "-q", "main"]);
+            let (code, err) = verify(t);
+            assert_eq!(code, 0, "{strategy}: verify with release: {err}");
+        });
+    }
+}
+
+#[test]
+fn a_session_that_merged_a_newer_main_is_reviewed_from_there() {
+    each_git(|t| {
+        let wt = t.add("b");
+        commit(t, &wt, "b.txt", "session b's work\n", "b's own work");
+        main_with_a_landed_session(t);
+        t.git_in(&wt, &["merge", "-q", "--no-edit", "main"]);
+        let report = review(t, "b");
+        let listed = subjects(&report);
+        assert_eq!(listed.len(), 2, "{report}");
+        assert!(listed.iter().any(|s| s == "b's own work"), "{report}");
+        assert!(listed.iter().any(|s| s.starts_with("Merge branch")), "{report}");
+        assert_eq!(files(&report), ["b.txt"], "{report}");
+        assert_eq!(report["base"], t.git(&["rev-parse", "main"]).as_str());
+        ok(t, &["session", "review", "b", "--approve"]);
+        ok(t, &["session", "merge", "b"]);
+        let (code, err) = verify(t);
+        assert_eq!(code, 0, "{err}");
+    });
+}
+
+#[test]
+fn a_session_that_goes_on_after_landing_is_reviewed_from_its_landing() {
+    each_git(|t| {
+        t.set_config("[review]\nprotected = [\"main\"]\n");
+        let wt = t.add("b");
+        commit(t, &wt, "b.txt", "first part\n", "first part");
+        ok(t, &["session", "review", "b", "--approve"]);
+        ok(t, &["session", "merge", "b"]);
+        t.git_in(&wt, &["merge", "-q", "--ff-only", "main"]);
+        commit(t, &wt, "c.txt", "second part\n", "second part");
+        let report = review(t, "b");
+        assert_eq!(subjects(&report), ["second part"], "{report}");
+        ok(t, &["session", "review", "b", "--approve"]);
+        ok(t, &["session", "merge", "b"]);
+        let (code, err) = verify(t);
+        assert_eq!(code, 0, "{err}");
+    });
+}
+
+/// The agent puts its own commit on main with the hooks off (what an unconfined agent can
+/// do), then rebases onto main: its commit is still its own. The review still shows it, and
+/// `verify` still flags main until a person approves what they were shown.
+#[test]
+fn an_agent_cannot_launder_its_commit_through_main_by_rebasing_onto_it() {
+    each_git(|t| {
+        t.set_config("[review]\nprotected = [\"main\"]\n");
+        let wt = t.add("b");
+        let evil = commit(t, &wt, "evil.txt", "the agent's unreviewed change\n", "evil");
+        let out = t.git_output(
+            &wt,
+            &["-c", "core.hooksPath=/dev/null", "update-ref", "refs/heads/main", &evil],
+        );
+        assert!(out.status.success());
+        let (code, err) = verify(t);
+        assert_eq!(code, 3, "main holds the agent's commit: {err}");
+        assert!(err.contains(&evil[..12]), "{err}");
+        t.git_in(&wt, &["rebase", "-q", "main"]);
+        commit(t, &wt, "ok.txt", "innocent\n", "innocent");
+        let report = review(t, "b");
+        assert_eq!(
+            subjects(&report),
+            ["innocent", "evil"],
+            "the review still shows the agent's commit on main: {report}"
+        );
+        assert!(files(&report).contains(&"evil.txt".to_string()), "{report}");
+        let (code, err) = verify(t);
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains(&evil[..12]), "{err}");
+    });
+}
+
+/// A ref under refs/remotes (or any ref but a protected branch) does not move the base: the
+/// agent's own commits below it stay in its review.
+#[test]
+fn a_protected_looking_ref_the_agent_made_does_not_move_the_base() {
+    each_git(|t| {
+        t.set_config("[review]\nprotected = [\"main\", \"origin/*\"]\n");
+        let wt = t.add("b");
+        let first = commit(t, &wt, "one.txt", "hidden change\n", "hidden");
+        for name in ["refs/remotes/origin/main", "refs/tags/main"] {
+            t.git_in(&wt, &["update-ref", name, &first]);
+        }
+        commit(t, &wt, "two.txt", "visible change\n", "visible");
+        let report = review(t, "b");
+        assert_eq!(subjects(&report), ["visible", "hidden"], "{report}");
+        assert_eq!(files(&report), ["one.txt", "two.txt"], "{report}");
+    });
+}
+
+/// An approval covers only what its review showed: a change the agent made and rebased away
+/// is not approved by approving the rebased tip, and a copy of it is still refused.
+#[test]
+fn approving_the_rebased_tip_does_not_approve_what_the_rebase_dropped() {
+    each_git(|t| {
+        let wt = rebased_session(t);
+        let dropped = commit(t, &wt, "evil.txt", "dropped by the rebase\n", "evil");
+        t.git_in(&wt, &["reset", "-q", "--hard", "HEAD~1"]);
+        let report = review(t, "b");
+        assert_eq!(subjects(&report), ["b's own work"], "{report}");
+        ok(t, &["session", "review", "b", "--approve"]);
+        ok(t, &["session", "merge", "b"]);
+        let before = t.git(&["rev-parse", "main"]);
+        let out = t.git_output(&t.repo, &["cherry-pick", &dropped]);
+        assert!(!out.status.success(), "a copy of the dropped commit landed");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("session 'b'"), "{err}");
+        t.git(&["cherry-pick", "--abort"]);
+        assert_eq!(t.git(&["rev-parse", "main"]), before);
+    });
+}
