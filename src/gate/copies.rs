@@ -39,8 +39,6 @@ pub struct Found {
     pub copy: ObjectId,
     /// The session commit the hunk is from; the session's branch tip for its whole change.
     pub of: ObjectId,
-    /// Whether the hunk is of the session's whole change (base to tip).
-    pub whole: bool,
     pub hunk: Hunk,
 }
 
@@ -127,7 +125,6 @@ pub fn find(
                     original: source.original,
                     copy,
                     of: source.of,
-                    whole: source.whole,
                     hunk: hunk.clone(),
                 });
             }
@@ -258,8 +255,9 @@ impl Source {
     }
 }
 
-/// Whether `hunk` (of a session's whole change) is also in the change its approval covers
-/// (base to the approved commit): landing approved work is no copy of the unapproved rest.
+/// Whether `hunk` (of a session commit, or of its whole change) stands whole in the change its
+/// approval covers (base to the approved commit): landing approved work is no copy of the
+/// unapproved rest, such as the commits a rebase left behind.
 pub fn in_approved_change(
     gate: &Gate<'_>,
     session: &SessionLine,
@@ -276,5 +274,5 @@ pub fn in_approved_change(
             to: approved,
         }],
     )?;
-    Ok(diffs.iter().flatten().any(|h| h == hunk))
+    Ok(diffs.iter().flatten().any(|h| hunk.within(h)))
 }

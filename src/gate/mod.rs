@@ -9,6 +9,7 @@
 //! `review.require_signed` an approval counts only when its signature verifies; that is
 //! checked here too, and only for a session whose commits a landing actually carries.
 
+pub mod base;
 mod copies;
 pub mod record;
 pub mod server;
@@ -347,9 +348,10 @@ impl<'a> Gate<'a> {
             if approved.contains(&found.of) {
                 continue;
             }
-            if found.whole
-                && let Some(approval) = original.session.approval
-                && approved.contains(&approval.commit)
+            // What the approved change holds too was shown and approved: landing it is no
+            // copy of the rest (a session's rebased-away commits carry the same hunks).
+            if let Some(approval) = original.session.approval
+                && self.unverified(original.session)?.is_none()
                 && copies::in_approved_change(self, original.session, approval.commit, &found.hunk)?
             {
                 continue;

@@ -113,7 +113,7 @@ pub fn summarize(
             .into());
     }
     let tip = branch_tip(ctx, &record)?;
-    let base = ObjectId::from_hex(record.base_commit.as_bytes())?;
+    let base = crate::gate::base::current(ctx, &record, tip)?;
     // The worktree's status first (by stat alone when it is clean), then the summary, on one
     // thread: gix maps each loose object it reads, and unmapping while a second thread of
     // this process runs costs every unmap a cross-core TLB flush.
@@ -130,13 +130,11 @@ pub fn summarize(
     let (record, staged) = stage(ctx, id, clean)?;
     let mut summary = match staged {
         None => summary?,
-        Some(_) => Summary::build(
-            &ctx.reader,
-            &record.id,
-            &record.branch,
-            base,
-            branch_tip(ctx, &record)?,
-        )?,
+        Some(_) => {
+            let tip = branch_tip(ctx, &record)?;
+            let base = crate::gate::base::current(ctx, &record, tip)?;
+            Summary::build(&ctx.reader, &record.id, &record.branch, base, tip)?
+        }
     };
     let tip = summary.tip;
     summary.staged = staged;

@@ -36,7 +36,7 @@ pub fn run(args: SessionShowArgs) -> anyhow::Result<()> {
         ("worktree", escape::quote(r.worktree.as_str()).into_owned()),
         (
             "base",
-            format!("{} ({})", escape::quote(&r.base), short(&r.base_commit)),
+            format!("{} ({})", escape::quote(&r.base), short(&view.base)),
         ),
         ("tip", view.tip.as_deref().map_or("-".into(), short)),
         ("created", r.created.to_string()),

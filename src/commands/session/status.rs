@@ -57,6 +57,9 @@ pub struct SessionView {
     pub record: SessionRecord,
     pub state: State,
     pub tip: Option<String>,
+    /// Where the session's own commits start now (its base moves forward when the branch is
+    /// rebased onto, or merges, a newer protected tip): `gate::base::current`.
+    pub base: String,
     pub expires_at: Option<Timestamp>,
     pub ahead: Option<usize>,
     pub behind: Option<usize>,
@@ -144,7 +147,15 @@ impl SessionView {
                 }
             }
         });
-        let own_commits = tip.and_then(|tip| own_commit_count(ctx, &record, tip).ok());
+        let base = match tip.map(|tip| (tip, crate::gate::base::current(ctx, &record, tip))) {
+            Some((tip, Ok(base))) => Some((tip, base)),
+            Some((_, Err(err))) => {
+                problems.push(format!("cannot tell where the session's commits start: {err}"));
+                None
+            }
+            None => None,
+        };
+        let own_commits = base.and_then(|(tip, base)| ctx.reader.count_exclusive(tip, &[base]).ok());
         let state = if !exists {
             State::Missing
         } else if record.agent.as_ref().is_some_and(|a| a.is_alive()) {
@@ -161,6 +172,7 @@ impl SessionView {
         SessionView {
             state,
             tip: tip.map(|t| t.to_string()),
+            base: base.map_or_else(|| record.base_commit.clone(), |(_, b)| b.to_string()),
             expires_at,
             ahead,
             behind,
@@ -179,7 +191,7 @@ impl SessionView {
             "state": self.state.as_str(),
             "worktree": r.worktree,
             "base": r.base,
-            "baseCommit": r.base_commit,
+            "baseCommit": self.base,
             "baseRef": r.base_ref,
             "tip": self.tip,
             "created": r.created,
@@ -249,16 +261,6 @@ fn review_state(approval: Option<&ApprovalState>, own_commits: usize, ahead: usi
         _ if ahead == 0 => State::Merged,
         _ => State::ReviewPending,
     }
-}
-
-/// Commits on the session branch since it started.
-fn own_commit_count(
-    ctx: &Ctx,
-    record: &SessionRecord,
-    tip: gix::ObjectId,
-) -> anyhow::Result<usize> {
-    let base = gix::ObjectId::from_hex(record.base_commit.as_bytes())?;
-    ctx.reader.count_exclusive(tip, &[base])
 }
 
 /// When a session expires: `ttl` after its last activity, a commit on its branch included.
