@@ -452,3 +452,34 @@ fn doctor_flags_a_session_whose_branch_was_deleted_by_hand() {
         );
     });
 }
+
+/// With `core.autocrlf=true` and an `eol` attribute, a session restored from its snapshot (no
+/// trash copy left) gets every file back byte for byte: line endings as the agent wrote them,
+/// in untracked and in modified files alike (issue 15, point 7). The clean and smudge filters
+/// are for committed content; what was never committed bypasses them.
+#[test]
+fn a_snapshot_restores_line_endings_byte_for_byte_under_autocrlf() {
+    each_git(|t| {
+        t.git(&["config", "core.autocrlf", "true"]);
+        t.write(".gitattributes", "*.eol text eol=crlf\n");
+        t.git(&["add", ".gitattributes"]);
+        t.git(&["commit", "-q", "-m", "attributes"]);
+        let wt = t.add("crlf");
+        write_file(&wt.join("lf.txt"), "unix\nline endings\n");
+        write_file(&wt.join("dos.txt"), "dos\r\nline endings\r\n");
+        write_file(&wt.join("mixed.txt"), "mixed\r\nline endings\n");
+        write_file(&wt.join("forced.eol"), "LF where the attributes say CRLF\n");
+        write_file(&wt.join("README.md"), "modified with LF\n");
+        // Names git would quote, one with a newline in it.
+        write_file(&wt.join("odd\nname \"é\".txt"), "odd\n");
+        let before = files(&wt);
+        let (code, _, err) = run(t.codex(&["session", "remove", "crlf"]));
+        assert_eq!(code, 0, "{err}");
+        // As after `session.trash_retention`: only the snapshot is left.
+        std::fs::remove_dir_all(t.state_dir().join("trash")).unwrap();
+        let (code, _, err) = run(t.codex(&["session", "restore", "crlf"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("with its uncommitted work"), "{err}");
+        assert_eq!(files(&wt), before, "every file byte for byte");
+    });
+}

@@ -9,6 +9,7 @@ pub mod nested;
 pub mod read;
 pub mod refs;
 pub mod snapshot;
+pub mod unfiltered;
 pub mod unseen;
 pub mod worktrees;
 

@@ -70,6 +70,7 @@ impl Git {
             self.with_index(worktree, &index.0, &update)?;
         }
         let tree = self.with_index(worktree, &index.0, &["write-tree"])?;
+        let tree = self.store_unfiltered(worktree, &index.0, &head, tree)?;
         let head_tree = self.run(worktree, &["rev-parse", &format!("{head}^{{tree}}")])?;
         if tree == head_tree && !keep_head {
             return Ok(None);
@@ -101,7 +102,10 @@ impl Git {
             )
             .ok()
             .filter(|s| !s.is_empty());
-        let message = format!("codex({id}): snapshot of uncommitted work\n\nworktree: {source}\n");
+        let message = format!(
+            "codex({id}): snapshot of uncommitted work\n\nworktree: {source}\n{}\n",
+            super::unfiltered::MARKER
+        );
         let mut args = vec!["commit-tree", tree];
         for parent in head.iter().chain(previous.as_deref().iter()) {
             args.extend(["-p", parent]);

@@ -384,6 +384,8 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
         .run(root, &["update-ref", &base, &record.base_commit])?;
     if let Some(snapshot) = &plan.snapshot {
         ctx.git.restore_files(&record.worktree, snapshot)?;
+        ctx.git
+            .restore_unfiltered(&ctx.reader, &record.worktree, snapshot)?;
     }
     let mut record = record.clone();
     if let Some(entry) = &plan.trash {
