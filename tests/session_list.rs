@@ -133,6 +133,57 @@ fn a_worktree_deleted_by_hand_shows_as_missing() {
     });
 }
 
+/// A session whose branch was deleted by hand says so (issue 15, point 7): state
+/// `branch-missing` in `list` and `show`, text and JSON alike, with the keys JSON always has.
+#[test]
+fn a_branch_deleted_by_hand_shows_as_branch_missing() {
+    each_git(|t| {
+        let wt = t.add("nobranch");
+        t.commit_in(&wt, "work.txt", "work\n");
+        t.add("fine");
+        let keys = |s: &serde_json::Value| {
+            let mut keys: Vec<String> = s.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        let before = keys(&list(t)["sessions"][0]);
+        t.git(&["update-ref", "-d", "refs/heads/codex/nobranch"]);
+        let listed = list(t);
+        let s = listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "nobranch")
+            .unwrap();
+        assert_eq!(s["state"], "branch-missing", "{s}");
+        assert_eq!(keys(s), before, "the same keys as ever");
+        assert_eq!(s["tip"], serde_json::Value::Null);
+        assert!(
+            s["problems"][0]
+                .as_str()
+                .unwrap()
+                .contains("branch codex/nobranch does not exist"),
+            "{s}"
+        );
+        let fine = listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "fine")
+            .unwrap();
+        assert_eq!(fine["state"], "active");
+        let (code, out, _) = run(t.codex(&["session", "list"]));
+        assert_eq!(code, 0);
+        let row = out.lines().find(|l| l.starts_with("nobranch")).unwrap();
+        assert!(row.contains("branch-missing"), "{out}");
+        let (code, out, err) = run(t.codex(&["session", "show", "nobranch"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("branch-missing"), "{out}");
+        assert!(err.contains("git codex doctor"), "show says where the fix is: {err}");
+        assert_eq!(t.show("nobranch")["state"], "branch-missing");
+    });
+}
+
 #[test]
 fn a_corrupt_record_is_reported_and_list_still_works() {
     each_git(|t| {

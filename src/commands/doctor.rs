@@ -541,8 +541,8 @@ fn sessions_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
             Some("'git codex session prune' saves what is left and repairs them; 'session restore <id>' brings one back"),
         )
     });
-    // A session branch deleted by hand: the session lists as active with '?' counts. Its
-    // last commit is the newest its worktree's HEAD reflog names, else its base.
+    // A session branch deleted by hand: the session lists as branch-missing (or running,
+    // while its agent is). Its last commit is the newest its worktree's HEAD reflog names, else its base.
     let branchless: Vec<(String, String)> = views
         .iter()
         .filter(|v| v.state != State::Missing && v.tip.is_none())

@@ -20,6 +20,8 @@ pub enum State {
     Expired,
     /// The worktree dir is gone.
     Missing,
+    /// The worktree is there, its branch is not (deleted by hand).
+    BranchMissing,
     /// Commits await a reviewer.
     ReviewPending,
     /// The approval contains the branch tip.
@@ -38,6 +40,7 @@ impl State {
             State::Running => "running",
             State::Expired => "expired",
             State::Missing => "missing",
+            State::BranchMissing => "branch-missing",
             State::ReviewPending => "review-pending",
             State::Approved => "approved",
             State::StaleApproval => "stale-approval",
@@ -111,7 +114,10 @@ impl SessionView {
         let tip = match ctx.reader.ref_target(&branch_ref) {
             Ok(Some(id)) => Some(id),
             Ok(None) => {
-                problems.push(format!("branch {} does not exist", record.branch));
+                problems.push(format!(
+                    "branch {} does not exist; 'git codex doctor' tells how to put it back at its last commit",
+                    record.branch
+                ));
                 None
             }
             Err(err) => {
@@ -160,6 +166,8 @@ impl SessionView {
             State::Missing
         } else if record.agent.as_ref().is_some_and(|a| a.is_alive()) {
             State::Running
+        } else if tip.is_none() {
+            State::BranchMissing
         } else if expires_at.is_some_and(|at| at <= now) {
             State::Expired
         } else {
