@@ -122,7 +122,10 @@ fn a_session_that_merged_a_newer_main_is_reviewed_from_there() {
         let listed = subjects(&report);
         assert_eq!(listed.len(), 2, "{report}");
         assert!(listed.iter().any(|s| s == "b's own work"), "{report}");
-        assert!(listed.iter().any(|s| s.starts_with("Merge branch")), "{report}");
+        assert!(
+            listed.iter().any(|s| s.starts_with("Merge branch")),
+            "{report}"
+        );
         assert_eq!(files(&report), ["b.txt"], "{report}");
         assert_eq!(report["base"], t.git(&["rev-parse", "main"]).as_str());
         ok(t, &["session", "review", "b", "--approve"]);
@@ -159,10 +162,22 @@ fn an_agent_cannot_launder_its_commit_through_main_by_rebasing_onto_it() {
     each_git(|t| {
         t.set_config("[review]\nprotected = [\"main\"]\n");
         let wt = t.add("b");
-        let evil = commit(t, &wt, "evil.txt", "the agent's unreviewed change\n", "evil");
+        let evil = commit(
+            t,
+            &wt,
+            "evil.txt",
+            "the agent's unreviewed change\n",
+            "evil",
+        );
         let out = t.git_output(
             &wt,
-            &["-c", "core.hooksPath=/dev/null", "update-ref", "refs/heads/main", &evil],
+            &[
+                "-c",
+                "core.hooksPath=/dev/null",
+                "update-ref",
+                "refs/heads/main",
+                &evil,
+            ],
         );
         assert!(out.status.success());
         let (code, err) = verify(t);
@@ -220,5 +235,48 @@ fn approving_the_rebased_tip_does_not_approve_what_the_rebase_dropped() {
         assert!(err.contains("session 'b'"), "{err}");
         t.git(&["cherry-pick", "--abort"]);
         assert_eq!(t.git(&["rev-parse", "main"]), before);
+    });
+}
+
+/// Once a rebased session landed (its rebased commits, a squash or a rebase of them), the
+/// commits the rebase left behind have landed too, as changes: removing the session forgets
+/// its ledger and the id is free again (after a squash, once its kept branch is deleted). A left-behind change that did not land keeps the ledger and the id taken.
+#[test]
+fn a_landed_rebased_session_frees_its_id_and_an_unlanded_change_does_not() {
+    for strategy in ["merge", "squash", "rebase"] {
+        each_git(|t| {
+            rebased_session(t);
+            ok(t, &["session", "review", "b", "--approve"]);
+            ok(
+                t,
+                &["session", "merge", "b", "--strategy", strategy, "--remove"],
+            );
+            let ledger = t.git_output(
+                &t.repo,
+                &["rev-parse", "-q", "--verify", "refs/codex/ledger/b"],
+            );
+            assert!(
+                !ledger.status.success(),
+                "{strategy}: the ledger is forgotten"
+            );
+            if strategy == "squash" {
+                // Its own commit is not on main (a squash of it is): the branch was kept.
+                t.git(&["branch", "-D", "codex/b"]);
+            }
+            let (code, _, err) = run(t.codex(&["session", "add", "b"]));
+            assert_eq!(code, 0, "{strategy}: the id is free again: {err}");
+            let (code, err) = verify(t);
+            assert_eq!(code, 0, "{strategy}: {err}");
+        });
+    }
+    each_git(|t| {
+        let wt = rebased_session(t);
+        commit(t, &wt, "evil.txt", "dropped, never landed\n", "evil");
+        t.git_in(&wt, &["reset", "-q", "--hard", "HEAD~1"]);
+        ok(t, &["session", "review", "b", "--approve"]);
+        ok(t, &["session", "merge", "b", "--remove"]);
+        let (code, _, err) = run(t.codex(&["session", "add", "b"]));
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("have not landed"), "{err}");
     });
 }

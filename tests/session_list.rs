@@ -179,7 +179,10 @@ fn a_branch_deleted_by_hand_shows_as_branch_missing() {
         let (code, out, err) = run(t.codex(&["session", "show", "nobranch"]));
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("branch-missing"), "{out}");
-        assert!(err.contains("git codex doctor"), "show says where the fix is: {err}");
+        assert!(
+            err.contains("git codex doctor"),
+            "show says where the fix is: {err}"
+        );
         assert_eq!(t.show("nobranch")["state"], "branch-missing");
     });
 }

@@ -7,6 +7,7 @@ use gix::ObjectId;
 
 use super::base_ref;
 use crate::context::Ctx;
+use crate::git::hunks::{DiffOf, Hunk};
 use crate::git::ledger;
 use crate::git::worktrees::admin_dir_of;
 use crate::state::SessionRecord;
@@ -146,7 +147,11 @@ pub fn record_updates(
     }
     for (id, base, tips) in found {
         let tips = not_upstream(ctx, tips)?;
-        ledger::record(&ctx.reader.repo, &id, base, &tips)?;
+        // Nothing of the session's (the deletion of a landed branch): no ledger is started
+        // again for it after it was forgotten.
+        if !tips.is_empty() {
+            ledger::record(&ctx.reader.repo, &id, base, &tips)?;
+        }
     }
     Ok(())
 }
@@ -161,11 +166,84 @@ pub fn unlanded(ctx: &Ctx, id: &str) -> anyhow::Result<Option<(ledger::Ledger, u
     let Some(ledger) = ledger::of(&ctx.reader.repo, id)? else {
         return Ok(None);
     };
-    let mut hidden = super::protected_tips(ctx)?;
+    let protected = super::protected_tips(ctx)?;
+    let mut hidden = protected.clone();
     hidden.extend(ledger.base);
     let mut commits = ctx.reader.commits_from(&[ledger.head], &hidden)?;
     commits.retain(|c| !ledger.chain.contains(c));
+    if let Some(base) = ledger.base {
+        commits = not_landed_as_changes(ctx, base, &protected, commits)?;
+    }
     Ok(Some((ledger, commits.len())))
+}
+
+/// The most protected-branch commits compared with a session's left-behind commits; past it,
+/// they count as not landed (the ledger stays).
+const MAX_COMPARED: usize = 2000;
+
+/// `commits` less those whose change is on a protected branch, landed by another commit: a
+/// session's commits that a rebase left behind, once the rebased ones (or a squash or rebase
+/// of them) landed. A commit counts as landed when it changes something and every hunk of
+/// its change stands whole in the change of a protected-branch commit made since `base`
+/// (against its first parent). A merge, an empty commit or anything past the bound stays.
+fn not_landed_as_changes(
+    ctx: &Ctx,
+    base: ObjectId,
+    protected: &[ObjectId],
+    commits: Vec<ObjectId>,
+) -> anyhow::Result<Vec<ObjectId>> {
+    if commits.is_empty() || protected.is_empty() {
+        return Ok(commits);
+    }
+    let landed = ctx.reader.commits_from(protected, &[base])?;
+    if landed.len() > MAX_COMPARED {
+        return Ok(commits);
+    }
+    // Each landed commit against its first parent, then each session commit with one parent
+    // against it (`Some(index)` into `commits`).
+    let mut items = Vec::new();
+    let mut owners = Vec::new();
+    for commit in &landed {
+        if let Some(parent) = ctx.reader.first_parent(*commit) {
+            items.push(DiffOf::Pair {
+                from: parent,
+                to: *commit,
+            });
+            owners.push(None);
+        }
+    }
+    for (index, commit) in commits.iter().enumerate() {
+        let parents = super::History::parents(&ctx.reader, *commit)?;
+        if let [parent] = parents[..] {
+            items.push(DiffOf::Pair {
+                from: parent,
+                to: *commit,
+            });
+            owners.push(Some(index));
+        }
+    }
+    let diffs = ctx.git.hunks(&ctx.paths.main_root, &items)?;
+    let mut landed_hunks: Vec<&Hunk> = Vec::new();
+    let mut own: Vec<Option<&Vec<Hunk>>> = vec![None; commits.len()];
+    for (owner, hunks) in owners.iter().zip(&diffs) {
+        match owner {
+            None => landed_hunks.extend(hunks),
+            Some(index) => own[*index] = Some(hunks),
+        }
+    }
+    let mut out = Vec::new();
+    for (commit, hunks) in commits.into_iter().zip(own) {
+        let carried = hunks.is_some_and(|hunks| {
+            !hunks.is_empty()
+                && hunks
+                    .iter()
+                    .all(|h| landed_hunks.iter().any(|l| h.within(l)))
+        });
+        if !carried {
+            out.push(commit);
+        }
+    }
+    Ok(out)
 }
 
 /// A session's ledger stays after the session, so its commits stay session commits, until

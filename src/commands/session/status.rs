@@ -156,12 +156,15 @@ impl SessionView {
         let base = match tip.map(|tip| (tip, crate::gate::base::current(ctx, &record, tip))) {
             Some((tip, Ok(base))) => Some((tip, base)),
             Some((_, Err(err))) => {
-                problems.push(format!("cannot tell where the session's commits start: {err}"));
+                problems.push(format!(
+                    "cannot tell where the session's commits start: {err}"
+                ));
                 None
             }
             None => None,
         };
-        let own_commits = base.and_then(|(tip, base)| ctx.reader.count_exclusive(tip, &[base]).ok());
+        let own_commits =
+            base.and_then(|(tip, base)| ctx.reader.count_exclusive(tip, &[base]).ok());
         let state = if !exists {
             State::Missing
         } else if record.agent.as_ref().is_some_and(|a| a.is_alive()) {
