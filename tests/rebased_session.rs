@@ -135,6 +135,8 @@ fn a_session_that_merged_a_newer_main_is_reviewed_from_there() {
     });
 }
 
+/// A session that landed and goes on: its next review starts at its landing, and a rejection
+/// of what came after leaves what landed approved (main's history stays green).
 #[test]
 fn a_session_that_goes_on_after_landing_is_reviewed_from_its_landing() {
     each_git(|t| {
@@ -147,6 +149,14 @@ fn a_session_that_goes_on_after_landing_is_reviewed_from_its_landing() {
         commit(t, &wt, "c.txt", "second part\n", "second part");
         let report = review(t, "b");
         assert_eq!(subjects(&report), ["second part"], "{report}");
+        // Rejecting what came after does not make what landed unapproved.
+        ok(t, &["session", "review", "b", "--reject"]);
+        let (code, err) = verify(t);
+        assert_eq!(code, 0, "main's own history after a rejection: {err}");
+        assert_eq!(t.show("b")["state"], "rejected");
+        let (code, _, err) = run(t.codex(&["session", "merge", "b"]));
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("rejected"), "{err}");
         ok(t, &["session", "review", "b", "--approve"]);
         ok(t, &["session", "merge", "b"]);
         let (code, err) = verify(t);

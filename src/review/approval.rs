@@ -120,18 +120,24 @@ pub fn state(
             return Ok(ApprovalState::Unverified(approval, why));
         }
         let approved = ObjectId::from_hex(approval.commit.as_bytes())?;
-        return Ok(if reader.count_exclusive(tip, &[approved])? == 0 {
-            ApprovalState::Approved(approval)
-        } else {
-            ApprovalState::Stale(approval)
+        if reader.count_exclusive(tip, &[approved])? == 0 {
+            return Ok(ApprovalState::Approved(approval));
+        }
+        // A rejection of the tip outranks an approval of what landed before it.
+        return Ok(match rejected_at(reader, id, tip)? {
+            Some(rejection) => ApprovalState::Rejected(rejection),
+            None => ApprovalState::Stale(approval),
         });
     }
-    if let Some(rejection) = read(reader, &rejection_ref(id))?
-        && rejection.commit_id() == Some(tip)
-    {
-        return Ok(ApprovalState::Rejected(rejection));
-    }
-    Ok(ApprovalState::Pending)
+    Ok(match rejected_at(reader, id, tip)? {
+        Some(rejection) => ApprovalState::Rejected(rejection),
+        None => ApprovalState::Pending,
+    })
+}
+
+/// Session `id`'s rejection, when it is of `tip`.
+fn rejected_at(reader: &Reader, id: &str, tip: ObjectId) -> anyhow::Result<Option<Verdict>> {
+    Ok(read(reader, &rejection_ref(id))?.filter(|r| r.commit_id() == Some(tip)))
 }
 
 /// Who may sign approvals (`review.require_signed`, `review.allowed_signers`): git's
