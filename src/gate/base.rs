@@ -18,11 +18,13 @@ use crate::state::SessionRecord;
 /// The commit session `record`'s commits start from now that its branch is at `tip`: its first
 /// base (the ledger's, as the gate reads it, else the record's), moved forward as above.
 pub fn current(ctx: &Ctx, record: &SessionRecord, tip: ObjectId) -> anyhow::Result<ObjectId> {
+    let recorded = ObjectId::from_hex(record.base_commit.as_bytes())?;
+    // A session with no commit yet (`list` of many fresh sessions reads nothing more).
+    if tip == recorded {
+        return Ok(recorded);
+    }
     let ledger = ledger::of(&ctx.reader.repo, &record.id)?;
-    let first = match ledger.as_ref().and_then(|l| l.base) {
-        Some(base) => base,
-        None => ObjectId::from_hex(record.base_commit.as_bytes())?,
-    };
+    let first = ledger.as_ref().and_then(|l| l.base).unwrap_or(recorded);
     if tip == first {
         return Ok(first);
     }
