@@ -135,6 +135,23 @@ pub fn state(
     })
 }
 
+/// Whether session `id`'s approval is for a commit one of the `protected` branch tips holds
+/// (it landed), and the branch has gone on past it to `tip`: a rejection of what came after
+/// leaves such an approval, or the landed commits would count as unapproved where they are.
+pub fn landed_before(
+    reader: &Reader,
+    id: &str,
+    tip: ObjectId,
+    protected: &[ObjectId],
+) -> anyhow::Result<bool> {
+    let Some(approved) = read(reader, &approval_ref(id))?.and_then(|v| v.commit_id()) else {
+        return Ok(false);
+    };
+    Ok(!protected.is_empty()
+        && reader.count_exclusive(approved, protected)? == 0
+        && reader.count_exclusive(tip, &[approved])? > 0)
+}
+
 /// Session `id`'s rejection, when it is of `tip`.
 fn rejected_at(reader: &Reader, id: &str, tip: ObjectId) -> anyhow::Result<Option<Verdict>> {
     Ok(read(reader, &rejection_ref(id))?.filter(|r| r.commit_id() == Some(tip)))

@@ -327,7 +327,9 @@ fn record_verdict(
     let id = &record.id;
     let mut approval = ctx.reader.ref_id(&approval_ref(id))?;
     let rejection = ctx.reader.ref_id(&rejection_ref(id))?;
-    if verdict == Verdict::Reject && approval_landed_before(ctx, id, tip)? {
+    if verdict == Verdict::Reject
+        && approval::landed_before(&ctx.reader, id, tip, &crate::gate::protected_tips(ctx)?)?
+    {
         // It stays: what it approved is on a protected branch, where the gate let it land.
         approval = None;
     }
@@ -423,21 +425,6 @@ fn record_verdict(
         "Rejected"
     };
     Ok(format!("{done} session '{id}' at {} ({name})", short(&tip)))
-}
-
-/// Whether session `id`'s approval is for a commit a protected branch holds (it landed), and
-/// the branch has gone on past it to `tip`: a rejection of what came after leaves it, or the
-/// landed commits would count as unapproved on the protected branch.
-fn approval_landed_before(ctx: &Ctx, id: &str, tip: ObjectId) -> anyhow::Result<bool> {
-    let Some(approved) =
-        approval::read(&ctx.reader, &approval_ref(id))?.and_then(|v| v.commit_id())
-    else {
-        return Ok(false);
-    };
-    let protected = crate::gate::protected_tips(ctx)?;
-    Ok(!protected.is_empty()
-        && ctx.reader.count_exclusive(approved, &protected)? == 0
-        && ctx.reader.count_exclusive(tip, &[approved])? > 0)
 }
 
 fn emit(summary: &Summary, format: ReportFormat, file: Option<&str>) -> anyhow::Result<()> {
