@@ -290,3 +290,35 @@ fn a_landed_rebased_session_frees_its_id_and_an_unlanded_change_does_not() {
         assert!(err.contains("have not landed"), "{err}");
     });
 }
+
+/// A session rebased onto a fetched upstream tip (`origin/main`, ahead of main): HEAD passed
+/// through the upstream commit, which is not recorded as the session's own. Once main holds
+/// it, it is main's: `verify` stays green on main's own history and the review shows only the
+/// session's commit. (The gate still holds the upstream commit as the session's while main
+/// lacks it: here the person brings it in past the gate, as another clone or CI would see it.)
+#[test]
+fn an_upstream_commit_a_session_rebased_onto_is_not_recorded_as_its_own() {
+    each_git(|t| {
+        t.set_config("[review]\nprotected = [\"main\"]\n");
+        let remote = t.bare_clone("remote.git");
+        let remote = remote.to_str().expect("utf-8");
+        t.git(&["remote", "add", "origin", remote]);
+        t.git_in(&t.root(), &["clone", "-q", remote, "other"]);
+        let other = t.root().join("other");
+        t.commit_in(&other, "up.txt", "someone else's work\n");
+        t.git_in(&other, &["push", "-q", "origin", "main"]);
+        let wt = t.add("s");
+        commit(t, &wt, "s.txt", "the session's work\n", "s work");
+        t.git(&["fetch", "-q", "origin"]);
+        t.git_in(&wt, &["rebase", "-q", "origin/main"]);
+        let out = t.git_without_hooks(&["merge", "-q", "--ff-only", "origin/main"]);
+        assert!(out.status.success());
+        let (code, err) = verify(t);
+        assert_eq!(code, 0, "main holds only upstream's commit: {err}");
+        assert_eq!(subjects(&review(t, "s")), ["s work"]);
+        ok(t, &["session", "review", "s", "--approve"]);
+        ok(t, &["session", "merge", "s"]);
+        let (code, err) = verify(t);
+        assert_eq!(code, 0, "{err}");
+    });
+}

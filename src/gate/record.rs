@@ -128,6 +128,7 @@ pub fn record_updates(
         let by_branch = records
             .iter()
             .find(|r| name.strip_prefix("refs/heads/") == Some(r.branch.as_str()));
+        let mut tips: Vec<ObjectId> = [*old, *new].into_iter().flatten().collect();
         let (id, base) = if let Some(record) = by_branch {
             (record.id.clone(), record_base(record))
         } else if let Some(id) = name.strip_prefix(&prefix) {
@@ -135,11 +136,13 @@ pub fn record_updates(
         } else if let Some(record) = in_worktree
             && (matches!(name.as_str(), "HEAD" | "refs/stash") || name.starts_with("refs/heads/"))
         {
+            // HEAD passes through what a rebase or checkout starts from (a fetched upstream
+            // tip): only what no other ref holds is the session's, as in its admin dir.
+            tips = unowned(ctx, &format!("refs/heads/{}", record.branch), tips)?;
             (record.id.clone(), record_base(record))
         } else {
             continue;
         };
-        let tips: Vec<ObjectId> = [*old, *new].into_iter().flatten().collect();
         match found.iter_mut().find(|(known, _, _)| *known == id) {
             Some((_, _, all)) => all.extend(tips),
             None => found.push((id, base, tips)),
