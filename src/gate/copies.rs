@@ -255,17 +255,16 @@ impl Source {
     }
 }
 
-/// Whether `hunk` (of a session commit, or of its whole change) stands whole in the change its
-/// approval covers (base to the approved commit): landing approved work is no copy of the
-/// unapproved rest, such as the commits a rebase left behind.
-pub fn in_approved_change(
+/// The hunks of the change `session`'s approval covers (its base to the approved commit): a
+/// session hunk that stands whole in one of them was shown and approved, and landing it is
+/// no copy of the unapproved rest (such as the commits a rebase left behind).
+pub fn approved_change(
     gate: &Gate<'_>,
     session: &SessionLine,
     approved: ObjectId,
-    hunk: &Hunk,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Vec<Hunk>> {
     let Some(base) = session.base else {
-        return Ok(false);
+        return Ok(Vec::new());
     };
     let diffs = gate.git.hunks(
         gate.cwd,
@@ -274,5 +273,5 @@ pub fn in_approved_change(
             to: approved,
         }],
     )?;
-    Ok(diffs.iter().flatten().any(|h| hunk.within(h)))
+    Ok(diffs.into_iter().flatten().collect())
 }

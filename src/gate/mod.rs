@@ -15,6 +15,7 @@ pub mod record;
 pub mod server;
 
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use camino::Utf8Path;
@@ -24,6 +25,7 @@ use serde::Serialize;
 use crate::config::ProtectedPatterns;
 use crate::context::Ctx;
 use crate::git::Git;
+use crate::git::hunks::Hunk;
 use crate::git::ledger::{self, Ledger};
 use crate::git::read::Reader;
 use crate::review::approval::{self, Signers, approval_ref};
@@ -338,6 +340,8 @@ impl<'a> Gate<'a> {
         // A copy matters only when its original is not approved: approvals (and their
         // signatures) are looked at only for sessions a copy was found of.
         let mut seen = HashSet::new();
+        // Per original: the hunks of the change its approval covers, diffed once.
+        let mut approved_changes: HashMap<usize, Vec<Hunk>> = HashMap::new();
         let net = old.map(|old| (old, new));
         for found in copies::find(self, &foreign, &elsewhere, net)? {
             let original = &elsewhere[found.original];
@@ -352,9 +356,18 @@ impl<'a> Gate<'a> {
             // copy of the rest (a session's rebased-away commits carry the same hunks).
             if let Some(approval) = original.session.approval
                 && self.unverified(original.session)?.is_none()
-                && copies::in_approved_change(self, original.session, approval.commit, &found.hunk)?
             {
-                continue;
+                let change = match approved_changes.entry(found.original) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(slot) => slot.insert(copies::approved_change(
+                        self,
+                        original.session,
+                        approval.commit,
+                    )?),
+                };
+                if change.iter().any(|h| found.hunk.within(h)) {
+                    continue;
+                }
             }
             seen.insert((found.original, found.copy));
             violations.push(self.violation(original.session, found.copy, Some(found.of)));
