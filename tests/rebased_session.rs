@@ -93,6 +93,9 @@ fn a_rebased_session_reviews_approves_merges_and_verifies_with_every_strategy() 
             ok(t, &["session", "review", "b", "--approve"]);
             ok(t, &["session", "merge", "b", "--strategy", strategy]);
             assert_eq!(t.git(&["show", "main:b.txt"]), "session b's work");
+            if matches!(strategy, "merge" | "ff") {
+                assert_eq!(t.show("b")["state"], "merged", "{strategy}");
+            }
             let (code, err) = verify(t);
             assert_eq!(code, 0, "{strategy}: verify on main's own history: {err}");
 

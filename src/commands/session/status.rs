@@ -163,8 +163,12 @@ impl SessionView {
             }
             None => None,
         };
-        let own_commits =
-            base.and_then(|(tip, base)| ctx.reader.count_exclusive(tip, &[base]).ok());
+        // Commits since it started, landed ones too: a session whose commits are all on its
+        // base branch is merged, not idle.
+        let own_commits = tip.and_then(|tip| {
+            let started = gix::ObjectId::from_hex(record.base_commit.as_bytes()).ok()?;
+            ctx.reader.count_exclusive(tip, &[started]).ok()
+        });
         let state = if !exists {
             State::Missing
         } else if record.agent.as_ref().is_some_and(|a| a.is_alive()) {
