@@ -99,21 +99,86 @@ fn a_chained_hook_that_fails_still_fails_the_operation() {
 }
 
 #[test]
-fn hooks_follow_core_hooks_path_and_warn_when_worktrees_lack_it() {
+fn a_relative_hooks_path_is_pinned_for_session_worktrees() {
     each_git(|t| {
+        // A session made before anyone set a relative core.hooksPath (husky's).
+        let before = t.add("before");
         t.git(&["config", "core.hooksPath", ".husky/_"]);
-        let (code, _, err) = run(t.codex(&["init"]));
+        let (code, _, err) = run(t.codex(&["hooks", "install"]));
         assert_eq!(code, 0, "{err}");
         assert!(t.repo.join(".husky/_/reference-transaction").is_file());
-        assert!(
-            err.contains("warning:") && err.contains("core.hooksPath"),
-            "{err}"
+        let main_dir = t.repo.join(".husky/_").display().to_string();
+        // hooks install pointed the older session at the main worktree's hooks dir, and a new
+        // session gets it from the start: git in either runs git-codex's hooks.
+        let v = json(&run(t.codex(&["hooks", "status", "--json"])).1);
+        assert_eq!(v["effective"], true, "{v}");
+        let after = t.add("after");
+        for wt in [&before, &after] {
+            assert_eq!(
+                t.git_in(
+                    wt,
+                    &["rev-parse", "--path-format=absolute", "--git-path", "hooks"]
+                ),
+                main_dir
+            );
+            t.commit_in(wt, "w.txt", "agent\n");
+            let moved = t.git_output(wt, &["branch", "-f", "main", "HEAD"]);
+            assert!(!moved.status.success(), "the gate did not run in {wt:?}");
+        }
+        assert_eq!(common::doctor_check(t, "hooks")["status"], "ok");
+
+        // A session made while no pin was there is named, with the repair.
+        t.git_in(
+            &before,
+            &["config", "--worktree", "--unset", "core.hooksPath"],
         );
         let v = json(&run(t.codex(&["hooks", "status", "--json"])).1);
         assert_eq!(v["effective"], false);
         assert!(
-            v["problem"].as_str().unwrap().contains("session worktrees"),
+            v["problem"]
+                .as_str()
+                .unwrap_or("")
+                .contains("session 'before'"),
             "{v}"
+        );
+        let check = common::doctor_check(t, "hooks");
+        assert_eq!(check["status"], "fail");
+        assert!(
+            check["hint"]
+                .as_str()
+                .unwrap_or("")
+                .contains("git codex hooks install")
+        );
+    });
+}
+
+#[test]
+fn a_tracked_relative_hooks_dir_in_a_session_runs_the_persons_hooks_not_the_agents_copy() {
+    each_git(|t| {
+        let mark = t.root().join("which-hook");
+        t.write(
+            ".githooks/pre-commit",
+            &format!("#!/bin/sh\necho person >> '{}'\n", mark.display()),
+        );
+        std::fs::set_permissions(
+            t.repo.join(".githooks/pre-commit"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
+        t.git(&["add", ".githooks"]);
+        t.git(&["commit", "-q", "-m", "hooks"]);
+        t.git(&["config", "core.hooksPath", ".githooks"]);
+        t.codex(&["init"]).assert().success();
+        let wt = t.add("s");
+        // The agent rewrites its copy of the tracked hook; the person then commits there.
+        write_file(
+            &wt.join(".githooks/pre-commit"),
+            &format!("#!/bin/sh\necho agent >> '{}'\n", mark.display()),
+        );
+        t.commit_in(&wt, "w.txt", "work\n");
+        assert_eq!(
+            std::fs::read_to_string(&mark).unwrap_or_default(),
+            "person\n"
         );
     });
 }

@@ -18,7 +18,7 @@ use crate::context::{Ctx, current_dir};
 use crate::error::UserError;
 use crate::git::Git;
 use crate::git::read::Reader;
-use crate::hooks::{self, health};
+use crate::hooks::health;
 use crate::output::{self, escape};
 use crate::sandbox::allow::{Allowlist, Pattern, Policy};
 use crate::sandbox::{confine, netns, proxy};
@@ -159,26 +159,10 @@ fn hooks_check(ctx: &Ctx) -> Check {
     {
         return check("hooks", "warn", problem, Some(health::LFS_REPAIR));
     }
-    if let Some(problem) = hooks::worktree_problem(&ctx.git, &ctx.paths.main_root) {
-        return check(
-            "hooks",
-            "fail",
-            problem,
-            Some("point core.hooksPath at an absolute path, or track the hooks dir"),
-        );
-    }
-    // Every worktree must resolve the same hooks dir (a relative core.hooksPath would not).
     let (records, _) = ctx.state.records().unwrap_or_default();
-    for record in records.iter().filter(|r| r.worktree.is_dir()) {
-        let theirs = hooks::hooks_dir(&ctx.git, &record.worktree).ok();
-        if theirs.as_ref() != Some(dir) {
-            return check(
-                "hooks",
-                "fail",
-                format!("session '{}' uses another hooks dir: {theirs:?}", record.id),
-                hint,
-            );
-        }
+    let worktrees: Vec<_> = records.into_iter().map(|r| (r.id, r.worktree)).collect();
+    if let Some(problem) = health::session_off_dir(dir, &worktrees) {
+        return check("hooks", "fail", problem, Some(health::SESSION_REPAIR));
     }
     check(
         "hooks",

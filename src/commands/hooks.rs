@@ -99,11 +99,19 @@ pub fn install_client(ctx: &Ctx) -> anyhow::Result<()> {
         output::warning(&lfs);
         output::hint(health::LFS_REPAIR);
     }
-    if let Some(problem) = hooks::worktree_problem(&ctx.git, &ctx.paths.main_root) {
-        output::warning(&problem);
-        output::hint(
-            "point core.hooksPath at an absolute path, or track the hooks dir, so session worktrees run the hooks",
-        );
+    // Session worktrees resolve a relative core.hooksPath against their own root: each gets
+    // the main worktree's hooks dir.
+    for record in ctx.state.records()?.0 {
+        if record.worktree.is_dir()
+            && let Err(err) = ctx
+                .git
+                .pin_hooks_dir(&ctx.paths.main_root, &record.worktree)
+        {
+            output::warning(&format!(
+                "could not point session '{}' at {dir}: {err:#}",
+                record.id
+            ));
+        }
     }
     Ok(())
 }
@@ -166,7 +174,9 @@ fn status(args: &HooksStatusArgs) -> anyhow::Result<()> {
         .unwrap_or(&place.state.root)
         .to_owned();
     let health = health::check(&git, &cwd, &common)?;
-    let problem = hooks::worktree_problem(&git, &cwd);
+    let records = place.state.records().map(|(r, _)| r).unwrap_or_default();
+    let worktrees: Vec<_> = records.into_iter().map(|r| (r.id, r.worktree)).collect();
+    let problem = health::session_off_dir(&health.dir, &worktrees);
     let lfs = health::lfs_problem(&health, &cwd, &common);
     let problems = health.problems();
     let shim_binary =

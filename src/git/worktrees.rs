@@ -132,8 +132,8 @@ impl Git {
                 path.as_str(),
                 commit,
             ],
-        )
-        .map(|_| ())
+        )?;
+        self.pin_hooks_dir(main_root, path)
     }
 
     /// `git worktree add <path> <branch>` for a branch that exists.
@@ -143,8 +143,8 @@ impl Git {
         path: &Utf8Path,
         branch: &str,
     ) -> anyhow::Result<()> {
-        self.run(main_root, &["worktree", "add", path.as_str(), branch])
-            .map(|_| ())
+        self.run(main_root, &["worktree", "add", path.as_str(), branch])?;
+        self.pin_hooks_dir(main_root, path)
     }
 
     /// `git worktree add --no-checkout`: registers `path` (a new dir holding only `.git`) on
@@ -161,7 +161,46 @@ impl Git {
             Some(start) => args.extend(["--no-track", "-b", branch, path.as_str(), start]),
             None => args.extend([path.as_str(), branch]),
         }
-        self.run(main_root, &args).map(|_| ())
+        self.run(main_root, &args)?;
+        self.pin_hooks_dir(main_root, path)
+    }
+
+    /// A relative `core.hooksPath` (husky's `.husky/_`, a tracked `.githooks`) is resolved in
+    /// each worktree against its own root: in a session worktree that dir is missing (so git
+    /// runs no hook, the gate's included) or is the agent's to write. Each session worktree
+    /// gets the main worktree's hooks dir, absolute, in its own config (`config --worktree`,
+    /// which a confined agent cannot write); a pin left from an earlier relative setting goes.
+    pub fn pin_hooks_dir(&self, main_root: &Utf8Path, worktree: &Utf8Path) -> anyhow::Result<()> {
+        let configured = self
+            .run(main_root, &["config", "core.hooksPath"])
+            .unwrap_or_default();
+        let relative =
+            !configured.is_empty() && !configured.starts_with('/') && !configured.starts_with('~');
+        let extension = self
+            .run(
+                main_root,
+                &["config", "--bool", "extensions.worktreeConfig"],
+            )
+            .is_ok_and(|v| v == "true");
+        if !relative {
+            if extension {
+                // Nothing set is fine: `--unset` fails then, and that is no error.
+                let _ = self.run(
+                    worktree,
+                    &["config", "--worktree", "--unset", "core.hooksPath"],
+                );
+            }
+            return Ok(());
+        }
+        if !extension {
+            self.run(main_root, &["config", "extensions.worktreeConfig", "true"])?;
+        }
+        let dir = self.run(
+            main_root,
+            &["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
+        )?;
+        self.run(worktree, &["config", "--worktree", "core.hooksPath", &dir])
+            .map(|_| ())
     }
 
     /// Fills a worktree's index from its HEAD without touching its files.

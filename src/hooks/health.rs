@@ -149,3 +149,24 @@ pub fn lfs_problem(health: &Health, main_root: &Utf8Path, common_dir: &Utf8Path)
 
 /// The commands that install git-lfs's hooks and chain them behind git-codex's.
 pub const LFS_REPAIR: &str = "run 'git lfs update --force' (it replaces git-codex's pre-push and post-checkout), then 'git codex hooks install' at once (it chains git-lfs's)";
+
+/// The first session worktree in which git (the person's, as configured) would use another
+/// hooks dir than `dir`: a relative `core.hooksPath` not pinned for it (a session made before
+/// the manager set it), so git runs no git-codex hook there, or hooks the agent can write.
+pub fn session_off_dir(dir: &Utf8Path, worktrees: &[(String, Utf8PathBuf)]) -> Option<String> {
+    let git = Git::from_env();
+    worktrees
+        .iter()
+        .filter(|(_, wt)| wt.is_dir())
+        .find_map(|(id, wt)| {
+            let theirs = hooks_dir(&git, wt).ok()?;
+            (theirs != dir).then(|| {
+                format!(
+                    "in session '{id}', git uses the hooks in {theirs}, not {dir} (core.hooksPath is relative to each worktree): no git-codex hook runs there"
+                )
+            })
+        })
+}
+
+/// What puts a session's hooks dir right.
+pub const SESSION_REPAIR: &str = "run 'git codex hooks install': it points every session worktree at the main worktree's hooks dir";

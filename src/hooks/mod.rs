@@ -239,20 +239,3 @@ pub fn uninstall(dir: &Utf8Path, names: &[&str]) -> anyhow::Result<Vec<String>> 
     }
     Ok(kept)
 }
-
-/// When `core.hooksPath` is relative, each worktree resolves it against its own root, and a
-/// dir that is not tracked (husky's `.husky/_`) does not exist in new session worktrees.
-pub fn worktree_problem(git: &Git, main_root: &Utf8Path) -> Option<String> {
-    let configured = git.run(main_root, &["config", "core.hooksPath"]).ok()?;
-    if configured.is_empty() || Utf8Path::new(&configured).is_absolute() {
-        return None;
-    }
-    let tracked = git
-        .run(main_root, &["ls-files", "--", &configured])
-        .is_ok_and(|out| !out.is_empty());
-    (!tracked).then(|| {
-        format!(
-            "core.hooksPath is '{configured}', relative to each worktree, and not tracked: new session worktrees lack it, so git runs no hooks there"
-        )
-    })
-}
