@@ -1,0 +1,182 @@
+//! Agents use git inside a confined `session run` as they do elsewhere (issue 15, point 5),
+//! in repositories other than the session's own: a clone of a repository it can read, a
+//! repository it makes with `git init`, and a submodule of its session. Each keeps its objects
+//! where git keeps them anywhere else, and none of them reaches the person's repository. The
+//! agent's store of new objects is its own view: an alternate it adds there is never read when
+//! its run settles.
+
+mod common;
+
+use std::path::Path;
+
+use common::sandbox::{can_confine, results, script};
+use common::{TestEnv, each_git, run};
+
+/// Whether the person's repository has the object `id` (its shared store, or nowhere).
+fn has_object(t: &TestEnv, id: &str) -> bool {
+    t.git_output(&t.repo, &["cat-file", "-e", id])
+        .status
+        .success()
+}
+
+/// A repository of its own at `dir` with one commit, "upstream work"; its id.
+fn upstream(t: &TestEnv, dir: &Path) -> String {
+    let parent = dir.parent().expect("a parent dir");
+    let name = dir.file_name().and_then(|n| n.to_str()).expect("a name");
+    t.git_in(parent, &["init", "-q", "-b", "main", name]);
+    common::write_file(&dir.join("u.txt"), "upstream\n");
+    t.git_in(dir, &["add", "u.txt"]);
+    t.git_in(dir, &["commit", "-q", "-m", "upstream work"]);
+    t.git_in(dir, &["rev-parse", "HEAD"])
+}
+
+#[test]
+fn git_clone_and_git_init_work_inside_a_confined_run_and_stay_out_of_the_persons_repo() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let up = upstream(t, &t.home.join("upstream"));
+        let worktree = t.add("c");
+        let agent = script(
+            t,
+            "repos.sh",
+            "#!/bin/sh\n\
+             git clone -q \"$HOME/upstream\" \"$TMPDIR/clone\"; echo \"RESULT clone=$?\"\n\
+             echo \"RESULT clone-log=$(git -C \"$TMPDIR/clone\" log -1 --format=%s)\"\n\
+             (cd \"$TMPDIR/clone\" && echo more > more.txt && git add more.txt \
+              && git commit -q -m 'in the clone' && git fsck --no-dangling); \
+             echo \"RESULT clone-commit=$?\"\n\
+             git clone -q \"$PWD\" \"$TMPDIR/self\"; echo \"RESULT self=$?\"\n\
+             echo \"RESULT self-log=$(git -C \"$TMPDIR/self\" log -1 --format=%s)\"\n\
+             (cd \"$TMPDIR/self\" && git fsck --no-dangling); echo \"RESULT self-fsck=$?\"\n\
+             (git init -q x && cd x && echo x > x.txt && git add x.txt \
+              && git commit -q -m 'a repo of its own'); echo \"RESULT init=$?\"\n\
+             echo \"RESULT init-log=$(git -C x log -1 --format=%s)\"\n\
+             git -C \"$TMPDIR/clone\" rev-parse HEAD > \"$CODEX_LOG_DIR/clone-head\"\n",
+        );
+        let (code, out, err) = run(t.codex(&["session", "run", "c", "--", &agent]));
+        assert_eq!(code, 0, "{out}{err}");
+        let r = results(&out);
+        for name in ["clone", "clone-commit", "self", "self-fsck", "init"] {
+            assert_eq!(r[name], "0", "{name}: {out}{err}");
+        }
+        assert_eq!(r["clone-log"], "upstream work", "{out}{err}");
+        assert_eq!(r["self-log"], "initial", "{out}{err}");
+        assert_eq!(r["init-log"], "a repo of its own", "{out}{err}");
+        assert!(!err.contains("dropped"), "{err}");
+        // The repository it made keeps its own objects: it works from outside too.
+        let x = worktree.join("x");
+        assert_eq!(
+            t.git_in(&x, &["log", "-1", "--format=%s"]),
+            "a repo of its own"
+        );
+        t.git_in(&x, &["fsck", "--no-dangling"]);
+        // Nothing of the other repositories joined the person's, nor the session's record.
+        let made = t.git_in(&x, &["rev-parse", "HEAD"]);
+        let logs = t.state_dir().join("logs/c");
+        let clone_head = std::fs::read_to_string(logs.join("clone-head")).expect("clone head");
+        for id in [made.as_str(), up.as_str(), clone_head.trim()] {
+            assert!(!has_object(t, id), "{id} reached the person's repository");
+        }
+        t.git(&["fsck", "--no-dangling"]);
+    });
+}
+
+#[test]
+fn git_inside_a_sessions_submodule_sees_and_keeps_the_submodules_own_objects() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        upstream(t, &t.root().join("subrepo"));
+        let url = t.root().join("subrepo").display().to_string();
+        let file_ok = ["-c", "protocol.file.allow=always"];
+        let mut args = file_ok.to_vec();
+        args.extend(["submodule", "add", "-q", &url, "sub"]);
+        t.git(&args);
+        t.git(&["commit", "-q", "-m", "add sub"]);
+        let worktree = t.add("m");
+        let mut args = file_ok.to_vec();
+        args.extend(["submodule", "update", "-q", "--init"]);
+        t.git_in(&worktree, &args);
+        let sub = worktree.join("sub");
+        t.commit_in(&sub, "before.txt", "made before the run\n");
+        let agent = script(
+            t,
+            "sub.sh",
+            "#!/bin/sh\n\
+             cd sub\n\
+             echo \"RESULT log=$(git log --format=%s | tr '\\n' ,)\"\n\
+             echo agent > agent.txt && git add agent.txt && git commit -q -m 'agent in sub'\n\
+             echo \"RESULT commit=$?\"\n\
+             git fsck --no-dangling; echo \"RESULT fsck=$?\"\n",
+        );
+        let (code, out, err) = run(t.codex(&["session", "run", "m", "--", &agent]));
+        assert_eq!(code, 0, "{out}{err}");
+        let r = results(&out);
+        assert_eq!(r["log"], "add before.txt,upstream work,", "{out}{err}");
+        assert_eq!(r["commit"], "0", "{out}{err}");
+        assert_eq!(r["fsck"], "0", "{out}{err}");
+        // The submodule's commit is in the submodule's own git dir, whole.
+        assert_eq!(
+            t.git_in(&sub, &["log", "--format=%s"]),
+            "agent in sub\nadd before.txt\nupstream work"
+        );
+        t.git_in(&sub, &["fsck", "--no-dangling"]);
+        let made = t.git_in(&sub, &["rev-parse", "HEAD"]);
+        assert!(!has_object(t, &made), "the submodule's commit is not the repository's");
+        assert!(!err.contains("dropped"), "{err}");
+    });
+}
+
+/// The agent may write its own object store's `info/alternates` (and keep git-codex from
+/// removing it): what it adds there is its own git's view only. When its run settles, nothing
+/// is read through it: no object of the other repository joins the person's, and a commit of
+/// the agent's that needs one does not become the session's branch (the person's `gc` and
+/// `fsck` would fail on it).
+#[test]
+fn an_alternate_the_agent_adds_to_its_store_is_never_read_when_its_run_settles() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let up = upstream(t, &t.home.join("upstream"));
+        let blob = t.git_in(&t.home.join("upstream"), &["rev-parse", "HEAD:u.txt"]);
+        let worktree = t.add("a");
+        let tip = t.git(&["rev-parse", "codex/a"]);
+        let agent = script(
+            t,
+            "alternates.sh",
+            &format!(
+                "#!/bin/sh\n\
+                 store=$(git rev-parse --path-format=absolute --git-path objects)\n\
+                 echo \"$HOME/upstream/.git/objects\" >> \"$store/info/alternates\"\n\
+                 chmod 555 \"$store/info\"\n\
+                 git cat-file -e {blob}; echo \"RESULT sees=$?\"\n\
+                 tree=$(printf '100644 blob {blob}\\tborrowed.txt\\n' | git mktree)\n\
+                 c=$(git commit-tree \"$tree\" -p HEAD -m 'needs a borrowed blob')\n\
+                 git reset -q --soft \"$c\"; echo \"RESULT commit=$?\"\n\
+                 chmod 555 \"$store\"\n"
+            ),
+        );
+        let (code, out, err) = run(t.codex(&["session", "run", "a", "--", &agent]));
+        assert_eq!(code, 0, "{out}{err}");
+        let r = results(&out);
+        assert_eq!(r["sees"], "0", "{out}{err}");
+        assert_eq!(r["commit"], "0", "{out}{err}");
+        for id in [up.as_str(), blob.as_str()] {
+            assert!(!has_object(t, id), "{id} was read through the agent's alternate");
+        }
+        assert_eq!(t.git(&["rev-parse", "codex/a"]), tip);
+        assert!(err.contains("does not have"), "{err}");
+        assert_eq!(
+            t.git_in(&worktree, &["symbolic-ref", "HEAD"]),
+            "refs/heads/codex/a"
+        );
+        t.git(&["fsck", "--no-dangling"]);
+        t.git(&["gc", "--quiet", "--prune=now"]);
+        t.git(&["log", "--all", "--format=%s"]);
+        assert!(!t.state_dir().join("objects/a").exists());
+    });
+}
