@@ -47,9 +47,9 @@ fn git_clone_and_git_init_work_inside_a_confined_run_and_stay_out_of_the_persons
              (cd \"$TMPDIR/clone\" && echo more > more.txt && git add more.txt \
               && git commit -q -m 'in the clone' && git fsck --no-dangling); \
              echo \"RESULT clone-commit=$?\"\n\
-             git clone -q \"$PWD\" \"$TMPDIR/self\"; echo \"RESULT self=$?\"\n\
-             echo \"RESULT self-log=$(git -C \"$TMPDIR/self\" log -1 --format=%s)\"\n\
-             (cd \"$TMPDIR/self\" && git fsck --no-dangling); echo \"RESULT self-fsck=$?\"\n\
+             git clone -q \"$PWD\" self; echo \"RESULT self=$?\"\n\
+             echo \"RESULT self-log=$(git -C self log -1 --format=%s)\"\n\
+             git -C self fsck --no-dangling; echo \"RESULT self-fsck=$?\"\n\
              (git init -q x && cd x && echo x > x.txt && git add x.txt \
               && git commit -q -m 'a repo of its own'); echo \"RESULT init=$?\"\n\
              echo \"RESULT init-log=$(git -C x log -1 --format=%s)\"\n\
@@ -72,6 +72,10 @@ fn git_clone_and_git_init_work_inside_a_confined_run_and_stay_out_of_the_persons
             "a repo of its own"
         );
         t.git_in(&x, &["fsck", "--no-dangling"]);
+        // So does a clone of the session's repository (which borrows the shared store).
+        let clone = worktree.join("self");
+        assert_eq!(t.git_in(&clone, &["log", "-1", "--format=%s"]), "initial");
+        t.git_in(&clone, &["fsck", "--no-dangling"]);
         // Nothing of the other repositories joined the person's, nor the session's record.
         let made = t.git_in(&x, &["rev-parse", "HEAD"]);
         let logs = t.state_dir().join("logs/c");
@@ -125,16 +129,19 @@ fn git_inside_a_sessions_submodule_sees_and_keeps_the_submodules_own_objects() {
         );
         t.git_in(&sub, &["fsck", "--no-dangling"]);
         let made = t.git_in(&sub, &["rev-parse", "HEAD"]);
-        assert!(!has_object(t, &made), "the submodule's commit is not the repository's");
+        assert!(
+            !has_object(t, &made),
+            "the submodule's commit is not the repository's"
+        );
         assert!(!err.contains("dropped"), "{err}");
     });
 }
 
 /// The agent may write its own object store's `info/alternates` (and keep git-codex from
 /// removing it): what it adds there is its own git's view only. When its run settles, nothing
-/// is read through it: no object of the other repository joins the person's, and a commit of
-/// the agent's that needs one does not become the session's branch (the person's `gc` and
-/// `fsck` would fail on it).
+/// is read through it: no object of the other repository joins the person's, and neither a
+/// commit of the agent's that needs one (its branch, its ledger, its reflog would name it) nor
+/// an index that stages one stays for the person's `gc` and `fsck` to fail on.
 #[test]
 fn an_alternate_the_agent_adds_to_its_store_is_never_read_when_its_run_settles() {
     if !can_confine() {
@@ -151,12 +158,14 @@ fn an_alternate_the_agent_adds_to_its_store_is_never_read_when_its_run_settles()
             &format!(
                 "#!/bin/sh\n\
                  store=$(git rev-parse --path-format=absolute --git-path objects)\n\
+                 mkdir -p \"$store/info\"\n\
                  echo \"$HOME/upstream/.git/objects\" >> \"$store/info/alternates\"\n\
                  chmod 555 \"$store/info\"\n\
                  git cat-file -e {blob}; echo \"RESULT sees=$?\"\n\
                  tree=$(printf '100644 blob {blob}\\tborrowed.txt\\n' | git mktree)\n\
                  c=$(git commit-tree \"$tree\" -p HEAD -m 'needs a borrowed blob')\n\
                  git reset -q --soft \"$c\"; echo \"RESULT commit=$?\"\n\
+                 git update-index --add --cacheinfo 100644,{blob},staged.txt; echo \"RESULT staged=$?\"\n\
                  chmod 555 \"$store\"\n"
             ),
         );
@@ -165,15 +174,27 @@ fn an_alternate_the_agent_adds_to_its_store_is_never_read_when_its_run_settles()
         let r = results(&out);
         assert_eq!(r["sees"], "0", "{out}{err}");
         assert_eq!(r["commit"], "0", "{out}{err}");
+        assert_eq!(r["staged"], "0", "{out}{err}");
         for id in [up.as_str(), blob.as_str()] {
-            assert!(!has_object(t, id), "{id} was read through the agent's alternate");
+            assert!(
+                !has_object(t, id),
+                "{id} was read through the agent's alternate"
+            );
         }
         assert_eq!(t.git(&["rev-parse", "codex/a"]), tip);
-        assert!(err.contains("does not have"), "{err}");
+        assert!(
+            err.contains("commit(s) that session 'a' wrote need objects"),
+            "{err}"
+        );
+        assert!(
+            err.contains("the index session 'a' left named objects"),
+            "{err}"
+        );
         assert_eq!(
             t.git_in(&worktree, &["symbolic-ref", "HEAD"]),
             "refs/heads/codex/a"
         );
+        assert_eq!(t.git_in(&worktree, &["status", "--porcelain"]), "");
         t.git(&["fsck", "--no-dangling"]);
         t.git(&["gc", "--quiet", "--prune=now"]);
         t.git(&["log", "--all", "--format=%s"]);

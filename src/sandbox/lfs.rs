@@ -1,10 +1,10 @@
 //! Git LFS for a confined agent: the repository's LFS store (`<common>/lfs`, or
 //! `lfs.storage`) is read-only to it, and git-lfs writes every object it cleans (`git add`
 //! of a tracked file, and the refresh before `commit` or `stash`) there first. So the agent
-//! gets a store of its own (`lfs.storage`, given in its environment), and git-lfs still reads
-//! the shared one, which it finds as the LFS dir beside the alternate object dir. When the run
-//! settles, [`import`] copies each new object into the shared store once its content hashes
-//! to its name; nothing there is ever replaced.
+//! gets a store of its own, mounted over the shared one in its sandbox, and git-lfs still
+//! reads the shared one, which it finds as the LFS dir beside the alternate object dir (see
+//! [`super::stores`]). When the run settles, [`import`] copies each new object into the
+//! shared store once its content hashes to its name; nothing there is ever replaced.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -15,22 +15,8 @@ use sha2::Digest as _;
 
 use crate::context::Ctx;
 
-/// The environment that makes `store` the agent's LFS store: one more `GIT_CONFIG_*` entry
-/// after any the person's environment gives.
-pub fn env(store: &Utf8Path) -> Vec<(String, String)> {
-    let count = std::env::var("GIT_CONFIG_COUNT")
-        .ok()
-        .and_then(|c| c.parse::<u32>().ok())
-        .unwrap_or(0);
-    vec![
-        (format!("GIT_CONFIG_KEY_{count}"), "lfs.storage".to_string()),
-        (format!("GIT_CONFIG_VALUE_{count}"), store.to_string()),
-        ("GIT_CONFIG_COUNT".to_string(), (count + 1).to_string()),
-    ]
-}
-
 /// The shared LFS store: `lfs.storage` (relative to the common git dir), else `<common>/lfs`.
-fn shared_store(ctx: &Ctx) -> Utf8PathBuf {
+pub(super) fn shared_store(ctx: &Ctx) -> Utf8PathBuf {
     let configured = ctx
         .git
         .run(&ctx.paths.main_root, &["config", "--get", "lfs.storage"])

@@ -7,13 +7,16 @@ pub mod child;
 pub mod confine;
 pub mod context;
 pub mod git_shim;
+pub mod import;
 pub mod launch;
 pub mod lfs;
 pub mod netns;
 pub mod process;
 pub mod profiles;
 pub mod proxy;
+pub mod settle;
 pub mod sockets;
+pub mod stores;
 pub mod terminal;
 
 use std::process::Command;
