@@ -59,7 +59,10 @@ try main-worktree sh -c "echo x > '$MAIN/README.md'"
 try move-main git update-ref refs/heads/main HEAD
 try branch-f-main git branch -f main HEAD
 try move-other git update-ref refs/heads/codex/other HEAD
-try rm-objects sh -c "rm -rf '$COMMON'/objects/*"
+# The repository's object dir is the agent's own store; the person's is its alternate.
+shared=$(head -n 1 "$COMMON/objects/info/alternates")
+try see-shared-objects test -d "$shared/pack"
+try rm-objects sh -c "rm -rf '$shared'/*"
 try rm-snapshot git update-ref -d refs/codex/snapshots/old
 try rm-approval git update-ref -d refs/codex/approvals/other
 try unprotect git codex config set review.protected '[]'
@@ -175,6 +178,7 @@ fn a_confined_agent_commits_its_work_and_can_touch_nothing_else() {
             "build",
             "own-state",
             "commit",
+            "see-shared-objects",
         ] {
             assert_eq!(
                 tried.get(allowed),

@@ -824,16 +824,16 @@ fn a_sparse_reflog_in_the_admin_dir_does_not_stall_the_persons_checkout() {
 }
 
 /// attacker5.rs's sparse file, in the other directory the agent writes that git-codex reads:
-/// its object directory (`GIT_OBJECT_DIRECTORY`, `.git/codex/objects/<id>`). `settle`
-/// (`import_objects`) walks every object the store lists, and a pack index lists as many as
-/// its header says: a sparse `pack-*.idx` claiming N entries (with a stub `.pack`) costs the
-/// agent no disk, and git-codex spends about 0.4 s and 24 MB resident per million entries
-/// rejecting them, one by one. A v2 index holds up to 2^32 entries (about half an hour
-/// each), and nothing limits the number of index files: the end of `session run`, and
-/// whichever of `review`, `merge`, `remove`, `prune` (the person's own `git checkout`, through
-/// post-checkout, once the session expires) settles the session first, stall for as long as
-/// the agent likes. Shown with 30 million entries: the run's settle, normally instant,
-/// takes many seconds.
+/// its object directory (`.git/codex/objects/<id>`, the repository's object dir in its
+/// sandbox). `settle` (`import::objects`) walks every object the store lists, and a pack
+/// index lists as many as its header says: a sparse `pack-*.idx` claiming N entries (with a
+/// stub `.pack`) costs the agent no disk, and git-codex spends about 0.4 s and 24 MB resident
+/// per million entries rejecting them, one by one. A v2 index holds up to 2^32 entries
+/// (about half an hour each), and nothing limits the number of index files: the end of
+/// `session run`, and whichever of `review`, `merge`, `remove`, `prune` (the person's own
+/// `git checkout`, through post-checkout, once the session expires) settles the session
+/// first, stall for as long as the agent likes. Shown with 30 million entries: the run's
+/// settle, normally instant, takes many seconds.
 #[test]
 fn a_sparse_pack_index_in_the_agents_object_dir_does_not_stall_git_codex() {
     if !can_confine() {
@@ -847,7 +847,8 @@ fn a_sparse_pack_index_in_the_agents_object_dir_does_not_stall_git_codex() {
         common::write_file(
             &maker,
             "import os, struct\n\
-             d = os.path.join(os.environ['GIT_OBJECT_DIRECTORY'], 'pack')\n\
+             import sys\n\
+             d = os.path.join(sys.argv[1], 'pack')\n\
              os.makedirs(d, exist_ok=True)\n\
              n = 30000000\n\
              name = 'pack-' + '1' * 40\n\
@@ -863,7 +864,10 @@ fn a_sparse_pack_index_in_the_agents_object_dir_does_not_stall_git_codex() {
         let agent = script(
             t,
             "sparse-pack.sh",
-            &format!("#!/bin/sh\npython3 {} || exit 1\n", maker.display()),
+            &format!(
+                "#!/bin/sh\npython3 {} \"$(git rev-parse --path-format=absolute --git-path objects)\" || exit 1\n",
+                maker.display()
+            ),
         );
         let mut cmd = t.codex(&["session", "run", "pk", "--", &agent]);
         // A guard against a hang, not a measure: the hollow pack is dropped whole (its two
