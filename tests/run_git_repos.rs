@@ -201,3 +201,37 @@ fn an_alternate_the_agent_adds_to_its_store_is_never_read_when_its_run_settles()
         assert!(!t.state_dir().join("objects/a").exists());
     });
 }
+
+/// The person's repository may borrow objects from another through a relative alternate
+/// (its own `objects/info/alternates`, read relative to its object dir): inside the sandbox
+/// the agent's git reads them as the person's does.
+#[test]
+fn objects_the_repository_borrows_through_a_relative_alternate_are_read_inside_a_confined_run() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let up = upstream(t, &t.home.join("base"));
+        common::write_file(
+            &t.repo.join(".git/objects/info/alternates"),
+            "../../../home/base/.git/objects\n",
+        );
+        t.git(&["update-ref", "refs/heads/borrowed", &up]);
+        t.add("b");
+        let agent = script(
+            t,
+            "borrowed.sh",
+            "#!/bin/sh\n\
+             echo \"RESULT shown=$(git show borrowed:u.txt)\"\n\
+             git merge -q --no-edit --allow-unrelated-histories borrowed; echo \"RESULT merge=$?\"\n",
+        );
+        let (code, out, err) = run(t.codex(&["session", "run", "b", "--", &agent]));
+        assert_eq!(code, 0, "{out}{err}");
+        let r = results(&out);
+        assert_eq!(r["shown"], "upstream", "{out}{err}");
+        assert_eq!(r["merge"], "0", "{out}{err}");
+        assert!(!err.contains("does not exist"), "{err}");
+        assert_eq!(t.git(&["show", "codex/b:u.txt"]), "upstream");
+        t.git(&["fsck", "--no-dangling"]);
+    });
+}

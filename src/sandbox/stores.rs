@@ -32,17 +32,21 @@ pub struct Stores {
     pub lfs: Utf8PathBuf,
     /// git-codex's dir where the sandbox shows the shared stores, read-only.
     pub shared: Utf8PathBuf,
+    /// The shared store's own alternates made absolute, when some are relative: shown in
+    /// place of its `info/alternates` (see [`absolute_alternates`]).
+    pub alternates: Option<Utf8PathBuf>,
 }
 
 /// Makes session `id`'s stores and the links of [`Stores::shared`], and names the shared store
 /// as the alternate of the agent's. Under the state lock.
 pub fn prepare(ctx: &Ctx, id: &str) -> anyhow::Result<Stores> {
-    let stores = Stores {
+    let mut stores = Stores {
         own: ctx.state.objects_dir(id),
         objects: ctx.paths.common_dir.join("objects"),
         own_lfs: ctx.state.lfs_dir(id),
         lfs: super::lfs::shared_store(ctx),
         shared: ctx.state.root.join("shared"),
+        alternates: None,
     };
     fs_err::create_dir_all(&stores.own)?;
     fs_err::create_dir_all(&stores.own_lfs)?;
@@ -51,6 +55,11 @@ pub fn prepare(ctx: &Ctx, id: &str) -> anyhow::Result<Stores> {
     fs_err::create_dir_all(&stores.shared)?;
     link(&stores.shared.join("objects"), &stores.objects)?;
     link(&stores.shared.join("lfs"), &stores.lfs)?;
+    if let Some(text) = absolute_alternates(&stores.objects)? {
+        let path = stores.shared.join("alternates");
+        crate::state::atomic_write(&path, text.as_bytes())?;
+        stores.alternates = Some(path);
+    }
     let info = stores.own.join("info");
     if !std::fs::symlink_metadata(&info).is_ok_and(|m| m.is_dir()) {
         // Never written through: whatever is there is made anew.
@@ -84,6 +93,28 @@ fn link(path: &Utf8Path, target: &Utf8Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The shared store's own `info/alternates` with each relative entry made absolute; `None`
+/// when none is relative. Git reads a relative entry relative to where it finds the store,
+/// which in the sandbox is [`Stores::shared`], not the repository.
+fn absolute_alternates(objects: &Utf8Path) -> anyhow::Result<Option<String>> {
+    let Some(bytes) = crate::state::read_regular_file(&objects.join("info/alternates"))? else {
+        return Ok(None);
+    };
+    let mut relative = false;
+    let mut text = String::new();
+    for line in String::from_utf8_lossy(&bytes).lines() {
+        // A comment, an absolute path, or a quoted one (rare enough to be left as it is).
+        if line.is_empty() || line.starts_with(['#', '/', '"']) {
+            text.push_str(line);
+        } else {
+            relative = true;
+            text.push_str(&alternate_line(&objects.join(line)));
+        }
+        text.push('\n');
+    }
+    Ok(relative.then_some(text))
+}
+
 /// `path` as a line of `info/alternates`: C-quoted when a newline, quote or backslash in it
 /// would be read otherwise.
 fn alternate_line(path: &Utf8Path) -> String {
@@ -114,6 +145,10 @@ pub fn bwrap_args(stores: &Stores) -> Vec<String> {
     };
     mount("--ro-bind", &stores.objects, &stores.shared.join("objects"));
     mount("--ro-bind", &stores.lfs, &stores.shared.join("lfs"));
+    if let Some(alternates) = &stores.alternates {
+        let shown = stores.shared.join("objects/info/alternates");
+        mount("--ro-bind", alternates, &shown);
+    }
     args.extend(["--remount-ro".to_string(), stores.shared.to_string()]);
     args
 }

@@ -145,7 +145,8 @@ impl StateDir {
         self.root.join("tmp").join(id)
     }
 
-    /// Where a confined agent's new objects go during its run (see `sandbox::confine`).
+    /// Where a confined agent's new objects go during its run: mounted over the repository's
+    /// object dir in its sandbox (see `sandbox::stores`).
     pub fn objects_dir(&self, id: &str) -> Utf8PathBuf {
         self.root.join("objects").join(id)
     }
@@ -157,7 +158,8 @@ impl StateDir {
         self.root.join("admin").join(id)
     }
 
-    /// A confined agent's own Git LFS store (`lfs.storage`) during its run (see `sandbox::lfs`).
+    /// A confined agent's own Git LFS store during its run, mounted over the repository's (see
+    /// `sandbox::stores`).
     pub fn lfs_dir(&self, id: &str) -> Utf8PathBuf {
         self.root.join("lfs").join(id)
     }

@@ -15,21 +15,14 @@ pub struct Trees<'a> {
     /// What this import wrote: any other tree the store has is the person's, whole.
     written: &'a HashSet<ObjectId>,
     whole: HashMap<ObjectId, bool>,
-    /// In a partial clone, blobs a promisor remote holds may be missing, as git allows.
-    partial: bool,
 }
 
 impl<'a> Trees<'a> {
     pub fn new(repo: &'a gix::Repository, written: &'a HashSet<ObjectId>) -> Self {
-        let partial = repo
-            .config_snapshot()
-            .string("extensions.partialClone")
-            .is_some();
         Trees {
             repo,
             written,
             whole: HashMap::new(),
-            partial,
         }
     }
 
@@ -70,7 +63,7 @@ impl<'a> Trees<'a> {
             stack.pop();
             let ok = entries.iter().all(|(tree, entry)| match tree {
                 true => self.whole.get(entry) == Some(&true),
-                false => self.partial || self.repo.has_object(*entry),
+                false => self.repo.has_object(*entry),
             });
             self.whole.insert(id, ok);
         }
