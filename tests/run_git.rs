@@ -9,24 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::sandbox::{can_confine, results, script};
+use common::sandbox::{can_confine, has_lfs, results, script};
 use common::{TestEnv, each_git, run};
-
-/// Whether git-lfs is installed; with CI=true it must be.
-fn has_lfs() -> bool {
-    let ok = std::process::Command::new("git-lfs")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must have git-lfs"
-        );
-        eprintln!("skipping: git-lfs is not installed");
-    }
-    ok
-}
 
 /// Git in `dir`, which must succeed; its stdout.
 fn git_ok(t: &TestEnv, dir: &Path, args: &[&str]) -> String {

@@ -9,7 +9,7 @@ mod common;
 
 use std::path::Path;
 
-use common::sandbox::{can_confine, results, script};
+use common::sandbox::{can_confine, has_lfs, results, script};
 use common::{TestEnv, each_git, run};
 
 /// Whether the person's repository has the object `id` (its shared store, or nowhere).
@@ -233,5 +233,51 @@ fn objects_the_repository_borrows_through_a_relative_alternate_are_read_inside_a
         assert!(!err.contains("does not exist"), "{err}");
         assert_eq!(t.git(&["show", "codex/b:u.txt"]), "upstream");
         t.git(&["fsck", "--no-dangling"]);
+    });
+}
+
+/// A repository whose LFS store lies elsewhere (`lfs.storage`): inside the sandbox git-lfs
+/// reads the person's objects there and writes its own to the agent's store, whose objects
+/// join the person's store when the run settles.
+#[test]
+fn git_lfs_with_its_store_elsewhere_works_inside_a_confined_run() {
+    if !can_confine() || !has_lfs() {
+        return;
+    }
+    each_git(|t| {
+        let store = t.home.join("lfs-store");
+        t.git(&["config", "lfs.storage", &store.display().to_string()]);
+        t.git(&["lfs", "install", "--local"]);
+        t.git(&["lfs", "track", "*.bin"]);
+        t.write("shared.bin", "the person's large file\n");
+        t.git(&["add", ".gitattributes", "shared.bin"]);
+        t.git(&["commit", "-q", "-m", "lfs"]);
+        let worktree = t.add("l");
+        let agent = script(
+            t,
+            "lfs-elsewhere.sh",
+            "#!/bin/sh\n\
+             rm shared.bin && git checkout -- shared.bin\n\
+             echo \"RESULT restored=$(cat shared.bin)\"\n\
+             echo 'the agent made this' > agent.bin\n\
+             git add agent.bin && git commit -q -m 'an lfs file'; echo \"RESULT commit=$?\"\n",
+        );
+        let (code, out, err) = run(t.codex(&["session", "run", "l", "--", &agent]));
+        assert_eq!(code, 0, "{out}{err}");
+        let r = results(&out);
+        assert_eq!(r["restored"], "the person's large file", "{out}{err}");
+        assert_eq!(r["commit"], "0", "{out}{err}");
+        let pointer = t.git(&["cat-file", "-p", "codex/l:agent.bin"]);
+        let oid = pointer
+            .lines()
+            .find_map(|l| l.strip_prefix("oid sha256:"))
+            .unwrap_or_else(|| panic!("not an LFS pointer: {pointer}"));
+        let object = store.join("objects").join(&oid[..2]).join(&oid[2..4]).join(oid);
+        assert_eq!(
+            std::fs::read_to_string(&object).expect("the agent's LFS object"),
+            "the agent made this\n"
+        );
+        t.git(&["lfs", "fsck"]);
+        assert_eq!(t.git_in(&worktree, &["status", "--porcelain"]), "");
     });
 }

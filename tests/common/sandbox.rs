@@ -21,6 +21,22 @@ pub fn can_confine() -> bool {
     ok
 }
 
+/// Whether git-lfs is installed; with CI=true it must be.
+pub fn has_lfs() -> bool {
+    let ok = std::process::Command::new("git-lfs")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must have git-lfs"
+        );
+        eprintln!("skipping: git-lfs is not installed");
+    }
+    ok
+}
+
 /// An executable script for the agent, in the person's home (which stays readable inside).
 pub fn script(t: &TestEnv, name: &str, text: &str) -> String {
     let path = t.home.join(name);
