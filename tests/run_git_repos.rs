@@ -272,7 +272,11 @@ fn git_lfs_with_its_store_elsewhere_works_inside_a_confined_run() {
             .lines()
             .find_map(|l| l.strip_prefix("oid sha256:"))
             .unwrap_or_else(|| panic!("not an LFS pointer: {pointer}"));
-        let object = store.join("objects").join(&oid[..2]).join(&oid[2..4]).join(oid);
+        let object = store
+            .join("objects")
+            .join(&oid[..2])
+            .join(&oid[2..4])
+            .join(oid);
         assert_eq!(
             std::fs::read_to_string(&object).expect("the agent's LFS object"),
             "the agent made this\n"
