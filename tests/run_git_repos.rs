@@ -138,7 +138,8 @@ fn git_inside_a_sessions_submodule_sees_and_keeps_the_submodules_own_objects() {
 }
 
 /// The agent may write its own object store's `info/alternates` (and keep git-codex from
-/// removing it): what it adds there is its own git's view only. When its run settles, nothing
+/// removing it), or link another repository's object into it: what it adds is its own git's
+/// view only. When its run settles, nothing
 /// is read through it: no object of the other repository joins the person's, and neither a
 /// commit of the agent's that needs one (its branch, its ledger, its reflog would name it) nor
 /// an index that stages one stays for the person's `gc` and `fsck` to fail on.
@@ -166,7 +167,11 @@ fn an_alternate_the_agent_adds_to_its_store_is_never_read_when_its_run_settles()
                  c=$(git commit-tree \"$tree\" -p HEAD -m 'needs a borrowed blob')\n\
                  git reset -q --soft \"$c\"; echo \"RESULT commit=$?\"\n\
                  git update-index --add --cacheinfo 100644,{blob},staged.txt; echo \"RESULT staged=$?\"\n\
-                 chmod 555 \"$store\"\n"
+                 mkdir -p \"$store/{b2}\"\n\
+                 ln -s \"$HOME/upstream/.git/objects/{b2}/{b38}\" \"$store/{b2}/{b38}\"\n\
+                 chmod 555 \"$store\"\n",
+                b2 = &blob[..2],
+                b38 = &blob[2..],
             ),
         );
         let (code, out, err) = run(t.codex(&["session", "run", "a", "--", &agent]));
@@ -175,6 +180,10 @@ fn an_alternate_the_agent_adds_to_its_store_is_never_read_when_its_run_settles()
         assert_eq!(r["sees"], "0", "{out}{err}");
         assert_eq!(r["commit"], "0", "{out}{err}");
         assert_eq!(r["staged"], "0", "{out}{err}");
+        assert!(
+            err.contains("object(s) that session 'a' wrote did not match"),
+            "{err}"
+        );
         for id in [up.as_str(), blob.as_str()] {
             assert!(
                 !has_object(t, id),
