@@ -244,7 +244,11 @@ fn husky_adopted_after_init_is_named_and_one_command_puts_the_gate_back() {
         assert_eq!(ran(t), "husky-pre-commit\n");
         // In a session worktree, git runs the main worktree's hooks (husky's too).
         let branch = unapproved_session(t, "s1");
-        assert_eq!(ran(t), "husky-pre-commit\n", "no hook ran in the session worktree");
+        assert_eq!(
+            ran(t),
+            "husky-pre-commit\n",
+            "no hook ran in the session worktree"
+        );
         assert_gate_holds(t, &branch, &remote, "after hooks install");
         // Uninstall leaves husky's hooks as husky wrote them, running.
         let (code, _, err) = run(t.codex(&["hooks", "uninstall"]));
