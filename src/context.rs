@@ -92,6 +92,7 @@ impl Ctx {
         }
         if self.ensure_state()? {
             output::note(&format!("Initialized git-codex in {}", self.state.root));
+            crate::commands::init::protect_default_branch(self)?;
             crate::commands::hooks::install_client(self)?;
         }
         Ok(())

@@ -45,6 +45,36 @@ fn init_protects_the_repositorys_own_default_branch() {
 }
 
 #[test]
+fn the_first_command_protects_the_default_branch_too() {
+    // Whichever git-codex command runs first sets the repository up, and protects its branch.
+    for first in [vec!["session", "add", "s"], vec!["hooks", "install"]] {
+        each_git(|t| {
+            on_branch(t, "master");
+            // The person happens to be on another branch: master is still the default.
+            t.git(&["switch", "-q", "-c", "feature"]);
+            let (code, _, err) = run(t.codex(&first));
+            assert_eq!(code, 0, "{first:?}: {err}");
+            assert!(err.contains("protecting 'master'"), "{first:?}: {err}");
+            let (_, out, _) = run(t.codex(&["config", "get", "review.protected"]));
+            assert!(out.contains("master") && !out.contains("feature"), "{out}");
+            let wt = if first[0] == "session" {
+                t.worktree("s")
+            } else {
+                t.add("s")
+            };
+            t.commit_in(&wt, "s.txt", "session\n");
+            let refused = t.git_output(&t.repo, &["branch", "-f", "master", "codex/s"]);
+            assert!(
+                !refused.status.success(),
+                "an unapproved session landed on master"
+            );
+            let (code, _, _) = run(t.codex(&["verify", "master"]));
+            assert_eq!(code, 0, "master holds no session commit");
+        });
+    }
+}
+
+#[test]
 fn origin_head_names_the_default_branch() {
     each_git(|t| {
         on_branch(t, "trunk");

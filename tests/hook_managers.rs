@@ -442,6 +442,20 @@ fn pre_commit_before_init_is_chained_and_keeps_running() {
         assert!(ran(t).contains("pre-commit-pre-push"));
         let branch = unapproved_session(t, "s1");
         assert_gate_holds(t, &branch, &remote, "pre-commit before init");
+
+        // pre-commit installed again: it runs ours as its legacy hook, and ours does not run
+        // pre-commit's older copy a second time (pre-commit refuses that: every commit failed).
+        tool_in(t, &t.repo, &python, &install);
+        ran(t);
+        commit_file(t, "b.txt");
+        assert_eq!(ran(t), "pre-commit-pre-commit\n");
+        assert_eq!(hooks_status(t)["effective"], true);
+        let (code, _, err) = run(t.codex(&["hooks", "install"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(!t.repo.join(".git/hooks/pre-commit.codex-chained").exists());
+        commit_file(t, "c.txt");
+        assert_eq!(ran(t), "pre-commit-pre-commit\n");
+        assert_gate_holds(t, &branch, &remote, "pre-commit installed again");
     });
 }
 

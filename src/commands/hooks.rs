@@ -119,7 +119,9 @@ pub fn install_client(ctx: &Ctx) -> anyhow::Result<()> {
 fn install(args: &HooksInstallArgs) -> anyhow::Result<()> {
     if !args.server {
         let ctx = Ctx::open(&[])?;
-        ctx.ensure_state()?;
+        if ctx.ensure_state()? {
+            super::init::protect_default_branch(&ctx)?;
+        }
         return install_client(&ctx);
     }
     let place = place(true)?;

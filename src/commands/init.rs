@@ -22,7 +22,7 @@ pub fn run() -> anyhow::Result<()> {
 /// While `review.protected` is the built-in `["main"]`, the branch the repository really
 /// uses (`master`, `trunk`: `origin/HEAD`, else the main worktree's) is what gets protected,
 /// written into the repository's config. A pattern that matches no branch is a warning.
-fn protect_default_branch(ctx: &Ctx) -> anyhow::Result<()> {
+pub fn protect_default_branch(ctx: &Ctx) -> anyhow::Result<()> {
     let defaulted = ctx
         .settings
         .get("review.protected")

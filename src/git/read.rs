@@ -166,8 +166,9 @@ impl Reader {
             .find(|full| matches!(self.repo.try_find_reference(full.as_str()), Ok(Some(_))))
     }
 
-    /// The repository's default branch, as people mean it: what `origin/HEAD` names, else the
-    /// branch the main worktree has checked out. `None` when neither names a branch.
+    /// The repository's default branch, as people mean it: what `origin/HEAD` names, else
+    /// `init.defaultBranch` or `main`, `master`, `trunk` when such a branch exists, else the
+    /// branch the main worktree has checked out. `None` when none names a branch.
     pub fn default_branch(&self) -> Option<String> {
         if let Ok(Some(origin)) = self.repo.try_find_reference("refs/remotes/origin/HEAD")
             && let Some(target) = origin.target().try_name()
@@ -177,6 +178,24 @@ impl Reader {
                 .strip_prefix("refs/remotes/origin/")
         {
             return Some(branch.to_string());
+        }
+        let configured = self
+            .repo
+            .config_snapshot()
+            .string("init.defaultBranch")
+            .map(|b| b.to_string());
+        let named = configured
+            .into_iter()
+            .chain(["main", "master", "trunk"].map(str::to_string))
+            .find(|b| {
+                matches!(
+                    self.repo
+                        .try_find_reference(format!("refs/heads/{b}").as_str()),
+                    Ok(Some(_))
+                )
+            });
+        if named.is_some() {
+            return named;
         }
         let head = std::fs::read_to_string(self.repo.common_dir().join("HEAD")).ok()?;
         head.trim_end()

@@ -181,7 +181,10 @@ pub fn install(
         let manager = Manager::of_file(&path);
         let mut target = path.clone();
         match ours_beside(dir, name, manager) {
-            Some((legacy, true)) => target = dir.join(legacy),
+            Some((legacy, true)) => {
+                drop_manager_copy(dir, name)?;
+                target = dir.join(legacy);
+            }
             Some((old, false)) => fs_err::remove_file(dir.join(old))?,
             None => {}
         }
@@ -192,6 +195,33 @@ pub fn install(
         fs_err::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
     }
     Ok(status(dir, names))
+}
+
+/// pre-commit installed before git-codex (chained) and again after (it runs ours as
+/// `<name>.legacy`): ours skips pre-commit's older hook (it would refuse to run as its own
+/// legacy hook), and `install` removes it.
+fn runs_itself_again(dir: &Utf8Path, name: &str) -> bool {
+    Manager::of_file(&dir.join(name)) == Some(Manager::PreCommit)
+        && Manager::of_file(&chained_path(dir, name)) == Some(Manager::PreCommit)
+}
+
+/// Ends that loop: the older copy goes when it is the same as the hook at the name, byte for
+/// byte (pre-commit wrote it again); anything else is the person's to look at.
+fn drop_manager_copy(dir: &Utf8Path, name: &str) -> anyhow::Result<()> {
+    if !runs_itself_again(dir, name) {
+        return Ok(());
+    }
+    let chained = chained_path(dir, name);
+    if fs_err::read(&chained)? == fs_err::read(dir.join(name))? {
+        return Ok(fs_err::remove_file(&chained)?);
+    }
+    Err(UserError::refused(format!(
+        "pre-commit runs git-codex's {name} hook, which runs an older pre-commit hook ({chained}) again"
+    ))
+    .hint(format!(
+        "remove {chained} (pre-commit's own {name} hook replaces it), then run 'git codex hooks install' again"
+    ))
+    .into())
 }
 
 /// Moves the hook at `name` aside to `<name>.codex-chained`. A chained hook already there
