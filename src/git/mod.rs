@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod nested;
 pub mod read;
 pub mod refs;
+pub mod restore;
 pub mod snapshot;
 pub mod unfiltered;
 pub mod unseen;

@@ -15,10 +15,14 @@ pub const MACHINE_NAME: &str = "git-codex";
 pub const MACHINE_EMAIL: &str = "git-codex@localhost";
 
 /// A scratch index file, removed when dropped.
-struct ScratchIndex(camino::Utf8PathBuf);
+pub(super) struct ScratchIndex(camino::Utf8PathBuf);
 
 impl ScratchIndex {
-    fn new(scratch_dir: &Utf8Path) -> anyhow::Result<Self> {
+    pub(super) fn path(&self) -> &Utf8Path {
+        &self.0
+    }
+
+    pub(super) fn new(scratch_dir: &Utf8Path) -> anyhow::Result<Self> {
         fs_err::create_dir_all(scratch_dir)?;
         Ok(ScratchIndex(
             scratch_dir.join(format!(".snapshot-index-{}", std::process::id())),

@@ -127,7 +127,7 @@ impl Git {
 
     /// Runs git in `worktree` (with `index` as its index, if given), `input` on stdin;
     /// returns stdout as bytes.
-    fn bytes_with_index(
+    pub(super) fn bytes_with_index(
         &self,
         worktree: &Utf8Path,
         index: Option<&Utf8Path>,

@@ -1,4 +1,4 @@
-//! Worktree plumbing: git's admin entries (`<common-dir>/worktrees/<name>/`), removal, restore.
+//! Worktree plumbing: git's admin entries (`<common-dir>/worktrees/<name>/`), removal.
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -206,41 +206,5 @@ impl Git {
     /// Fills a worktree's index from its HEAD without touching its files.
     pub fn read_head_into_index(&self, worktree: &Utf8Path) -> anyhow::Result<()> {
         self.run(worktree, &["read-tree", "HEAD"]).map(|_| ())
-    }
-
-    /// Makes the worktree's files those of `snapshot` without touching the index, so its
-    /// changes come back as uncommitted, untracked and deleted files. Exactly the paths the
-    /// snapshot changed are written, outside the sparse checkout too
-    /// (`--ignore-skip-worktree-bits`), where `restore` writes nothing unless told; the
-    /// files the agent never touched there stay out.
-    pub fn restore_files(&self, worktree: &Utf8Path, snapshot: &str) -> anyhow::Result<()> {
-        let parent = format!("{snapshot}^1");
-        let args = [
-            "diff-tree",
-            "-r",
-            "-z",
-            "--no-renames",
-            "--name-only",
-            parent.as_str(),
-            snapshot,
-        ];
-        let os_args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
-        let changed = self.output(self.command(worktree), &os_args)?;
-        super::check(&args, &changed)?;
-        if changed.stdout.is_empty() {
-            return Ok(());
-        }
-        let source = format!("--source={snapshot}");
-        let restore = [
-            "--literal-pathspecs",
-            "restore",
-            &source,
-            "--worktree",
-            "--ignore-skip-worktree-bits",
-            "--pathspec-from-file=-",
-            "--pathspec-file-nul",
-        ];
-        self.run_input(worktree, &restore, &changed.stdout)
-            .map(|_| ())
     }
 }

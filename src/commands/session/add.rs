@@ -383,7 +383,8 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
     ctx.git
         .run(root, &["update-ref", &base, &record.base_commit])?;
     if let Some(snapshot) = &plan.snapshot {
-        ctx.git.restore_files(&record.worktree, snapshot)?;
+        let scratch = ctx.state.scratch_dir(&record.id);
+        ctx.git.restore_files(&record.worktree, snapshot, &scratch)?;
         ctx.git
             .restore_unfiltered(&ctx.reader, &record.worktree, snapshot)?;
     }
