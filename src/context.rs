@@ -106,7 +106,7 @@ impl Ctx {
 
     /// The state dir, config and excludes, without hooks. Returns true when something was made.
     pub fn ensure_state(&self) -> anyhow::Result<bool> {
-        let _lock = self.state.lock()?;
+        let _lock = self.state.lock_creating()?;
         self.state.init(&self.paths.common_dir, &self.excludes())
     }
 }

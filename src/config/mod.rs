@@ -3,6 +3,7 @@
 //! [`schema::KEYS`] and errors name the file, the key and what was expected.
 
 pub mod allow;
+pub mod checks;
 pub mod duration;
 pub mod edit;
 pub mod import;

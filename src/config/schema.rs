@@ -4,6 +4,7 @@
 use toml::Value;
 
 use super::allow::Allowlist;
+use super::checks::{check_base_lexically, check_branch_prefix, check_copy_pattern, check_env_name};
 use super::duration;
 use super::protected::ProtectedPatterns;
 
@@ -25,6 +26,8 @@ pub enum Kind {
     Duration,
     /// A list of strings.
     List,
+    /// A list of globs, relative and inside the main worktree (`session.copy_files`).
+    CopyGlobs,
     /// A list of commands, each a string (split into words, no shell) or an array of words.
     Commands,
     /// One of the given words.
@@ -99,7 +102,7 @@ pub static KEYS: &[KeyDef] = &[
     ),
     key!(
         "session.copy_files",
-        Kind::List,
+        Kind::CopyGlobs,
         "[\".env\"]",
         "untracked or ignored files copied from the main worktree (globs)"
     ),
@@ -268,7 +271,13 @@ impl KeyDef {
                 found()
             )),
             (Kind::List, Value::Array(items)) if items.iter().all(Value::is_str) => Ok(()),
-            (Kind::List, _) => Err(format!("expected a list of strings, found {}", found())),
+            (Kind::CopyGlobs, Value::Array(items)) if items.iter().all(Value::is_str) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .try_for_each(check_copy_pattern),
+            (Kind::List | Kind::CopyGlobs, _) => {
+                Err(format!("expected a list of strings, found {}", found()))
+            }
             (Kind::Allowlist, Value::Array(items)) if items.iter().all(Value::is_str) => {
                 let texts: Vec<String> = items
                     .iter()
@@ -303,7 +312,7 @@ impl KeyDef {
                 found()
             )),
             (Kind::PortRange, Value::String(s)) => parse_port_range(s).map(|_| ()),
-            (Kind::EnvName, Value::String(s)) if is_env_name(s) => Ok(()),
+            (Kind::EnvName, Value::String(s)) => check_env_name(s),
             (Kind::EnvName, _) => Err(format!(
                 "expected an environment variable name (letters, digits, '_'), found {}",
                 found()
@@ -334,7 +343,7 @@ impl KeyDef {
                     .map(|s| Value::String(s.trim().to_string()))
                     .collect(),
             ),
-            Kind::List | Kind::Commands | Kind::Allowlist if text.trim_start().starts_with('[') => {
+            Kind::List | Kind::CopyGlobs | Kind::Commands | Kind::Allowlist if text.trim_start().starts_with('[') => {
                 toml::from_str::<toml::Table>(&format!("v = {text}"))
                     .ok()
                     .and_then(|mut t| t.remove("v"))
@@ -342,7 +351,7 @@ impl KeyDef {
                         format!("expected a TOML list such as [\"a\", \"b\"], found {text}")
                     })?
             }
-            Kind::List | Kind::Commands | Kind::Allowlist => Value::Array(
+            Kind::List | Kind::CopyGlobs | Kind::Commands | Kind::Allowlist => Value::Array(
                 text.split(',')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
@@ -376,54 +385,6 @@ fn check_command(item: &Value) -> Result<(), String> {
     }
 }
 
-/// The worktree base spellings that are or contain any repository's main worktree, or lie in
-/// its `.git`, whatever the repository: `.`, `./`, `..`, `a/../..`, `/`, `.git/x`. The rest
-/// (absolute paths, `~`, symlinks) is checked against the repository when one is at hand.
-fn check_base_lexically(base: &str) -> Result<(), String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in base.split('/') {
-        match part {
-            "" | "." => {}
-            ".." if parts.last().is_some_and(|p| *p != "..") => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    let refused = if base.starts_with('/') {
-        parts.is_empty()
-    } else if base == "~" || base.starts_with("~/") {
-        false
-    } else {
-        parts.iter().all(|p| *p == "..") || parts.first() == Some(&".git")
-    };
-    if refused {
-        Err(format!(
-            "expected a directory of its own for session worktrees, found \"{base}\": it is or contains the repository (or lies in its .git), and removing sessions there could delete it"
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-fn check_branch_prefix(prefix: &str) -> Result<(), String> {
-    let bad = prefix.is_empty()
-        || prefix.starts_with(['/', '-', '.'])
-        || prefix.contains("..")
-        || prefix.contains("//")
-        || prefix.contains("@{")
-        || prefix
-            .chars()
-            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c));
-    if bad {
-        Err(format!(
-            "expected a branch name prefix such as \"codex/\", found \"{prefix}\""
-        ))
-    } else {
-        Ok(())
-    }
-}
-
 pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
     let expected =
         || format!("expected a port range \"LOW-HIGH\" within 1024-65535, found \"{text}\"");
@@ -434,12 +395,6 @@ pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
         return Err(expected());
     }
     Ok((low, high))
-}
-
-fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn describe(value: &Value) -> String {

@@ -119,7 +119,7 @@ pub struct StateDir {
 
 /// Held while sessions are mutated; released on drop.
 pub struct StateLock {
-    _file: std::fs::File,
+    _file: Option<std::fs::File>,
 }
 
 impl StateDir {
@@ -192,8 +192,19 @@ impl StateDir {
         self.sessions_dir().is_dir() && self.config_file().is_file()
     }
 
-    /// Takes the lock that serialises every mutation of sessions (blocks until free).
+    /// Takes the lock that serialises every mutation of sessions (blocks until free). With no
+    /// state dir there is no session to guard, and none is made: a command that then finds
+    /// no session ('no session x') leaves no trace. What sets the state dir up takes
+    /// [`StateDir::lock_creating`].
     pub fn lock(&self) -> anyhow::Result<StateLock> {
+        if !self.root.is_dir() {
+            return Ok(StateLock { _file: None });
+        }
+        self.lock_creating()
+    }
+
+    /// [`StateDir::lock`], making the state dir first when there is none.
+    pub fn lock_creating(&self) -> anyhow::Result<StateLock> {
         fs_err::create_dir_all(&self.root)?;
         let path = self.root.join("lock");
         let file = std::fs::OpenOptions::new()
@@ -204,7 +215,7 @@ impl StateDir {
             .with_context(|| format!("cannot open the lock file {path}"))?;
         file.lock()
             .with_context(|| format!("cannot take the lock {path}"))?;
-        Ok(StateLock { _file: file })
+        Ok(StateLock { _file: Some(file) })
     }
 
     /// Takes the lock only if it is free right now. Hooks use this: the command that fired
@@ -221,7 +232,7 @@ impl StateDir {
             Err(_) => return Ok(None),
         };
         match file.try_lock() {
-            Ok(()) => Ok(Some(StateLock { _file: file })),
+            Ok(()) => Ok(Some(StateLock { _file: Some(file) })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(err)) => Err(err.into()),
         }

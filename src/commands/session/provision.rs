@@ -44,12 +44,9 @@ pub fn copy_files(
 ) -> anyhow::Result<Vec<String>> {
     let mut copied = Vec::new();
     for pattern in patterns {
-        if Utf8Path::new(pattern).is_absolute() || pattern.split('/').any(|part| part == "..") {
-            return Err(UserError::bad_input(format!(
-                "session.copy_files: pattern '{pattern}' must be relative and stay inside the main worktree"
-            ))
-            .into());
-        }
+        // The rule `config set` and every load apply: a value there is never refused here.
+        crate::config::checks::check_copy_pattern(pattern)
+            .map_err(|why| UserError::bad_input(format!("session.copy_files: {why}")))?;
         let full = format!("{}/{pattern}", glob::Pattern::escape(main_root.as_str()));
         let matches = glob::glob(&full).map_err(|err| {
             UserError::bad_input(format!("session.copy_files: bad glob '{pattern}': {err}"))

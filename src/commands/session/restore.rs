@@ -1,6 +1,7 @@
 //! `git codex session restore <id>`: a removed or pruned session comes back from its branch
 //! and `refs/codex/snapshots/<id>`, uncommitted and untracked files included.
 
+use gix::ObjectId;
 use jiff::Timestamp;
 
 use super::add::{Plan, check_policy, create, new_record};
@@ -11,11 +12,15 @@ use crate::error::UserError;
 use crate::gate::base_ref;
 use crate::git::snapshot::snapshot_ref;
 use crate::output;
-use crate::state::id;
+use crate::state::{SessionId, id};
 
 pub fn run(args: SessionRestoreArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
+    // An id that names nothing to restore sets nothing up (no state dir, no hooks).
+    if !ctx.state.record_path(id.as_str()).exists() {
+        known_start(&ctx, &id)?;
+    }
     ctx.ensure_init()?;
     let _lock = ctx.state.lock()?;
     let (mut records, mut broken) = ctx.state.records()?;
@@ -39,26 +44,15 @@ pub fn run(args: SessionRestoreArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let branch = format!("{}{}", ctx.config.branch_prefix, id);
-    let full_branch = format!("refs/heads/{branch}");
-    let tip = ctx.reader.ref_target(&full_branch)?;
-    let snapshot = ctx.reader.ref_target(&snapshot_ref(id.as_str()))?;
-    let trashed = trash::newest_of(&ctx.paths.common_dir, id.as_str())?;
-    let trashed_head = trashed
-        .as_ref()
-        .and_then(|e| e.meta.as_ref()?.head.as_deref())
-        .and_then(|h| ctx.reader.resolve_commit(h).ok());
-    let Some(start) = tip
-        .or(snapshot.and_then(|s| ctx.reader.first_parent(s)))
-        .or(trashed_head)
-    else {
-        return Err(UserError::unknown_session(id.as_str())
-            .hint(format!(
-                "nothing is known of it: no branch {branch} and no snapshot {}",
-                snapshot_ref(id.as_str())
-            ))
-            .into());
-    };
+    let Known {
+        branch,
+        full_branch,
+        tip,
+        snapshot,
+        trashed,
+        trashed_head,
+        start,
+    } = known_start(&ctx, &id)?;
     let now = Timestamp::now();
     check_policy(&ctx, &id, &records, &broken, now)?;
     // The trash copy is the whole worktree, but only on the commit it was on: over another,
@@ -121,4 +115,49 @@ pub fn run(args: SessionRestoreArgs) -> anyhow::Result<()> {
         plan.record.branch
     ));
     Ok(())
+}
+
+/// What there is of a removed session: its branch, snapshot and newest trash entry, and the
+/// commit it comes back on.
+struct Known {
+    branch: String,
+    full_branch: String,
+    tip: Option<ObjectId>,
+    snapshot: Option<ObjectId>,
+    trashed: Option<trash::Entry>,
+    trashed_head: Option<ObjectId>,
+    start: ObjectId,
+}
+
+/// [`Known`] of `id`, or "no session" (exit 4) when nothing is known of it.
+fn known_start(ctx: &Ctx, id: &SessionId) -> anyhow::Result<Known> {
+    let branch = format!("{}{}", ctx.config.branch_prefix, id);
+    let full_branch = format!("refs/heads/{branch}");
+    let tip = ctx.reader.ref_target(&full_branch)?;
+    let snapshot = ctx.reader.ref_target(&snapshot_ref(id.as_str()))?;
+    let trashed = trash::newest_of(&ctx.paths.common_dir, id.as_str())?;
+    let trashed_head = trashed
+        .as_ref()
+        .and_then(|e| e.meta.as_ref()?.head.as_deref())
+        .and_then(|h| ctx.reader.resolve_commit(h).ok());
+    let Some(start) = tip
+        .or(snapshot.and_then(|s| ctx.reader.first_parent(s)))
+        .or(trashed_head)
+    else {
+        return Err(UserError::unknown_session(id.as_str())
+            .hint(format!(
+                "nothing is known of it: no branch {branch} and no snapshot {}",
+                snapshot_ref(id.as_str())
+            ))
+            .into());
+    };
+    Ok(Known {
+        branch,
+        full_branch,
+        tip,
+        snapshot,
+        trashed,
+        trashed_head,
+        start,
+    })
 }

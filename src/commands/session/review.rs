@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use gix::ObjectId;
 use jiff::Timestamp;
 
@@ -27,6 +27,9 @@ pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
         crate::sandbox::context::refuse_in_session("approve a session")?;
     }
     let id = id::parse(&args.id)?;
+    if let Some(path) = &args.output {
+        check_output(Utf8Path::new(path))?;
+    }
     let ctx = Ctx::open(&[])?;
     ctx.warn_if_gate_off();
     let format = args
@@ -443,6 +446,30 @@ fn emit(summary: &Summary, format: ReportFormat, file: Option<&str>) -> anyhow::
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// `-o PATH` must be writable before anything is committed or recorded: its directory there,
+/// and it not a directory itself.
+fn check_output(path: &Utf8Path) -> anyhow::Result<()> {
+    use rustix::fs::{Access, access};
+    let refuse = |why: String| -> anyhow::Error {
+        UserError::bad_input(format!("cannot write the review to {path}: {why}"))
+            .hint("give -o a file in an existing directory you can write; nothing was reviewed")
+            .into()
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_str().is_empty() => dir,
+        _ => Utf8Path::new("."),
+    };
+    if path.is_dir() {
+        return Err(refuse("it is a directory".into()));
+    }
+    if !dir.is_dir() {
+        return Err(refuse(format!("the directory {dir} does not exist")));
+    }
+    let target = if path.exists() { path } else { dir };
+    access(target.as_std_path(), Access::WRITE_OK)
+        .map_err(|err| refuse(format!("{target} is not writable ({err})")))
 }
 
 fn short(id: &ObjectId) -> String {
