@@ -51,12 +51,14 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let cwd = current_dir()?;
     let mut checks = vec![git_version(&git, &cwd)];
     match Reader::discover(&cwd) {
-        Err(err) => checks.push(check(
-            "repository",
-            "fail",
-            format!("{err:#}"),
-            Some("run doctor inside a repository"),
-        )),
+        Err(err) => {
+            // The repository's own hint when there is one (a format git-codex cannot read).
+            let hint = err
+                .downcast_ref::<UserError>()
+                .and_then(|e| e.hints.first().cloned())
+                .unwrap_or_else(|| "run doctor inside a repository".to_string());
+            checks.push(check("repository", "fail", format!("{err:#}"), Some(hint.as_str())));
+        }
         Ok((reader, paths)) => {
             let state_config = crate::state::StateDir::new(&paths.common_dir).config_file();
             let loaded = Settings::load(Some(&state_config), &[]).and_then(|settings| {

@@ -49,6 +49,20 @@ fn sha256_repository(cwd: &Utf8Path) -> Option<Utf8PathBuf> {
         .then_some(config)
 }
 
+/// gix reads refs from files only: in a reftable repository (`extensions.refStorage`) it
+/// sees no branch at all, and the gate would pass what it cannot see. Refused, as SHA-256 is.
+fn refuse_reftable(repo: &gix::Repository) -> Result<(), UserError> {
+    let storage = repo.config_snapshot().string("extensions.refStorage");
+    match storage {
+        Some(format) if !format.eq_ignore_ascii_case(b"files") => Err(UserError::bad_input(format!(
+            "this is a {format} repository ({} sets extensions.refStorage = {format}), which git-codex does not support yet",
+            repo.common_dir().join("config").display()
+        ))
+        .hint("git-codex reads repositories whose refs are files only for now (its hooks here refuse every branch update until then); convert it with 'git refs migrate --ref-format=files' (git 2.46+), or use a clone made with --ref-format=files")),
+        _ => Ok(()),
+    }
+}
+
 fn utf8(path: &std::path::Path) -> anyhow::Result<Utf8PathBuf> {
     let absolute = fs_err::canonicalize(path)?;
     Utf8PathBuf::from_path_buf(absolute).map_err(|p| {
@@ -88,6 +102,7 @@ impl Reader {
             ))
             .hint("run git codex inside a repository, or use 'git -C <path> codex ...'")
         })?;
+        refuse_reftable(&repo)?;
         if repo.workdir().is_none() {
             return Err(bare_error(repo.git_dir()).into());
         }
@@ -390,7 +405,14 @@ fn real_git_dir_in_env() {
 
 pub fn discover_common_dir(cwd: &Utf8Path) -> anyhow::Result<Option<Utf8PathBuf>> {
     match gix::discover_with_environment_overrides(cwd) {
-        Ok(repo) => utf8(repo.common_dir()).map(Some),
+        Ok(repo) => {
+            // A bare server's gate (`pre-receive`) reads refs through the git CLI, which
+            // reads reftable: its config stays reachable there.
+            if repo.workdir().is_some() {
+                refuse_reftable(&repo)?;
+            }
+            utf8(repo.common_dir()).map(Some)
+        }
         Err(_) => Ok(None),
     }
 }
