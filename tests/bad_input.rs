@@ -136,3 +136,21 @@ fn config_set_refuses_a_branch_prefix_git_would_not_take() {
         }
     });
 }
+
+/// The same class: values every run would refuse (a writable path that hands the agent the
+/// git dir or the person's git config; a network variable that overwrites one the agent
+/// needs) are refused when set.
+#[test]
+fn config_set_refuses_writable_paths_and_env_vars_a_run_would_refuse() {
+    each_git(|t| {
+        t.codex(&["init"]).assert().success();
+        for value in [r#"[".git"]"#, r#"[".git/hooks"]"#, r#"["~/.gitconfig"]"#, r#"["~"]"#] {
+            refused(t, "sandbox.writable_paths", value, "holds or lies in");
+        }
+        accepted(t, "sandbox.writable_paths", r#"["build-cache"]"#);
+        for name in ["PATH", "HOME", "GIT_DIR", "LD_PRELOAD", "HTTPS_PROXY", "CODEX_PORT"] {
+            refused(t, "sandbox.env_var", name, "needs or git-codex sets");
+        }
+        accepted(t, "sandbox.env_var", "MY_NETWORK");
+    });
+}

@@ -9,6 +9,7 @@ use crate::context::{check_worktree_base, current_dir, refuse_base, unsafe_workt
 use crate::error::UserError;
 use crate::git::read::{Reader, RepoPaths, discover_common_dir};
 use crate::output;
+use crate::sandbox::writable;
 use crate::state::StateDir;
 
 pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
@@ -36,13 +37,24 @@ fn repo_paths() -> anyhow::Result<Option<RepoPaths>> {
     Ok(Reader::discover(&cwd).ok().map(|(_, paths)| paths))
 }
 
-/// A worktree base about to be written must not put this repository at risk (SPEC §8).
+/// A value about to be written that needs the repository to judge: a worktree base must not
+/// put it at risk (SPEC §8), a writable path must not hand the agent its git dir or the
+/// person's git config (the rule each run applies).
 fn check_base_value(key: &str, value: &toml::Value, target: &Utf8Path) -> anyhow::Result<()> {
-    if let (true, toml::Value::String(base), Some(paths)) =
-        (key == "session.worktree_base", value, repo_paths()?)
+    let Some(paths) = repo_paths()? else {
+        return Ok(());
+    };
+    if let (true, toml::Value::String(base)) = (key == "session.worktree_base", value)
         && let Some(why) = unsafe_worktree_base(base, &paths)
     {
         return Err(refuse_base(base, &format!("for {target}"), &why).into());
+    }
+    if let (true, toml::Value::Array(items)) = (key == "sandbox.writable_paths", value) {
+        let entries: Vec<String> = items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        writable::check(&paths, writable::home().as_deref(), &entries)?;
     }
     Ok(())
 }
@@ -147,6 +159,8 @@ fn validate() -> anyhow::Result<()> {
     let settings = load()?;
     if let Some(paths) = repo_paths()? {
         check_worktree_base(&settings, &paths)?;
+        let entries = settings.config().writable_paths;
+        writable::check(&paths, writable::home().as_deref(), &entries)?;
     }
     let files: Vec<String> = [config::user_file(), repo_file()?]
         .into_iter()

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 
 use super::allow::{Allowlist, Policy};
 use super::confine::{self, Confinement, FsPlan};
@@ -115,10 +115,7 @@ pub fn prepare(
     let logs = ctx.state.logs_dir(&record.id);
     fs_err::create_dir_all(&tmp)?;
     fs_err::create_dir_all(&logs)?;
-    let home = std::env::var("HOME")
-        .ok()
-        .filter(|h| h.starts_with('/'))
-        .map(Utf8PathBuf::from);
+    let home = super::writable::home();
     let agent_state = match profile {
         Some(p) if p.state_var.is_some() => Some(profiles::seed(
             &ctx.state.root.join("agents").join(&record.id),
@@ -161,7 +158,7 @@ pub fn prepare(
         Some(bwrap) => {
             let mut writable = vec![tmp.clone(), logs.clone()];
             writable.extend(agent_state.iter().cloned());
-            writable.extend(writable_paths(ctx, home.as_deref())?);
+            writable.extend(super::writable::writable_paths(ctx, home.as_deref())?);
             let mut keep = vec![ctx.paths.main_root.clone(), ctx.paths.common_dir.clone()];
             keep.extend(home.iter().cloned());
             keep.push(self_exe.clone());
@@ -312,99 +309,6 @@ fn self_exe() -> anyhow::Result<Utf8PathBuf> {
         ))
         .into()
     })
-}
-
-/// `sandbox.writable_paths`, each a dir or a file: a missing one is made as a dir, unless
-/// it is, holds or lies in something that would hand the agent the gate or the person's git:
-/// the repository's git dir, git-codex's user config, git's global config (`~/.gitconfig`,
-/// `$XDG_CONFIG_HOME/git`). Paths are read with `~` expanded and `..` resolved.
-fn writable_paths(ctx: &Ctx, home: Option<&Utf8Path>) -> anyhow::Result<Vec<Utf8PathBuf>> {
-    let guarded = guarded_paths(ctx, home);
-    let mut paths = Vec::new();
-    for entry in &ctx.config.writable_paths {
-        let path = normalize(&expand(entry, &ctx.paths.main_root, home));
-        let resolved = path
-            .canonicalize_utf8()
-            .map(|p| normalize(&p))
-            .unwrap_or_else(|_| path.clone());
-        if let Some(guard) = guarded.iter().find(|g| {
-            g.starts_with(&resolved)
-                || resolved.starts_with(g)
-                || g.starts_with(&path)
-                || path.starts_with(g)
-        }) {
-            return Err(UserError::bad_input(format!(
-                "sandbox.writable_paths names {entry}, which holds or lies in {guard}: the agent could rewrite the gate's or git's own config, hooks and approvals"
-            ))
-            .hint("name a dir or file of the agent's own, or remove the entry")
-            .into());
-        }
-        match std::fs::metadata(&path) {
-            Ok(_) => {}
-            Err(_) => fs_err::create_dir_all(&path)?,
-        }
-        paths.push(path);
-    }
-    Ok(paths)
-}
-
-/// What no writable path may hold or lie in (see [`writable_paths`]), each as written and
-/// as resolved.
-fn guarded_paths(ctx: &Ctx, home: Option<&Utf8Path>) -> Vec<Utf8PathBuf> {
-    let mut guarded = vec![ctx.paths.common_dir.clone()];
-    if let Some(user) = crate::config::user_file()
-        && let Some(dir) = user.parent()
-    {
-        guarded.push(dir.to_path_buf());
-    }
-    if let Some(home) = home {
-        guarded.push(home.join(".gitconfig"));
-    }
-    let xdg = std::env::var("XDG_CONFIG_HOME")
-        .ok()
-        .filter(|d| d.starts_with('/'))
-        .map(Utf8PathBuf::from)
-        .or_else(|| home.map(|h| h.join(".config")));
-    if let Some(xdg) = xdg {
-        guarded.push(xdg.join("git"));
-    }
-    for var in ["GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM"] {
-        if let Ok(file) = std::env::var(var)
-            && file.starts_with('/')
-        {
-            guarded.push(Utf8PathBuf::from(file));
-        }
-    }
-    let resolved: Vec<Utf8PathBuf> = guarded
-        .iter()
-        .filter_map(|g| g.canonicalize_utf8().ok())
-        .collect();
-    guarded.extend(resolved);
-    guarded.into_iter().map(|g| normalize(&g)).collect()
-}
-
-/// `~` and `~/…` from `home`, a relative path from `base`.
-fn expand(entry: &str, base: &Utf8Path, home: Option<&Utf8Path>) -> Utf8PathBuf {
-    match (entry, home) {
-        ("~", Some(home)) => home.to_path_buf(),
-        (_, Some(home)) if entry.starts_with("~/") => home.join(&entry[2..]),
-        _ => base.join(entry),
-    }
-}
-
-/// `path` with `.` and `..` resolved lexically (never through the filesystem).
-fn normalize(path: &Utf8Path) -> Utf8PathBuf {
-    let mut out = Utf8PathBuf::new();
-    for part in path.components() {
-        match part {
-            camino::Utf8Component::ParentDir => {
-                out.pop();
-            }
-            camino::Utf8Component::CurDir => {}
-            other => out.push(other.as_str()),
-        }
-    }
-    out
 }
 
 fn describe(

@@ -18,6 +18,7 @@ pub mod settle;
 pub mod sockets;
 pub mod stores;
 pub mod terminal;
+pub mod writable;
 
 use std::process::Command;
 

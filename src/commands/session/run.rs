@@ -20,8 +20,8 @@ use crate::state::{SessionId, SessionRecord, id};
 pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
-    ctx.warn_if_gate_off();
     let record = check_runnable(&ctx, &id)?;
+    ctx.warn_if_gate_off();
     let (mode, source) = launch::mode_of(&ctx, &record, args.sandbox.as_deref());
     let strict = mode == "strict";
     let (plan, fs) = launch::plans(&ctx);
