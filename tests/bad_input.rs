@@ -74,7 +74,10 @@ fn refused(t: &TestEnv, key: &str, value: &str, says: &str) {
     let before = t.disk();
     let (code, _, err) = run(t.codex(&["config", "set", key, value]));
     assert_eq!(code, 2, "{key} = {value}: {err}");
-    assert!(err.contains(key) && err.contains(says), "{key} = {value}: {err}");
+    assert!(
+        err.contains(key) && err.contains(says),
+        "{key} = {value}: {err}"
+    );
     assert_disk_unchanged(&before, &t.disk(), &format!("config set {key} {value}"));
     let file = t.state_dir().join("config.toml");
     let kept = std::fs::read_to_string(&file).unwrap_or_default();
@@ -100,7 +103,11 @@ fn accepted(t: &TestEnv, key: &str, value: &str) {
 fn config_set_refuses_copy_files_that_add_would_refuse() {
     each_git(|t| {
         t.codex(&["init"]).assert().success();
-        for value in [r#"["../outside"]"#, r#"["a/../../x"]"#, r#"["/etc/passwd"]"#] {
+        for value in [
+            r#"["../outside"]"#,
+            r#"["a/../../x"]"#,
+            r#"["/etc/passwd"]"#,
+        ] {
             refused(t, "session.copy_files", value, "must be relative");
         }
         refused(t, "session.copy_files", r#"["[unclosed"]"#, "bad glob");
@@ -144,11 +151,23 @@ fn config_set_refuses_a_branch_prefix_git_would_not_take() {
 fn config_set_refuses_writable_paths_and_env_vars_a_run_would_refuse() {
     each_git(|t| {
         t.codex(&["init"]).assert().success();
-        for value in [r#"[".git"]"#, r#"[".git/hooks"]"#, r#"["~/.gitconfig"]"#, r#"["~"]"#] {
+        for value in [
+            r#"[".git"]"#,
+            r#"[".git/hooks"]"#,
+            r#"["~/.gitconfig"]"#,
+            r#"["~"]"#,
+        ] {
             refused(t, "sandbox.writable_paths", value, "holds or lies in");
         }
         accepted(t, "sandbox.writable_paths", r#"["build-cache"]"#);
-        for name in ["PATH", "HOME", "GIT_DIR", "LD_PRELOAD", "HTTPS_PROXY", "CODEX_PORT"] {
+        for name in [
+            "PATH",
+            "HOME",
+            "GIT_DIR",
+            "LD_PRELOAD",
+            "HTTPS_PROXY",
+            "CODEX_PORT",
+        ] {
             refused(t, "sandbox.env_var", name, "needs or git-codex sets");
         }
         accepted(t, "sandbox.env_var", "MY_NETWORK");

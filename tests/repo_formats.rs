@@ -49,11 +49,17 @@ fn says_reftable_unsupported(err: &str) -> bool {
 fn a_reftable_repository_is_named_as_unsupported_by_every_command() {
     each_git(|t| {
         if git_version(t) < (2, 45) {
-            eprintln!("skipped: {} cannot make reftable repositories (2.45+)", t.git.display());
+            eprintln!(
+                "skipped: {} cannot make reftable repositories (2.45+)",
+                t.git.display()
+            );
             return;
         }
         let root = t.root();
-        t.git_in(&root, &["init", "-q", "--ref-format=reftable", "-b", "main", "rt"]);
+        t.git_in(
+            &root,
+            &["init", "-q", "--ref-format=reftable", "-b", "main", "rt"],
+        );
         let repo = root.join("rt");
         common::write_file(&repo.join("a"), "a\n");
         t.git_in(&repo, &["add", "a"]);
@@ -81,7 +87,10 @@ fn a_reftable_repository_is_named_as_unsupported_by_every_command() {
         }
         let (code, out, err) = run(t.codex_in(&repo, &["doctor"]));
         assert_eq!(code, 1, "{out}{err}");
-        assert!(says_reftable_unsupported(&format!("{out}{err}")), "{out}{err}");
+        assert!(
+            says_reftable_unsupported(&format!("{out}{err}")),
+            "{out}{err}"
+        );
     });
 }
 
@@ -91,7 +100,10 @@ fn a_reftable_repository_is_named_as_unsupported_by_every_command() {
 fn hooks_of_a_repository_migrated_to_reftable_fail_closed() {
     each_git(|t| {
         if git_version(t) < (2, 46) {
-            eprintln!("skipped: {} cannot migrate to reftable (2.46+)", t.git.display());
+            eprintln!(
+                "skipped: {} cannot migrate to reftable (2.46+)",
+                t.git.display()
+            );
             return;
         }
         t.codex(&["init"]).assert().success();
@@ -115,13 +127,30 @@ fn hooks_of_a_repository_migrated_to_reftable_fail_closed() {
 fn a_bare_reftable_server_gates_pushes() {
     each_git(|t| {
         if git_version(t) < (2, 45) {
-            eprintln!("skipped: {} cannot make reftable repositories (2.45+)", t.git.display());
+            eprintln!(
+                "skipped: {} cannot make reftable repositories (2.45+)",
+                t.git.display()
+            );
             return;
         }
         let root = t.root();
-        t.git_in(&root, &["init", "-q", "--bare", "--ref-format=reftable", "-b", "main", "s.git"]);
+        t.git_in(
+            &root,
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "--ref-format=reftable",
+                "-b",
+                "main",
+                "s.git",
+            ],
+        );
         let server = root.join("s.git");
-        for args in [&["hooks", "install", "--server"][..], &["config", "set", "review.protected", "main"]] {
+        for args in [
+            &["hooks", "install", "--server"][..],
+            &["config", "set", "review.protected", "main"],
+        ] {
             let (code, _, err) = run(t.codex_in(&server, args));
             assert_eq!(code, 0, "{args:?}: {err}");
         }
@@ -130,7 +159,10 @@ fn a_bare_reftable_server_gates_pushes() {
         let main = t.git_in(&server, &["rev-parse", "main"]);
         let wt = t.add("s1");
         t.commit_in(&wt, "evil.txt", "unapproved\n");
-        let out = t.git_output(&t.repo, &["push", "--no-verify", &url, "codex/s1", "codex/s1:main"]);
+        let out = t.git_output(
+            &t.repo,
+            &["push", "--no-verify", &url, "codex/s1", "codex/s1:main"],
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{err}");
         assert!(err.contains("not approved"), "{err}");

@@ -114,6 +114,10 @@ fn a_snapshot_restores_every_change_of_shape_exactly() {
         remove_and_restore_from_the_snapshot(t, "s1");
         assert_eq!(shapes(&wt), before, "the snapshot's tree, shape for shape");
         assert_eq!(t.git_in(&wt, &["status", "--porcelain"]), status_before);
-        assert_eq!(shapes(&outside), outside_before, "nothing written through a link");
+        assert_eq!(
+            shapes(&outside),
+            outside_before,
+            "nothing written through a link"
+        );
     });
 }

@@ -57,7 +57,12 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 .downcast_ref::<UserError>()
                 .and_then(|e| e.hints.first().cloned())
                 .unwrap_or_else(|| "run doctor inside a repository".to_string());
-            checks.push(check("repository", "fail", format!("{err:#}"), Some(hint.as_str())));
+            checks.push(check(
+                "repository",
+                "fail",
+                format!("{err:#}"),
+                Some(hint.as_str()),
+            ));
         }
         Ok((reader, paths)) => {
             let state_config = crate::state::StateDir::new(&paths.common_dir).config_file();

@@ -50,7 +50,9 @@ pub(super) fn check_branch_prefix(prefix: &str) -> Result<(), String> {
             .iter()
             .any(|p| p.is_empty() || p.starts_with('.') || p.ends_with(".lock"))
         || last.iter().any(|p| p.starts_with('.'))
-        || (whole.len() > 0 && ["refs", "heads", "tags", "remotes"].contains(&whole[0]));
+        || whole
+            .first()
+            .is_some_and(|first| ["refs", "heads", "tags", "remotes"].contains(first));
     if bad {
         Err(format!(
             "expected a branch name prefix such as \"codex/\" (no \"refs/\", \"heads/\", leading '-' or '.', \"..\", \"//\", \".lock/\", spaces or ~^:?*[\\), found \"{prefix}\""
@@ -117,12 +119,35 @@ mod tests {
 
     #[test]
     fn branch_prefixes_are_those_git_takes_for_a_branch() {
-        for good in ["codex/", "agents/codex-", "team.x/", "ai_", "a.", "x.lock", "@"] {
+        for good in [
+            "codex/",
+            "agents/codex-",
+            "team.x/",
+            "ai_",
+            "a.",
+            "x.lock",
+            "@",
+        ] {
             assert_eq!(check_branch_prefix(good), Ok(()), "{good}");
         }
         for bad in [
-            "", "refs/heads/", "refs/", "heads/", "tags/x-", "-x/", "a..b/", "a/.hidden/",
-            ".x", "a/.", "x.lock/", "a//b/", "/a", "a b/", "a@{b/", "a~", "a\\b",
+            "",
+            "refs/heads/",
+            "refs/",
+            "heads/",
+            "tags/x-",
+            "-x/",
+            "a..b/",
+            "a/.hidden/",
+            ".x",
+            "a/.",
+            "x.lock/",
+            "a//b/",
+            "/a",
+            "a b/",
+            "a@{b/",
+            "a~",
+            "a\\b",
         ] {
             assert!(check_branch_prefix(bad).is_err(), "{bad}");
         }
@@ -141,7 +166,16 @@ mod tests {
     fn env_names_of_the_agents_world_are_refused() {
         assert_eq!(check_env_name("CODEX_NETWORK"), Ok(()));
         assert_eq!(check_env_name("MY_NET"), Ok(()));
-        for bad in ["PATH", "home", "GIT_DIR", "LD_PRELOAD", "HTTPS_PROXY", "CODEX_PORT", "1X", ""] {
+        for bad in [
+            "PATH",
+            "home",
+            "GIT_DIR",
+            "LD_PRELOAD",
+            "HTTPS_PROXY",
+            "CODEX_PORT",
+            "1X",
+            "",
+        ] {
             assert!(check_env_name(bad).is_err(), "{bad}");
         }
     }

@@ -4,7 +4,9 @@
 use toml::Value;
 
 use super::allow::Allowlist;
-use super::checks::{check_base_lexically, check_branch_prefix, check_copy_pattern, check_env_name};
+use super::checks::{
+    check_base_lexically, check_branch_prefix, check_copy_pattern, check_env_name,
+};
 use super::duration;
 use super::protected::ProtectedPatterns;
 
@@ -343,7 +345,9 @@ impl KeyDef {
                     .map(|s| Value::String(s.trim().to_string()))
                     .collect(),
             ),
-            Kind::List | Kind::CopyGlobs | Kind::Commands | Kind::Allowlist if text.trim_start().starts_with('[') => {
+            Kind::List | Kind::CopyGlobs | Kind::Commands | Kind::Allowlist
+                if text.trim_start().starts_with('[') =>
+            {
                 toml::from_str::<toml::Table>(&format!("v = {text}"))
                     .ok()
                     .and_then(|mut t| t.remove("v"))

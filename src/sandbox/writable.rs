@@ -36,7 +36,11 @@ pub fn writable_paths(ctx: &Ctx, home: Option<&Utf8Path>) -> anyhow::Result<Vec<
 /// Refuses an entry that is, holds or lies in the repository's git dir, git-codex's user
 /// config, or git's global config (`~/.gitconfig`, `$XDG_CONFIG_HOME/git`). Paths are read
 /// with `~` expanded and `..` resolved.
-pub fn check(paths: &RepoPaths, home: Option<&Utf8Path>, entries: &[String]) -> Result<(), UserError> {
+pub fn check(
+    paths: &RepoPaths,
+    home: Option<&Utf8Path>,
+    entries: &[String],
+) -> Result<(), UserError> {
     let guarded = guarded_paths(paths, home);
     for entry in entries {
         let path = normalize(&expand(entry, &paths.main_root, home));

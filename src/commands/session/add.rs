@@ -384,7 +384,8 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
         .run(root, &["update-ref", &base, &record.base_commit])?;
     if let Some(snapshot) = &plan.snapshot {
         let scratch = ctx.state.scratch_dir(&record.id);
-        ctx.git.restore_files(&record.worktree, snapshot, &scratch)?;
+        ctx.git
+            .restore_files(&record.worktree, snapshot, &scratch)?;
         ctx.git
             .restore_unfiltered(&ctx.reader, &record.worktree, snapshot)?;
     }
