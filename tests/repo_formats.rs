@@ -91,6 +91,25 @@ fn a_reftable_repository_is_named_as_unsupported_by_every_command() {
             says_reftable_unsupported(&format!("{out}{err}")),
             "{out}{err}"
         );
+
+        // A linked worktree's own config (which its agent may write) saying "files" changes
+        // nothing: git still reads reftable, and so git-codex still refuses.
+        t.git_in(&repo, &["config", "extensions.worktreeConfig", "true"]);
+        t.git_in(&repo, &["worktree", "add", "-q", "../w"]);
+        let w = root.join("w");
+        t.git_in(
+            &w,
+            &["config", "--worktree", "extensions.refStorage", "files"],
+        );
+        for args in [
+            &["session", "list"][..],
+            &["verify"],
+            &["hook", "pre-commit"],
+        ] {
+            let (code, _, err) = run(t.codex_in(&w, args));
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert!(says_reftable_unsupported(&err), "{args:?}: {err}");
+        }
     });
 }
 

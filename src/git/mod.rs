@@ -2,6 +2,7 @@
 //! that must behave exactly as git does (worktrees, refs, snapshots). Nobody else spawns git.
 
 pub mod fast_status;
+mod formats;
 pub mod hunks;
 pub mod land;
 pub mod ledger;

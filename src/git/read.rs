@@ -23,46 +23,6 @@ pub struct Reader {
     current: gix::Repository,
 }
 
-/// The config file of the repository holding `cwd` when it sets `objectFormat = sha256`
-/// (gix is built for SHA-1 here, so it cannot open one): read as text, the `.git` dir or a
-/// worktree's `.git` file followed to its common dir.
-fn sha256_repository(cwd: &Utf8Path) -> Option<Utf8PathBuf> {
-    let dot_git = cwd
-        .ancestors()
-        .map(|d| d.join(".git"))
-        .find(|p| p.exists())?;
-    let git_dir = if dot_git.is_dir() {
-        dot_git
-    } else {
-        let text = std::fs::read_to_string(&dot_git).ok()?;
-        let admin = Utf8PathBuf::from(text.trim_end().strip_prefix("gitdir: ")?);
-        match std::fs::read_to_string(admin.join("commondir")) {
-            Ok(common) => admin.join(common.trim_end()),
-            Err(_) => admin,
-        }
-    };
-    let config = git_dir.join("config");
-    let text = std::fs::read_to_string(&config).ok()?.to_ascii_lowercase();
-    text.lines()
-        .map(|l| l.split_whitespace().collect::<String>())
-        .any(|l| l == "objectformat=sha256")
-        .then_some(config)
-}
-
-/// gix reads refs from files only: in a reftable repository (`extensions.refStorage`) it
-/// sees no branch at all, and the gate would pass what it cannot see. Refused, as SHA-256 is.
-fn refuse_reftable(repo: &gix::Repository) -> Result<(), UserError> {
-    let storage = repo.config_snapshot().string("extensions.refStorage");
-    match storage {
-        Some(format) if !format.eq_ignore_ascii_case(b"files") => Err(UserError::bad_input(format!(
-            "this is a {format} repository ({} sets extensions.refStorage = {format}), which git-codex does not support yet",
-            repo.common_dir().join("config").display()
-        ))
-        .hint("git-codex reads repositories whose refs are files only for now (its hooks here refuse every branch update until then); convert it with 'git refs migrate --ref-format=files' (git 2.46+), or use a clone made with --ref-format=files")),
-        _ => Ok(()),
-    }
-}
-
 fn utf8(path: &std::path::Path) -> anyhow::Result<Utf8PathBuf> {
     let absolute = fs_err::canonicalize(path)?;
     Utf8PathBuf::from_path_buf(absolute).map_err(|p| {
@@ -91,7 +51,7 @@ impl Reader {
         )
         .map(gix::Repository::from)
         .map_err(|_| {
-            if let Some(config) = sha256_repository(cwd) {
+            if let Some(config) = super::formats::sha256_repository(cwd) {
                 return UserError::bad_input(format!(
                     "this is a SHA-256 repository ({config} sets extensions.objectFormat = sha256), which git-codex does not support yet"
                 ))
@@ -102,7 +62,7 @@ impl Reader {
             ))
             .hint("run git codex inside a repository, or use 'git -C <path> codex ...'")
         })?;
-        refuse_reftable(&repo)?;
+        super::formats::refuse_reftable(&repo)?;
         if repo.workdir().is_none() {
             return Err(bare_error(repo.git_dir()).into());
         }
@@ -409,7 +369,7 @@ pub fn discover_common_dir(cwd: &Utf8Path) -> anyhow::Result<Option<Utf8PathBuf>
             // A bare server's gate (`pre-receive`) reads refs through the git CLI, which
             // reads reftable: its config stays reachable there.
             if repo.workdir().is_some() {
-                refuse_reftable(&repo)?;
+                super::formats::refuse_reftable(&repo)?;
             }
             utf8(repo.common_dir()).map(Some)
         }
