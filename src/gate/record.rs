@@ -249,37 +249,107 @@ fn not_landed_as_changes(
     Ok(out)
 }
 
+/// Where a session's ledger stands, for forgetting it.
+enum Standing {
+    /// There is none.
+    None,
+    /// This many of its commits are on no protected branch.
+    Unlanded(usize),
+    /// Every commit landed, but this many (or copies of their change) without an approval
+    /// that contains them: past the gate.
+    PastGate(usize),
+    /// Every commit landed through the gate: the ledger whose head this is may go.
+    Landed(ObjectId),
+}
+
+fn standing(ctx: &Ctx, id: &str) -> anyhow::Result<Standing> {
+    let Some((ledger, count)) = unlanded(ctx, id)? else {
+        return Ok(Standing::None);
+    };
+    if count > 0 {
+        return Ok(Standing::Unlanded(count));
+    }
+    match past_gate(ctx, id)? {
+        0 => Ok(Standing::Landed(ledger.head)),
+        count => Ok(Standing::PastGate(count)),
+    }
+}
+
+/// How many commits the protected branches hold of session `id`, as themselves or as copies
+/// of its change, that its approval does not contain: what `verify` reports for it. Asked
+/// with the gate on unless the config files turn it off: forgetting outlives the command, so
+/// a one-command override in the environment (`GIT_CODEX_REVIEW_REQUIRE_APPROVAL=false`, a
+/// documented bypass) does not launder what it let through.
+fn past_gate(ctx: &Ctx, id: &str) -> anyhow::Result<usize> {
+    let files = crate::config::Settings::load_files(&ctx.state.config_file())?.config();
+    if !files.review.require_approval {
+        return Ok(0);
+    }
+    let (records, _) = ctx.state.records()?;
+    let Some(line) = super::sessions(ctx, &records)?
+        .into_iter()
+        .find(|l| l.id == id)
+    else {
+        return Ok(0);
+    };
+    // Only what is past the session's base can be its: the landing is counted from there.
+    let old = line.base;
+    let protected = super::protected_tips(ctx)?;
+    let gate = super::Gate::new(
+        &ctx.reader,
+        &ctx.git,
+        &ctx.paths.main_root,
+        true,
+        &ctx.config.review.protected,
+        vec![line],
+        ctx.signers(),
+    )
+    .with_landed(protected.clone());
+    let mut commits = std::collections::HashSet::new();
+    for tip in protected {
+        commits.extend(gate.check_landing(old, tip)?.into_iter().map(|v| v.commit));
+    }
+    Ok(commits.len())
+}
+
 /// A session's ledger stays after the session, so its commits stay session commits, until
-/// every one of them is on a protected branch (where only the gate let them land); then it
-/// goes.
+/// every one of them is on a protected branch through the gate (an approval contains it);
+/// then it goes. A commit landed past the gate (a branch copy, a bypass) keeps it: `verify`
+/// and `pre-push` go on refusing it.
 pub fn forget_if_landed(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
-    if let Some((ledger, 0)) = unlanded(ctx, id)? {
-        ledger::delete(&ctx.reader.repo, id, ledger.head)?;
+    if let Standing::Landed(head) = standing(ctx, id)? {
+        ledger::delete(&ctx.reader.repo, id, head)?;
     }
     Ok(())
 }
 
 /// Refuses (exit 3) a new session under an id whose earlier session left commits that have
-/// not landed: the new one's review and approval would cover them unseen. A ledger whose
-/// commits all landed is forgotten, and the id is free again.
+/// not landed, or landed past the gate: the new one's review and approval would cover them
+/// unseen. A ledger whose commits all landed through the gate is forgotten, and the id is
+/// free again.
 pub fn refuse_reused_id(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     for (known, _) in ledger::all(&ctx.reader.repo)? {
         if !known.eq_ignore_ascii_case(id) {
             continue;
         }
-        match unlanded(ctx, &known)? {
-            Some((_, 0)) => forget_if_landed(ctx, &known)?,
-            Some((_, count)) => {
-                return Err(crate::error::UserError::refused(format!(
-                    "session id '{id}' was used by an earlier session '{known}' whose {count} commit(s) have not landed"
-                ))
-                .hint(format!(
-                    "bring it back with 'git codex session restore {known}', or pick another id"
-                ))
-                .into());
+        let why = match standing(ctx, &known)? {
+            Standing::Landed(head) => {
+                ledger::delete(&ctx.reader.repo, &known, head)?;
+                continue;
             }
-            None => {}
-        }
+            Standing::None => continue,
+            Standing::Unlanded(count) => format!("{count} commit(s) have not landed"),
+            Standing::PastGate(count) => format!(
+                "{count} commit(s) are on a protected branch without an approval ('git codex verify' lists them)"
+            ),
+        };
+        return Err(crate::error::UserError::refused(format!(
+            "session id '{id}' was used by an earlier session '{known}' whose {why}"
+        ))
+        .hint(format!(
+            "bring it back with 'git codex session restore {known}' (and review it), or pick another id"
+        ))
+        .into());
     }
     Ok(())
 }

@@ -177,7 +177,7 @@ pub fn all(repo: &gix::Repository) -> anyhow::Result<Vec<(String, ObjectId)>> {
 /// Adds `tips` (commits that are, or were, the session's) to session `id`'s ledger, making it
 /// with `base` when it has none. Commits already recorded, and ids that name no commit here,
 /// are left out; nothing is written when nothing is new. Concurrent writers are serialised by
-/// the ref's compare-and-swap: a lost race reads the ledger again and retries.
+/// the ref's lock: a writer that finds it taken retries.
 pub fn record(
     repo: &gix::Repository,
     id: &str,
@@ -187,22 +187,7 @@ pub fn record(
     let name = ledger_ref(id);
     let mut last_error = None;
     for _ in 0..8 {
-        let current = of(repo, id)?;
-        let mut fresh: Vec<ObjectId> = Vec::new();
-        for tip in tips {
-            let known = current
-                .as_ref()
-                .is_some_and(|l| l.tips.contains(tip) || l.chain.contains(tip));
-            if !known && !fresh.contains(tip) && repo.find_commit(*tip).is_ok() {
-                fresh.push(*tip);
-            }
-        }
-        if fresh.is_empty() && current.is_some() {
-            return Ok(());
-        }
-        let base = current.as_ref().and_then(|l| l.base).or(base);
-        let entry = write_entry(repo, id, base, current.as_ref().map(|l| l.head), &fresh)?;
-        match write_loose(repo, &name, entry, current.as_ref().map(|l| l.head)) {
+        match record_locked(repo, id, base, tips) {
             Ok(()) => return Ok(()),
             Err(err) => last_error = Some(err),
         }
@@ -213,6 +198,36 @@ pub fn record(
         .context(format!(
             "cannot record the commits of session '{id}' in {name}"
         )))
+}
+
+/// One attempt of [`record`]: the ref is locked before anything is written, so a writer that
+/// cannot write the ref writes no entry either. (A hook fired inside a confined run, where
+/// the refs are read-only, would otherwise leave an entry in the agent's store that the
+/// run's end takes in as one of the agent's commits: a session commit that never lands.)
+fn record_locked(
+    repo: &gix::Repository,
+    id: &str,
+    base: Option<ObjectId>,
+    tips: &[ObjectId],
+) -> anyhow::Result<()> {
+    let name = ledger_ref(id);
+    let lock = LooseLock::take(repo, &name)?;
+    let current = of(repo, id)?;
+    let mut fresh: Vec<ObjectId> = Vec::new();
+    for tip in tips {
+        let known = current
+            .as_ref()
+            .is_some_and(|l| l.tips.contains(tip) || l.chain.contains(tip));
+        if !known && !fresh.contains(tip) && repo.find_commit(*tip).is_ok() {
+            fresh.push(*tip);
+        }
+    }
+    if fresh.is_empty() && current.is_some() {
+        return Ok(());
+    }
+    let base = current.as_ref().and_then(|l| l.base).or(base);
+    let entry = write_entry(repo, id, base, current.as_ref().map(|l| l.head), &fresh)?;
+    lock.commit(entry)
 }
 
 /// Deletes session `id`'s ledger if it still points at `head`.
@@ -258,44 +273,54 @@ fn write_entry(
     Ok(repo.write_object(&commit)?.detach())
 }
 
-/// Moves ledger `name` to `new` if it still points at `expected` (`None`: does not exist),
-/// as git writes a loose ref: `<ref>.lock` made exclusively, checked, written, renamed over.
-/// Done by hand rather than by a gix transaction because the reference-transaction hook
-/// records while its git holds `packed-refs.lock` (a deletion), which gix would wait for.
-fn write_loose(
-    repo: &gix::Repository,
-    name: &str,
-    new: ObjectId,
-    expected: Option<ObjectId>,
-) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let path = repo.common_dir().join(name);
-    let dir = path.parent().context("a ledger ref has a directory")?;
-    std::fs::create_dir_all(dir)?;
-    let mut lock = path.clone().into_os_string();
-    lock.push(".lock");
-    let lock = std::path::PathBuf::from(lock);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&lock)
-        .with_context(|| format!("cannot lock {}", lock.display()))?;
-    let result = (|| -> anyhow::Result<()> {
-        let now = repo
-            .try_find_reference(name)?
-            .and_then(|r| r.target().try_id().map(|id| id.to_owned()));
-        if now != expected {
-            anyhow::bail!("{name} moved meanwhile");
-        }
+/// A ledger's loose ref locked as git locks one (`<ref>.lock`, made exclusively), written
+/// and renamed over the ref by [`LooseLock::commit`], removed when dropped otherwise. Done by
+/// hand rather than by a gix transaction because the reference-transaction hook records
+/// while its git holds `packed-refs.lock` (a deletion), which gix would wait for.
+struct LooseLock {
+    path: std::path::PathBuf,
+    lock: std::path::PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl LooseLock {
+    fn take(repo: &gix::Repository, name: &str) -> anyhow::Result<LooseLock> {
+        let path = repo.common_dir().join(name);
+        let dir = path.parent().context("a ledger ref has a directory")?;
+        std::fs::create_dir_all(dir)?;
+        let mut lock = path.clone().into_os_string();
+        lock.push(".lock");
+        let lock = std::path::PathBuf::from(lock);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+            .with_context(|| format!("cannot lock {}", lock.display()))?;
+        Ok(LooseLock {
+            path,
+            lock,
+            file: Some(file),
+        })
+    }
+
+    /// Writes `new` and puts it in place; on failure the lock goes (when dropped).
+    fn commit(mut self, new: ObjectId) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let file = self.file.as_mut().context("the lock is held")?;
         file.write_all(format!("{new}\n").as_bytes())?;
         file.sync_all()?;
-        std::fs::rename(&lock, &path)?;
+        std::fs::rename(&self.lock, &self.path)?;
+        self.file = None;
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&lock);
     }
-    result
+}
+
+impl Drop for LooseLock {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.lock);
+        }
+    }
 }
 
 fn set(
