@@ -79,6 +79,17 @@ fn not_upstream(ctx: &Ctx, mut tips: Vec<ObjectId>) -> anyhow::Result<Vec<Object
     Ok(out)
 }
 
+/// Records `tips` as session `id`'s (a branch it is about to leave), less what a protected
+/// branch holds.
+pub fn record_tips(ctx: &Ctx, id: &str, tips: &[ObjectId]) -> anyhow::Result<()> {
+    let tips = not_upstream(ctx, tips.to_vec())?;
+    if tips.is_empty() {
+        return Ok(());
+    }
+    let base = ctx.reader.ref_target(&base_ref(id))?;
+    ledger::record(&ctx.reader.repo, id, base, &tips)
+}
+
 /// [`observe`] for session `id` when it has a readable record; else its branch by the naming
 /// convention, with the base its base ref names.
 pub fn observe_id(ctx: &Ctx, id: &str) -> anyhow::Result<()> {

@@ -14,6 +14,13 @@
 //! (costing the agent no disk, but the person's git minutes to read) leaves the person's
 //! version in place, and a lock file (its git is gone) is not copied. Mirroring is idempotent:
 //! a settle cut short does it again.
+//!
+//! Nor does an operation the agent left in progress come back ([`is_operation_state`]): a
+//! rebase stopped at `break` with an `exec` line queued, a cherry-pick sequence, an `am`, a
+//! merge. The person's git would go on with it (`git rebase --continue`, `git commit`), and
+//! run what the agent wrote there (an `exec` line, a merge strategy's program) unconfined,
+//! as the person. The agent can end an operation the person had started (what it removed
+//! goes), never start or change one; its commits and files are kept either way.
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
@@ -36,6 +43,51 @@ const KEPT: [&str; 6] = [
 /// The git dirs of the worktree's submodules: whole repositories, too big to copy for every
 /// run. The agent gets the shared dir itself, mounted into its copy, as before it had a copy.
 pub const MODULES: &str = "modules";
+
+/// The dirs where git keeps an operation in progress that a later command goes on with:
+/// `rebase --continue` runs the `exec` lines of `rebase-merge/git-rebase-todo`, a sequencer's
+/// `opts` names a merge strategy (a program), `am --continue` applies `rebase-apply/`.
+pub const OPERATION_DIRS: [&str; 4] = [
+    "rebase-merge",
+    "rebase-apply",
+    "sequencer",
+    "NOTES_MERGE_WORKTREE",
+];
+
+/// The files that mark an operation in progress, or hold its message or state (`git commit`
+/// concludes a merge or cherry-pick from them). Inside a run git cannot delete a pseudo-ref
+/// (a ref deletion needs `packed-refs.lock` in the read-only common dir), so a finished
+/// rebase leaves `CHERRY_PICK_HEAD` and `AUTO_MERGE` behind too.
+const OPERATION_FILES: [&str; 10] = [
+    "MERGE_HEAD",
+    "MERGE_MSG",
+    "MERGE_MODE",
+    "MERGE_RR",
+    "MERGE_AUTOSTASH",
+    "SQUASH_MSG",
+    "AUTO_MERGE",
+    "CHERRY_PICK_HEAD",
+    "REVERT_HEAD",
+    "REBASE_HEAD",
+];
+
+/// Whether a top-level name of an admin dir is state of an operation in progress (see the
+/// module's comment): never copied back from the agent's view.
+pub fn is_operation_state(name: &str) -> bool {
+    OPERATION_DIRS.contains(&name)
+        || OPERATION_FILES.contains(&name)
+        || name.starts_with("BISECT_")
+        || name.starts_with("NOTES_MERGE_")
+}
+
+/// What mirroring the agent's view back left out.
+#[derive(Debug, Default)]
+pub struct Mirrored {
+    /// Entries that are not git's kind of file (links, fifos, unreadable dirs).
+    pub left_out: Vec<String>,
+    /// Operation state the agent left that the person's admin dir does not hold as is.
+    pub operations: Vec<String>,
+}
 
 /// How deep a copy goes: git's own files in an admin dir lie a few levels down (`refs/bisect/`,
 /// `logs/refs/worktree/…`); a deeper tree is the agent's, and would make paths too long to use.
@@ -61,10 +113,47 @@ pub fn has_modules(shared: &Utf8Path) -> bool {
     kind_of(&shared.join(MODULES)) == Some(Kind::Dir)
 }
 
-/// Mirrors the agent's `view` back over the shared admin dir `shared` (but for [`KEPT`]).
-/// Returns what the agent left there that is not git's kind of file, for a warning.
-pub fn mirror_back(view: &Utf8Path, shared: &Utf8Path) -> anyhow::Result<Vec<String>> {
-    mirror(view, shared, &KEPT)
+/// Mirrors the agent's `view` back over the shared admin dir `shared`, but for [`KEPT`] and
+/// operation state, which only goes when the agent's view no longer has it. Returns what it
+/// left out, for a warning.
+pub fn mirror_back(view: &Utf8Path, shared: &Utf8Path) -> anyhow::Result<Mirrored> {
+    let mut operations = Vec::new();
+    for name in names_in(view)? {
+        if is_operation_state(&name) && !same_tree(&view.join(&name), &shared.join(&name), 0) {
+            let dir = kind_of(&view.join(&name)) == Some(Kind::Dir);
+            operations.push(if dir { format!("{name}/") } else { name });
+        }
+    }
+    // What the view still has stays in the person's admin dir as the person has it (or
+    // absent); what the view no longer has goes (the agent ended it).
+    let in_view: Vec<String> = names_in(view)?
+        .into_iter()
+        .filter(|name| is_operation_state(name))
+        .collect();
+    let mut keep: Vec<&str> = KEPT.to_vec();
+    keep.extend(in_view.iter().map(String::as_str));
+    Ok(Mirrored {
+        left_out: mirror(view, shared, &keep)?,
+        operations,
+    })
+}
+
+/// Whether `a` and `b` hold the same: both regular files with the same bytes, or both dirs
+/// with the same names holding the same (down to [`DEPTH`]).
+fn same_tree(a: &Utf8Path, b: &Utf8Path, depth: usize) -> bool {
+    match (kind_of(a), kind_of(b)) {
+        (Some(Kind::File), Some(Kind::File)) => {
+            let read = |p: &Utf8Path| crate::state::read_regular_file(p).ok().flatten();
+            matches!((read(a), read(b)), (Some(x), Some(y)) if x == y)
+        }
+        (Some(Kind::Dir), Some(Kind::Dir)) if depth < DEPTH => match (names_in(a), names_in(b)) {
+            (Ok(x), Ok(y)) if x == y => x
+                .iter()
+                .all(|name| same_tree(&a.join(name), &b.join(name), depth + 1)),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// What an entry is, judged without following it.

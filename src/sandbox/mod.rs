@@ -14,6 +14,7 @@ pub mod netns;
 pub mod process;
 pub mod profiles;
 pub mod proxy;
+pub mod reattach;
 pub mod settle;
 pub mod sockets;
 pub mod stores;

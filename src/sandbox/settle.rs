@@ -6,7 +6,6 @@ use camino::{Utf8Path, Utf8PathBuf};
 use gix::ObjectId;
 
 use crate::context::Ctx;
-use crate::git::refs::RefUpdate;
 use crate::git::worktrees::admin_dir_of;
 
 /// After a confined run (or a run whose git-codex was killed): moves the session's new
@@ -98,18 +97,36 @@ fn settle_admin(
             .ok()
     };
     let index_before = index();
+    let mut run = super::reattach::Run {
+        id,
+        branch,
+        worktree,
+        stopped_midway: false,
+        reflog_before: super::reattach::reflog(admin),
+        started_on_branch: read_head(&admin.join("HEAD"))?.trim_end()
+            == format!("ref: refs/heads/{branch}"),
+    };
     if let Some(view) = view {
-        let left = super::admin::mirror_back(view, admin)?;
+        let mirrored = super::admin::mirror_back(view, admin)?;
         warnings.extend(drop_missing_from_reflog(ctx, admin)?);
-        if !left.is_empty() {
+        if !mirrored.left_out.is_empty() {
             warnings.push(format!(
                 "git-codex: the agent left {} in its worktree's admin dir in place of git's files: not kept",
-                left.join(", ")
+                mirrored.left_out.join(", ")
             ));
         }
+        run.stopped_midway = mirrored
+            .operations
+            .iter()
+            .any(|name| super::admin::OPERATION_DIRS.contains(&name.trim_end_matches('/')));
+        warnings.extend(operations_warning(
+            id,
+            &mirrored.operations,
+            run.stopped_midway,
+        ));
     }
     warnings.extend(clear_fifos(worktree));
-    warnings.extend(reattach(ctx, id, branch, view, admin)?);
+    warnings.extend(reattach(ctx, &run, view, admin)?);
     if index() != index_before {
         warnings.extend(reset_a_broken_index(ctx, id, worktree)?);
     }
@@ -139,6 +156,23 @@ fn clear_planted(admin: &Utf8Path, branch: &str) -> anyhow::Result<Option<String
         "git-codex: the agent left {} in its worktree's admin dir ({admin}) in place of git's files: cleared, HEAD on its branch",
         names.join(", ")
     )))
+}
+
+/// The warning for the operation state the agent left that was not kept (see `admin`).
+fn operations_warning(id: &str, names: &[String], stopped_midway: bool) -> Option<String> {
+    if names.is_empty() {
+        return None;
+    }
+    let names = names.join(", ");
+    Some(if stopped_midway {
+        format!(
+            "git-codex: session '{id}' left an operation in progress in its worktree ({names}): not kept, so that no git of yours goes on with it and runs what the agent wrote there (an `exec` line); its commits stay the session's, its files are as it left them"
+        )
+    } else {
+        format!(
+            "git-codex: session '{id}' left {names} in its worktree's admin dir (git cannot delete them inside a run): not kept, so no operation of the agent's goes on in your git"
+        )
+    })
 }
 
 /// Fifos and sockets the agent left anywhere in its worktree: git cannot track them, and git
@@ -193,15 +227,16 @@ pub(super) fn read_head(path: &Utf8Path) -> anyhow::Result<String> {
         .unwrap_or_default())
 }
 
-/// HEAD back on the session's branch, the branch moved forward to the agent's commits (where
-/// the HEAD of its `view` of the admin dir went, else that of the admin dir itself).
+/// HEAD back on the session's branch, the branch moved to the agent's commits (where the HEAD
+/// of its `view` of the admin dir went, else that of the admin dir itself) when it may
+/// follow them (see [`super::reattach`]).
 fn reattach(
     ctx: &Ctx,
-    id: &str,
-    branch: &str,
+    run: &super::reattach::Run<'_>,
     view: Option<&Utf8Path>,
     admin: &Utf8Path,
 ) -> anyhow::Result<Option<String>> {
+    let (id, branch) = (run.id, run.branch);
     let head_path = admin.join("HEAD");
     let text = read_head(&view.unwrap_or(admin).join("HEAD"))?;
     let branch_ref = format!("refs/heads/{branch}");
@@ -236,27 +271,18 @@ fn reattach(
         detach()?;
         return Ok(None);
     };
+    let mut note = None;
     if head != tip {
-        let forward = ctx.reader.count_exclusive(tip, &[head])? == 0;
-        if !forward {
-            detach()?;
-            return Ok(Some(format!(
-                "git-codex: session '{id}' left HEAD at {} in its worktree, which does not build on its branch {branch}; the branch stays at {} (review commits the worktree onto it)",
-                &head.to_string()[..12],
-                &tip.to_string()[..12]
-            )));
+        match super::reattach::follow(ctx, run, view, head, tip)? {
+            Ok(rewrote) => note = rewrote,
+            Err(stays) => {
+                detach()?;
+                return Ok(Some(stays));
+            }
         }
-        ctx.git.update_refs(
-            &ctx.paths.main_root,
-            &[RefUpdate::Set {
-                name: branch_ref.clone(),
-                new: head.to_string(),
-                old: Some(tip.to_string()),
-            }],
-        )?;
     }
     on_branch()?;
-    Ok(None)
+    Ok(note)
 }
 
 /// Drops from the worktree's HEAD reflog (which the agent wrote) each entry naming an object
