@@ -287,3 +287,40 @@ fn no_operation_the_agent_left_in_progress_is_kept() {
         });
     }
 }
+
+/// A rebase the person left stopped in the session's worktree stays the person's: the agent
+/// appends an `exec` line to its copy of the todo, and the person's `git rebase --continue`
+/// goes on with the person's own todo alone.
+#[test]
+fn the_persons_own_rebase_in_progress_is_not_the_agents_to_change() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let wt = t.add("s");
+        t.commit_in(&wt, "p1.txt", "one\n");
+        t.commit_in(&wt, "p2.txt", "two\n");
+        let mut rebase = std::process::Command::new(&t.git);
+        rebase.env_clear().envs(t.vars()).current_dir(&wt);
+        rebase.env("GIT_SEQUENCE_EDITOR", "sed -i -e '1i break'");
+        let out = rebase
+            .args(["rebase", "-qi", "HEAD~1"])
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "{out:?}");
+        let todo = admin(t, "s").join("rebase-merge/git-rebase-todo");
+        let before = std::fs::read(&todo).expect("the person's todo");
+        let marker = t.root().join("PWNED");
+        let body = format!(
+            "echo 'exec touch {}' >> \"$(git rev-parse --git-dir)/rebase-merge/git-rebase-todo\"\n",
+            marker.display()
+        );
+        let err = agent_ok(t, "s", "todo.sh", &body);
+        assert!(err.contains("rebase-merge"), "{err}");
+        assert_eq!(std::fs::read(&todo).expect("todo"), before);
+        t.git_in(&wt, &["rebase", "--continue"]);
+        assert!(!marker.exists());
+        assert_eq!(subjects(t, "codex/s", 2), ["add p2.txt", "add p1.txt"]);
+        clean_on_branch(t, &wt, "codex/s");
+    });
+}
