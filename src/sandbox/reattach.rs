@@ -37,8 +37,14 @@ pub fn reflog(admin: &Utf8Path) -> Option<Vec<u8>> {
     bounded(&admin.join("logs/HEAD"))
 }
 
+/// A reflog's bytes: empty when there is none; `None` when it is no plain file, or too big
+/// to read.
 fn bounded(path: &Utf8Path) -> Option<Vec<u8>> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Some(Vec::new()),
+        Err(_) => return None,
+    };
     if !meta.is_file() || meta.len() > MAX_REFLOG {
         return None;
     }
@@ -50,8 +56,8 @@ fn bounded(path: &Utf8Path) -> Option<Vec<u8>> {
 /// in the HEAD reflog of its `view`) went back to the branch. `None` when the agent's reflog
 /// does not continue the person's (it rewrote it): nothing tells.
 fn still_on_branch(run: &Run<'_>, view: &Utf8Path) -> Option<bool> {
-    let before = run.reflog_before.as_deref().unwrap_or_default();
-    let after = bounded(&view.join("logs/HEAD")).unwrap_or_default();
+    let before = run.reflog_before.as_deref()?;
+    let after = bounded(&view.join("logs/HEAD"))?;
     let added = after.strip_prefix(before)?;
     let full = format!("refs/heads/{}", run.branch);
     let mut on = run.started_on_branch;
