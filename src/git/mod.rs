@@ -6,6 +6,7 @@ mod formats;
 pub mod hunks;
 pub mod land;
 pub mod ledger;
+pub mod loose_lock;
 pub mod nested;
 pub mod read;
 pub mod refs;
