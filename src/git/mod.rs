@@ -232,6 +232,14 @@ impl Git {
         check(args, &out)
     }
 
+    /// Runs git; returns stdout as bytes (paths that are not UTF-8 stay as they are).
+    pub fn run_bytes(&self, cwd: &Utf8Path, args: &[&str]) -> anyhow::Result<Vec<u8>> {
+        let os_args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let out = self.output(self.command(cwd), &os_args)?;
+        check(args, &out)?;
+        Ok(out.stdout)
+    }
+
     /// Runs git with `input` on its stdin.
     pub fn run_input(
         &self,

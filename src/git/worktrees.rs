@@ -203,6 +203,28 @@ impl Git {
             .map(|_| ())
     }
 
+    /// The paths of every gitlink (submodule) in the worktree's index or its HEAD's tree. A
+    /// path that is not UTF-8 comes back as the bytes' lossy text with `\u{FFFD}`, which
+    /// callers treat as unknown.
+    pub fn gitlink_paths(&self, worktree: &Utf8Path) -> anyhow::Result<Vec<String>> {
+        let mut paths = Vec::new();
+        let index = self.run_bytes(worktree, &["ls-files", "-s", "-z"])?;
+        let tree = self
+            .run_bytes(worktree, &["ls-tree", "-r", "-z", "HEAD"])
+            .unwrap_or_default();
+        // `<mode> <id> <stage>\t<path>` and `<mode> commit <id>\t<path>`.
+        for record in index.split(|b| *b == 0).chain(tree.split(|b| *b == 0)) {
+            let Some(tab) = record.iter().position(|b| *b == b'\t') else {
+                continue;
+            };
+            let path = String::from_utf8_lossy(&record[tab + 1..]).into_owned();
+            if record.starts_with(b"160000 ") && !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        Ok(paths)
+    }
+
     /// Fills a worktree's index from its HEAD without touching its files.
     pub fn read_head_into_index(&self, worktree: &Utf8Path) -> anyhow::Result<()> {
         self.run(worktree, &["read-tree", "HEAD"]).map(|_| ())

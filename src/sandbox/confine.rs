@@ -108,6 +108,8 @@ pub struct Confinement {
     pub admin_view: Utf8PathBuf,
     /// Its object and LFS stores.
     pub stores: Stores,
+    /// The `config` and `hooks` of the submodule git dirs under `admin`, kept read-only.
+    pub module_pins: Vec<Utf8PathBuf>,
     /// The agent's PATH, with git-codex's `git` first; `None` leaves the person's.
     pub path: Option<String>,
     pub writable: Vec<Utf8PathBuf>,
@@ -175,6 +177,7 @@ pub fn prepare(
     }
     let admin_view = ctx.state.admin_view_dir(&record.id);
     super::admin::make_view(&admin, &admin_view, &head)?;
+    let module_pins = super::modules::read_only_paths(&admin.join(super::admin::MODULES))?;
     let path =
         super::git_shim::install(&ctx.state.bin_dir(), std::env::var("PATH").ok().as_deref())?;
     Ok(Confinement {
@@ -183,6 +186,7 @@ pub fn prepare(
         admin,
         admin_view,
         stores,
+        module_pins,
         path,
         hidden: signing_key_files(ctx),
         sockets: super::sockets::to_hide(
@@ -268,6 +272,10 @@ pub fn bwrap_args(c: &Confinement, cut_network: bool) -> Vec<String> {
             modules.to_string(),
             modules.to_string(),
         ]);
+        // Their config and hooks stay the person's: the person's git runs what they name.
+        for path in &c.module_pins {
+            args.extend(["--ro-bind".to_string(), path.to_string(), path.to_string()]);
+        }
     }
     let mut bind = |flag: &str, path: &Utf8Path| {
         args.extend([flag.to_string(), path.to_string(), path.to_string()]);

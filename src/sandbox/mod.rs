@@ -10,6 +10,7 @@ pub mod git_shim;
 pub mod import;
 pub mod launch;
 pub mod lfs;
+pub mod modules;
 pub mod netns;
 pub mod process;
 pub mod profiles;

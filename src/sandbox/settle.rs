@@ -126,6 +126,7 @@ fn settle_admin(
         ));
     }
     warnings.extend(clear_fifos(worktree));
+    warnings.extend(super::modules::settle(ctx, id, worktree, admin)?);
     warnings.extend(reattach(ctx, &run, view, admin)?);
     if index() != index_before {
         warnings.extend(reset_a_broken_index(ctx, id, worktree)?);

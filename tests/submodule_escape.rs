@@ -1,0 +1,111 @@
+//! A confined agent must not get a program of its choosing run by the person's git through the
+//! session's submodules: git runs what a repository's own config names (`core.fsmonitor`,
+//! hooks), and the person's `git status` in the session worktree runs git in every populated
+//! submodule, reading the git dir its `.git` names.
+
+mod common;
+
+use std::path::Path;
+
+use common::sandbox::{can_confine, results, script};
+use common::{TestEnv, each_git, run};
+
+/// A repository to use as a submodule, with one commit.
+fn upstream(t: &TestEnv, dir: &Path) {
+    std::fs::create_dir_all(dir).expect("dir");
+    t.git_in(dir, &["init", "-q", "-b", "main"]);
+    common::write_file(&dir.join("lib.txt"), "upstream\n");
+    t.git_in(dir, &["add", "lib.txt"]);
+    t.git_in(dir, &["commit", "-q", "-m", "upstream work"]);
+}
+
+/// Session `m` with the submodule `sub` checked out in its worktree.
+fn session_with_submodule(t: &TestEnv) -> std::path::PathBuf {
+    upstream(t, &t.root().join("subrepo"));
+    let url = t.root().join("subrepo").display().to_string();
+    let file_ok = ["-c", "protocol.file.allow=always"];
+    let mut args = file_ok.to_vec();
+    args.extend(["submodule", "add", "-q", &url, "sub"]);
+    t.git(&args);
+    t.git(&["commit", "-q", "-m", "add sub"]);
+    let worktree = t.add("m");
+    let mut args = file_ok.to_vec();
+    args.extend(["submodule", "update", "-q", "--init"]);
+    t.git_in(&worktree, &args);
+    worktree
+}
+
+#[test]
+fn the_persons_git_in_a_sessions_submodules_runs_nothing_the_agent_chose() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let worktree = session_with_submodule(t);
+        let marks = t.root().join("marks");
+        std::fs::create_dir_all(&marks).expect("marks");
+        let evil = script(
+            t,
+            "evil.sh",
+            &format!("#!/bin/sh\ntouch '{}/ran-$1'\nexit 1\n", marks.display()),
+        );
+        let agent = script(
+            t,
+            "agent.sh",
+            &format!(
+                "#!/bin/sh\n\
+                 # 1: the submodule's own config names a program.\n\
+                 git -C sub config core.fsmonitor '{evil} config' 2>/dev/null; echo \"RESULT config=$?\"\n\
+                 # 2: a hook in the submodule's git dir.\n\
+                 hooks=$(git -C sub rev-parse --path-format=absolute --git-path hooks)\n\
+                 printf '#!/bin/sh\\n{evil} hook\\n' > \"$hooks/post-checkout\" 2>/dev/null; echo \"RESULT hook=$?\"\n\
+                 # 3: the submodule's .git names a git dir of the agent's own.\n\
+                 git init -q evil && git -C evil config core.fsmonitor '{evil} gitfile'\n\
+                 echo 'gitdir: ../evil/.git' > sub/.git; echo \"RESULT gitfile=$?\"\n\
+                 # 4: the submodule's git dir made a linked worktree's, its config elsewhere.\n\
+                 gitdir=$(git -C sub rev-parse --path-format=absolute --git-dir 2>/dev/null || true)\n\
+                 echo \"$PWD/evil/.git\" > \"$(dirname \"$hooks\")/commondir\"; echo \"RESULT commondir=$?\"\n",
+            ),
+        );
+        let (code, out, err) = run(t.codex(&["session", "run", "m", "--", &agent]));
+        assert_eq!(code, 0, "{out}{err}");
+        let r = results(&out);
+        assert_ne!(
+            r["config"], "0",
+            "the submodule's config was writable: {out}{err}"
+        );
+        assert_ne!(
+            r["hook"], "0",
+            "the submodule's hooks were writable: {out}{err}"
+        );
+        // What the agent left is moved aside, and said.
+        assert!(err.contains("moved aside"), "{err}");
+        assert!(worktree.join("sub/.git.agent-planted").exists());
+        // The person's git in the session worktree and its submodule runs none of it.
+        for args in [
+            vec!["status"],
+            vec!["submodule", "status"],
+            vec!["diff", "--submodule=log"],
+        ] {
+            t.git_in(&worktree, &args);
+        }
+        let ran: Vec<_> = std::fs::read_dir(&marks)
+            .expect("marks")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            ran.is_empty(),
+            "the person's git ran the agent's program: {ran:?}"
+        );
+        // The submodule itself is as it was: its history reads, its `.git` names its git dir.
+        let mut args = vec!["-c", "protocol.file.allow=always"];
+        args.extend(["submodule", "update", "-q", "--init"]);
+        t.git_in(&worktree, &args);
+        assert_eq!(
+            t.git_in(&worktree.join("sub"), &["log", "--format=%s"]),
+            "upstream work"
+        );
+        assert!(std::fs::read_dir(&marks).expect("marks").next().is_none());
+    });
+}
