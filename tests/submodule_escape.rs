@@ -109,3 +109,54 @@ fn the_persons_git_in_a_sessions_submodules_runs_nothing_the_agent_chose() {
         assert!(std::fs::read_dir(&marks).expect("marks").next().is_none());
     });
 }
+
+#[test]
+fn a_swapped_submodule_git_dir_or_a_stopped_rebase_in_it_runs_nothing_for_the_person() {
+    if !can_confine() {
+        return;
+    }
+    each_git(|t| {
+        let worktree = session_with_submodule(t);
+        t.commit_in(&worktree.join("sub"), "second.txt", "two\n");
+        let marks = t.root().join("marks");
+        std::fs::create_dir_all(&marks).expect("marks");
+        let evil = script(
+            t,
+            "evil.sh",
+            &format!("#!/bin/sh\ntouch '{}/ran-$1'\nexit 1\n", marks.display()),
+        );
+        let agent = script(
+            t,
+            "agent.sh",
+            &format!(
+                "#!/bin/sh\n\
+                 # A rebase left stopped in the submodule, an exec line to come.\n\
+                 (cd sub && GIT_SEQUENCE_EDITOR='sed -i \"1i break\" ; sed -i \"\\$a exec {evil} exec\"' git rebase -q -i HEAD~1 >/dev/null 2>&1)\n\
+                 # The submodule's git dir renamed, and one of the agent's made in its place.\n\
+                 M=$(cd sub && git rev-parse --absolute-git-dir)\n\
+                 mv \"$M\" \"$M.old\"; echo \"RESULT renamed=$?\"\n\
+                 cp -a \"$M.old\" \"$M\"; rm -f \"$M/config\"; rm -rf \"$M/hooks\"; mkdir \"$M/hooks\"\n\
+                 printf '[core]\\n\\trepositoryformatversion = 0\\n\\tworktree = ../../../../../sub\\n\\tfsmonitor = \"{evil} config\"\\n' > \"$M/config\"\n\
+                 printf '#!/bin/sh\\n{evil} hook\\n' > \"$M/hooks/post-checkout\"; chmod +x \"$M/hooks/post-checkout\"\n",
+            ),
+        );
+        let (code, out, err) = run(t.codex(&["session", "run", "m", "--", &agent]));
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(err.contains("moved aside"), "{err}");
+        // The person goes on in the session worktree and its submodule.
+        t.git_in(&worktree, &["status"]);
+        let sub = worktree.join("sub");
+        t.git_in(&sub, &["status"]);
+        let _ = t.git_output(&sub, &["rebase", "--continue"]);
+        t.git_in(&sub, &["checkout", "-q", "HEAD~1"]);
+        let ran: Vec<_> = std::fs::read_dir(&marks)
+            .expect("marks")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            ran.is_empty(),
+            "the person's git ran the agent's program: {ran:?}"
+        );
+    });
+}

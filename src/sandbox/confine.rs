@@ -177,7 +177,9 @@ pub fn prepare(
     }
     let admin_view = ctx.state.admin_view_dir(&record.id);
     super::admin::make_view(&admin, &admin_view, &head)?;
-    let module_pins = super::modules::read_only_paths(&admin.join(super::admin::MODULES))?;
+    let modules = admin.join(super::admin::MODULES);
+    super::modules::save_baseline(&modules, &ctx.state.modules_baseline_dir(&record.id))?;
+    let module_pins = super::modules::read_only_paths(&modules)?;
     let path =
         super::git_shim::install(&ctx.state.bin_dir(), std::env::var("PATH").ok().as_deref())?;
     Ok(Confinement {

@@ -49,6 +49,118 @@ pub fn git_dirs(modules: &Utf8Path) -> Vec<Utf8PathBuf> {
     found
 }
 
+/// Keeps a copy of each submodule git dir's `config` and `hooks` in `baseline` (git-codex's
+/// own dir, which the agent cannot write), so that settling puts back what the agent changed
+/// however it got there (it may rename a whole git dir and make another in its place).
+pub fn save_baseline(modules: &Utf8Path, baseline: &Utf8Path) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(baseline).is_ok() {
+        fs_err::remove_dir_all(baseline)?;
+    }
+    for dir in git_dirs(modules) {
+        let Ok(relative) = dir.strip_prefix(modules) else {
+            continue;
+        };
+        let to = baseline.join(relative);
+        fs_err::create_dir_all(to.join("hooks"))?;
+        if let Some(bytes) = plain_file(&dir.join("config")) {
+            fs_err::write(to.join("config"), bytes)?;
+        }
+        for (name, bytes) in hook_files(&dir.join("hooks")) {
+            fs_err::write(to.join("hooks").join(name), bytes)?;
+        }
+        // The person's own operation in progress there is theirs to finish.
+        fs_err::write(to.join("operations"), operations_in(&dir).join("\n"))?;
+    }
+    Ok(())
+}
+
+/// The operation state (a stopped rebase, a merge) in a git dir, by name.
+fn operations_in(dir: &Utf8Path) -> Vec<String> {
+    let mut names: Vec<String> = fs_err::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| super::admin::is_operation_state(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A plain file's bytes (never through a link), small enough to be a config or a hook.
+fn plain_file(path: &Utf8Path) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    (meta.is_file() && meta.len() <= 1 << 20)
+        .then(|| fs_err::read(path).ok())
+        .flatten()
+}
+
+/// The plain files of a hooks dir, by name; `None` for an entry that is anything else.
+fn hook_files(dir: &Utf8Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    if let Ok(entries) = fs_err::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let bytes = Utf8PathBuf::from_path_buf(entry.path())
+                .ok()
+                .and_then(|p| plain_file(&p))
+                .unwrap_or_else(|| b"\0not a plain file".to_vec());
+            files.push((name, bytes));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Puts back each submodule git dir's `config` and `hooks` as `baseline` has them, moving
+/// what the agent left there aside; moves aside the operation state it left (a stopped rebase
+/// runs its `exec` lines for whoever continues it). Returns what was moved.
+fn restore_baseline(modules: &Utf8Path, baseline: &Utf8Path) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let mut moved = Vec::new();
+    for dir in git_dirs(modules) {
+        let Ok(relative) = dir.strip_prefix(modules) else {
+            continue;
+        };
+        let saved = baseline.join(relative);
+        let before = fs_err::read_to_string(saved.join("operations")).unwrap_or_default();
+        for name in operations_in(&dir) {
+            if !before.lines().any(|l| l == name) {
+                moved.push(set_aside(&dir.join(&name))?);
+            }
+        }
+        if !saved.is_dir() {
+            continue;
+        }
+        let config = dir.join("config");
+        let want = plain_file(&saved.join("config"));
+        if plain_file(&config) != want {
+            if std::fs::symlink_metadata(&config).is_ok() {
+                moved.push(set_aside(&config)?);
+            }
+            if let Some(bytes) = want {
+                crate::state::atomic_write(&config, &bytes)?;
+            }
+        }
+        let hooks = dir.join("hooks");
+        let is_dir = std::fs::symlink_metadata(&hooks).is_ok_and(|m| m.is_dir());
+        if !is_dir || hook_files(&hooks) != hook_files(&saved.join("hooks")) {
+            if std::fs::symlink_metadata(&hooks).is_ok() {
+                moved.push(set_aside(&hooks)?);
+            }
+            fs_err::create_dir(&hooks)?;
+            for (name, bytes) in hook_files(&saved.join("hooks")) {
+                let path = hooks.join(&name);
+                fs_err::write(&path, bytes)?;
+                use std::os::unix::fs::PermissionsExt as _;
+                fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+            }
+        }
+    }
+    Ok(moved)
+}
+
 /// What stays read-only in each submodule git dir during a run: its `config` and its `hooks`
 /// dir (made, empty, when it has none: else the agent could make one git would run).
 pub fn read_only_paths(modules: &Utf8Path) -> anyhow::Result<Vec<Utf8PathBuf>> {
@@ -78,7 +190,24 @@ pub fn settle(
     admin: &Utf8Path,
 ) -> anyhow::Result<Option<String>> {
     let modules = admin.join("modules");
-    let mut moved = Vec::new();
+    let baseline = ctx.state.modules_baseline_dir(id);
+    let mut moved = restore_baseline(&modules, &baseline)?;
+    // The git dirs that were there before the run (all of them for a run made before
+    // baselines were kept): a `.git` may name only one of those.
+    let had_baseline = baseline.is_dir();
+    let known: Vec<Utf8PathBuf> = git_dirs(&modules)
+        .into_iter()
+        .filter(|d| {
+            !had_baseline
+                || d.strip_prefix(&modules)
+                    .is_ok_and(|r| baseline.join(r).is_dir())
+        })
+        .filter_map(|d| fs_err::canonicalize(&d).ok())
+        .filter_map(|d| Utf8PathBuf::from_path_buf(d).ok())
+        .collect();
+    if std::fs::symlink_metadata(&baseline).is_ok() {
+        fs_err::remove_dir_all(&baseline)?;
+    }
     for dir in git_dirs(&modules) {
         for name in ["commondir", "gitdir"] {
             let path = dir.join(name);
@@ -87,11 +216,6 @@ pub fn settle(
             }
         }
     }
-    let known: Vec<Utf8PathBuf> = git_dirs(&modules)
-        .into_iter()
-        .filter_map(|d| fs_err::canonicalize(&d).ok())
-        .filter_map(|d| Utf8PathBuf::from_path_buf(d).ok())
-        .collect();
     let mut unchecked = Vec::new();
     for path in ctx.git.gitlink_paths(worktree)? {
         if path.contains('\u{FFFD}') {

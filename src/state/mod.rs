@@ -151,6 +151,12 @@ impl StateDir {
         self.root.join("objects").join(id)
     }
 
+    /// What the session's submodule git dirs held before a confined run (their `config` and
+    /// `hooks`), to put back what the agent changed there when the run settles.
+    pub fn modules_baseline_dir(&self, id: &str) -> Utf8PathBuf {
+        self.root.join("modules-baseline").join(id)
+    }
+
     /// What a confined agent sees as its worktree's admin dir during its run: its own HEAD,
     /// index and reflog, so the shared one names no object of the agent's store (see
     /// `sandbox::admin`).
