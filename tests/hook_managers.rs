@@ -564,3 +564,24 @@ fn a_chained_hook_still_finds_its_work_from_its_own_name() {
         assert!(seen.contains("dispatch.bash as post-checkout "), "{seen}");
     });
 }
+
+#[test]
+fn review_names_a_sessions_change_to_what_pre_commit_or_lefthook_runs() {
+    each_git(|t| {
+        let wt = t.add("s");
+        t.commit_in(&wt, ".pre-commit-config.yaml", "repos: []\n");
+        t.commit_in(&wt, "lefthook.yml", "pre-commit:\n  jobs: []\n");
+        t.commit_in(&wt, "src.txt", "code\n");
+        let (code, _, err) = run(t.codex(&["session", "review", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains("changes .pre-commit-config.yaml, which pre-commit runs"),
+            "{err}"
+        );
+        assert!(
+            err.contains("changes lefthook.yml, which lefthook runs"),
+            "{err}"
+        );
+        assert!(!err.contains("changes src.txt"), "{err}");
+    });
+}

@@ -79,6 +79,21 @@ impl Summary {
     }
 
     /// The warning for each nested repository, for people and reports alike.
+    /// The session's changes to files a hook manager reads from the worktree git runs in:
+    /// the person's own `git commit` in the session worktree runs them as the agent wrote them.
+    pub fn hook_config_warnings(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .filter_map(|file| {
+                let tool = hook_config_tool(&file.path)?;
+                Some(format!(
+                    "session '{}' changes {}, which {tool} runs when git commits or pushes: your git in its worktree runs it as the agent wrote it; read it before you commit there",
+                    self.session, file.path
+                ))
+            })
+            .collect()
+    }
+
     pub fn nested_warnings(&self) -> Vec<String> {
         self.nested
             .iter()
@@ -89,5 +104,43 @@ impl Summary {
                 )
             })
             .collect()
+    }
+}
+
+/// The hook manager that reads `path` (relative to the worktree) when git runs a hook.
+fn hook_config_tool(path: &str) -> Option<&'static str> {
+    // husky is not among them: git-codex points a session's hooks at the main worktree's
+    // hooks dir, and husky's stubs find their scripts beside it.
+    if path.starts_with(".lefthook/") {
+        return Some("lefthook");
+    }
+    match path {
+        ".pre-commit-config.yaml" | ".pre-commit-config.yml" => Some("pre-commit"),
+        p if !p.contains('/') && p.trim_start_matches('.').starts_with("lefthook") => {
+            Some("lefthook")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod hook_config_tests {
+    use super::hook_config_tool;
+
+    #[test]
+    fn names_the_files_hook_managers_read_from_the_worktree() {
+        assert_eq!(
+            hook_config_tool(".pre-commit-config.yaml"),
+            Some("pre-commit")
+        );
+        assert_eq!(hook_config_tool("lefthook.yml"), Some("lefthook"));
+        assert_eq!(hook_config_tool(".lefthook-local.yml"), Some("lefthook"));
+        assert_eq!(
+            hook_config_tool(".lefthook/pre-commit/lint.sh"),
+            Some("lefthook")
+        );
+        assert_eq!(hook_config_tool("docs/lefthook.yml"), None);
+        assert_eq!(hook_config_tool(".husky/pre-commit"), None);
+        assert_eq!(hook_config_tool("src/main.rs"), None);
     }
 }

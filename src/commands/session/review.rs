@@ -142,7 +142,11 @@ pub fn summarize(
     let tip = summary.tip;
     summary.staged = staged;
     summary.nested = crate::git::nested::nested_repositories(&record.worktree);
-    for warning in summary.nested_warnings() {
+    for warning in summary
+        .nested_warnings()
+        .into_iter()
+        .chain(summary.hook_config_warnings())
+    {
         output::warning(&warning);
     }
     summary.approval = approval::state(&ctx.reader, &record.id, tip, ctx.signers().as_ref())?;
