@@ -92,3 +92,49 @@ fn sixteen_concurrent_adds_with_a_limit_of_four_give_exactly_four_sessions() {
         assert_eq!(ports.len(), 4, "distinct ports");
     });
 }
+
+#[test]
+fn the_lock_holds_when_its_file_is_deleted_or_replaced_while_held() {
+    each_git(|t| {
+        t.set_config("[session]\nmax_parallel = 4\n");
+        // Someone deletes what looks like a stale lock, or puts a dir there, again and again.
+        let lock = t.state_dir().join("lock");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let barrier = Arc::new(std::sync::Barrier::new(9));
+        let results: Vec<(i32, String, String)> = std::thread::scope(|scope| {
+            let stop2 = Arc::clone(&stop);
+            let lock2 = lock.clone();
+            scope.spawn(move || {
+                while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::remove_file(&lock2);
+                    let _ = std::fs::remove_dir(&lock2);
+                    let _ = std::fs::write(&lock2, "");
+                }
+            });
+            let handles: Vec<_> = (0..8)
+                .map(|n| {
+                    let barrier = Arc::clone(&barrier);
+                    let cmd = t.codex(&["session", "add", &format!("agent-{n}")]);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        run(cmd)
+                    })
+                })
+                .collect();
+            barrier.wait();
+            let results = handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            results
+        });
+        let ok = results.iter().filter(|(code, _, _)| *code == 0).count();
+        assert_eq!(ok, 4, "exactly 4 succeed: {results:?}");
+        let list = json(&run(t.codex(&["session", "list", "--json"])).1);
+        let sessions = list["sessions"].as_array().expect("sessions");
+        assert_eq!(sessions.len(), 4, "{list}");
+        let ports: BTreeSet<String> = sessions.iter().map(|s| s["port"].to_string()).collect();
+        assert_eq!(ports.len(), 4, "each session has a port of its own: {list}");
+    });
+}

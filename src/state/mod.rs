@@ -209,36 +209,35 @@ impl StateDir {
         self.lock_creating()
     }
 
-    /// [`StateDir::lock`], making the state dir first when there is none.
+    /// [`StateDir::lock`], making the state dir first when there is none. The lock is held on
+    /// the state dir itself, which cannot vanish while it holds sessions: a lock file could be
+    /// deleted or replaced while held (as git's own "remove the file manually" advice invites),
+    /// and the next command would then lock a new file beside the holder.
     pub fn lock_creating(&self) -> anyhow::Result<StateLock> {
         fs_err::create_dir_all(&self.root)?;
-        let path = self.root.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open the lock file {path}"))?;
-        file.lock()
-            .with_context(|| format!("cannot take the lock {path}"))?;
-        Ok(StateLock { _file: Some(file) })
+        let dir = self.open_for_lock()?;
+        dir.lock()
+            .with_context(|| format!("cannot take the lock on {}", self.root))?;
+        Ok(StateLock { _file: Some(dir) })
+    }
+
+    fn open_for_lock(&self) -> anyhow::Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc_flags())
+            .open(&self.root)
+            .with_context(|| format!("cannot open the state dir {} to lock it", self.root))
     }
 
     /// Takes the lock only if it is free right now. Hooks use this: the command that fired
     /// them may hold the lock (a `session add` running `git worktree add`).
     pub fn try_lock(&self) -> anyhow::Result<Option<StateLock>> {
-        let path = self.root.join("lock");
-        let file = match std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-        {
-            Ok(file) => file,
-            Err(_) => return Ok(None),
+        let Ok(dir) = self.open_for_lock() else {
+            return Ok(None);
         };
-        match file.try_lock() {
-            Ok(()) => Ok(Some(StateLock { _file: Some(file) })),
+        match dir.try_lock() {
+            Ok(()) => Ok(Some(StateLock { _file: Some(dir) })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(err)) => Err(err.into()),
         }
@@ -430,6 +429,11 @@ fn add_excludes(path: &Utf8Path, lines: &[String]) -> anyhow::Result<bool> {
     }
     atomic_write(path, text.as_bytes())?;
     Ok(true)
+}
+
+/// The state dir is opened as a dir, never through a link.
+fn libc_flags() -> i32 {
+    libc::O_DIRECTORY | libc::O_NOFOLLOW
 }
 
 #[cfg(test)]
