@@ -223,6 +223,16 @@ impl StateDir {
 
     fn open_for_lock(&self) -> anyhow::Result<std::fs::File> {
         use std::os::unix::fs::OpenOptionsExt as _;
+        // Whoever cannot write the state dir (a confined agent's git, whose hooks call
+        // git-codex) must not hold the lock that serialises its writers.
+        rustix::fs::access(self.root.as_std_path(), rustix::fs::Access::WRITE_OK).with_context(
+            || {
+                format!(
+                    "cannot lock the state dir {}: it is not writable here",
+                    self.root
+                )
+            },
+        )?;
         std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc_flags())
