@@ -345,6 +345,20 @@ fn stage_hook(mark: &str, stage: &str) -> String {
     )
 }
 
+/// `pre-commit install` for the pre-commit and pre-push hooks, as a person runs it.
+fn pre_commit_install(t: &TestEnv, python: &Path) {
+    let install = [
+        "-m",
+        "pre_commit",
+        "install",
+        "-t",
+        "pre-commit",
+        "-t",
+        "pre-push",
+    ];
+    tool_in(t, &t.repo, python, &install);
+}
+
 fn pre_commit_config(t: &TestEnv) {
     let mark = marker(t).display().to_string();
     t.write(
@@ -368,16 +382,7 @@ fn pre_commit_after_init_runs_ours_as_legacy_and_status_and_uninstall_know_it() 
         let remote = t.bare_clone("remote.git").display().to_string();
         init(t);
         pre_commit_config(t);
-        let install = [
-            "-m",
-            "pre_commit",
-            "install",
-            "-t",
-            "pre-commit",
-            "-t",
-            "pre-push",
-        ];
-        tool_in(t, &t.repo, &python, &install);
+        pre_commit_install(t, &python);
         let status = hooks_status(t);
         assert_eq!(status["effective"], true, "{status}");
         assert_eq!(hook_json(&status, "pre-push")["oursAt"], "pre-push.legacy");
@@ -423,16 +428,7 @@ fn pre_commit_before_init_is_chained_and_keeps_running() {
     each_git(|t| {
         let remote = t.bare_clone("remote.git").display().to_string();
         pre_commit_config(t);
-        let install = [
-            "-m",
-            "pre_commit",
-            "install",
-            "-t",
-            "pre-commit",
-            "-t",
-            "pre-push",
-        ];
-        tool_in(t, &t.repo, &python, &install);
+        pre_commit_install(t, &python);
         let said = init(t);
         assert!(said.contains("pre-commit's pre-push"), "{said}");
         ran(t);
@@ -445,7 +441,7 @@ fn pre_commit_before_init_is_chained_and_keeps_running() {
 
         // pre-commit installed again: it runs ours as its legacy hook, and ours does not run
         // pre-commit's older copy a second time (pre-commit refuses that: every commit failed).
-        tool_in(t, &t.repo, &python, &install);
+        pre_commit_install(t, &python);
         ran(t);
         commit_file(t, "b.txt");
         assert_eq!(ran(t), "pre-commit-pre-commit\n");

@@ -357,19 +357,7 @@ fn a_sessions_submodule_git_dir_is_the_shared_one_during_a_confined_run() {
         return;
     }
     each_git(|t| {
-        let subrepo = t.root().join("subrepo");
-        t.git_in(&t.root(), &["init", "-q", "-b", "main", "subrepo"]);
-        t.commit_in(&subrepo, "s.txt", "upstream\n");
-        let url = subrepo.display().to_string();
-        let file_ok = ["-c", "protocol.file.allow=always"];
-        let mut args = file_ok.to_vec();
-        args.extend(["submodule", "add", "-q", &url, "sub"]);
-        t.git(&args);
-        t.git(&["commit", "-q", "-m", "add sub"]);
-        let worktree = t.add("m");
-        let mut args = file_ok.to_vec();
-        args.extend(["submodule", "update", "-q", "--init"]);
-        t.git_in(&worktree, &args);
+        let worktree = t.add_with_submodule("m");
         t.commit_in(&worktree.join("sub"), "before.txt", "made before the run\n");
         let before = t.git_in(&worktree.join("sub"), &["rev-parse", "HEAD"]);
         let running = run_until_said(

@@ -93,17 +93,7 @@ fn git_inside_a_sessions_submodule_sees_and_keeps_the_submodules_own_objects() {
         return;
     }
     each_git(|t| {
-        upstream(t, &t.root().join("subrepo"));
-        let url = t.root().join("subrepo").display().to_string();
-        let file_ok = ["-c", "protocol.file.allow=always"];
-        let mut args = file_ok.to_vec();
-        args.extend(["submodule", "add", "-q", &url, "sub"]);
-        t.git(&args);
-        t.git(&["commit", "-q", "-m", "add sub"]);
-        let worktree = t.add("m");
-        let mut args = file_ok.to_vec();
-        args.extend(["submodule", "update", "-q", "--init"]);
-        t.git_in(&worktree, &args);
+        let worktree = t.add_with_submodule("m");
         let sub = worktree.join("sub");
         t.commit_in(&sub, "before.txt", "made before the run\n");
         let agent = script(
@@ -119,13 +109,13 @@ fn git_inside_a_sessions_submodule_sees_and_keeps_the_submodules_own_objects() {
         let (code, out, err) = run(t.codex(&["session", "run", "m", "--", &agent]));
         assert_eq!(code, 0, "{out}{err}");
         let r = results(&out);
-        assert_eq!(r["log"], "add before.txt,upstream work,", "{out}{err}");
+        assert_eq!(r["log"], "add before.txt,add s.txt,", "{out}{err}");
         assert_eq!(r["commit"], "0", "{out}{err}");
         assert_eq!(r["fsck"], "0", "{out}{err}");
         // The submodule's commit is in the submodule's own git dir, whole.
         assert_eq!(
             t.git_in(&sub, &["log", "--format=%s"]),
-            "agent in sub\nadd before.txt\nupstream work"
+            "agent in sub\nadd before.txt\nadd s.txt"
         );
         t.git_in(&sub, &["fsck", "--no-dangling"]);
         let made = t.git_in(&sub, &["rev-parse", "HEAD"]);

@@ -5,34 +5,34 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::sandbox::{can_confine, results, script};
 use common::{TestEnv, each_git, run};
 
-/// A repository to use as a submodule, with one commit.
-fn upstream(t: &TestEnv, dir: &Path) {
-    std::fs::create_dir_all(dir).expect("dir");
-    t.git_in(dir, &["init", "-q", "-b", "main"]);
-    common::write_file(&dir.join("lib.txt"), "upstream\n");
-    t.git_in(dir, &["add", "lib.txt"]);
-    t.git_in(dir, &["commit", "-q", "-m", "upstream work"]);
+/// The program the agent hopes the person's git runs: it leaves `ran-<why>` in `marks`.
+fn evil_program(t: &TestEnv) -> (PathBuf, String) {
+    let marks = t.root().join("marks");
+    std::fs::create_dir_all(&marks).expect("marks");
+    let evil = script(
+        t,
+        "evil.sh",
+        &format!("#!/bin/sh\ntouch '{}/ran-$1'\nexit 1\n", marks.display()),
+    );
+    (marks, evil)
 }
 
-/// Session `m` with the submodule `sub` checked out in its worktree.
-fn session_with_submodule(t: &TestEnv) -> std::path::PathBuf {
-    upstream(t, &t.root().join("subrepo"));
-    let url = t.root().join("subrepo").display().to_string();
-    let file_ok = ["-c", "protocol.file.allow=always"];
-    let mut args = file_ok.to_vec();
-    args.extend(["submodule", "add", "-q", &url, "sub"]);
-    t.git(&args);
-    t.git(&["commit", "-q", "-m", "add sub"]);
-    let worktree = t.add("m");
-    let mut args = file_ok.to_vec();
-    args.extend(["submodule", "update", "-q", "--init"]);
-    t.git_in(&worktree, &args);
-    worktree
+/// Asserts nothing ran the agent's program.
+fn assert_nothing_ran(marks: &Path) {
+    let ran: Vec<_> = std::fs::read_dir(marks)
+        .expect("marks")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        ran.is_empty(),
+        "the person's git ran the agent's program: {ran:?}"
+    );
 }
 
 #[test]
@@ -41,14 +41,8 @@ fn the_persons_git_in_a_sessions_submodules_runs_nothing_the_agent_chose() {
         return;
     }
     each_git(|t| {
-        let worktree = session_with_submodule(t);
-        let marks = t.root().join("marks");
-        std::fs::create_dir_all(&marks).expect("marks");
-        let evil = script(
-            t,
-            "evil.sh",
-            &format!("#!/bin/sh\ntouch '{}/ran-$1'\nexit 1\n", marks.display()),
-        );
+        let worktree = t.add_with_submodule("m");
+        let (marks, evil) = evil_program(t);
         let agent = script(
             t,
             "agent.sh",
@@ -89,24 +83,14 @@ fn the_persons_git_in_a_sessions_submodules_runs_nothing_the_agent_chose() {
         ] {
             t.git_in(&worktree, &args);
         }
-        let ran: Vec<_> = std::fs::read_dir(&marks)
-            .expect("marks")
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        assert!(
-            ran.is_empty(),
-            "the person's git ran the agent's program: {ran:?}"
-        );
+        assert_nothing_ran(&marks);
         // The submodule itself is as it was: its history reads, its `.git` names its git dir.
-        let mut args = vec!["-c", "protocol.file.allow=always"];
-        args.extend(["submodule", "update", "-q", "--init"]);
-        t.git_in(&worktree, &args);
+        t.init_submodules(&worktree);
         assert_eq!(
             t.git_in(&worktree.join("sub"), &["log", "--format=%s"]),
-            "upstream work"
+            "add s.txt"
         );
-        assert!(std::fs::read_dir(&marks).expect("marks").next().is_none());
+        assert_nothing_ran(&marks);
     });
 }
 
@@ -116,15 +100,9 @@ fn a_swapped_submodule_git_dir_or_a_stopped_rebase_in_it_runs_nothing_for_the_pe
         return;
     }
     each_git(|t| {
-        let worktree = session_with_submodule(t);
+        let worktree = t.add_with_submodule("m");
         t.commit_in(&worktree.join("sub"), "second.txt", "two\n");
-        let marks = t.root().join("marks");
-        std::fs::create_dir_all(&marks).expect("marks");
-        let evil = script(
-            t,
-            "evil.sh",
-            &format!("#!/bin/sh\ntouch '{}/ran-$1'\nexit 1\n", marks.display()),
-        );
+        let (marks, evil) = evil_program(t);
         let agent = script(
             t,
             "agent.sh",
@@ -149,14 +127,6 @@ fn a_swapped_submodule_git_dir_or_a_stopped_rebase_in_it_runs_nothing_for_the_pe
         t.git_in(&sub, &["status"]);
         let _ = t.git_output(&sub, &["rebase", "--continue"]);
         t.git_in(&sub, &["checkout", "-q", "HEAD~1"]);
-        let ran: Vec<_> = std::fs::read_dir(&marks)
-            .expect("marks")
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        assert!(
-            ran.is_empty(),
-            "the person's git ran the agent's program: {ran:?}"
-        );
+        assert_nothing_ran(&marks);
     });
 }

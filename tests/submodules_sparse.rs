@@ -9,29 +9,12 @@ use std::path::{Path, PathBuf};
 
 use common::{TestEnv, each_git, json, run, write_file};
 
-/// Git allowing a submodule from a local path (refused by default since 2.38.1).
-const FILE_OK: [&str; 2] = ["-c", "protocol.file.allow=always"];
-
-/// A repository `subrepo` next to the main one, added to it as submodule `sub` on main.
-fn with_submodule(t: &TestEnv) {
-    let subrepo = t.root().join("subrepo");
-    t.git_in(&t.root(), &["init", "-q", "-b", "main", "subrepo"]);
-    t.commit_in(&subrepo, "s.txt", "upstream\n");
-    let url = subrepo.display().to_string();
-    let mut args = FILE_OK.to_vec();
-    args.extend(["submodule", "add", "-q", &url, "sub"]);
-    t.git(&args);
-    t.git(&["commit", "-q", "-m", "add sub"]);
-}
-
 /// Session `id` with its submodule initialized, a commit made inside it (which lives only in
 /// the worktree's admin dir), an uncommitted edit and an untracked file there. Returns the
 /// worktree and the submodule's new HEAD.
 fn session_with_submodule_work(t: &TestEnv, id: &str) -> (PathBuf, String) {
     let wt = t.add(id);
-    let mut args = FILE_OK.to_vec();
-    args.extend(["submodule", "update", "-q", "--init"]);
-    t.git_in(&wt, &args);
+    t.init_submodules(&wt);
     let sub = wt.join("sub");
     t.commit_in(&sub, "agent.txt", "committed inside the submodule\n");
     write_file(&sub.join("s.txt"), "edited inside the submodule\n");
@@ -105,7 +88,7 @@ fn assert_submodule_work(t: &TestEnv, wt: &Path, head: &str, after: &str) {
 #[test]
 fn a_submodules_commits_and_edits_survive_remove_prune_and_post_checkout_then_restore() {
     each_git(|t| {
-        with_submodule(t);
+        t.add_submodule();
         for how in REMOVALS {
             let (wt, head) = session_with_submodule_work(t, how);
             take_away(t, how, how);
@@ -151,7 +134,7 @@ fn arm_clean_filter(t: &TestEnv, sub: &Path) -> PathBuf {
 #[test]
 fn review_commits_a_submodule_moved_by_the_agent_and_merge_remove_keeps_its_commits() {
     each_git(|t| {
-        with_submodule(t);
+        t.add_submodule();
         let (wt, head) = session_with_submodule_work(t, "s");
         let marker = arm_clean_filter(t, &wt.join("sub"));
         let (code, out, err) = run(t.codex(&["session", "review", "s", "--format", "json"]));
@@ -346,7 +329,7 @@ fn trash_of(t: &TestEnv, id: &str) -> Vec<PathBuf> {
 #[test]
 fn a_worktree_deleted_by_hand_leaves_its_submodules_commits_in_the_trash() {
     each_git(|t| {
-        with_submodule(t);
+        t.add_submodule();
         // Its record still there: pruned as a session whose worktree is missing.
         let (wt, _) = session_with_submodule_work(t, "gone");
         std::fs::remove_dir_all(&wt).expect("rm -rf");
@@ -374,7 +357,7 @@ fn a_worktree_deleted_by_hand_leaves_its_submodules_commits_in_the_trash() {
 #[test]
 fn submodules_that_cannot_go_back_stay_in_the_trash() {
     each_git(|t| {
-        with_submodule(t);
+        t.add_submodule();
         let (wt, _) = session_with_submodule_work(t, "s");
         let (code, _, err) = run(t.codex(&["session", "remove", "s"]));
         assert_eq!(code, 0, "{err}");

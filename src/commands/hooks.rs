@@ -101,11 +101,10 @@ pub fn install_client(ctx: &Ctx) -> anyhow::Result<()> {
     }
     // Session worktrees resolve a relative core.hooksPath against their own root: each gets
     // the main worktree's hooks dir.
+    let pin = ctx.git.hooks_pin(&ctx.paths.main_root)?;
     for record in ctx.state.records()?.0 {
         if record.worktree.is_dir()
-            && let Err(err) = ctx
-                .git
-                .pin_hooks_dir(&ctx.paths.main_root, &record.worktree)
+            && let Err(err) = ctx.git.apply_hooks_pin(&pin, &record.worktree)
         {
             output::warning(&format!(
                 "could not point session '{}' at {dir}: {err:#}",

@@ -111,6 +111,13 @@ pub fn is_locked(worktree: &Utf8Path, common_dir: &Utf8Path) -> bool {
     admin_dir_of(worktree, common_dir).is_some_and(|dir| dir.join("locked").exists())
 }
 
+/// A session worktree's hooks dir: the main worktree's, absolute, when `core.hooksPath` is
+/// relative; else none of its own (an earlier pin is cleared where worktree config is on).
+pub enum HooksPin {
+    Dir(String),
+    None { extension: bool },
+}
+
 impl Git {
     /// `git worktree add --no-track -b <branch> <path> <commit>`. Parallel `worktree add` calls
     /// race inside git, so callers hold the state lock.
@@ -171,6 +178,13 @@ impl Git {
     /// gets the main worktree's hooks dir, absolute, in its own config (`config --worktree`,
     /// which a confined agent cannot write); a pin left from an earlier relative setting goes.
     pub fn pin_hooks_dir(&self, main_root: &Utf8Path, worktree: &Utf8Path) -> anyhow::Result<()> {
+        let pin = self.hooks_pin(main_root)?;
+        self.apply_hooks_pin(&pin, worktree)
+    }
+
+    /// What [`Git::pin_hooks_dir`] gives every session worktree, read once from the main
+    /// worktree's config (turning `extensions.worktreeConfig` on when a pin is needed).
+    pub fn hooks_pin(&self, main_root: &Utf8Path) -> anyhow::Result<HooksPin> {
         let configured = self
             .run(main_root, &["config", "core.hooksPath"])
             .unwrap_or_default();
@@ -183,14 +197,7 @@ impl Git {
             )
             .is_ok_and(|v| v == "true");
         if !relative {
-            if extension {
-                // Nothing set is fine: `--unset` fails then, and that is no error.
-                let _ = self.run(
-                    worktree,
-                    &["config", "--worktree", "--unset", "core.hooksPath"],
-                );
-            }
-            return Ok(());
+            return Ok(HooksPin::None { extension });
         }
         if !extension {
             self.run(main_root, &["config", "extensions.worktreeConfig", "true"])?;
@@ -199,8 +206,25 @@ impl Git {
             main_root,
             &["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
         )?;
-        self.run(worktree, &["config", "--worktree", "core.hooksPath", &dir])
-            .map(|_| ())
+        Ok(HooksPin::Dir(dir))
+    }
+
+    /// Sets (or clears) one worktree's pinned hooks dir.
+    pub fn apply_hooks_pin(&self, pin: &HooksPin, worktree: &Utf8Path) -> anyhow::Result<()> {
+        match pin {
+            HooksPin::Dir(dir) => self
+                .run(worktree, &["config", "--worktree", "core.hooksPath", dir])
+                .map(|_| ()),
+            HooksPin::None { extension: true } => {
+                // Nothing set is fine: `--unset` fails then, and that is no error.
+                let _ = self.run(
+                    worktree,
+                    &["config", "--worktree", "--unset", "core.hooksPath"],
+                );
+                Ok(())
+            }
+            HooksPin::None { extension: false } => Ok(()),
+        }
     }
 
     /// The paths of every gitlink (submodule) in the worktree's index or its HEAD's tree. A

@@ -193,6 +193,43 @@ impl TestEnv {
         self.git_in(dir, &["commit", "-q", "-m", &format!("add {file}")]);
     }
 
+    /// A repository `subrepo` next to the main one (one commit, "add s.txt"), added to it as
+    /// submodule `sub` on main.
+    pub fn add_submodule(&self) {
+        let subrepo = self.root().join("subrepo");
+        self.git_in(&self.root(), &["init", "-q", "-b", "main", "subrepo"]);
+        self.commit_in(&subrepo, "s.txt", "upstream\n");
+        let url = subrepo.display().to_string();
+        self.git(&[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &url,
+            "sub",
+        ]);
+        self.git(&["commit", "-q", "-m", "add sub"]);
+    }
+
+    /// `git submodule update --init` in `dir` (a local path is refused by default since 2.38.1).
+    pub fn init_submodules(&self, dir: &Path) {
+        let file_ok = ["-c", "protocol.file.allow=always"];
+        self.git_in(
+            dir,
+            &[&file_ok[..], &["submodule", "update", "-q", "--init"]].concat(),
+        );
+    }
+
+    /// [`TestEnv::add_submodule`], then session `id` with the submodule checked out in its
+    /// worktree; the worktree.
+    pub fn add_with_submodule(&self, id: &str) -> PathBuf {
+        self.add_submodule();
+        let worktree = self.add(id);
+        self.init_submodules(&worktree);
+        worktree
+    }
+
     /// Moves session `id`'s creation and last activity `hours` into the past, as time would,
     /// and the expiry stamp with it (git-codex keeps it at the earliest expiry).
     pub fn age(&self, id: &str, hours: i64) {
