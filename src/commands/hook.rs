@@ -327,6 +327,7 @@ fn post_checkout() -> anyhow::Result<()> {
         let Some(_lock) = ctx.state.try_lock()? else {
             return Ok(());
         };
+        super::session::journal::replay(&ctx);
         prune::prune_expired(&ctx, Timestamp::now())
     })();
     if let Err(err) = result {

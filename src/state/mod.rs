@@ -1,6 +1,7 @@
 //! The state dir `<common-dir>/codex/` (SPEC §3): records, the lock, atomic writes, and `init`.
 
 pub mod id;
+pub mod journal;
 pub mod record;
 
 use std::io::Write as _;

@@ -19,6 +19,7 @@ use crate::error::UserError;
 use crate::gate::base_ref;
 use crate::git::worktrees::{admin_dir_of, forget_worktree};
 use crate::output::{self, escape};
+use crate::state::journal::{Intent, Op};
 use crate::state::{BrokenRecord, SessionId, SessionRecord, id, record};
 
 pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
@@ -36,7 +37,7 @@ pub fn run(args: SessionAddArgs) -> anyhow::Result<()> {
     ctx.ensure_init()?;
     ctx.warn_if_gate_off();
 
-    let _lock = ctx.state.lock()?;
+    let _lock = super::journal::lock(&ctx)?;
     let now = Timestamp::now();
     prune::prune_expired(&ctx, now)?;
     let (records, broken) = ctx.state.records()?;
@@ -252,6 +253,7 @@ impl Undo {
                             &record.branch,
                             None,
                             &record.copied_files,
+                            None,
                         )
                         .map(|_| ()),
                         Some(proof) => trash::delete(&ctx.paths.common_dir, &proof),
@@ -272,6 +274,8 @@ impl Undo {
             // Only removes it if empty: other sessions may live there.
             let _ = fs_err::remove_dir(base);
         }
+        // Undone here: nothing is left for the next command to finish.
+        let _ = ctx.state.drop_intent(&record.id);
     }
 
     fn delete_new_branch(&self, ctx: &Ctx, plan: &Plan) {
@@ -359,6 +363,21 @@ fn session_work_in(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<Option<S
 
 fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
     let record = &plan.record;
+    ctx.state.write_intent(&Intent {
+        op: if plan.new_branch && plan.trash.is_none() && plan.snapshot.is_none() {
+            Op::Add
+        } else {
+            Op::Restore
+        },
+        id: record.id.clone(),
+        branch: record.branch.clone(),
+        worktree: record.worktree.clone(),
+        started: jiff::Timestamp::now(),
+        new_branch_at: plan.new_branch.then(|| plan.start.clone()),
+        entry: plan.trash.as_ref().map(|e| e.dir.clone()),
+        keep_branch: false,
+        copied_files: Vec::new(),
+    })?;
     let base_dir = ctx.worktree_base();
     if !base_dir.exists() {
         fs_err::create_dir_all(&base_dir)?;
@@ -393,7 +412,7 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
     if let Some(entry) = &plan.trash {
         // The saved index is from the agent's admin dir: used only when it is a regular
         // file (never read through a link it left there), else made again from HEAD.
-        let saved = match trash::take_back(entry, &record.worktree)? {
+        let saved = match trash::put_back(entry, &record.worktree)? {
             Some(index) => crate::state::read_regular_file(&index)?,
             None => None,
         };
@@ -454,6 +473,7 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
         }
     }
     ctx.state.write_record(&record)?;
+    ctx.state.drop_intent(&record.id)?;
     // From now on the session's commits are recorded for the gate, whatever its branch does.
     if let Err(err) = crate::gate::record::observe(ctx, &record) {
         output::warning(&format!(

@@ -17,7 +17,7 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
     ctx.warn_if_gate_off();
-    let _lock = ctx.state.lock()?;
+    let _lock = super::journal::lock(&ctx)?;
     let record = ctx.state.record(&id)?;
     let target = target_branch(&ctx, args.into.as_deref())?;
     let target_ref = format!("refs/heads/{target}");

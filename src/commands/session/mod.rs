@@ -1,9 +1,11 @@
 //! `git codex session …`: one file per subcommand.
 
 pub mod add;
+pub mod journal;
 pub mod list;
 pub mod merge;
 pub mod modules;
+pub mod moves;
 pub mod provision;
 pub mod prune;
 pub mod remove;

@@ -19,7 +19,7 @@ pub fn keep_admin(admin: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
     if fs_err::rename(admin, to).is_ok() {
         return Ok(());
     }
-    match trash::move_dir(admin, to) {
+    match super::moves::move_dir(admin, to) {
         Ok(()) => Ok(()),
         Err(err) if holds_modules(admin) => Err(UserError::runtime(format!(
             "cannot move {admin}, which holds the git dirs of the worktree's submodules, to the trash {to}: {err:#}"
@@ -87,6 +87,7 @@ pub fn trash_admin(
         worktree: worktree.to_owned(),
         copied_files: Vec::new(),
         admin: admin.file_name().map(str::to_string),
+        interrupted: None,
     };
     let mut text = serde_json::to_vec_pretty(&meta)?;
     text.push(b'\n');

@@ -15,6 +15,7 @@ use crate::git::snapshot::snapshot_ref;
 use crate::git::worktrees::is_locked;
 use crate::output::{self, escape};
 use crate::sandbox::{confine, process};
+use crate::state::journal::{Intent, Op};
 use crate::state::{SessionRecord, id};
 
 /// What a removal works on. Built from the record, or from the naming conventions when the
@@ -68,7 +69,7 @@ pub struct Removed {
 pub fn run(args: SessionRemoveArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
-    let _lock = ctx.state.lock()?;
+    let _lock = super::journal::lock(&ctx)?;
     let target = match ctx.state.record(&id) {
         Ok(record) => {
             stop_agent(&record, args.force)?;
@@ -142,22 +143,53 @@ pub fn remove_session(
     keep_branch: bool,
     doomed: &mut Vec<(String, String)>,
 ) -> anyhow::Result<Removed> {
-    // A confined run whose git-codex was killed: its commits join the branch first.
+    intend_removal(ctx, target, keep_branch)?;
+    let saved = prepare_removal(ctx, target).and_then(|tip| {
+        let scratch = ctx.state.scratch_dir(&target.id);
+        let base = ctx.worktree_base();
+        save_and_remove_worktree(&ctx.git, &ctx.paths, &base, target, tip, &scratch, true)
+    });
+    let (snapshot, trash) = match saved {
+        Ok(saved) => saved,
+        Err(err) => {
+            // A failure said so and left the session as it was: nothing for a later command
+            // to finish (the journal is for kills).
+            let _ = ctx.state.drop_intent(&target.id);
+            return Err(err);
+        }
+    };
+    let mut removed = settle(ctx, target, keep_branch, doomed, snapshot)?;
+    removed.trash = trash;
+    Ok(removed)
+}
+
+/// What comes before a session's worktree is saved and moved: a confined run whose git-codex
+/// was killed has its commits join the branch, and everything the session had is recorded
+/// before its worktree's reflog goes. Returns the branch's tip.
+pub fn prepare_removal(ctx: &Ctx, target: &Target) -> anyhow::Result<Option<ObjectId>> {
     if let Some(warning) =
         confine::settle_locked(ctx, &target.id, &target.branch, &target.worktree)?
     {
         output::warning(&warning);
     }
-    // Everything the session had is recorded before its worktree's reflog goes.
     crate::gate::record::observe_id(ctx, &target.id)?;
-    let tip = ctx.reader.ref_target(&target.full_branch())?;
-    let scratch = ctx.state.scratch_dir(&target.id);
-    let base = ctx.worktree_base();
-    let (snapshot, trash) =
-        save_and_remove_worktree(&ctx.git, &ctx.paths, &base, target, tip, &scratch, true)?;
-    let mut removed = settle(ctx, target, keep_branch, doomed, snapshot)?;
-    removed.trash = trash;
-    Ok(removed)
+    ctx.reader.ref_target(&target.full_branch())
+}
+
+/// Writes that session `target` is being removed, before anything of it changes: a removal
+/// killed halfway is finished by the next git-codex command (see `journal`). `settle` drops it.
+pub fn intend_removal(ctx: &Ctx, target: &Target, keep_branch: bool) -> anyhow::Result<()> {
+    ctx.state.write_intent(&Intent {
+        op: Op::Remove,
+        id: target.id.clone(),
+        branch: target.branch.clone(),
+        worktree: target.worktree.clone(),
+        started: jiff::Timestamp::now(),
+        new_branch_at: None,
+        entry: None,
+        keep_branch,
+        copied_files: target.copied_files.clone(),
+    })
 }
 
 /// The first half of a removal, safe to run for many sessions at once: prove the worktree is
@@ -188,6 +220,7 @@ pub fn save_and_remove_worktree(
         &target.branch,
         head,
         &target.copied_files,
+        None,
     )?;
     Ok((snapshot, Some(entry)))
 }
@@ -256,6 +289,7 @@ pub fn settle(
     ctx.state.delete_record(&target.id)?;
     remove_dir_if_exists(&ctx.state.tmp_dir(&target.id))?;
     remove_dir_if_exists(&ctx.state.scratch_dir(&target.id))?;
+    ctx.state.drop_intent(&target.id)?;
     Ok(removed)
 }
 

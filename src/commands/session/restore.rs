@@ -22,7 +22,7 @@ pub fn run(args: SessionRestoreArgs) -> anyhow::Result<()> {
         known_start(&ctx, &id)?;
     }
     ctx.ensure_init()?;
-    let _lock = ctx.state.lock()?;
+    let _lock = super::journal::lock(&ctx)?;
     let (mut records, mut broken) = ctx.state.records()?;
     // Its worktree removed by hand (`git worktree remove`) and no agent at work in it: the
     // session is pruned first, as `session prune` would, then comes back below.

@@ -16,7 +16,7 @@ pub fn run(args: SessionTouchArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let ctx = Ctx::open(&flags)?;
-    let _lock = ctx.state.lock()?;
+    let _lock = super::journal::lock(&ctx)?;
     let mut record = ctx.state.record(&id)?;
     record.last_activity = Timestamp::now();
     if args.ttl.is_some() {

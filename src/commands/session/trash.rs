@@ -13,6 +13,7 @@ use crate::error::UserError;
 use crate::git::read::RepoPaths;
 use crate::git::worktrees::{forget_worktree, holds_modules, owned_admin_dir};
 use crate::state::atomic_write;
+use std::io::Write as _;
 
 /// What a trash entry says of itself (`meta.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +32,10 @@ pub struct Meta {
     /// The name of git's admin dir for it, which its submodules' `.git` files name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<String>,
+    /// Set on what an interrupted `add` or `restore` had made when it was rolled back: kept,
+    /// but never what `restore` brings back (it may be half-written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
 }
 
 /// One entry of the trash.
@@ -148,6 +153,7 @@ pub fn discard(
     branch: &str,
     head: Option<ObjectId>,
     copied_files: &[String],
+    interrupted: Option<&str>,
 ) -> anyhow::Result<Utf8PathBuf> {
     let root = root(common_dir);
     match fs_err::symlink_metadata(&root) {
@@ -175,11 +181,12 @@ pub fn discard(
             .as_ref()
             .and_then(|a| a.file_name())
             .map(str::to_string),
+        interrupted: interrupted.map(str::to_string),
     };
     let mut text = serde_json::to_vec_pretty(&meta)?;
     text.push(b'\n');
     atomic_write(&entry.join("meta.json"), &text)?;
-    if let Err(err) = move_dir(&proof.path, &entry.join("worktree")) {
+    if let Err(err) = super::moves::move_dir(&proof.path, &entry.join("worktree")) {
         let _ = fs_err::remove_dir_all(&entry);
         return Err(UserError::runtime(format!(
             "cannot move the worktree {} to the trash {entry}: {err:#}",
@@ -188,19 +195,48 @@ pub fn discard(
         .hint("nothing was removed; fix the cause and try again")
         .into());
     }
-    if let Some(admin) = &proof.admin {
-        super::modules::keep_admin(admin, &entry.join("admin"))?;
+    complete(common_dir, &entry, &proof.path, proof.admin.as_deref())?;
+    Ok(entry)
+}
+
+/// The steps of a removal after the worktree is in the trash entry, safe to run again (the
+/// journal's replay does when a removal was killed between them): git's admin dir goes along
+/// (for the index and submodules' git dirs), the `.git` file that named it goes, and git
+/// forgets the worktree.
+pub fn complete(
+    common_dir: &Utf8Path,
+    entry: &Utf8Path,
+    worktree: &Utf8Path,
+    admin: Option<&Utf8Path>,
+) -> anyhow::Result<()> {
+    let admin = admin.map(Utf8Path::to_owned).or_else(|| {
+        crate::git::worktrees::admin_entries(common_dir)
+            .ok()?
+            .into_iter()
+            .find(|e| e.worktree.as_deref() == Some(worktree))
+            .map(|e| e.admin_dir)
+    });
+    if let Some(admin) = admin.filter(|a| a.is_dir())
+        && fs_err::symlink_metadata(entry.join("admin")).is_err()
+    {
+        super::modules::keep_admin(&admin, &entry.join("admin"))?;
     }
     // Its `.git` file named git's admin dir, which a new session of this id gets again: git
     // run in the trash must not reach into that one.
-    let dot_git = entry.join("worktree").join(".git");
+    drop_gitdir_file(&entry.join("worktree"))?;
+    forget_worktree(common_dir, worktree)
+}
+
+/// Deletes `dir/.git` when it is a `gitdir:` file (what git writes in a linked worktree);
+/// a `.git` dir of the agent's own repository is not touched.
+pub fn drop_gitdir_file(dir: &Utf8Path) -> anyhow::Result<()> {
+    let dot_git = dir.join(".git");
     if fs_err::symlink_metadata(&dot_git).is_ok_and(|m| m.is_file())
         && fs_err::read_to_string(&dot_git).is_ok_and(|t| t.starts_with("gitdir:"))
     {
         fs_err::remove_file(&dot_git)?;
     }
-    forget_worktree(common_dir, &proof.path)?;
-    Ok(entry)
+    Ok(())
 }
 
 /// Deletes a proven worktree that holds nothing of anyone's (a rolled-back new checkout)
@@ -232,75 +268,6 @@ pub(super) fn new_entry(root: &Utf8Path, id: &str, at: Timestamp) -> anyhow::Res
     Err(UserError::runtime(format!("cannot make a trash entry for '{id}' in {root}")).into())
 }
 
-/// Renames `from` to `to`; across filesystems (EXDEV) copies everything (dirs, files with
-/// their modes, symlinks as symlinks), then deletes from `from` exactly what was copied: a
-/// file written there meanwhile (a process still at work) stays, and so does whatever could
-/// not be deleted, with a warning. A special file (fifo, socket, device) stops the copy:
-/// `from` stays whole.
-pub fn move_dir(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
-    match std::fs::rename(from, to) {
-        Ok(()) => Ok(()),
-        Err(err) if err.raw_os_error() == Some(libc::EXDEV) => {
-            let mut copied = Vec::new();
-            if let Err(err) = copy_tree(from, to, &mut copied) {
-                let _ = fs_err::remove_dir_all(to);
-                return Err(err.context(format!(
-                    "{from} is on another filesystem and cannot be copied whole"
-                )));
-            }
-            // The copy is whole in `to` from here on: it is never taken back.
-            let mut left = 0;
-            for (path, is_dir) in copied.iter().rev() {
-                let gone = if *is_dir {
-                    std::fs::remove_dir(path)
-                } else {
-                    std::fs::remove_file(path)
-                };
-                left += usize::from(gone.is_err());
-            }
-            if left > 0 {
-                crate::output::warning(&format!(
-                    "{from} is saved whole in {to}, but {left} item(s) could not be deleted from it (or were written there meanwhile): look at what is left"
-                ));
-            }
-            Ok(())
-        }
-        Err(err) => Err(anyhow::Error::new(err).context(format!("cannot rename {from} to {to}"))),
-    }
-}
-
-/// Copies `from` to `to`, noting each copied path of `from` (a dir before what it holds).
-fn copy_tree(
-    from: &Utf8Path,
-    to: &Utf8Path,
-    copied: &mut Vec<(Utf8PathBuf, bool)>,
-) -> anyhow::Result<()> {
-    let meta = fs_err::symlink_metadata(from)?;
-    let kind = meta.file_type();
-    if kind.is_symlink() {
-        std::os::unix::fs::symlink(fs_err::read_link(from)?, to)?;
-        copied.push((from.to_owned(), false));
-    } else if kind.is_dir() {
-        fs_err::create_dir(to)?;
-        copied.push((from.to_owned(), true));
-        for child in fs_err::read_dir(from)? {
-            let child = child?;
-            let name = child.file_name();
-            let Some(name) = name.to_str() else {
-                anyhow::bail!("{from} holds a name that is not UTF-8");
-            };
-            copy_tree(&from.join(name), &to.join(name), copied)?;
-        }
-        fs_err::set_permissions(to, meta.permissions())?;
-    } else if kind.is_file() {
-        fs_err::copy(from, to)?;
-        copied.push((from.to_owned(), false));
-    } else {
-        anyhow::bail!("{from} is a special file (fifo, socket or device)");
-    }
-    Ok(())
-}
-
 /// Every entry of the trash, newest first. Symlinks in the trash are not entries.
 pub fn entries(common_dir: &Utf8Path) -> anyhow::Result<Vec<Entry>> {
     let root = root(common_dir);
@@ -314,7 +281,8 @@ pub fn entries(common_dir: &Utf8Path) -> anyhow::Result<Vec<Entry>> {
         let Ok(dir) = Utf8PathBuf::from_path_buf(item.path()) else {
             continue;
         };
-        if !item.file_type()?.is_dir() {
+        // Hidden names are entries being deleted (see `delete_entry`).
+        if !item.file_type()?.is_dir() || dir.file_name().is_some_and(|n| n.starts_with('.')) {
             continue;
         }
         let meta = fs_err::read_to_string(dir.join("meta.json"))
@@ -329,37 +297,76 @@ pub fn entries(common_dir: &Utf8Path) -> anyhow::Result<Vec<Entry>> {
 /// The newest trash entry of session `id` whose worktree is still there.
 pub fn newest_of(common_dir: &Utf8Path, id: &str) -> anyhow::Result<Option<Entry>> {
     Ok(entries(common_dir)?.into_iter().find(|e| {
-        e.meta.as_ref().is_some_and(|m| m.id == id)
+        e.meta
+            .as_ref()
+            .is_some_and(|m| m.id == id && m.interrupted.is_none())
             && fs_err::symlink_metadata(e.worktree()).is_ok_and(|m| m.is_dir())
     }))
 }
 
-/// Moves everything of a trash entry's worktree but a `.git` into `worktree` (a fresh
-/// worktree holding only its `.git`). Returns the saved index, if any.
-pub fn take_back(entry: &Entry, worktree: &Utf8Path) -> anyhow::Result<Option<Utf8PathBuf>> {
+/// Puts a trash entry's worktree back at `worktree` whole, by one rename: `worktree` is the
+/// fresh worktree git just made for it, holding only its `.git` file, which moves into the
+/// saved tree first. A kill leaves the tree whole in the trash or whole in place (the journal's
+/// replay takes it from there). Returns the saved index, if any.
+pub fn put_back(entry: &Entry, worktree: &Utf8Path) -> anyhow::Result<Option<Utf8PathBuf>> {
     let saved = entry.worktree();
-    for child in fs_err::read_dir(&saved)? {
-        let child = child?;
-        let name = child.file_name();
-        let Some(name) = name.to_str() else {
-            anyhow::bail!("{saved} holds a name that is not UTF-8");
-        };
-        if name == ".git" {
-            continue;
-        }
-        let to = worktree.join(name);
-        if fs_err::symlink_metadata(&to).is_ok() {
-            anyhow::bail!("{to} already exists");
-        }
-        let from = saved.join(name);
-        match std::fs::rename(&from, &to) {
-            Ok(()) => {}
-            Err(err) if err.raw_os_error() == Some(libc::EXDEV) => move_dir(&from, &to)?,
-            Err(err) => return Err(err.into()),
-        }
+    let dot_git = worktree.join(".git");
+    let Some(link) = crate::state::read_regular_file(&dot_git)? else {
+        anyhow::bail!("{dot_git} is not the file git made");
+    };
+    if let Some(other) = fs_err::read_dir(worktree)?
+        .flatten()
+        .find(|c| c.file_name() != ".git")
+    {
+        anyhow::bail!(
+            "{} already exists",
+            worktree.join(other.file_name().to_string_lossy().as_ref())
+        );
     }
+    // What a killed removal left (the `.git` file of the admin dir it had) goes; a `.git` of
+    // the agent's own stays in the entry, beside the worktree.
+    drop_gitdir_file(&saved)?;
+    if fs_err::symlink_metadata(saved.join(".git")).is_ok() {
+        fs_err::rename(saved.join(".git"), entry.dir.join("agent-git"))?;
+    }
+    crate::state::create_fresh(&saved.join(".git"))?.write_all(&link)?;
+    fs_err::remove_file(&dot_git)?;
+    fs_err::remove_dir(worktree)?;
+    super::moves::move_dir(&saved, worktree)?;
     let index = entry.dir.join("admin").join("index");
     Ok(index.is_file().then_some(index))
+}
+
+/// Deletes a trash entry: renamed to a hidden name first, so that a kill halfway leaves no
+/// half-deleted entry that `restore` could take; `finish_deletions` ends what a kill left.
+pub fn delete_entry(dir: &Utf8Path) -> anyhow::Result<()> {
+    let name = dir.file_name().unwrap_or_default();
+    let doomed = dir.with_file_name(format!(".deleting-{name}"));
+    fs_err::rename(dir, &doomed)?;
+    fs_err::remove_dir_all(&doomed)?;
+    Ok(())
+}
+
+/// Ends the deletions of trash entries that a kill interrupted. Returns how many.
+pub fn finish_deletions(common_dir: &Utf8Path) -> anyhow::Result<usize> {
+    let Ok(list) = fs_err::read_dir(root(common_dir)) else {
+        return Ok(0);
+    };
+    let mut done = 0;
+    for item in list.flatten() {
+        let Ok(path) = Utf8PathBuf::from_path_buf(item.path()) else {
+            continue;
+        };
+        if path
+            .file_name()
+            .is_some_and(|n| n.starts_with(".deleting-"))
+            && item.file_type().is_ok_and(|t| t.is_dir())
+        {
+            fs_err::remove_dir_all(&path)?;
+            done += 1;
+        }
+    }
+    Ok(done)
 }
 
 /// Deletes a trash entry whose worktree went back, unless something is left in it (a `.git`
@@ -367,15 +374,17 @@ pub fn take_back(entry: &Entry, worktree: &Utf8Path) -> anyhow::Result<Option<Ut
 /// path is returned.
 pub fn drop_taken(entry: &Entry) -> anyhow::Result<Option<Utf8PathBuf>> {
     let saved = entry.worktree();
-    if let Ok(mut left) = fs_err::read_dir(&saved)
-        && left.next().is_some()
-    {
+    if fs_err::symlink_metadata(&saved).is_ok() {
         return Ok(Some(saved));
+    }
+    let agent_git = entry.dir.join("agent-git");
+    if fs_err::symlink_metadata(&agent_git).is_ok() {
+        return Ok(Some(agent_git));
     }
     if holds_modules(&entry.dir.join("admin")) {
         return Ok(Some(entry.dir.join("admin")));
     }
-    fs_err::remove_dir_all(&entry.dir)?;
+    delete_entry(&entry.dir)?;
     Ok(None)
 }
 

@@ -19,7 +19,6 @@ use crate::error::UserError;
 use crate::git::worktrees::{admin_entries, is_locked, owned_admin_dir};
 use crate::output;
 use crate::parallel;
-use crate::sandbox::confine;
 use crate::state::{SessionId, SessionRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +93,7 @@ pub fn run(args: SessionPruneArgs) -> anyhow::Result<()> {
             })
             .collect()
     } else {
-        let _lock = ctx.state.lock()?;
+        let _lock = super::journal::lock(&ctx)?;
         execute(&ctx, find(&ctx, now, false)?)?
     };
     if args.json {
@@ -203,6 +202,14 @@ fn find(ctx: &Ctx, now: Timestamp, expired_only: bool) -> anyhow::Result<Vec<Fin
         broken
             .iter()
             .map(|b| Target::by_convention(ctx, &b.id).worktree),
+    );
+    // What an interrupted operation the journal could not finish names is left to it.
+    owned.extend(
+        ctx.state
+            .pending()?
+            .into_iter()
+            .filter_map(|p| p.intent.ok())
+            .map(|i| i.worktree),
     );
     find_orphan_dirs(ctx, &owned, &mut out)?;
     find_old_trash(ctx, now, &mut out)?;
@@ -401,15 +408,14 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
     for (index, finding) in findings.iter().enumerate() {
         if matches!(finding.kind, Kind::Expired | Kind::MissingWorktree) {
             let target = session_target(finding);
-            // A confined run whose git-codex was killed: its commits join the branch first.
-            if let Some(warning) =
-                confine::settle_locked(ctx, &target.id, &target.branch, &target.worktree)?
-            {
-                output::warning(&warning);
-            }
-            // Everything the session had is recorded before its worktree's reflog goes.
-            crate::gate::record::observe_id(ctx, &target.id)?;
-            let tip = ctx.reader.ref_target(&target.full_branch())?;
+            super::remove::intend_removal(ctx, &target, false)?;
+            let tip = match super::remove::prepare_removal(ctx, &target) {
+                Ok(tip) => tip,
+                Err(err) => {
+                    let _ = ctx.state.drop_intent(&target.id);
+                    return Err(err);
+                }
+            };
             let scratch = ctx.state.scratch_dir(&target.id);
             jobs.push((index, target, tip, scratch));
         }
@@ -435,12 +441,13 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
                     },
                 )
             }
-            (_, Some(Err(err))) => Err(err),
+            (_, Some(Err(err))) => {
+                let _ = ctx.state.drop_intent(&finding.id);
+                Err(err)
+            }
             (Kind::OrphanDir, None) => remove_orphan_dir(ctx, &finding).map(Some),
             (Kind::Trash, None) => match &finding.path {
-                Some(entry) => fs_err::remove_dir_all(entry)
-                    .map(|_| None)
-                    .map_err(Into::into),
+                Some(entry) => trash::delete_entry(entry).map(|()| None),
                 None => Ok(None),
             },
             (Kind::StaleAdmin, None) => match &finding.path {
