@@ -1,0 +1,279 @@
+//! Issue 16: add, restore and remove killed (SIGKILL) at each of their git calls. The next
+//! command finishes or rolls back what the killed one left, and nothing of the session's work
+//! is lost: `restore` then brings back every file, byte for byte with its mode.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use common::{TestEnv, each_git, run, write_file};
+
+/// A `GIT_CODEX_GIT` that counts the calls git-codex `session <verb>` makes and kills that
+/// git-codex (SIGKILL) right after the `KILL_AT`th returns. Other callers (the person's git,
+/// hooks) are passed through uncounted.
+fn killer(t: &TestEnv, verb: &str) -> PathBuf {
+    let path = t.root().join("killer.sh");
+    let script = format!(
+        r#"#!/bin/sh
+case "$(tr '\0' ' ' < /proc/$PPID/cmdline 2>/dev/null)" in
+  *"session {verb}"*) ;;
+  *) exec "{git}" "$@" ;;
+esac
+n=$(($(cat "$KILL_COUNT" 2>/dev/null || echo 0) + 1))
+echo $n > "$KILL_COUNT"
+"{git}" "$@"
+rc=$?
+[ "$n" = "$KILL_AT" ] && kill -9 $PPID && sleep 5
+exit $rc
+"#,
+        git = t.git.display()
+    );
+    write_file(&path, &script);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// Runs `session <args>` with the killer armed at call `at`. Returns whether it was killed.
+fn run_killed(t: &TestEnv, args: &[&str], at: usize) -> bool {
+    let count = t.root().join("kill-count");
+    let _ = std::fs::remove_file(&count);
+    let verb = args[1];
+    let killer = killer(t, verb);
+    let mut cmd = t.codex(args);
+    cmd.env("GIT_CODEX_GIT", &killer)
+        .env("KILL_COUNT", &count)
+        .env("KILL_AT", at.to_string());
+    let (code, _, err) = run(cmd);
+    let calls: usize = std::fs::read_to_string(&count)
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    if calls < at {
+        assert_eq!(code, 0, "{args:?} failed unkilled: {err}");
+        return false;
+    }
+    assert_ne!(code, 0, "{args:?} was not killed at call {at}");
+    true
+}
+
+/// Every file under `dir` (`.git` aside) with its bytes and mode.
+fn files(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (Vec<u8>, u32)>) {
+    let Ok(list) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in list.flatten() {
+        let path = entry.path();
+        // git-codex's own metadata file is written anew with each session.
+        if path
+            .file_name()
+            .is_some_and(|n| n == ".git" || n == ".codex-session.json")
+        {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&path).expect("meta");
+        if meta.is_dir() {
+            walk(root, &path, out);
+        } else {
+            let rel = path.strip_prefix(root).expect("under root");
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            out.insert(
+                rel.display().to_string(),
+                (bytes, meta.permissions().mode() & 0o777),
+            );
+        }
+    }
+}
+
+/// Asserts two file maps are equal, naming only the paths that differ.
+fn assert_same(
+    now: &BTreeMap<String, (Vec<u8>, u32)>,
+    before: &BTreeMap<String, (Vec<u8>, u32)>,
+    what: &str,
+) {
+    let mut diffs = Vec::new();
+    for (path, old) in before {
+        match now.get(path) {
+            None => diffs.push(format!("missing {path}")),
+            Some(new) if new != old => diffs.push(format!("differs {path}")),
+            _ => {}
+        }
+    }
+    diffs.extend(
+        now.keys()
+            .filter(|p| !before.contains_key(*p))
+            .map(|p| format!("extra {p}")),
+    );
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} of {} files: {diffs:?}",
+        diffs.len(),
+        before.len()
+    );
+}
+
+/// Session `s` with committed, modified, untracked, ignored and executable files, many of
+/// them; returns its files.
+fn busy_session(t: &TestEnv) -> BTreeMap<String, (Vec<u8>, u32)> {
+    let wt = t.add("s");
+    t.commit_in(&wt, ".gitignore", "*.log\n");
+    for i in 0..60 {
+        write_file(
+            &wt.join(format!("src/d{}/f{i}.txt", i % 7)),
+            &format!("file {i}\n"),
+        );
+    }
+    t.git_in(&wt, &["add", "src"]);
+    t.git_in(&wt, &["commit", "-q", "-m", "many"]);
+    write_file(&wt.join("src/d0/f0.txt"), "changed, not committed\n");
+    write_file(&wt.join("untracked.txt"), "untracked\n");
+    write_file(&wt.join("build.log"), "ignored\n");
+    write_file(&wt.join("run.sh"), "#!/bin/sh\necho hi\n");
+    std::fs::set_permissions(wt.join("run.sh"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    files(&wt)
+}
+
+/// A sweep: for each call index until the command completes, a fresh repository is made by
+/// `setup`, `args` are killed at that call, `next` runs, and `check` looks.
+fn sweep(
+    setup: impl Fn(&TestEnv) -> BTreeMap<String, (Vec<u8>, u32)>,
+    args: &[&str],
+    next: &[&[&str]],
+    check: impl Fn(&TestEnv, &BTreeMap<String, (Vec<u8>, u32)>, usize),
+) {
+    each_git(|first| {
+        let mut at = 1;
+        loop {
+            let t = TestEnv::new(&first.git);
+            let before = setup(&t);
+            let killed = run_killed(&t, args, at);
+            for command in next {
+                let (code, _, err) = run(t.codex(command));
+                assert_eq!(
+                    code, 0,
+                    "after a kill at call {at}: {command:?} failed: {err}"
+                );
+            }
+            check(&t, &before, at);
+            if !killed {
+                break;
+            }
+            at += 1;
+        }
+        assert!(at > 3, "the command made too few git calls to sweep: {at}");
+    });
+}
+
+#[test]
+fn a_restore_from_the_trash_killed_at_any_git_call_is_rolled_back_and_runs_again_whole() {
+    sweep(
+        |t| {
+            let before = busy_session(t);
+            t.codex(&["session", "remove", "s"]).assert().success();
+            before
+        },
+        &["session", "restore", "s"],
+        &[&["session", "prune"]],
+        |t, before, at| {
+            if !t.state_dir().join("sessions/s.json").exists() {
+                t.codex(&["session", "restore", "s"]).assert().success();
+            }
+            assert_same(
+                &files(&t.worktree("s")),
+                before,
+                &format!("killed at call {at}: the restored worktree differs"),
+            );
+            let list = t.git(&["worktree", "list", "--porcelain"]);
+            assert_eq!(list.matches("worktree ").count(), 2, "{list}");
+        },
+    );
+}
+
+#[test]
+fn a_restore_from_the_snapshot_killed_at_any_git_call_never_replaces_the_snapshot() {
+    sweep(
+        |t| {
+            let before = busy_session(t);
+            t.codex(&["session", "remove", "s"]).assert().success();
+            // The trash emptied: the snapshot ref is all there is of the uncommitted work.
+            std::fs::remove_dir_all(t.state_dir().join("trash")).expect("empty the trash");
+            before
+                .into_iter()
+                .filter(|(path, _)| path != "build.log")
+                .collect()
+        },
+        &["session", "restore", "s"],
+        &[&["session", "prune"]],
+        |t, before, at| {
+            let snapshot = t.git(&["rev-parse", "refs/codex/snapshots/s"]);
+            if !t.state_dir().join("sessions/s.json").exists() {
+                t.codex(&["session", "restore", "s"]).assert().success();
+            }
+            assert_same(
+                &files(&t.worktree("s")),
+                before,
+                &format!("killed at call {at}: the restored worktree differs"),
+            );
+            assert_eq!(
+                t.git(&["rev-parse", "refs/codex/snapshots/s"]),
+                snapshot,
+                "killed at call {at}: the snapshot was replaced"
+            );
+        },
+    );
+}
+
+#[test]
+fn an_add_killed_at_any_git_call_is_rolled_back_and_the_same_add_then_works() {
+    sweep(
+        |_| BTreeMap::new(),
+        &["session", "add", "s"],
+        &[&["session", "prune"]],
+        |t, _, at| {
+            if !t.state_dir().join("sessions/s.json").exists() {
+                t.codex(&["session", "add", "s"]).assert().success();
+            }
+            let (code, out, err) = run(t.codex(&["session", "show", "s", "--json"]));
+            assert_eq!(
+                code, 0,
+                "killed at call {at}: no session after the second add: {err}"
+            );
+            assert!(out.contains("\"branch\""), "{out}");
+            let list = t.git(&["worktree", "list", "--porcelain"]);
+            assert_eq!(list.matches("worktree ").count(), 2, "{list}");
+            assert!(
+                !t.state_dir().join("journal/s.json").exists(),
+                "killed at call {at}: the intent is left"
+            );
+        },
+    );
+}
+
+#[test]
+fn a_remove_killed_at_any_git_call_is_finished_by_the_next_command_and_restore_is_whole() {
+    sweep(
+        busy_session,
+        &["session", "remove", "s"],
+        &[&["session", "list"], &["session", "prune"]],
+        |t, before, at| {
+            assert!(
+                !t.state_dir().join("sessions/s.json").exists(),
+                "killed at call {at}: the session is still live after prune"
+            );
+            t.codex(&["session", "restore", "s"]).assert().success();
+            assert_same(
+                &files(&t.worktree("s")),
+                before,
+                &format!("killed at call {at}: the restored worktree differs"),
+            );
+        },
+    );
+}
