@@ -277,3 +277,30 @@ fn a_remove_killed_at_any_git_call_is_finished_by_the_next_command_and_restore_i
         },
     );
 }
+
+#[test]
+fn doctor_names_an_interrupted_restore_and_its_repair_works() {
+    each_git(|t| {
+        let before = busy_session(t);
+        t.codex(&["session", "remove", "s"]).assert().success();
+        assert!(run_killed(t, &["session", "restore", "s"], 1));
+        let found = common::doctor_check(t, "interrupted");
+        assert_eq!(found["status"], "fail", "{found}");
+        assert!(
+            found["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("restore of session s")),
+            "{found}"
+        );
+        let hint = found["hint"].as_str().unwrap_or_default();
+        assert!(hint.contains("git codex session prune"), "{found}");
+        t.codex(&["session", "prune"]).assert().success();
+        assert_eq!(common::doctor_check(t, "interrupted")["status"], "ok");
+        t.codex(&["session", "restore", "s"]).assert().success();
+        assert_same(
+            &files(&t.worktree("s")),
+            &before,
+            "restored after the repair",
+        );
+    });
+}

@@ -1,6 +1,8 @@
 //! `git codex doctor [--json]`: the pre-flight check. Each check says ok, warn or fail, and
 //! every failure comes with a hint. Exit 1 when a check fails.
 
+mod journal;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -149,6 +151,7 @@ fn repository_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
     checks.push(domains_check(&ctx.config.allowed_domains));
     checks.push(client_check(ctx));
     checks.push(trash_check(ctx));
+    checks.push(journal::interrupted_check(ctx));
     sessions_checks(ctx, checks);
 }
 

@@ -1,0 +1,66 @@
+//! The `interrupted` check: operations a killed command left half-done (their intents in
+//! `<state>/journal`, trash entries it was deleting). Every one is finished or rolled back by
+//! the next command that takes the state lock; `session prune` is the one to run.
+
+use super::{Check, check};
+use crate::context::Ctx;
+use crate::output::escape;
+
+pub fn interrupted_check(ctx: &Ctx) -> Check {
+    let pending = match ctx.state.pending() {
+        Ok(pending) => pending,
+        Err(err) => {
+            return check(
+                "interrupted",
+                "fail",
+                format!("cannot read {}: {err:#}", ctx.state.journal_dir()),
+                Some("make it a readable directory of git-codex's, then run doctor again"),
+            );
+        }
+    };
+    let mut found = Vec::new();
+    let mut unreadable = Vec::new();
+    for item in pending {
+        match item.intent {
+            Ok(intent) => found.push(format!(
+                "{} of session {} (started {})",
+                intent.op.as_str(),
+                escape::quote(&intent.id),
+                intent.started
+            )),
+            Err(problem) => unreadable.push(format!("{} ({problem})", item.path)),
+        }
+    }
+    let trash = crate::commands::session::trash::root(&ctx.paths.common_dir);
+    let deleting = fs_err::read_dir(&trash)
+        .map(|list| {
+            list.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(".deleting-"))
+                .count()
+        })
+        .unwrap_or(0);
+    if deleting > 0 {
+        found.push(format!("{deleting} trash entry deletion(s) in {trash}"));
+    }
+    if !unreadable.is_empty() {
+        return check(
+            "interrupted",
+            "fail",
+            format!("unreadable intent(s): {}", unreadable.join(", ")),
+            Some(
+                "look at each: it names a session whose add, restore or remove was killed; move it out of the journal dir, then run 'git codex session prune'",
+            ),
+        );
+    }
+    if found.is_empty() {
+        return check("interrupted", "ok", "no operation was left half-done", None);
+    }
+    check(
+        "interrupted",
+        "fail",
+        format!("killed halfway: {}", found.join("; ")),
+        Some(
+            "run 'git codex session prune': it finishes each removal and rolls back each add or restore (then run it again)",
+        ),
+    )
+}
