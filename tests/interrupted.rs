@@ -304,3 +304,55 @@ fn doctor_names_an_interrupted_restore_and_its_repair_works() {
         );
     });
 }
+
+#[test]
+fn an_intent_naming_paths_git_codex_does_not_make_touches_nothing() {
+    each_git(|t| {
+        t.add("a");
+        let victim = t.root().join("victim");
+        write_file(&victim.join("worktree/precious.txt"), "mine\n");
+        write_file(&victim.join("only/.git"), "gitdir: /nowhere\n");
+        let journal = t.state_dir().join("journal");
+        std::fs::create_dir_all(&journal).expect("journal dir");
+        let plant = |name: &str, id: &str, worktree: &Path, entry: &Path| {
+            let text = serde_json::json!({
+                "op": "restore", "id": id, "branch": "codex/x",
+                "worktree": worktree, "started": "2026-01-01T00:00:00Z",
+                "entry": entry,
+            });
+            write_file(&journal.join(name), &text.to_string());
+        };
+        plant(
+            "../../victim.json",
+            "../../victim",
+            &victim.join("only"),
+            &victim,
+        );
+        plant("x.json", "x", &victim.join("only"), &victim);
+        plant(
+            "y.json",
+            "y",
+            &t.root().join("repo/.codex-worktrees/wt-y"),
+            &victim,
+        );
+        let before = t.disk();
+        let (code, _, err) = run(t.codex(&["session", "prune"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains("cannot finish the interrupted restore of session 'x'"),
+            "{err}"
+        );
+        assert!(victim.join("worktree/precious.txt").is_file());
+        assert!(victim.join("only/.git").is_file());
+        let after = t.disk();
+        let outside = |d: &common::Disk| {
+            format!("{d:?}")
+                .lines()
+                .filter(|l| l.starts_with("victim"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(outside(&before), outside(&after));
+        assert_eq!(common::doctor_check(t, "interrupted")["status"], "fail");
+    });
+}

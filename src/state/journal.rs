@@ -98,9 +98,18 @@ impl StateDir {
             if path.extension() != Some("json") {
                 continue;
             }
+            let stem = path.file_stem().unwrap_or_default().to_string();
             let intent = match super::read_regular_file(&path) {
                 Ok(Some(bytes)) => serde_json::from_slice::<Intent>(&bytes)
-                    .map_err(|err| format!("cannot parse {path}: {err}")),
+                    .map_err(|err| format!("cannot parse {path}: {err}"))
+                    .and_then(|intent| {
+                        // Its id names paths that replay deletes: only a valid id of its own file.
+                        if intent.id == stem && super::SessionId::parse(&stem).is_ok() {
+                            Ok(intent)
+                        } else {
+                            Err(format!("{path} names another or an invalid session id"))
+                        }
+                    }),
                 Ok(None) => Err(format!("{path} is not a regular file")),
                 Err(err) => Err(format!("{err:#}")),
             };

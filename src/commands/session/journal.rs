@@ -126,6 +126,17 @@ fn undo_create(ctx: &Ctx, intent: &Intent) -> anyhow::Result<()> {
     }
     let common = &ctx.paths.common_dir;
     let worktree = &intent.worktree;
+    // Only what an add or restore makes is touched: the session's own path under the
+    // worktree base, and an entry directly in the trash.
+    if *worktree != ctx.worktree_base().join(format!("wt-{}", intent.id)) {
+        anyhow::bail!("its worktree {worktree} is not where git-codex makes one; look at it");
+    }
+    if let Some(dir) = &intent.entry
+        && (dir.parent() != Some(trash::root(common).as_path())
+            || dir.file_name().is_none_or(|n| n.starts_with('.')))
+    {
+        anyhow::bail!("its trash entry {dir} is not in the trash; look at it");
+    }
     moves::drop_staging(worktree)?;
     let mut whole = false;
     if let Some(dir) = &intent.entry {
