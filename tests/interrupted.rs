@@ -356,3 +356,34 @@ fn an_intent_naming_paths_git_codex_does_not_make_touches_nothing() {
         assert_eq!(common::doctor_check(t, "interrupted")["status"], "fail");
     });
 }
+
+/// A deletion killed halfway may take a worktree's `.git` file first (and git's admin dir):
+/// the session is then named by doctor, and its repair works: nothing stuck, nothing lost.
+#[test]
+fn a_worktree_that_lost_its_git_file_is_named_removed_and_restored_whole() {
+    for git in common::gits() {
+        for admin_too in [false, true] {
+            let t = &TestEnv::new(&git);
+            let before = busy_session(t);
+            let wt = t.worktree("s");
+            std::fs::remove_file(wt.join(".git")).expect("rm .git");
+            if admin_too {
+                std::fs::remove_dir_all(t.repo.join(".git/worktrees/wt-s")).expect("rm admin");
+            }
+            let found = common::doctor_check(t, "worktrees");
+            assert_eq!(found["status"], "fail", "{found}");
+            let hint = found["hint"].as_str().unwrap_or_default().to_string();
+            assert!(hint.contains("git codex session remove s"), "{found}");
+            let (code, _, err) = run(t.codex(&["session", "remove", "s"]));
+            assert_eq!(code, 0, "admin gone too: {admin_too}: {err}");
+            t.codex(&["session", "restore", "s"]).assert().success();
+            assert_same(
+                &files(&wt),
+                &before,
+                &format!("admin gone too: {admin_too}"),
+            );
+            let status = t.git_in(&wt, &["status", "--porcelain"]);
+            assert!(status.contains("untracked.txt"), "{status}");
+        }
+    }
+}

@@ -535,6 +535,31 @@ fn sessions_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
             Some("'git codex session prune' saves what is left and repairs them; 'session restore <id>' brings one back"),
         )
     });
+    // A worktree git no longer knows (its .git file gone, its admin dir gone or not naming it):
+    // git run there finds the main repository above it.
+    let unlinked: Vec<String> = views
+        .iter()
+        .filter(|v| v.state != State::Missing)
+        .filter(|v| {
+            crate::git::worktrees::owned_admin_dir(&v.record.worktree, &ctx.paths.common_dir)
+                .is_none()
+        })
+        .map(|v| escape::quote(&v.record.id).into_owned())
+        .collect();
+    if !unlinked.is_empty() {
+        checks.push(check(
+            "worktrees",
+            "fail",
+            format!(
+                "not a git worktree any more (its .git file or git's admin dir is gone): {}",
+                unlinked.join(", ")
+            ),
+            Some(&format!(
+                "'git codex session remove {}' moves it whole to the trash (its .git is written back first when git still has its admin dir); 'git codex session restore <id>' brings it back",
+                unlinked[0]
+            )),
+        ));
+    }
     // A session branch deleted by hand: the session lists as branch-missing (or running,
     // while its agent is). Its last commit is the newest its worktree's HEAD reflog names, else its base.
     let branchless: Vec<(String, String)> = views

@@ -211,8 +211,21 @@ pub fn save_and_remove_worktree(
         super::modules::forget(&paths.common_dir, &target.worktree, &target.id)?;
         return Ok((None, None));
     };
-    let head = worktree_state(&target.worktree).ok().and_then(|s| s.head);
-    let snapshot = snapshot_if_needed(git, target, branch_tip, scratch)?;
+    let proof = match proof.admin {
+        Some(_) => proof,
+        None => relink(paths, base, target, recorded)?.unwrap_or(proof),
+    };
+    // Where the worktree was, for restore: its HEAD, else (unreadable) the branch's tip.
+    let head = worktree_state(&target.worktree)
+        .ok()
+        .and_then(|s| s.head)
+        .or(branch_tip);
+    // Without its admin dir git would find another repository above it: the trash alone keeps
+    // the tree, whole.
+    let snapshot = match proof.admin {
+        Some(_) => snapshot_if_needed(git, target, branch_tip, scratch)?,
+        None => None,
+    };
     let entry = trash::discard(
         &paths.common_dir,
         &proof,
@@ -223,6 +236,37 @@ pub fn save_and_remove_worktree(
         None,
     )?;
     Ok((snapshot, Some(entry)))
+}
+
+/// A worktree whose `.git` file is gone (a deletion killed halfway, or a person) while git
+/// still has its admin dir gets the file back, so that its work can be snapshotted with its
+/// index: the proof again, or `None` when git has no admin dir for it.
+fn relink(
+    paths: &RepoPaths,
+    base: &Utf8Path,
+    target: &Target,
+    recorded: bool,
+) -> anyhow::Result<Option<trash::Proof>> {
+    let dot_git = target.worktree.join(".git");
+    if fs_err::symlink_metadata(&dot_git).is_ok() {
+        return Ok(None);
+    }
+    let Some(admin) = crate::git::worktrees::admin_entries(&paths.common_dir)?
+        .into_iter()
+        .find(|e| e.worktree.as_deref() == Some(target.worktree.as_path()))
+    else {
+        return Ok(None);
+    };
+    let mut file = crate::state::create_fresh(&dot_git)?;
+    std::io::Write::write_all(
+        &mut file,
+        format!("gitdir: {}\n", admin.admin_dir).as_bytes(),
+    )?;
+    output::note(&format!(
+        "{} had lost its .git file; it names git's admin dir {} again",
+        target.worktree, admin.admin_dir
+    ));
+    trash::prove(paths, base, &target.worktree, recorded)
 }
 
 /// A live agent's session is not removed under it (exit 3); with `--force` its processes are
