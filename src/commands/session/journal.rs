@@ -210,7 +210,7 @@ fn drop_new_branch(ctx: &Ctx, intent: &Intent) -> anyhow::Result<()> {
     };
     let full = format!("refs/heads/{}", intent.branch);
     match ctx.reader.ref_target(&full)? {
-        Some(tip) if tip.to_string() == *start => {
+        Some(tip) if start.parse::<gix::ObjectId>().ok() == Some(tip) => {
             let mut doomed = vec![(full, start.clone())];
             if let Some(base) = ctx.reader.ref_target(&base_ref(&intent.id))? {
                 doomed.push((base_ref(&intent.id), base.to_string()));

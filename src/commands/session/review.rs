@@ -166,7 +166,7 @@ fn stage(
     id: &crate::state::SessionId,
     clean: bool,
 ) -> anyhow::Result<(SessionRecord, Option<String>)> {
-    let _lock = super::journal::lock(&ctx)?;
+    let _lock = super::journal::lock(ctx)?;
     let mut record = ctx.state.record(id)?;
     let staged = if ctx.config.review.auto_stage && !clean {
         let branch_ref = format!("refs/heads/{}", record.branch);
@@ -323,7 +323,7 @@ fn record_verdict(
     message: Option<&str>,
     summary: &Summary,
 ) -> anyhow::Result<String> {
-    let _lock = super::journal::lock(&ctx)?;
+    let _lock = super::journal::lock(ctx)?;
     if branch_tip(ctx, record)? != tip {
         return Err(
             UserError::refused(format!("session '{}' moved during the review", record.id))

@@ -177,7 +177,7 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
 
 /// Under the lock: the session exists, has its worktree, and runs no agent yet.
 fn check_runnable(ctx: &Ctx, id: &SessionId) -> anyhow::Result<SessionRecord> {
-    let _lock = super::journal::lock(&ctx)?;
+    let _lock = super::journal::lock(ctx)?;
     let record = ctx.state.record(id)?;
     if !record.worktree.is_dir() {
         return Err(UserError::runtime(format!(
@@ -206,7 +206,7 @@ fn update_record(
     id: &SessionId,
     change: impl FnOnce(&mut SessionRecord),
 ) -> anyhow::Result<()> {
-    let _lock = super::journal::lock(&ctx)?;
+    let _lock = super::journal::lock(ctx)?;
     if let Ok(mut record) = ctx.state.record(id) {
         change(&mut record);
         ctx.state.write_record(&record)?;
