@@ -9,6 +9,7 @@ mod error;
 mod gate;
 mod git;
 mod hooks;
+mod lifetime;
 mod output;
 mod parallel;
 mod review;

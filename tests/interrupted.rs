@@ -387,3 +387,74 @@ fn a_worktree_that_lost_its_git_file_is_named_removed_and_restored_whole() {
         }
     }
 }
+
+/// A worktree base on another filesystem (tmpfs) than the trash: the move is a copy, then a
+/// deletion. Killed at swept moments of a remove and of a restore, the next command finishes
+/// or rolls back, and the work comes back whole: never a half-deleted tree snapshotted over
+/// the saved one, never a half-copied tree restored.
+#[test]
+fn moves_across_filesystems_killed_at_swept_moments_lose_nothing() {
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have /dev/shm (tmpfs)"
+        );
+        eprintln!("skipped: no /dev/shm here, so no second filesystem to move across");
+        return;
+    }
+    let git = common::gits().remove(0);
+    for verb in ["remove", "restore"] {
+        for delay_ms in [0u64, 25, 60, 120] {
+            let t = &TestEnv::new(&git);
+            let base = tempfile::Builder::new()
+                .prefix("codex-xdev")
+                .tempdir_in(shm)
+                .expect("tmpfs dir");
+            t.set_config(&format!(
+                "[session]\nworktree_base = \"{}\"\n",
+                base.path().display()
+            ));
+            let wt = t.add("s");
+            for i in 0..800 {
+                write_file(
+                    &wt.join(format!("d{}/f{i}.txt", i % 30)),
+                    &format!("file {i}\n"),
+                );
+            }
+            let before = files(&wt);
+            if verb == "restore" {
+                t.codex(&["session", "remove", "s"]).assert().success();
+            }
+            let mut child = std::process::Command::new(common::BIN)
+                .env_clear()
+                .envs(t.vars())
+                .current_dir(&t.repo)
+                .args(["session", verb, "s"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn");
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            let _ = child.kill();
+            let _ = child.wait();
+            let (code, _, err) = run(t.codex(&["session", "prune"]));
+            assert_eq!(
+                code, 0,
+                "{verb} killed after {delay_ms} ms: prune failed: {err}"
+            );
+            if !t.state_dir().join("sessions/s.json").exists() {
+                let (code, _, err) = run(t.codex(&["session", "restore", "s"]));
+                assert_eq!(
+                    code, 0,
+                    "{verb} killed after {delay_ms} ms: restore failed: {err}"
+                );
+            }
+            assert_same(
+                &files(&base.path().join("wt-s")),
+                &before,
+                &format!("{verb} killed after {delay_ms} ms"),
+            );
+        }
+    }
+}

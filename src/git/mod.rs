@@ -207,6 +207,13 @@ impl Git {
             );
         }
         scrub_env(&mut cmd);
+        // SAFETY: die_with_parent calls only async-signal-safe functions.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(
+                &mut cmd,
+                crate::lifetime::die_with_parent,
+            );
+        }
         cmd.env("GIT_NO_REPLACE_OBJECTS", "1")
             .env("GIT_GRAFT_FILE", "/nonexistent/git-codex/no-grafts");
         cmd.stdin(Stdio::null());

@@ -14,28 +14,7 @@ use std::process::Command;
 pub const GROUP_SIGNALS: [libc::c_int; 4] =
     [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
-/// Asks the kernel to kill this process when its parent dies, and checks the parent is still
-/// the one it was (it may have died just before).
-pub fn die_with_parent() -> io::Result<()> {
-    // SAFETY: getppid and prctl with integer arguments have no memory effects.
-    unsafe {
-        let parent = libc::getppid();
-        if libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0,
-            0,
-            0,
-        ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::getppid() != parent {
-            libc::_exit(1);
-        }
-    }
-    Ok(())
-}
+pub use crate::lifetime::die_with_parent;
 
 /// Ignores the group's signals in this process (see [`GROUP_SIGNALS`]).
 pub fn ignore_group_signals() {
