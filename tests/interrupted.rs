@@ -458,3 +458,43 @@ fn moves_across_filesystems_killed_at_swept_moments_lose_nothing() {
         }
     }
 }
+
+/// A git killed with git-codex in the middle of `update-ref` leaves `<ref>.lock`, and git then
+/// refuses that ref for good. The next command deletes it when no git runs in the repository,
+/// and never while one does (a live git may hold a ref lock without keeping it open).
+#[test]
+fn a_ref_lock_left_by_a_killed_git_is_cleared_only_when_no_git_runs() {
+    each_git(|t| {
+        let before = busy_session(t);
+        t.codex(&["session", "remove", "s"]).assert().success();
+        assert!(run_killed(t, &["session", "restore", "s"], 1));
+        // What `git update-ref refs/codex/bases/s` leaves when killed holding its lock.
+        let lock = t.repo.join(".git/refs/codex/bases/s.lock");
+        write_file(&lock, "0000000000000000000000000000000000000000\n");
+        // A git at work in the repository: the lock may be its own.
+        let mut busy = std::process::Command::new(&t.git)
+            .args(["cat-file", "--batch"])
+            .current_dir(&t.repo)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("git cat-file");
+        let (code, _, err) = run(t.codex(&["session", "prune"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(lock.exists(), "a lock was deleted while a git ran: {err}");
+        drop(busy.stdin.take());
+        busy.wait().expect("git ends");
+        let (code, _, err) = run(t.codex(&["session", "restore", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains("s.lock, left by a git killed with git-codex"),
+            "{err}"
+        );
+        assert!(!lock.exists());
+        assert_same(
+            &files(&t.worktree("s")),
+            &before,
+            "restored after the stale lock",
+        );
+    });
+}

@@ -12,6 +12,7 @@ pub mod read;
 pub mod refs;
 pub mod restore;
 pub mod snapshot;
+pub mod stale;
 pub mod unfiltered;
 pub mod unseen;
 pub mod worktrees;

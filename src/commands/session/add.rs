@@ -363,21 +363,24 @@ fn session_work_in(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<Option<S
 
 fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
     let record = &plan.record;
-    ctx.state.write_intent(&Intent {
-        op: if plan.new_branch && plan.trash.is_none() && plan.snapshot.is_none() {
-            Op::Add
-        } else {
-            Op::Restore
+    super::journal::begin(
+        ctx,
+        &Intent {
+            op: if plan.new_branch && plan.trash.is_none() && plan.snapshot.is_none() {
+                Op::Add
+            } else {
+                Op::Restore
+            },
+            id: record.id.clone(),
+            branch: record.branch.clone(),
+            worktree: record.worktree.clone(),
+            started: jiff::Timestamp::now(),
+            new_branch_at: plan.new_branch.then(|| plan.start.clone()),
+            entry: plan.trash.as_ref().map(|e| e.dir.clone()),
+            keep_branch: false,
+            copied_files: Vec::new(),
         },
-        id: record.id.clone(),
-        branch: record.branch.clone(),
-        worktree: record.worktree.clone(),
-        started: jiff::Timestamp::now(),
-        new_branch_at: plan.new_branch.then(|| plan.start.clone()),
-        entry: plan.trash.as_ref().map(|e| e.dir.clone()),
-        keep_branch: false,
-        copied_files: Vec::new(),
-    })?;
+    )?;
     let base_dir = ctx.worktree_base();
     if !base_dir.exists() {
         fs_err::create_dir_all(&base_dir)?;

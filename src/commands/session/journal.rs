@@ -26,6 +26,13 @@ pub fn lock(ctx: &Ctx) -> anyhow::Result<StateLock> {
     Ok(lock)
 }
 
+/// Starts an operation: stale lock files on the refs it writes go (a git killed with an earlier
+/// command left them), then its intent is written.
+pub fn begin(ctx: &Ctx, intent: &Intent) -> anyhow::Result<()> {
+    clear_locks(ctx, intent);
+    ctx.state.write_intent(intent)
+}
+
 /// Finishes or rolls back every interrupted operation; the caller holds the lock. Never fails:
 /// what cannot be finished is a warning, its intent stays, and `doctor` names it.
 pub fn replay(ctx: &Ctx) {
@@ -41,6 +48,7 @@ pub fn replay(ctx: &Ctx) {
         let Ok(intent) = pending.intent else {
             continue;
         };
+        clear_locks(ctx, &intent);
         let done = match intent.op {
             Op::Remove => finish_remove(ctx, &intent),
             Op::Add | Op::Restore => undo_create(ctx, &intent),
@@ -53,6 +61,33 @@ pub fn replay(ctx: &Ctx) {
                 intent.id
             )),
         }
+    }
+}
+
+/// The lock files a git killed with the command left on the refs it writes (git refuses those
+/// refs until they go), deleted when provably stale (see `git::stale`).
+fn clear_locks(ctx: &Ctx, intent: &Intent) {
+    let refs = [
+        format!("refs/heads/{}", intent.branch),
+        base_ref(&intent.id),
+        crate::git::snapshot::snapshot_ref(&intent.id),
+        crate::git::ledger::ledger_ref(&intent.id),
+    ];
+    let base = ctx.worktree_base();
+    let roots = [
+        ctx.paths.main_root.as_path(),
+        ctx.paths.common_dir.as_path(),
+        base.as_path(),
+    ];
+    match crate::git::stale::clear_ref_locks(&ctx.paths.common_dir, &refs, &roots) {
+        Ok(cleared) => {
+            for path in cleared {
+                output::note(&format!(
+                    "Deleted {path}, left by a git killed with git-codex"
+                ));
+            }
+        }
+        Err(err) => output::warning(&format!("cannot delete stale ref locks: {err:#}")),
     }
 }
 

@@ -179,17 +179,20 @@ pub fn prepare_removal(ctx: &Ctx, target: &Target) -> anyhow::Result<Option<Obje
 /// Writes that session `target` is being removed, before anything of it changes: a removal
 /// killed halfway is finished by the next git-codex command (see `journal`). `settle` drops it.
 pub fn intend_removal(ctx: &Ctx, target: &Target, keep_branch: bool) -> anyhow::Result<()> {
-    ctx.state.write_intent(&Intent {
-        op: Op::Remove,
-        id: target.id.clone(),
-        branch: target.branch.clone(),
-        worktree: target.worktree.clone(),
-        started: jiff::Timestamp::now(),
-        new_branch_at: None,
-        entry: None,
-        keep_branch,
-        copied_files: target.copied_files.clone(),
-    })
+    super::journal::begin(
+        ctx,
+        &Intent {
+            op: Op::Remove,
+            id: target.id.clone(),
+            branch: target.branch.clone(),
+            worktree: target.worktree.clone(),
+            started: jiff::Timestamp::now(),
+            new_branch_at: None,
+            entry: None,
+            keep_branch,
+            copied_files: target.copied_files.clone(),
+        },
+    )
 }
 
 /// The first half of a removal, safe to run for many sessions at once: prove the worktree is
