@@ -116,7 +116,12 @@ impl Git {
             )?,
             (Some(wt), Strategy::Squash) => {
                 self.merge_in(wt, &["merge", "--squash", "-q", &tip], true)?;
-                self.run(wt, &["commit", "-q", "-m", landing.message])?;
+                if let Err(err) = self.run(wt, &["commit", "-q", "-m", landing.message]) {
+                    // A hook refused it: the squash is unstaged again (no SQUASH_MSG stays),
+                    // the person's unstaged changes kept (there were none to tracked files).
+                    let _ = self.run(wt, &["reset", "-q", "--merge"]);
+                    return Err(err);
+                }
             }
             (None, Strategy::Ff | Strategy::Rebase) => self.fast_forward(landing, &tip)?,
             (None, Strategy::Merge | Strategy::Squash) => {
@@ -124,6 +129,18 @@ impl Git {
             }
         }
         self.run(landing.main_root, &["rev-parse", landing.target_ref])
+    }
+
+    /// Whether merging `tip` into `old` would leave `old`'s tree as it is: every change of
+    /// the session is there already. A conflict is a change.
+    pub fn lands_nothing(&self, root: &Utf8Path, old: &str, tip: &str) -> anyhow::Result<bool> {
+        let merged = match self.run(root, &["merge-tree", "--write-tree", old, tip]) {
+            Ok(out) => out.lines().next().unwrap_or_default().to_string(),
+            Err(err) if err.downcast_ref::<GitFailed>().is_some() => return Ok(false),
+            Err(err) => return Err(err),
+        };
+        let tree = self.run(root, &["rev-parse", &format!("{old}^{{tree}}")])?;
+        Ok(!merged.is_empty() && merged == tree)
     }
 
     /// Runs a merge in a worktree; on failure names the conflicts and undoes it.

@@ -289,9 +289,15 @@ fn check(args: &[&str], out: &Output) -> anyhow::Result<String> {
         }
         Ok(text)
     } else {
+        // Some failures are told on stdout only (`git commit` with nothing to commit).
+        let said = if out.stderr.iter().all(u8::is_ascii_whitespace) {
+            &out.stdout
+        } else {
+            &out.stderr
+        };
         Err(GitFailed {
             args: args.join(" "),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            stderr: String::from_utf8_lossy(said).trim().to_string(),
         }
         .into())
     }

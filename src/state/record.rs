@@ -39,6 +39,21 @@ pub struct SessionRecord {
     /// How the last run went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<LastRun>,
+    /// Where `session merge` landed the session: a merge run again at the same tip says so
+    /// instead of landing it twice (a squash or rebase leaves the tip off the target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed: Option<Landed>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Landed {
+    /// The session tip that landed.
+    pub tip: String,
+    /// The full name of the branch it landed on.
+    pub target: String,
+    /// The target's commit that carries it.
+    pub commit: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

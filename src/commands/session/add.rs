@@ -187,6 +187,7 @@ pub fn new_record(
         copied_files: Vec::new(),
         agent: None,
         last_run: None,
+        landed: None,
     })
 }
 

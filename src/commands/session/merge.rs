@@ -10,6 +10,7 @@ use crate::gate::Gate;
 use crate::git::land::{Landing, Strategy};
 use crate::output::{self, escape};
 use crate::review::approval::{self, ApprovalState};
+use crate::state::record::Landed;
 use crate::state::{SessionRecord, id};
 
 pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
@@ -36,39 +37,15 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
         })?;
     crate::gate::record::observe(&ctx, &record)?;
     require_approval(&ctx, &record, old, tip)?;
-    if ctx.reader.count_exclusive(tip, &[old])? == 0 {
-        output::note(&format!(
-            "{} already contains session '{id}'",
-            escape::quote(&target)
-        ));
-    } else {
-        let strategy = match args.strategy {
-            MergeStrategy::Merge => Strategy::Merge,
-            MergeStrategy::Squash => Strategy::Squash,
-            MergeStrategy::Rebase => Strategy::Rebase,
-            MergeStrategy::Ff => Strategy::Ff,
-        };
-        let message = merge_message(&ctx, &record, tip, old)?;
-        let (old_hex, tip_hex) = (old.to_string(), tip.to_string());
-        let scratch = ctx.state.scratch_dir(&record.id);
-        let landing = Landing {
-            main_root: &ctx.paths.main_root,
-            target_ref: &target_ref,
-            old: &old_hex,
-            tip: &tip_hex,
-            message: &message,
-            scratch: &scratch,
-        };
-        let checkout = ctx
-            .git
-            .worktree_with_branch(&ctx.paths.main_root, &target_ref)?;
-        let new = ctx.git.land(&landing, checkout.as_deref(), strategy)?;
-        output::note(&format!(
-            "Landed session '{id}' on {} ({}..{})",
-            escape::quote(&target),
-            &old_hex[..12],
-            &new[..new.len().min(12)]
-        ));
+    let strategy = match args.strategy {
+        MergeStrategy::Merge => Strategy::Merge,
+        MergeStrategy::Squash => Strategy::Squash,
+        MergeStrategy::Rebase => Strategy::Rebase,
+        MergeStrategy::Ff => Strategy::Ff,
+    };
+    match already_landed(&ctx, &record, &target_ref, old, tip, strategy)? {
+        Some(why) => output::note(&why),
+        None => land(&ctx, &record, &target_ref, old, tip, strategy)?,
     }
     if args.remove {
         let target = Target::from(&record);
@@ -81,6 +58,93 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Why the target already has the session, if it does: its tip is in the target's history,
+/// this tip landed there before (the record says as what, and that commit is still there),
+/// or a squash or rebase of it would change nothing (it landed and git-codex died before
+/// recording it, or the same change came another way). Then nothing lands a second time.
+fn already_landed(
+    ctx: &Ctx,
+    record: &SessionRecord,
+    target_ref: &str,
+    old: ObjectId,
+    tip: ObjectId,
+    strategy: Strategy,
+) -> anyhow::Result<Option<String>> {
+    let id = &record.id;
+    let target = escape::quote(target_ref.trim_start_matches("refs/heads/"));
+    if ctx.reader.count_exclusive(tip, &[old])? == 0 {
+        return Ok(Some(format!("{target} already contains session '{id}'")));
+    }
+    let recorded = record
+        .landed
+        .as_ref()
+        .filter(|l| l.target == target_ref && l.tip == tip.to_string())
+        .and_then(|l| ObjectId::from_hex(l.commit.as_bytes()).ok());
+    // A commit that is gone (history rewritten, collected) is not evidence.
+    if let Some(commit) = recorded
+        && ctx
+            .reader
+            .count_exclusive(commit, &[old])
+            .is_ok_and(|n| n == 0)
+    {
+        return Ok(Some(format!(
+            "session '{id}' already landed on {target} as {}: nothing to land",
+            &commit.to_string()[..12]
+        )));
+    }
+    if matches!(strategy, Strategy::Squash | Strategy::Rebase)
+        && ctx
+            .git
+            .lands_nothing(&ctx.paths.main_root, &old.to_string(), &tip.to_string())?
+    {
+        return Ok(Some(format!(
+            "{target} already has every change of session '{id}': nothing to land"
+        )));
+    }
+    Ok(None)
+}
+
+/// Lands the session, then records where (see [`already_landed`]).
+fn land(
+    ctx: &Ctx,
+    record: &SessionRecord,
+    target_ref: &str,
+    old: ObjectId,
+    tip: ObjectId,
+    strategy: Strategy,
+) -> anyhow::Result<()> {
+    let message = merge_message(ctx, record, tip, old)?;
+    let (old_hex, tip_hex) = (old.to_string(), tip.to_string());
+    let scratch = ctx.state.scratch_dir(&record.id);
+    let landing = Landing {
+        main_root: &ctx.paths.main_root,
+        target_ref,
+        old: &old_hex,
+        tip: &tip_hex,
+        message: &message,
+        scratch: &scratch,
+    };
+    let checkout = ctx
+        .git
+        .worktree_with_branch(&ctx.paths.main_root, target_ref)?;
+    let new = ctx.git.land(&landing, checkout.as_deref(), strategy)?;
+    output::note(&format!(
+        "Landed session '{}' on {} ({}..{})",
+        record.id,
+        escape::quote(target_ref.trim_start_matches("refs/heads/")),
+        &old_hex[..12],
+        &new[..new.len().min(12)]
+    ));
+    // Read again: observing the session may have written its record.
+    let mut landed = ctx.state.record(&id::parse(&record.id)?)?;
+    landed.landed = Some(Landed {
+        tip: tip_hex,
+        target: target_ref.to_string(),
+        commit: new,
+    });
+    ctx.state.write_record(&landed)
 }
 
 /// `--into`, or the first protected branch that is a plain name.

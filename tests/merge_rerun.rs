@@ -1,0 +1,151 @@
+//! `session merge` run again: after it landed, or after it was killed halfway, it says what
+//! is there, lands nothing twice and leaves nothing behind (issue 16, classes 5 and 6).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{TestEnv, each_git, run, write_file};
+
+/// A session with one reviewed, approved commit adding `file`.
+fn approved(t: &TestEnv, id: &str, file: &str) {
+    let (code, out, err) = run(t.codex(&["session", "add", id, "--base", "main"]));
+    assert_eq!(code, 0, "{err}");
+    write_file(&PathBuf::from(out.trim()).join(file), id);
+    t.codex(&["session", "review", id]).assert().success();
+    t.codex(&["session", "review", id, "--approve"])
+        .assert()
+        .success();
+}
+
+/// What a re-run must leave alone: main's tip, the main worktree's index and its git dir's
+/// merge state files.
+fn assert_nothing_left(t: &TestEnv, what: &str) {
+    let git_dir = t.repo.join(".git");
+    for file in ["SQUASH_MSG", "MERGE_MSG", "MERGE_HEAD", "AUTO_MERGE"] {
+        assert!(!git_dir.join(file).exists(), "{what}: {file} left behind");
+    }
+    assert_eq!(
+        t.git(&["status", "--porcelain", "--untracked-files=no"]),
+        "",
+        "{what}: nothing staged or changed"
+    );
+    let list = t.git(&["worktree", "list", "--porcelain"]);
+    assert!(!list.contains("replay-"), "{what}: {list}");
+}
+
+#[test]
+fn a_merge_run_again_after_it_landed_says_so_and_lands_nothing() {
+    for checked_out in [true, false] {
+        each_git(|t| {
+            t.set_config("[session]\nmax_parallel = 8\n");
+            if !checked_out {
+                t.git(&["switch", "-q", "-c", "elsewhere"]);
+            }
+            for strategy in ["merge", "squash", "rebase", "ff"] {
+                let what = format!("{strategy} (checked out: {checked_out})");
+                let id = format!("s-{strategy}");
+                approved(t, &id, &format!("{strategy}.txt"));
+                let merge = ["session", "merge", &id, "--strategy", strategy];
+                let (code, _, err) = run(t.codex(&merge));
+                assert_eq!(code, 0, "{what}: {err}");
+                let landed = t.git(&["rev-parse", "main"]);
+                let (code, _, err) = run(t.codex(&merge));
+                assert_eq!(code, 0, "{what}, run again: {err}");
+                assert!(err.contains("already"), "{what}: {err}");
+                assert!(!err.contains("Landed"), "{what}: {err}");
+                assert_eq!(
+                    t.git(&["rev-parse", "main"]),
+                    landed,
+                    "{what}: no new commit"
+                );
+                assert_nothing_left(t, &what);
+            }
+        });
+    }
+}
+
+#[test]
+fn main_moved_on_after_a_squash_then_the_squash_runs_again() {
+    each_git(|t| {
+        approved(t, "s", "s.txt");
+        let merge = ["session", "merge", "s", "--strategy", "squash"];
+        t.codex(&merge).assert().success();
+        // Someone edits the landed file on main: the session's change is no longer whole there.
+        t.commit_in(&t.repo, "s.txt", "edited on main\n");
+        let main = t.git(&["rev-parse", "main"]);
+        let (code, _, err) = run(t.codex(&merge));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("already landed"), "{err}");
+        assert_eq!(t.git(&["rev-parse", "main"]), main);
+        assert_nothing_left(t, "squash after main moved on");
+    });
+}
+
+/// A git that kills git-codex (its parent) right after the `nth` git call that contains
+/// `marker` in its arguments has finished: the moment after a step, before the next.
+fn killer_git(t: &TestEnv, marker: &str, nth: u32) -> PathBuf {
+    let dir = t.root().join("killer");
+    std::fs::create_dir_all(&dir).expect("killer dir");
+    let script = dir.join("git");
+    let count = dir.join("count");
+    write_file(
+        &script,
+        &format!(
+            "#!/bin/sh\n\"{real}\" \"$@\"\ncode=$?\ncase \" $* \" in *' {marker} '*)\n  \
+             n=$(cat '{count}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{count}'\n  \
+             [ $n -eq {nth} ] && kill -9 $PPID ;;\nesac\nexit $code\n",
+            real = t.git.display(),
+            count = count.display(),
+        ),
+    );
+    set_executable(&script);
+    script
+}
+
+fn set_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+#[test]
+fn a_merge_killed_after_it_landed_is_finished_by_the_next_merge_or_remove() {
+    for (strategy, next) in [
+        ("merge", "merge"),
+        ("squash", "merge"),
+        ("rebase", "merge"),
+        ("merge", "remove"),
+        ("squash", "remove"),
+    ] {
+        each_git(|t| {
+            let what = format!("{strategy}, then {next}");
+            approved(t, "k", "k.txt");
+            // The landing's last git call is the rev-parse of the target: kill right after.
+            let git = killer_git(t, "refs/heads/main", 1);
+            let merge = ["session", "merge", "k", "--strategy", strategy, "--remove"];
+            let mut cmd = t.codex(&merge);
+            cmd.env("GIT_CODEX_GIT", &git);
+            let (code, _, err) = run(cmd);
+            assert_ne!(code, 0, "{what}: killed: {err}");
+            assert_eq!(t.git(&["show", "main:k.txt"]), "k", "{what}: it landed");
+            assert!(
+                t.worktree("k").exists(),
+                "{what}: killed before the removal"
+            );
+            let landed = t.git(&["rev-parse", "main"]);
+            let (code, _, err) = if next == "merge" {
+                run(t.codex(&merge))
+            } else {
+                run(t.codex(&["session", "remove", "k"]))
+            };
+            assert_eq!(code, 0, "{what}: {err}");
+            if next == "merge" {
+                assert!(err.contains("already"), "{what}: {err}");
+            }
+            assert!(err.contains("Removed session 'k'"), "{what}: {err}");
+            assert_eq!(t.git(&["rev-parse", "main"]), landed, "{what}");
+            assert!(!t.worktree("k").exists(), "{what}");
+            assert_nothing_left(t, &what);
+        });
+    }
+}
