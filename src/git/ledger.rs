@@ -149,7 +149,7 @@ impl Ledger {
 
 /// The ledger of session `id`, if it has one.
 pub fn of(repo: &gix::Repository, id: &str) -> anyhow::Result<Option<Ledger>> {
-    match repo.try_find_reference(ledger_ref(id).as_str())? {
+    match super::steady_refs::find(repo, &ledger_ref(id))? {
         Some(reference) => match reference.target().try_id() {
             Some(head) => Ok(Some(read(repo, head.to_owned())?)),
             None => Ok(None),
@@ -161,8 +161,7 @@ pub fn of(repo: &gix::Repository, id: &str) -> anyhow::Result<Option<Ledger>> {
 /// Every ledger: `(session id, head)`.
 pub fn all(repo: &gix::Repository) -> anyhow::Result<Vec<(String, ObjectId)>> {
     let mut out = Vec::new();
-    for reference in repo.references()?.prefixed(LEDGER_PREFIX)? {
-        let reference = reference.map_err(|e| anyhow::anyhow!("{e}"))?;
+    for reference in super::steady_refs::list(repo, LEDGER_PREFIX)? {
         let name = reference.name().as_bstr().to_string();
         if let (Some(id), Some(head)) = (
             name.strip_prefix(LEDGER_PREFIX),

@@ -13,6 +13,7 @@ pub mod refs;
 pub mod restore;
 pub mod snapshot;
 pub mod stale;
+pub mod steady_refs;
 pub mod unfiltered;
 pub mod unseen;
 pub mod worktrees;

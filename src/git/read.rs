@@ -5,6 +5,8 @@ use anyhow::Context as _;
 use camino::{Utf8Path, Utf8PathBuf};
 use gix::ObjectId;
 
+use super::steady_refs;
+
 use crate::error::UserError;
 
 /// Where a repository lives, as every command needs it.
@@ -103,7 +105,7 @@ impl Reader {
                 .hint("give a branch, tag or commit, e.g. --base main")
             }
         };
-        let id = self.current.rev_parse_single(rev).map_err(|_| bad())?;
+        let id = steady_refs::rev_parse(&self.current, rev).map_err(|_| bad())?;
         let commit = id
             .object()
             .map_err(|_| bad())?
@@ -114,7 +116,7 @@ impl Reader {
 
     /// The commit a ref points at, or `None` when the ref does not exist.
     pub fn ref_target(&self, name: &str) -> anyhow::Result<Option<ObjectId>> {
-        match self.repo.try_find_reference(name)? {
+        match steady_refs::find(&self.repo, name)? {
             Some(mut reference) => Ok(Some(reference.peel_to_id()?.detach())),
             None => Ok(None),
         }
@@ -122,7 +124,7 @@ impl Reader {
 
     /// The object a ref points at, not peeled (an annotated tag stays a tag).
     pub fn ref_id(&self, name: &str) -> anyhow::Result<Option<ObjectId>> {
-        match self.repo.try_find_reference(name)? {
+        match steady_refs::find(&self.repo, name)? {
             Some(reference) => Ok(reference.target().try_id().map(|id| id.to_owned())),
             None => Ok(None),
         }
@@ -138,14 +140,14 @@ impl Reader {
         ["refs/heads/", "refs/remotes/"]
             .iter()
             .map(|prefix| format!("{prefix}{rev}"))
-            .find(|full| matches!(self.repo.try_find_reference(full.as_str()), Ok(Some(_))))
+            .find(|full| matches!(steady_refs::find(&self.repo, full), Ok(Some(_))))
     }
 
     /// The repository's default branch, as people mean it: what `origin/HEAD` names, else
     /// `init.defaultBranch` or `main`, `master`, `trunk` when such a branch exists, else the
     /// branch the main worktree has checked out. `None` when none names a branch.
     pub fn default_branch(&self) -> Option<String> {
-        if let Ok(Some(origin)) = self.repo.try_find_reference("refs/remotes/origin/HEAD")
+        if let Ok(Some(origin)) = steady_refs::find(&self.repo, "refs/remotes/origin/HEAD")
             && let Some(target) = origin.target().try_name()
             && let Some(branch) = target
                 .as_bstr()
@@ -164,8 +166,7 @@ impl Reader {
             .chain(["main", "master", "trunk"].map(str::to_string))
             .find(|b| {
                 matches!(
-                    self.repo
-                        .try_find_reference(format!("refs/heads/{b}").as_str()),
+                    steady_refs::find(&self.repo, &format!("refs/heads/{b}")),
                     Ok(Some(_))
                 )
             });
@@ -183,10 +184,7 @@ impl Reader {
     /// `except`: local and remote-tracking branches, tags, the stash, notes.
     pub fn ref_tips_except(&self, except: &[String]) -> anyhow::Result<Vec<ObjectId>> {
         let mut tips = Vec::new();
-        for reference in self.repo.references()?.all()? {
-            let Ok(mut reference) = reference else {
-                continue;
-            };
+        for mut reference in steady_refs::list_skipping_broken(&self.repo)? {
             let name = reference.name().as_bstr().to_string();
             if name.starts_with("refs/codex/") || except.contains(&name) {
                 continue;
@@ -243,8 +241,7 @@ impl Reader {
     /// Local branches whose full name starts with `prefix`, with their tips.
     pub fn branches_with_prefix(&self, prefix: &str) -> anyhow::Result<Vec<(String, ObjectId)>> {
         let mut out = Vec::new();
-        for reference in self.repo.references()?.local_branches()? {
-            let mut reference = reference.map_err(|e| anyhow::anyhow!("{e}"))?;
+        for mut reference in steady_refs::list(&self.repo, "refs/heads/")? {
             let name = reference.name().as_bstr().to_string();
             if name.starts_with(prefix)
                 && let Ok(id) = reference.peel_to_id()
@@ -258,8 +255,7 @@ impl Reader {
     /// Tips of every local branch except those named (full names) in `except`.
     pub fn branch_tips_except(&self, except: &[String]) -> anyhow::Result<Vec<ObjectId>> {
         let mut tips = Vec::new();
-        for reference in self.repo.references()?.local_branches()? {
-            let mut reference = reference.map_err(|e| anyhow::anyhow!("{e}"))?;
+        for mut reference in steady_refs::list(&self.repo, "refs/heads/")? {
             let name = reference.name().as_bstr().to_string();
             if except.contains(&name) {
                 continue;
@@ -299,10 +295,11 @@ impl Reader {
         let Some(name) = self.current.head_name()? else {
             return Ok(None);
         };
-        let Ok(id) = self.current.head_id() else {
+        let name = name.as_bstr().to_string();
+        let Ok(Some(mut branch)) = steady_refs::find(&self.current, &name) else {
             return Ok(None);
         };
-        Ok(Some((name.as_bstr().to_string(), id.detach())))
+        Ok(Some((name, branch.peel_to_id()?.detach())))
     }
 
     /// An object's data as stored (a tag with its signature, say).
@@ -328,7 +325,10 @@ impl Reader {
             return Ok((start.to_string(), start));
         };
         let name = head.shorten().to_string();
-        let tip = self.repo.head_id()?.detach();
+        let tip = match steady_refs::find(&self.repo, &head.as_bstr().to_string())? {
+            Some(mut branch) => branch.peel_to_id()?.detach(),
+            None => return Ok((start.to_string(), start)),
+        };
         let meet = self
             .repo
             .merge_base(start, tip)
