@@ -80,7 +80,9 @@ fn already_landed(
     let recorded = record
         .landed
         .as_ref()
-        .filter(|l| l.target == target_ref && l.tip == tip.to_string())
+        .filter(|l| {
+            l.target == target_ref && ObjectId::from_hex(l.tip.as_bytes()).ok() == Some(tip)
+        })
         .and_then(|l| ObjectId::from_hex(l.commit.as_bytes()).ok());
     // A commit that is gone (history rewritten, collected) is not evidence.
     if let Some(commit) = recorded
