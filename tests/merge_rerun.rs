@@ -149,3 +149,72 @@ fn a_merge_killed_after_it_landed_is_finished_by_the_next_merge_or_remove() {
         });
     }
 }
+
+/// Kills `merge --strategy rebase` right after its replay, with the replay worktree still
+/// registered with git; returns that worktree's path.
+fn killed_replay(t: &TestEnv, id: &str) -> String {
+    approved(t, id, &format!("{id}.txt"));
+    let git = killer_git(t, "rebase", 1);
+    let mut cmd = t.codex(&["session", "merge", id, "--strategy", "rebase"]);
+    cmd.env("GIT_CODEX_GIT", &git);
+    let (code, _, err) = run(cmd);
+    assert_ne!(code, 0, "killed: {err}");
+    std::fs::remove_file(t.root().join("killer/count")).expect("reset the count");
+    let list = t.git(&["worktree", "list", "--porcelain"]);
+    let replay = list
+        .lines()
+        .filter_map(|l| l.strip_prefix("worktree "))
+        .find(|p| p.contains("replay-"))
+        .unwrap_or_else(|| panic!("the replay worktree is left: {list}"));
+    replay.to_string()
+}
+
+#[test]
+fn the_replay_worktree_of_a_killed_rebase_is_removed_by_the_next_merge_prune_or_doctor() {
+    for next in ["merge", "prune", "doctor"] {
+        each_git(|t| {
+            let replay = killed_replay(t, "r");
+            let (code, out, err) = match next {
+                "merge" => run(t.codex(&["session", "merge", "r", "--strategy", "rebase"])),
+                "prune" => run(t.codex(&["session", "prune"])),
+                _ => run(t.codex(&["doctor"])),
+            };
+            assert!(next == "doctor" || code == 0, "{next}: {err}");
+            let said = format!("{out}{err}");
+            assert!(said.contains("replay worktree"), "{next}: {said}");
+            assert!(said.contains(&replay), "{next}: {said}");
+            let list = t.git(&["worktree", "list", "--porcelain"]);
+            assert!(!list.contains("replay-"), "{next}: {list}");
+            assert!(!std::path::Path::new(&replay).exists(), "{next}");
+            if next == "merge" {
+                assert_eq!(t.git(&["show", "main:r.txt"]), "r");
+            }
+            // The session itself is untouched by the clean-up.
+            assert!(t.worktree("r").join("r.txt").exists(), "{next}");
+        });
+    }
+}
+
+#[test]
+fn a_replay_worktree_of_a_person_is_never_removed() {
+    each_git(|t| {
+        // A person's own worktree whose name looks like a replay, outside the scratch dir.
+        let theirs = t.root().join("replay-1");
+        t.git(&[
+            "worktree",
+            "add",
+            "-q",
+            "--detach",
+            theirs.to_str().unwrap(),
+        ]);
+        write_file(&theirs.join("notes.txt"), "mine\n");
+        let (code, _, err) = run(t.codex(&["session", "prune"]));
+        assert_eq!(code, 0, "{err}");
+        run(t.codex(&["doctor"]));
+        assert_eq!(
+            std::fs::read_to_string(theirs.join("notes.txt")).unwrap(),
+            "mine\n"
+        );
+        assert!(t.git(&["worktree", "list"]).contains("replay-1"));
+    });
+}

@@ -7,6 +7,7 @@ pub mod hunks;
 pub mod land;
 pub mod ledger;
 pub mod loose_lock;
+pub mod merge_leftovers;
 pub mod nested;
 pub mod read;
 pub mod refs;

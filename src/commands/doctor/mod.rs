@@ -2,6 +2,7 @@
 //! every failure comes with a hint. Exit 1 when a check fails.
 
 mod journal;
+mod merges;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
@@ -152,6 +153,7 @@ fn repository_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
     checks.push(client_check(ctx));
     checks.push(trash_check(ctx));
     checks.push(journal::interrupted_check(ctx));
+    checks.push(merges::merges_check(ctx));
     sessions_checks(ctx, checks);
 }
 

@@ -36,6 +36,11 @@ pub fn begin(ctx: &Ctx, intent: &Intent) -> anyhow::Result<()> {
 /// Finishes or rolls back every interrupted operation; the caller holds the lock. Never fails:
 /// what cannot be finished is a warning, its intent stays, and `doctor` names it.
 pub fn replay(ctx: &Ctx) {
+    if let Err(err) = super::merge::clear_replays(ctx) {
+        output::warning(&format!(
+            "cannot remove the replay worktree a killed merge left: {err:#}"
+        ));
+    }
     if let Err(err) = trash::finish_deletions(&ctx.paths.common_dir) {
         output::warning(&format!(
             "cannot finish deleting old trash entries: {err:#}"

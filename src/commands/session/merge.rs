@@ -1,5 +1,6 @@
 //! `git codex session merge <id>`: lands an approved session on a protected branch.
 
+use camino::{Utf8Path, Utf8PathBuf};
 use gix::ObjectId;
 
 use super::remove::{Target, describe, remove_session};
@@ -8,6 +9,7 @@ use crate::context::Ctx;
 use crate::error::UserError;
 use crate::gate::Gate;
 use crate::git::land::{Landing, Strategy};
+use crate::git::merge_leftovers::Unfinished;
 use crate::output::{self, escape};
 use crate::review::approval::{self, ApprovalState};
 use crate::state::record::Landed;
@@ -131,6 +133,14 @@ fn land(
     let checkout = ctx
         .git
         .worktree_with_branch(&ctx.paths.main_root, target_ref)?;
+    if let Some(wt) = &checkout
+        && let Some(found) = ctx.git.unfinished_merge(wt)?
+    {
+        let tip = tip.to_string();
+        let (what, hint) =
+            describe_unfinished(wt, &found, |head| (head == tip).then(|| record.id.clone()));
+        return Err(UserError::refused(what).hint(hint).into());
+    }
     let new = ctx.git.land(&landing, checkout.as_deref(), strategy)?;
     output::note(&format!(
         "Landed session '{}' on {} ({}..{})",
@@ -147,6 +157,94 @@ fn land(
         commit: new,
     });
     ctx.state.write_record(&landed)
+}
+
+/// Removes the replay worktrees of killed `merge --strategy rebase` runs; the caller holds
+/// the state lock (so no merge is running). Returns them.
+pub fn clear_replays(ctx: &Ctx) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let scratch = ctx.state.root.join("scratch");
+    let cleared = ctx
+        .git
+        .clear_replays(&ctx.paths.main_root, &ctx.paths.common_dir, &scratch)?;
+    for path in &cleared {
+        output::note(&format!(
+            "Removed the replay worktree {path} that a killed merge left"
+        ));
+    }
+    Ok(cleared)
+}
+
+/// What a merge stopped in `wt` is, and the one command that clears it without losing
+/// anything of the person's. `session_of` names the session whose tip a commit is.
+pub fn describe_unfinished(
+    wt: &Utf8Path,
+    found: &Unfinished,
+    session_of: impl Fn(&str) -> Option<String>,
+) -> (String, String) {
+    let short = |head: &str| head[..head.len().min(12)].to_string();
+    let whose = |head: &str| match session_of(head) {
+        Some(id) => format!(
+            "session '{id}' ({}), left by an interrupted 'git codex session merge'",
+            short(head)
+        ),
+        None => format!("commit {}", short(head)),
+    };
+    let again = "then run the merge again";
+    match found {
+        Unfinished::Merge {
+            head, conflicts, ..
+        } if !conflicts.is_empty() => (
+            format!(
+                "{wt} is in the middle of a merge of {} with conflicts in {}",
+                whose(head),
+                conflicts.join(", ")
+            ),
+            format!(
+                "run 'git merge --abort' in {wt} to drop the merge (your unstaged changes stay; anything you staged since goes with it), {again}"
+            ),
+        ),
+        Unfinished::Merge {
+            head,
+            only_the_merge: true,
+            ..
+        } => (
+            format!(
+                "{wt} is in the middle of a merge of {}: MERGE_HEAD is set and only the merge's changes are staged",
+                whose(head)
+            ),
+            format!("run 'git merge --abort' in {wt} (it drops only the merge), {again}"),
+        ),
+        Unfinished::Merge { head, .. } => (
+            format!(
+                "{wt} is in the middle of a merge of {}, and changes that are not the merge's are staged",
+                whose(head)
+            ),
+            format!(
+                "save what you staged ('git diff --cached > mine.patch' in {wt}), then run 'git merge --abort' there, {again}"
+            ),
+        ),
+        Unfinished::Squash {
+            head,
+            only_the_squash: true,
+        } => (
+            format!(
+                "{wt} holds the staged, uncommitted squash of {} (SQUASH_MSG)",
+                whose(head)
+            ),
+            format!(
+                "run 'git reset --merge' in {wt} (it unstages only the squash; your unstaged changes stay), {again}"
+            ),
+        ),
+        Unfinished::Squash { head, .. } => (
+            format!(
+                "{wt} holds a staged, uncommitted squash of {} (SQUASH_MSG) mixed with other staged changes",
+                whose(head)
+            ),
+            format!(
+                "save what you staged ('git diff --cached > mine.patch' in {wt}), then run 'git reset --merge' there, {again}"
+            ),
+        ),
+    }
 }
 
 /// `--into`, or the first protected branch that is a plain name.
