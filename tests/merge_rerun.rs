@@ -218,3 +218,101 @@ fn a_replay_worktree_of_a_person_is_never_removed() {
         assert!(t.git(&["worktree", "list"]).contains("replay-1"));
     });
 }
+
+/// The main worktree as a merge killed between git's merge and its commit leaves it, made
+/// with git itself: `--no-commit` stops exactly there.
+fn stopped(t: &TestEnv, how: &str) {
+    let args: &[&str] = match how {
+        "merge" => &["merge", "-q", "--no-ff", "--no-commit", "codex/s"],
+        _ => &["merge", "-q", "--squash", "codex/s"],
+    };
+    let out = t.git_without_hooks(args);
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn a_merge_stopped_in_the_checkout_is_named_with_the_command_that_clears_it() {
+    for (how, repair) in [
+        ("merge", "git merge --abort"),
+        ("squash", "git reset --merge"),
+    ] {
+        each_git(|t| {
+            approved(t, "s", "s.txt");
+            stopped(t, how);
+            // The person's own unstaged edit, made after: nothing may lose it.
+            t.write("README.md", "my edit\n");
+            let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", how]));
+            assert_eq!(code, 3, "{how}: {err}");
+            assert!(err.contains("session 's'"), "{how}: {err}");
+            assert!(err.contains("interrupted"), "{how}: {err}");
+            assert!(err.contains(&format!("run '{repair}'")), "{how}: {err}");
+            let check = common::doctor_check(t, "merges");
+            assert_eq!(check["status"], "warn", "{how}: {check}");
+            assert!(
+                check["hint"].as_str().unwrap().contains(repair),
+                "{how}: {check}"
+            );
+            let words: Vec<&str> = repair.split(' ').skip(1).collect();
+            t.git(&words);
+            assert_eq!(
+                std::fs::read_to_string(t.repo.join("README.md")).unwrap(),
+                "my edit\n"
+            );
+            assert!(!t.repo.join(".git/MERGE_HEAD").exists(), "{how}");
+            assert!(!t.repo.join(".git/SQUASH_MSG").exists(), "{how}");
+            assert_eq!(common::doctor_check(t, "merges")["status"], "ok", "{how}");
+            t.git(&["checkout", "README.md"]);
+            let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", how]));
+            assert_eq!(code, 0, "{how}: {err}");
+            assert_eq!(t.git(&["show", "main:s.txt"]), "s", "{how}");
+        });
+    }
+}
+
+#[test]
+fn a_stopped_merge_mixed_with_the_persons_staged_changes_is_not_cleared_blindly() {
+    for how in ["merge", "squash"] {
+        each_git(|t| {
+            approved(t, "s", "s.txt");
+            stopped(t, how);
+            t.write("mine.txt", "staged by me\n");
+            t.git(&["add", "mine.txt"]);
+            let seen = |t: &TestEnv| {
+                let merging =
+                    ["MERGE_HEAD", "SQUASH_MSG"].map(|f| t.repo.join(".git").join(f).exists());
+                (
+                    t.git(&["ls-files", "--stage"]),
+                    t.git(&["status", "--porcelain"]),
+                    merging,
+                )
+            };
+            let before = seen(t);
+            let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", how]));
+            assert_eq!(code, 3, "{how}: {err}");
+            assert!(
+                err.contains("not the merge's") || err.contains("other staged"),
+                "{how}: {err}"
+            );
+            assert!(
+                err.contains("git diff --cached > mine.patch"),
+                "{how}: {err}"
+            );
+            assert_eq!(seen(t), before, "{how}: the refusal touches nothing");
+            assert_eq!(
+                t.git(&["diff", "--cached", "--name-only", "--", "mine.txt"]),
+                "mine.txt"
+            );
+        });
+    }
+}
+
+#[test]
+fn a_persons_own_merge_in_progress_is_not_a_leftover() {
+    each_git(|t| {
+        t.git(&["switch", "-q", "-c", "topic"]);
+        t.commit_in(&t.repo, "topic.txt", "topic\n");
+        t.git(&["switch", "-q", "main"]);
+        t.git(&["merge", "-q", "--no-ff", "--no-commit", "topic"]);
+        assert_eq!(common::doctor_check(t, "merges")["status"], "ok");
+    });
+}

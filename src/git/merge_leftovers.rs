@@ -13,6 +13,9 @@ pub fn is_replay_name(name: &str) -> bool {
         .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Looking leaves the index file as it is (no stat refresh written back).
+const QUIET: &[&str] = &["--no-optional-locks"];
+
 /// A merge stopped before its commit, as found in a worktree.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unfinished {
@@ -84,7 +87,10 @@ impl Git {
                 .map(|text| text.lines().next().unwrap_or_default().trim().to_string())
         };
         if let Some(head) = first_line("MERGE_HEAD") {
-            let unmerged = self.run(wt, &["diff", "--name-only", "--diff-filter=U"])?;
+            let unmerged = self.run(
+                wt,
+                &[QUIET, &["diff", "--name-only", "--diff-filter=U"]].concat(),
+            )?;
             let conflicts: Vec<String> = unmerged.lines().map(str::to_string).collect();
             let only_the_merge = conflicts.is_empty() && self.index_is_merge_of(wt, &head)?;
             return Ok(Some(Unfinished::Merge {
@@ -118,13 +124,15 @@ impl Git {
         }))
     }
 
-    /// Whether the index of `wt` is exactly HEAD merged with `other`, cleanly.
+    /// Whether the index of `wt` is exactly HEAD merged with `other`, cleanly. Only the
+    /// merged tree's objects are written (unreachable, as git's own merges leave them).
     fn index_is_merge_of(&self, wt: &Utf8Path, other: &str) -> anyhow::Result<bool> {
-        let Ok(index) = self.run(wt, &["write-tree"]) else {
+        let Ok(merged) = self.run(wt, &["merge-tree", "--write-tree", "HEAD", other]) else {
             return Ok(false);
         };
-        let merged = self.run(wt, &["merge-tree", "--write-tree", "HEAD", other]);
-        Ok(merged.is_ok_and(|out| out.lines().next() == Some(index.as_str())))
+        let tree = merged.lines().next().unwrap_or_default();
+        let same = [QUIET, &["diff-index", "--cached", "--quiet", tree]].concat();
+        Ok(!tree.is_empty() && self.run(wt, &same).is_ok())
     }
 }
 
