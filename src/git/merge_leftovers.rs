@@ -31,6 +31,13 @@ pub enum Unfinished {
     Squash { head: String, only_the_squash: bool },
 }
 
+/// `text` when it is an object id, else "" (whatever else a file holds is not shown or used).
+fn object_id(text: &str) -> String {
+    let text = text.trim();
+    let hex = !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex { text.to_string() } else { String::new() }
+}
+
 impl Git {
     /// Removes the replay worktrees of merges that are no longer running, and returns them:
     /// only entries whose admin dir names a `replay-<pid>` dir of a session's scratch dir
@@ -56,7 +63,10 @@ impl Git {
                     .parent()
                     .and_then(Utf8Path::parent)
                     .is_some_and(|root| roots.iter().any(|r| r == root));
-            if !ours || holds_modules(&entry.admin_dir) {
+            // Never through a symlink: what it points at is not the scratch dir's.
+            let linked = |p: &Utf8Path| fs_err::symlink_metadata(p).is_ok_and(|m| m.is_symlink());
+            let through_link = linked(&worktree) || worktree.parent().is_some_and(linked);
+            if !ours || through_link || holds_modules(&entry.admin_dir) {
                 continue;
             }
             let path = worktree.as_str();
@@ -84,7 +94,7 @@ impl Git {
         let first_line = |file: &str| {
             std::fs::read_to_string(git_dir.join(file))
                 .ok()
-                .map(|text| text.lines().next().unwrap_or_default().trim().to_string())
+                .map(|text| object_id(text.lines().next().unwrap_or_default()))
         };
         if let Some(head) = first_line("MERGE_HEAD") {
             let unmerged = self.run(
@@ -115,7 +125,7 @@ impl Git {
         let head = squashed
             .lines()
             .find_map(|l| l.strip_prefix("commit "))
-            .map(|sha| sha.trim().to_string())
+            .map(object_id)
             .unwrap_or_default();
         let only_the_squash = !head.is_empty() && self.index_is_merge_of(wt, &head)?;
         Ok(Some(Unfinished::Squash {

@@ -181,12 +181,13 @@ pub fn describe_unfinished(
     found: &Unfinished,
     session_of: impl Fn(&str) -> Option<String>,
 ) -> (String, String) {
-    let short = |head: &str| head[..head.len().min(12)].to_string();
+    let short = |head: &str| head.chars().take(12).collect::<String>();
     let whose = |head: &str| match session_of(head) {
         Some(id) => format!(
             "session '{id}' ({}), left by an interrupted 'git codex session merge'",
             short(head)
         ),
+        None if head.is_empty() => "a commit it does not name".to_string(),
         None => format!("commit {}", short(head)),
     };
     let again = "then run the merge again";
