@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use common::{TestEnv, each_git, run, write_file};
 
 /// A `GIT_CODEX_GIT` that counts the calls git-codex `session <verb>` makes and kills that
-/// git-codex (SIGKILL) right after the `KILL_AT`th returns. Other callers (the person's git,
+/// git-codex (SIGKILL) right after the `KILL_AT`th returns (just before it runs, with
+/// `KILL_BEFORE` set). Other callers (the person's git,
 /// hooks) are passed through uncounted.
 fn killer(t: &TestEnv, verb: &str) -> PathBuf {
     let path = t.root().join("killer.sh");
@@ -23,6 +24,7 @@ case "$(tr '\0' ' ' < /proc/$PPID/cmdline 2>/dev/null)" in
 esac
 n=$(($(cat "$KILL_COUNT" 2>/dev/null || echo 0) + 1))
 echo $n > "$KILL_COUNT"
+[ "$n" = "$KILL_AT" ] && [ -n "$KILL_BEFORE" ] && kill -9 $PPID && sleep 5
 "{git}" "$@"
 rc=$?
 [ "$n" = "$KILL_AT" ] && kill -9 $PPID && sleep 5
@@ -37,6 +39,10 @@ exit $rc
 
 /// Runs `session <args>` with the killer armed at call `at`. Returns whether it was killed.
 fn run_killed(t: &TestEnv, args: &[&str], at: usize) -> bool {
+    run_killed_when(t, args, at, false)
+}
+
+fn run_killed_when(t: &TestEnv, args: &[&str], at: usize, before: bool) -> bool {
     let count = t.root().join("kill-count");
     let _ = std::fs::remove_file(&count);
     let verb = args[1];
@@ -45,6 +51,9 @@ fn run_killed(t: &TestEnv, args: &[&str], at: usize) -> bool {
     cmd.env("GIT_CODEX_GIT", &killer)
         .env("KILL_COUNT", &count)
         .env("KILL_AT", at.to_string());
+    if before {
+        cmd.env("KILL_BEFORE", "1");
+    }
     let (code, _, err) = run(cmd);
     let calls: usize = std::fs::read_to_string(&count)
         .ok()
@@ -149,12 +158,17 @@ fn sweep(
     next: &[&[&str]],
     check: impl Fn(&TestEnv, &BTreeMap<String, (Vec<u8>, u32)>, usize),
 ) {
+    // One git kills right after a call returns, the other right before the next runs: the
+    // in-process work between two calls is swept too.
+    let round = std::cell::Cell::new(0);
     each_git(|first| {
+        let kill_before = round.get() % 2 == 1;
+        round.set(round.get() + 1);
         let mut at = 1;
         loop {
             let t = TestEnv::new(&first.git);
             let before = setup(&t);
-            let killed = run_killed(&t, args, at);
+            let killed = run_killed_when(&t, args, at, kill_before);
             for command in next {
                 let (code, _, err) = run(t.codex(command));
                 assert_eq!(
@@ -497,4 +511,37 @@ fn a_ref_lock_left_by_a_killed_git_is_cleared_only_when_no_git_runs() {
             "restored after the stale lock",
         );
     });
+}
+
+/// `merge --remove` killed after each of its git calls: the next command finishes the merge and
+/// the removal, and a merged branch is never left behind without its session.
+#[test]
+fn a_merge_with_remove_killed_at_any_git_call_leaves_no_session_branch_behind() {
+    sweep(
+        |t| {
+            let wt = t.add("s");
+            write_file(&wt.join("s.txt"), "work\n");
+            t.codex(&["session", "review", "s"]).assert().success();
+            t.codex(&["session", "review", "s", "--approve"])
+                .assert()
+                .success();
+            files(&wt)
+        },
+        &["session", "merge", "s", "--remove"],
+        &[&["session", "prune"]],
+        |t, _, at| {
+            if t.state_dir().join("sessions/s.json").exists() {
+                let (code, _, err) = run(t.codex(&["session", "merge", "s", "--remove"]));
+                assert_eq!(code, 0, "killed at call {at}: merge again: {err}");
+            }
+            let landed = t.git(&["show", "main:s.txt"]);
+            assert_eq!(landed, "work", "killed at call {at}");
+            let branches = t.git(&["branch", "--list", "codex/*"]);
+            assert!(branches.is_empty(), "killed at call {at}: left {branches}");
+            assert!(
+                !t.state_dir().join("journal/s.json").exists(),
+                "killed at call {at}"
+            );
+        },
+    );
 }

@@ -217,6 +217,9 @@ impl Git {
                 crate::lifetime::die_with_parent,
             );
         }
+        // Marks everything this git starts (`worktree add` runs `git branch` and `git reset`
+        // of its own, which outlive a killed git-codex): see `stale::orphans_at_work`.
+        cmd.env(stale::MARKER, std::process::id().to_string());
         cmd.env("GIT_NO_REPLACE_OBJECTS", "1")
             .env("GIT_GRAFT_FILE", "/nonexistent/git-codex/no-grafts");
         cmd.stdin(Stdio::null());

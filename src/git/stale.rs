@@ -3,7 +3,56 @@
 //! state lock (no other git-codex is at work) and no git process runs in the repository, its git
 //! dir or the worktree base (a live git may hold a ref lock without keeping it open).
 
+use std::time::{Duration, Instant};
+
 use camino::{Utf8Path, Utf8PathBuf};
+
+/// The environment variable every git git-codex starts carries, with git-codex's pid; the
+/// processes that git starts in turn inherit it.
+pub const MARKER: &str = "GIT_CODEX_PID";
+
+/// Whether a process started by a git-codex that is dead now (killed) still runs: a git, a
+/// git it started, a hook. Processes that cannot be read (another user's) are not counted.
+pub fn orphans_at_work() -> bool {
+    let Ok(list) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let me = std::process::id().to_string();
+    let prefix = format!("{MARKER}=");
+    list.flatten().any(|entry| {
+        let pid = entry.file_name();
+        let Some(pid) = pid
+            .to_str()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return false;
+        };
+        let Ok(environ) = std::fs::read(std::path::Path::new("/proc").join(pid).join("environ"))
+        else {
+            return false;
+        };
+        environ
+            .split(|b| *b == 0)
+            .filter_map(|var| std::str::from_utf8(var).ok()?.strip_prefix(prefix.as_str()))
+            .any(|owner| {
+                owner != me
+                    && owner.bytes().all(|b| b.is_ascii_digit())
+                    && !std::path::Path::new("/proc").join(owner).exists()
+            })
+    })
+}
+
+/// Waits, up to `limit`, for what a killed git-codex started to end. Returns whether it did.
+pub fn wait_for_orphans(limit: Duration) -> bool {
+    let start = Instant::now();
+    while orphans_at_work() {
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
 
 /// Whether a git process (other than this one) has its working directory under one of `roots`.
 /// Processes that cannot be read (another user's) are not counted.
@@ -52,7 +101,7 @@ pub fn clear_ref_locks(
         .chain(std::iter::once(common_dir.join("packed-refs.lock")))
         .filter(|path| fs_err::symlink_metadata(path).is_ok_and(|m| m.is_file()))
         .collect();
-    if found.is_empty() || git_runs_in(roots) {
+    if found.is_empty() || orphans_at_work() || git_runs_in(roots) {
         return Ok(Vec::new());
     }
     for path in &found {

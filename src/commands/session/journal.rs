@@ -18,6 +18,9 @@ use crate::output;
 use crate::state::StateLock;
 use crate::state::journal::{Intent, Op};
 
+/// How long the replay waits for processes a killed git-codex started to end.
+const ORPHAN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Takes the state lock, then finishes what killed commands left. Every mutating session
 /// command locks through here.
 pub fn lock(ctx: &Ctx) -> anyhow::Result<StateLock> {
@@ -49,6 +52,14 @@ pub fn replay(ctx: &Ctx) {
     let Ok(pending) = ctx.state.pending() else {
         return;
     };
+    // What the killed command started (a git `worktree add` started, a hook) may still be at
+    // work: it ends first, or the replay waits for a later command.
+    if !pending.is_empty() && !crate::git::stale::wait_for_orphans(ORPHAN_WAIT) {
+        output::warning(
+            "a git started by a killed git-codex command still runs: what that command left is finished by a later one",
+        );
+        return;
+    }
     for pending in pending {
         let Ok(intent) = pending.intent else {
             continue;
@@ -128,13 +139,12 @@ fn finish_remove(ctx: &Ctx, intent: &Intent) -> anyhow::Result<()> {
             trash::delete_entry(&entry.dir)?;
         }
     }
-    if !ctx.state.record_path(&intent.id).is_file() {
-        // The record went last but one: only the scratch dirs were left to go.
-        remove_dir_if_exists(&ctx.state.tmp_dir(&intent.id))?;
-        return remove_dir_if_exists(&ctx.state.scratch_dir(&intent.id));
-    }
     let mut doomed = Vec::new();
-    let removed = if moved {
+    let removed = if !ctx.state.record_path(&intent.id).is_file() {
+        // The record went: what is left is the branch's fate (deleted when merged, in the
+        // transaction the killed command never ran) and the scratch dirs.
+        settle(ctx, &target, intent.keep_branch, &mut doomed, None)?
+    } else if moved {
         if fs_err::symlink_metadata(&intent.worktree).is_ok() {
             output::warning(&format!(
                 "{} still holds what differs from its copy in the trash: look at it",

@@ -54,6 +54,7 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
         let mut doomed = Vec::new();
         let removed = remove_session(&ctx, &target, false, &mut doomed)?;
         ctx.git.delete_refs(&ctx.paths.main_root, &doomed)?;
+        ctx.state.drop_intent(&target.id)?;
         output::note(&format!("Removed session '{id}'"));
         for line in describe(&target, &removed) {
             output::note(&line);

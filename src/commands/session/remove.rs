@@ -95,6 +95,7 @@ pub fn run(args: SessionRemoveArgs) -> anyhow::Result<()> {
     let mut doomed = Vec::new();
     let removed = remove_session(&ctx, &target, args.keep_branch, &mut doomed)?;
     ctx.git.delete_refs(&ctx.paths.main_root, &doomed)?;
+    ctx.state.drop_intent(id.as_str())?;
     output::note(&format!("Removed session '{id}' ({})", target.worktree));
     for line in describe(&target, &removed) {
         output::note(&line);
@@ -177,7 +178,8 @@ pub fn prepare_removal(ctx: &Ctx, target: &Target) -> anyhow::Result<Option<Obje
 }
 
 /// Writes that session `target` is being removed, before anything of it changes: a removal
-/// killed halfway is finished by the next git-codex command (see `journal`). `settle` drops it.
+/// killed halfway is finished by the next git-codex command (see `journal`). Dropped once the
+/// refs the removal dooms are deleted.
 pub fn intend_removal(ctx: &Ctx, target: &Target, keep_branch: bool) -> anyhow::Result<()> {
     super::journal::begin(
         ctx,
@@ -336,7 +338,6 @@ pub fn settle(
     ctx.state.delete_record(&target.id)?;
     remove_dir_if_exists(&ctx.state.tmp_dir(&target.id))?;
     remove_dir_if_exists(&ctx.state.scratch_dir(&target.id))?;
-    ctx.state.drop_intent(&target.id)?;
     Ok(removed)
 }
 

@@ -477,6 +477,9 @@ fn execute(ctx: &Ctx, findings: Vec<Finding>) -> anyhow::Result<Vec<Outcome>> {
     if let Err(err) = ctx.git.delete_refs(&ctx.paths.main_root, &doomed) {
         output::warning(&format!("merged branches were kept: {err:#}"));
     }
+    for outcome in outcomes.iter().filter(|o| o.removed.is_some()) {
+        ctx.state.drop_intent(&outcome.finding.id)?;
+    }
     Ok(outcomes)
 }
 
