@@ -77,6 +77,9 @@ pub enum Command {
     /// Inside a new network namespace: bring loopback up, offer the egress proxy there, run the agent (internal)
     #[command(hide = true)]
     SandboxExec(SandboxExecArgs),
+    /// Wait until the run is recorded, then become the command (internal)
+    #[command(hide = true)]
+    SandboxGate(SandboxGateArgs),
     /// Run the egress proxy in the foreground, logging to stderr (internal, for tests)
     #[command(hide = true)]
     SandboxProxy(SandboxProxyArgs),
@@ -94,6 +97,15 @@ pub struct SandboxExecArgs {
     /// the same address on the host (repeatable)
     #[arg(long, value_name = "ADDR:PORT", requires = "proxy_socket")]
     pub forward: Vec<SocketAddr>,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxGateArgs {
+    /// The pipe on which git-codex says the run is recorded
+    #[arg(long, value_name = "FD")]
+    pub fd: i32,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
 }

@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         Command::Man(args) => commands::man::run(args),
         Command::Hook(args) => commands::hook::run(args),
         Command::SandboxExec(args) => commands::sandbox_exec::run(args),
+        Command::SandboxGate(args) => commands::sandbox_gate::run(args),
         Command::SandboxProxy(args) => commands::sandbox_proxy::run(args),
     };
     match result {

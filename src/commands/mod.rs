@@ -6,6 +6,7 @@ pub mod hooks;
 pub mod init;
 pub mod man;
 pub mod sandbox_exec;
+pub mod sandbox_gate;
 pub mod sandbox_proxy;
 pub mod session;
 pub mod verify;

@@ -13,6 +13,7 @@ use camino::Utf8PathBuf;
 
 use super::allow::{Allowlist, Policy};
 use super::confine::{self, Confinement, FsPlan};
+use super::gate::Gate;
 use super::netns::{self, NetworkPlan};
 use super::profiles::{self, Profile};
 use super::proxy::{self, ProxyHandle};
@@ -78,6 +79,9 @@ pub struct Launch {
     pub confinement: Option<Confinement>,
     /// Stops the proxy and removes its socket when dropped: keep it until the run ends.
     pub proxy: Option<ProxyHandle>,
+    /// The agent's start waits on it until the run is recorded (see `gate`); `None` for the
+    /// review hook.
+    pub gate: Option<Gate>,
     /// One line for the person and the log: mode, network, filesystem, profile.
     pub describe: String,
 }
@@ -207,7 +211,18 @@ pub fn prepare(
         inner.push("--".to_string());
     }
     inner.extend(argv.iter().cloned());
-    let mut command = netns::command(&network, confinement.as_ref(), &inner);
+    let words = netns::words(&network, confinement.as_ref(), &inner);
+    // The agent runs nothing before its run is recorded; the review hook is not recorded.
+    let gate = req.agent.then(Gate::new).transpose()?;
+    let words = match &gate {
+        Some(gate) => gate.wrap(self_exe.as_str(), words),
+        None => words,
+    };
+    let mut command = Command::new(&words[0]);
+    command.args(&words[1..]);
+    if let Some(gate) = &gate {
+        gate.install(&mut command);
+    }
     if socket.is_some() {
         // bwrap and sandbox-exec stand between git-codex and the agent: a Ctrl-C (the group's
         // signals) is the agent's alone, and sandbox-exec gives the agent their defaults back.
@@ -238,6 +253,7 @@ pub fn prepare(
         fs,
         confinement,
         proxy,
+        gate,
         describe,
     })
 }

@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod child;
 pub mod confine;
 pub mod context;
+pub mod gate;
 pub mod git_shim;
 pub mod import;
 pub mod launch;

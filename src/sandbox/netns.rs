@@ -88,10 +88,10 @@ pub fn plan() -> NetworkPlan {
     }
 }
 
-/// The command that runs `inner` (this binary's `sandbox-exec …`, which offers the proxy
+/// The program and arguments that run `inner` (this binary's `sandbox-exec …`, which offers the proxy
 /// inside and starts the agent) under the plan, confined by `fs` when given (bwrap, which
 /// then also makes the network namespace). Without a namespace, `inner` is the agent itself.
-pub fn command(plan: &NetworkPlan, fs: Option<&Confinement>, inner: &[String]) -> Command {
+pub fn words(plan: &NetworkPlan, fs: Option<&Confinement>, inner: &[String]) -> Vec<OsString> {
     let bwrap_cuts = matches!(plan.wrapper, Some(Wrapper::Bwrap(_)));
     // The agent, inside its confinement when there is one.
     let mut confined: Vec<OsString> = match fs {
@@ -134,9 +134,7 @@ pub fn command(plan: &NetworkPlan, fs: Option<&Confinement>, inner: &[String]) -
         _ => Vec::new(),
     };
     words.extend(confined);
-    let mut cmd = Command::new(&words[0]);
-    cmd.args(&words[1..]);
-    cmd
+    words
 }
 
 /// Brings the loopback interface up (inside a fresh network namespace it starts down).

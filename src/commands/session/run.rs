@@ -127,6 +127,14 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         log: log_path.clone(),
     };
     update_record(&ctx, &id, |r| r.agent = Some(agent.clone()))?;
+    // Recorded: only now may the agent run its first instruction.
+    if let Some(gate) = sandbox.gate.take()
+        && let Err(err) = gate.open()
+    {
+        output::warning(&format!(
+            "git-codex: the agent of session '{id}' ended before it could start: {err}"
+        ));
+    }
     let code = match pty {
         Some(pty) => exit_code(pty.run(&mut child, &log)?),
         None => wait_teeing(&mut child, log)?,

@@ -1,0 +1,29 @@
+//! `git codex sandbox-gate --fd N -- CMD…` (internal): what `session run` starts. It waits
+//! until the run is recorded, then becomes CMD (see `sandbox::gate`).
+
+use std::os::unix::process::CommandExt as _;
+use std::process::Command;
+
+use crate::cli::SandboxGateArgs;
+use crate::error::UserError;
+use crate::sandbox::gate;
+
+pub fn run(args: SandboxGateArgs) -> anyhow::Result<()> {
+    let recorded = gate::wait(args.fd).map_err(|err| {
+        UserError::runtime(format!("cannot wait for the run to be recorded: {err}"))
+    })?;
+    if !recorded {
+        return Err(UserError::runtime(
+            "git-codex ended before it recorded the run: the agent was not started",
+        )
+        .hint("run 'git codex session run' again")
+        .into());
+    }
+    let Some((program, rest)) = args.command.split_first() else {
+        return Err(UserError::bad_input("no command to run").into());
+    };
+    let err = Command::new(program).args(rest).exec();
+    Err(UserError::runtime(format!("cannot start {program}: {err}"))
+        .hint("check the command and PATH")
+        .into())
+}
