@@ -61,7 +61,9 @@ pub enum Command {
     )]
     Hooks(HooksCommand),
     /// Pre-flight: git, config, hooks, sandbox, domains, client, disk, orphans, approvals
-    #[command(after_long_help = "Example:\n  git codex doctor\n  git codex doctor --json")]
+    #[command(
+        after_long_help = "Example:\n  git codex doctor\n  git codex doctor --json\n  git codex doctor --repair   # moves stale git locks and record-path dirs to the trash"
+    )]
     Doctor(DoctorArgs),
     /// Print the shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(
@@ -163,6 +165,10 @@ pub struct DoctorArgs {
     /// Print JSON (schema 1)
     #[arg(long)]
     pub json: bool,
+    /// First repair what a crash left and git-codex can prove is safe to move: stale git
+    /// locks (no live process holds them) and dirs at record paths, each moved to the trash
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Subcommand)]

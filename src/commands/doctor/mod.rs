@@ -13,6 +13,8 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::json;
 
+mod leftovers;
+
 use super::session::prune;
 use super::session::status::{SessionView, State};
 use crate::cli::DoctorArgs;
@@ -89,6 +91,9 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 }
             };
             let ctx = Ctx::with_settings(reader, paths, settings);
+            if args.repair {
+                leftovers::repair(&ctx)?;
+            }
             repository_checks(&ctx, &mut checks);
         }
     }
@@ -154,6 +159,7 @@ fn repository_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
     checks.push(trash_check(ctx));
     checks.push(journal::interrupted_check(ctx));
     checks.push(merges::merges_check(ctx));
+    leftovers::checks(ctx, checks);
     sessions_checks(ctx, checks);
 }
 
@@ -494,9 +500,11 @@ fn client_check(ctx: &Ctx) -> Check {
 }
 
 fn sessions_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
-    let Ok((records, broken)) = ctx.state.records() else {
+    let Ok((records, mut broken)) = ctx.state.records() else {
         return;
     };
+    // A dir at a record path is the record-paths check's, with its own repair.
+    broken.retain(|b| !b.path.is_dir());
     let now = Timestamp::now();
     let views: Vec<SessionView> = records
         .into_iter()

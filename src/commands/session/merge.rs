@@ -22,6 +22,9 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
     ctx.warn_if_gate_off();
     let _lock = super::journal::lock(&ctx)?;
     let record = ctx.state.record(&id)?;
+    // What killed gits left in the repository and the session would fail the merge.
+    super::stale_locks::clear_main(&ctx.paths)?;
+    super::stale_locks::clear_session(&ctx.paths, &(&record).into())?;
     let target = target_branch(&ctx, args.into.as_deref())?;
     let target_ref = format!("refs/heads/{target}");
     let old = ctx.reader.ref_target(&target_ref)?.ok_or_else(|| {

@@ -13,6 +13,7 @@ pub mod restore;
 pub mod review;
 pub mod run;
 pub mod show;
+pub mod stale_locks;
 pub mod status;
 pub mod touch;
 pub mod trash;

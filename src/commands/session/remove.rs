@@ -216,6 +216,13 @@ pub fn save_and_remove_worktree(
         super::modules::forget(&paths.common_dir, &target.worktree, &target.id)?;
         return Ok((None, None));
     };
+    let session = super::stale_locks::Session {
+        id: &target.id,
+        worktree: &target.worktree,
+        agent: None,
+    };
+    // A killed git's locks there would fail the snapshot's git.
+    super::stale_locks::clear_session(paths, &session)?;
     let proof = match proof.admin {
         Some(_) => proof,
         None => relink(paths, base, target, recorded)?.unwrap_or(proof),

@@ -115,6 +115,8 @@ pub fn summarize(
             .hint(format!("run 'git codex session prune' to save what remains, then 'git codex session restore {id}'"))
             .into());
     }
+    // A git killed there (with its agent, say) left its locks: git would refuse to stage.
+    super::stale_locks::clear_session(&ctx.paths, &(&record).into())?;
     let tip = branch_tip(ctx, &record)?;
     let base = crate::gate::base::current(ctx, &record, tip)?;
     // The worktree's status first (by stat alone when it is clean), then the summary, on one

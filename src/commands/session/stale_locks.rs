@@ -1,0 +1,310 @@
+//! Git lock files a killed git left behind (issue 16, point 2): an agent killed with its
+//! git-codex leaves `index.lock` or `HEAD.lock` in its worktree's admin dir, a killed merge
+//! leaves one in the repository's, and every git there then fails ("Unable to create
+//! '…/index.lock': File exists") until a person deletes it.
+//!
+//! git-codex moves such a lock aside only when it is provably stale: no live process of the
+//! session (its recorded agent, any process whose cwd is in its worktree, any git whose
+//! cwd or `GIT_DIR` is in the repository) and no process holding the file open. A lock
+//! held by a live process is never touched. What is moved goes to the trash
+//! (`<state>/trash/git-locks@<seconds>/…`), not deleted: a `HEAD.lock` may name the only
+//! copy of a commit id.
+
+use std::os::unix::fs::MetadataExt as _;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::git::read::RepoPaths;
+use crate::output;
+use crate::state::record::AgentRun;
+use crate::state::{SessionRecord, StateDir};
+
+/// A lock file found, and what holds it (`None`: provably stale).
+#[derive(Debug)]
+pub struct Found {
+    pub path: Utf8PathBuf,
+    pub holder: Option<String>,
+}
+
+/// The lock files of a git dir (an admin dir, or the repository's common dir): `*.lock` at
+/// its top and under `refs/`. Symlinks are not followed.
+fn lock_files(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
+    let mut out = Vec::new();
+    collect(dir, &mut out, false);
+    collect(&dir.join("refs"), &mut out, true);
+    out
+}
+
+fn collect(dir: &Utf8Path, out: &mut Vec<Utf8PathBuf>, deep: bool) {
+    let Ok(entries) = fs_err::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else {
+            continue;
+        };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_file() && path.extension() == Some("lock") {
+            out.push(path);
+        } else if deep && kind.is_dir() {
+            collect(&path, out, true);
+        }
+    }
+}
+
+/// One live process, as much of it as `/proc` shows.
+struct Process {
+    pid: u32,
+    name: String,
+    cwd: Option<Utf8PathBuf>,
+    open: Vec<Utf8PathBuf>,
+    git_dir: Option<Utf8PathBuf>,
+}
+
+/// This process's ancestors (the person's shell, say, whose cwd may well be the worktree).
+fn ancestors() -> Vec<u32> {
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+    };
+    let mut out = Vec::new();
+    let mut pid = std::process::id();
+    while let Some(up) = parent(pid).filter(|p| *p > 1 && !out.contains(p)) {
+        out.push(up);
+        pid = up;
+    }
+    out
+}
+
+/// Every live process but this one and its ancestors that are no git (a git up the chain,
+/// one whose hook runs git-codex, may hold a lock). Processes of other users show too
+/// little to matter: they cannot write the person's repository.
+fn processes() -> Vec<Process> {
+    let me = std::process::id();
+    let up = ancestors();
+    let mut out = Vec::new();
+    let Ok(list) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in list.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let link = |p: String| {
+            std::fs::read_link(p)
+                .ok()
+                .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+        };
+        let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|fds| fds.flatten().filter_map(|fd| link(fd.path().display().to_string())).collect())
+            .unwrap_or_default();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let git_dir = environ
+            .split(|b| *b == 0)
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .find_map(|v| v.strip_prefix("GIT_DIR=").or_else(|| v.strip_prefix("GIT_COMMON_DIR=")))
+            .map(Utf8PathBuf::from);
+        let process = Process {
+            pid,
+            name: std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            cwd: link(format!("/proc/{pid}/cwd")),
+            open,
+            git_dir,
+        };
+        if up.contains(&pid) && !process.is_git() {
+            continue;
+        }
+        out.push(process);
+    }
+    out
+}
+
+impl Process {
+    fn describe(&self) -> String {
+        format!("pid {} ({})", self.pid, self.name)
+    }
+
+    fn is_git(&self) -> bool {
+        self.name == "git" || self.name.starts_with("git-")
+    }
+
+    fn works_in(&self, dir: &Utf8Path) -> bool {
+        self.cwd.as_ref().is_some_and(|c| c.starts_with(dir))
+            || self.git_dir.as_ref().is_some_and(|g| g.starts_with(dir))
+    }
+}
+
+/// Whatever holds a lock of a session's worktree: its agent, a process at work in the
+/// worktree, a git in the repository, a process holding the file open.
+fn session_holder(
+    paths: &RepoPaths,
+    session: &Session<'_>,
+    lock: &Utf8Path,
+    all: &[Process],
+) -> Option<String> {
+    if let Some(agent) = session.agent.filter(|a| a.is_alive()) {
+        return Some(format!("the session's agent, pid {}", agent.pid));
+    }
+    let worktree = canonical(session.worktree);
+    all.iter()
+        .find(|p| {
+            p.open.iter().any(|o| o == lock)
+                || p.works_in(&worktree)
+                || (p.is_git() && p.works_in(&paths.common_dir))
+        })
+        .map(Process::describe)
+}
+
+/// Whatever holds a lock of the repository's own git dir: a process holding it open, a git
+/// at work anywhere in the repository, a live agent of any session.
+fn main_holder(paths: &RepoPaths, records: &[SessionRecord], lock: &Utf8Path, all: &[Process]) -> Option<String> {
+    // A confined agent cannot write the repository's git dir; an open one can.
+    let agents = records.iter().filter_map(|r| r.agent.as_ref());
+    if let Some(agent) = agents.filter(|a| !a.filesystem_confined).find(|a| a.is_alive()) {
+        return Some(format!("a session's agent, pid {}", agent.pid));
+    }
+    let mut places = vec![paths.main_root.clone(), paths.common_dir.clone()];
+    places.extend(records.iter().map(|r| canonical(&r.worktree)));
+    all.iter()
+        .find(|p| p.open.iter().any(|o| o == lock) || (p.is_git() && places.iter().any(|d| p.works_in(d))))
+        .map(Process::describe)
+}
+
+/// `path` as `/proc` names it (links resolved), or as it is when it cannot be resolved.
+fn canonical(path: &Utf8Path) -> Utf8PathBuf {
+    fs_err::canonicalize(path)
+        .ok()
+        .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+        .unwrap_or_else(|| path.to_owned())
+}
+
+/// A session, as far as its locks go.
+pub struct Session<'a> {
+    pub id: &'a str,
+    pub worktree: &'a Utf8Path,
+    /// Its recorded agent, when known.
+    pub agent: Option<&'a AgentRun>,
+}
+
+impl<'a> From<&'a SessionRecord> for Session<'a> {
+    fn from(record: &'a SessionRecord) -> Self {
+        Session {
+            id: &record.id,
+            worktree: &record.worktree,
+            agent: record.agent.as_ref(),
+        }
+    }
+}
+
+/// The lock files of a session's admin dir.
+pub fn find_session(paths: &RepoPaths, session: &Session<'_>) -> Vec<Found> {
+    let admin = crate::git::worktrees::admin_dir_of(session.worktree, &paths.common_dir);
+    let locks = admin.map(|a| lock_files(&a)).unwrap_or_default();
+    if locks.is_empty() {
+        return Vec::new();
+    }
+    let all = processes();
+    locks
+        .into_iter()
+        .map(|path| Found {
+            holder: session_holder(paths, session, &path, &all),
+            path,
+        })
+        .collect()
+}
+
+/// The lock files of the repository's own git dir (the main worktree's and the refs).
+pub fn find_main(paths: &RepoPaths) -> Vec<Found> {
+    let locks = lock_files(&paths.common_dir);
+    if locks.is_empty() {
+        return Vec::new();
+    }
+    let (records, _) = StateDir::new(&paths.common_dir)
+        .records()
+        .unwrap_or_default();
+    let all = processes();
+    locks
+        .into_iter()
+        .map(|path| Found {
+            holder: main_holder(paths, &records, &path, &all),
+            path,
+        })
+        .collect()
+}
+
+/// Moves the stale ones of `found` to the trash, saying so; returns how many.
+pub fn clear(paths: &RepoPaths, found: &[Found], whose: &str) -> anyhow::Result<usize> {
+    let stale: Vec<&Found> = found.iter().filter(|f| f.holder.is_none()).collect();
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    let into = aside_dir(&paths.common_dir)?;
+    for (n, lock) in stale.iter().enumerate() {
+        let relative = lock
+            .path
+            .strip_prefix(&paths.common_dir)
+            .unwrap_or(&lock.path);
+        let to = into.join(format!("{n}-{}", relative.as_str().replace('/', "%")));
+        move_if_unchanged(&lock.path, &to)?;
+        output::note(&format!(
+            "git-codex: moved the stale git lock {} of {whose} to {to} (no live process of it; a killed git left it)",
+            lock.path
+        ));
+    }
+    Ok(stale.len())
+}
+
+/// Moves a session's stale locks aside before git-codex runs git there.
+pub fn clear_session(paths: &RepoPaths, session: &Session<'_>) -> anyhow::Result<usize> {
+    let found = find_session(paths, session);
+    clear(paths, &found, &format!("session '{}'", session.id))
+}
+
+/// Moves the repository's stale locks aside before git-codex runs git in the main worktree.
+pub fn clear_main(paths: &RepoPaths) -> anyhow::Result<usize> {
+    clear(paths, &find_main(paths), "the repository")
+}
+
+/// A new dir in the trash for what is moved now.
+fn aside_dir(common_dir: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+    let root = super::trash::root(common_dir);
+    fs_err::create_dir_all(&root)?;
+    let secs = jiff::Timestamp::now().as_second();
+    for attempt in 0..1000u32 {
+        let dir = root.join(format!("git-locks@{secs}-{attempt}"));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(anyhow::Error::new(err).context(format!("cannot create {dir}"))),
+        }
+    }
+    anyhow::bail!("cannot make a new dir in {root}")
+}
+
+/// Renames `from` to `to` when it is still the file that was found stale (a git that took a
+/// new lock meanwhile keeps it: what was moved is put back).
+fn move_if_unchanged(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
+    let before = fs_err::symlink_metadata(from)?;
+    fs_err::rename(from, to)?;
+    let after = fs_err::symlink_metadata(to)?;
+    if (before.dev(), before.ino()) != (after.dev(), after.ino()) {
+        // Never over a lock taken since.
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            to.as_std_path(),
+            rustix::fs::CWD,
+            from.as_std_path(),
+            rustix::fs::RenameFlags::NOREPLACE,
+        )?;
+        anyhow::bail!("{from} changed while it was moved aside: it is in use");
+    }
+    Ok(())
+}
