@@ -80,7 +80,10 @@ fn start_run(t: &TestEnv, s: &Setup, confined: bool) -> Child {
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < Duration::from_secs(60), "waited too long: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "waited too long: {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -90,7 +93,11 @@ fn marked(mark: &str) -> Vec<u32> {
     let needle = format!("{MARK}={mark}");
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
@@ -156,19 +163,29 @@ fn check_after_kill(t: &TestEnv, s: &Setup, what: &str) {
     let agent_ran = started.exists();
     prune(t);
     if agent_ran && !marked(&s.mark).is_empty() {
-        assert!(listed(t), "{what}: the session was pruned while its agent runs");
+        assert!(
+            listed(t),
+            "{what}: the session was pruned while its agent runs"
+        );
         assert!(t.worktree("busy").is_dir(), "{what}: the worktree went");
     }
     write_file(&s.logs.join("release"), "");
     wait_until("the agent to end", || marked(&s.mark).is_empty());
     prune(t);
     assert!(!listed(t), "{what}: the ended session was not pruned");
-    assert!(!t.worktree("busy").exists(), "{what}: the worktree is still there");
+    assert!(
+        !t.worktree("busy").exists(),
+        "{what}: the worktree is still there"
+    );
     let (code, out, err) = run(t.codex(&["session", "restore", "busy"]));
     assert_eq!(code, 0, "{what}: {out}{err}");
     if agent_ran {
         let work = std::fs::read_to_string(t.worktree("busy").join("work.txt"));
-        assert_eq!(work.ok().as_deref(), Some("work\n"), "{what}: the agent's work is lost");
+        assert_eq!(
+            work.ok().as_deref(),
+            Some("work\n"),
+            "{what}: the agent's work is lost"
+        );
     }
 }
 
@@ -196,11 +213,14 @@ fn kill_at_each_git_call(t: &TestEnv, confined: bool) {
         write_file(&t.home.join("stop-at"), &n.to_string());
         let mut child = start_run(t, &s, confined);
         let started = s.logs.join("started");
-        wait_until("git-codex to reach the git call, start the agent or end", || {
-            t.home.join("at").exists()
-                || started.exists()
-                || child.try_wait().ok().flatten().is_some()
-        });
+        wait_until(
+            "git-codex to reach the git call, start the agent or end",
+            || {
+                t.home.join("at").exists()
+                    || started.exists()
+                    || child.try_wait().ok().flatten().is_some()
+            },
+        );
         if !t.home.join("at").exists() {
             // Past the last git call before the agent: the sweep is done.
             write_file(&t.home.join("go"), "");
@@ -283,8 +303,15 @@ fn the_agent_waits_for_its_record() {
             .find(|p| p != &pid && cmdline(*p).contains("agent.sh"))
             .expect("the agent's process");
         let exe = std::fs::read_link(format!("/proc/{agent}/exe")).expect("exe");
-        assert_eq!(exe, Path::new(common::BIN).canonicalize().unwrap(), "the agent ran before its record");
-        assert!(!s.logs.join("started").exists(), "the agent ran before its record");
+        assert_eq!(
+            exe,
+            Path::new(common::BIN).canonicalize().unwrap(),
+            "the agent ran before its record"
+        );
+        assert!(
+            !s.logs.join("started").exists(),
+            "the agent ran before its record"
+        );
         drop(lock);
         wait_until("the agent to start", || s.logs.join("started").exists());
         assert!(t.show("busy")["agent"]["pid"].is_u64());

@@ -5,9 +5,9 @@
 
 mod common;
 
+use assert_cmd::Command;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use assert_cmd::Command;
 
 use common::{TestEnv, doctor_check, each_git, json, run};
 
@@ -37,7 +37,10 @@ fn unprivileged(t: &TestEnv, program: &str, args: &[&str]) -> Command {
     } else {
         Command::new(program)
     };
-    cmd.args(args).env_clear().envs(t.vars()).current_dir(&t.repo);
+    cmd.args(args)
+        .env_clear()
+        .envs(t.vars())
+        .current_dir(&t.repo);
     cmd
 }
 
@@ -65,7 +68,10 @@ fn a_read_only_state_dir_is_named_with_the_chmod_that_repairs_it() {
             return;
         }
         let (code, _, err) = run(unprivileged(t, common::BIN, &["session", "add", "b"]));
-        assert_ne!(code, 0, "a session was added in a read-only state dir: {err}");
+        assert_ne!(
+            code, 0,
+            "a session was added in a read-only state dir: {err}"
+        );
         let (code, out, err) = run(unprivileged(t, common::BIN, &["doctor", "--json"]));
         assert_eq!(code, 1, "{out}{err}");
         let c = check_of(&out, "state-dir");
@@ -111,7 +117,13 @@ fn a_dir_at_a_record_path_is_named_and_its_repair_moves_it_to_the_trash_whole() 
         std::fs::write(ghost.join("inside/keep.txt"), "keep\n").unwrap();
         let c = doctor_check(t, "record-paths");
         assert_eq!(c["status"], "fail", "{c}");
-        assert!(c["detail"].as_str().unwrap().contains(&ghost.display().to_string()), "{c}");
+        assert!(
+            c["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&ghost.display().to_string()),
+            "{c}"
+        );
         let hint = c["hint"].as_str().unwrap().to_string();
         let command = hint.split(" (").next().unwrap();
         assert_eq!(command, "git codex doctor --repair", "{hint}");

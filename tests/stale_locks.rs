@@ -93,7 +93,10 @@ fn a_lock_held_by_a_live_process_is_never_touched_until_it_is_stale() {
             assert_ne!(code, 0, "{out}{err}");
             assert!(lock.exists(), "a held lock was moved: {err}");
             let (code, _, err) = run(t.codex(&["doctor", "--repair"]));
-            assert!(lock.exists(), "doctor --repair moved a held lock: {code} {err}");
+            assert!(
+                lock.exists(),
+                "doctor --repair moved a held lock: {code} {err}"
+            );
             let c = doctor_check(t, "git-locks");
             assert_eq!(c["status"], "ok", "{c}");
             assert!(c["detail"].as_str().unwrap().contains("held by pid"), "{c}");
@@ -105,9 +108,18 @@ fn a_lock_held_by_a_live_process_is_never_touched_until_it_is_stale() {
         assert_eq!(c["status"], "fail", "{c}");
         assert!(c["detail"].as_str().unwrap().contains("index.lock"), "{c}");
         assert!(c["detail"].as_str().unwrap().contains("session 's'"), "{c}");
-        assert!(c["hint"].as_str().unwrap().starts_with("git codex doctor --repair"), "{c}");
+        assert!(
+            c["hint"]
+                .as_str()
+                .unwrap()
+                .starts_with("git codex doctor --repair"),
+            "{c}"
+        );
         let (code, out, err) = run(t.codex(&["doctor", "--repair"]));
-        assert!(err.contains("moved the stale git lock"), "{code} {out}{err}");
+        assert!(
+            err.contains("moved the stale git lock"),
+            "{code} {out}{err}"
+        );
         assert!(!lock.exists());
         assert_eq!(doctor_check(t, "git-locks")["status"], "ok");
         let (code, out, err) = run(t.codex(&["session", "review", "s"]));
@@ -126,7 +138,10 @@ fn merge_moves_the_repositorys_stale_index_lock_aside() {
         plant(&lock);
         let c = doctor_check(t, "git-locks");
         assert_eq!(c["status"], "fail", "{c}");
-        assert!(c["detail"].as_str().unwrap().contains("the repository"), "{c}");
+        assert!(
+            c["detail"].as_str().unwrap().contains("the repository"),
+            "{c}"
+        );
         let (code, out, err) = run(t.codex(&["session", "merge", "s"]));
         assert_eq!(code, 0, "{out}{err}");
         assert!(err.contains("moved the stale git lock"), "{err}");
@@ -167,7 +182,10 @@ fn remove_with_a_killed_gits_locks_saves_the_work_and_restore_brings_it_back() {
         assert_eq!(code, 0, "{out}{err}");
         let (code, out, err) = run(t.codex(&["session", "restore", "s"]));
         assert_eq!(code, 0, "{out}{err}");
-        assert_eq!(std::fs::read_to_string(wt.join("work.txt")).unwrap(), "work\n");
+        assert_eq!(
+            std::fs::read_to_string(wt.join("work.txt")).unwrap(),
+            "work\n"
+        );
         assert!(!admin.join("index.lock").exists());
         let (code, out, err) = run(t.codex(&["session", "review", "s"]));
         assert_eq!(code, 0, "{out}{err}");

@@ -74,13 +74,7 @@ fn locks_check(ctx: &Ctx) -> Check {
     let (stale, held): (Vec<_>, Vec<_>) = found.iter().partition(|(_, f)| f.holder.is_none());
     let held_note = held
         .iter()
-        .map(|(_, f)| {
-            format!(
-                "{} (held by {})",
-                f.path,
-                f.holder.as_deref().unwrap_or("")
-            )
-        })
+        .map(|(_, f)| format!("{} (held by {})", f.path, f.holder.as_deref().unwrap_or("")))
         .collect::<Vec<_>>();
     if stale.is_empty() {
         let detail = if held.is_empty() {
@@ -130,10 +124,7 @@ fn record_dirs_check(ctx: &Ctx) -> Check {
     check(
         "record-paths",
         "fail",
-        format!(
-            "a dir where a session record belongs: {}",
-            names.join(", ")
-        ),
+        format!("a dir where a session record belongs: {}", names.join(", ")),
         Some(&format!("{REPAIR} (moves each to the trash, whole)")),
     )
 }
@@ -168,7 +159,9 @@ fn trash_slot(common_dir: &Utf8Path, dir: &Utf8Path) -> anyhow::Result<Utf8PathB
         match std::fs::create_dir(&slot) {
             Ok(()) => return Ok(slot.join(name)),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(err) => return Err(anyhow::Error::new(err).context(format!("cannot create {slot}"))),
+            Err(err) => {
+                return Err(anyhow::Error::new(err).context(format!("cannot create {slot}")));
+            }
         }
     }
     anyhow::bail!("cannot make a new dir in {root}")

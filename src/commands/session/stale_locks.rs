@@ -61,13 +61,19 @@ struct Process {
     cwd: Option<Utf8PathBuf>,
     open: Vec<Utf8PathBuf>,
     git_dir: Option<Utf8PathBuf>,
+    /// A git's arguments (`--git-dir=…`, `-C …` name where it works from elsewhere).
+    args: Vec<String>,
 }
 
 /// This process's ancestors (the person's shell, say, whose cwd may well be the worktree).
 fn ancestors() -> Vec<u32> {
     let parent = |pid: u32| -> Option<u32> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+        stat[stat.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
     };
     let mut out = Vec::new();
     let mut pid = std::process::id();
@@ -89,7 +95,11 @@ fn processes() -> Vec<Process> {
         return out;
     };
     for entry in list.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         if pid == me {
@@ -101,15 +111,22 @@ fn processes() -> Vec<Process> {
                 .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
         };
         let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|fds| fds.flatten().filter_map(|fd| link(fd.path().display().to_string())).collect())
+            .map(|fds| {
+                fds.flatten()
+                    .filter_map(|fd| link(fd.path().display().to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
         let git_dir = environ
             .split(|b| *b == 0)
             .filter_map(|v| std::str::from_utf8(v).ok())
-            .find_map(|v| v.strip_prefix("GIT_DIR=").or_else(|| v.strip_prefix("GIT_COMMON_DIR=")))
+            .find_map(|v| {
+                v.strip_prefix("GIT_DIR=")
+                    .or_else(|| v.strip_prefix("GIT_COMMON_DIR="))
+            })
             .map(Utf8PathBuf::from);
-        let process = Process {
+        let mut process = Process {
             pid,
             name: std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .unwrap_or_default()
@@ -118,8 +135,15 @@ fn processes() -> Vec<Process> {
             cwd: link(format!("/proc/{pid}/cwd")),
             open,
             git_dir,
+            args: Vec::new(),
         };
-        if up.contains(&pid) && !process.is_git() {
+        if process.is_git() {
+            process.args = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+        } else if up.contains(&pid) {
             continue;
         }
         out.push(process);
@@ -139,6 +163,7 @@ impl Process {
     fn works_in(&self, dir: &Utf8Path) -> bool {
         self.cwd.as_ref().is_some_and(|c| c.starts_with(dir))
             || self.git_dir.as_ref().is_some_and(|g| g.starts_with(dir))
+            || self.args.iter().any(|a| a.contains(dir.as_str()))
     }
 }
 
@@ -165,16 +190,26 @@ fn session_holder(
 
 /// Whatever holds a lock of the repository's own git dir: a process holding it open, a git
 /// at work anywhere in the repository, a live agent of any session.
-fn main_holder(paths: &RepoPaths, records: &[SessionRecord], lock: &Utf8Path, all: &[Process]) -> Option<String> {
+fn main_holder(
+    paths: &RepoPaths,
+    records: &[SessionRecord],
+    lock: &Utf8Path,
+    all: &[Process],
+) -> Option<String> {
     // A confined agent cannot write the repository's git dir; an open one can.
     let agents = records.iter().filter_map(|r| r.agent.as_ref());
-    if let Some(agent) = agents.filter(|a| !a.filesystem_confined).find(|a| a.is_alive()) {
+    if let Some(agent) = agents
+        .filter(|a| !a.filesystem_confined)
+        .find(|a| a.is_alive())
+    {
         return Some(format!("a session's agent, pid {}", agent.pid));
     }
     let mut places = vec![paths.main_root.clone(), paths.common_dir.clone()];
     places.extend(records.iter().map(|r| canonical(&r.worktree)));
     all.iter()
-        .find(|p| p.open.iter().any(|o| o == lock) || (p.is_git() && places.iter().any(|d| p.works_in(d))))
+        .find(|p| {
+            p.open.iter().any(|o| o == lock) || (p.is_git() && places.iter().any(|d| p.works_in(d)))
+        })
         .map(Process::describe)
 }
 
