@@ -77,12 +77,18 @@ fn start_run(t: &TestEnv, s: &Setup, confined: bool) -> Child {
 }
 
 /// Waits (bounded, to fail rather than hang) until `done` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_until_or(|| what.to_string(), done);
+}
+
+/// [`wait_until`], saying what was awaited (and how things stood) only when it fails.
+fn wait_until_or(what: impl Fn() -> String, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "waited too long: {what}"
+            "waited too long: {}",
+            what()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -231,7 +237,14 @@ fn kill_at_each_git_call(t: &TestEnv, confined: bool) {
         }
         let lock = take_state_lock(t, &t.home.join("go"));
         let pid = child.id();
-        wait_until("git-codex to wait for the lock or end", || {
+        let what = || {
+            let family: Vec<String> = marked(&s.mark).into_iter().map(cmdline).collect();
+            format!(
+                "git-codex to wait for the lock or end (at git call {n}; its processes: {family:?}; wchan {:?})",
+                std::fs::read_to_string(format!("/proc/{pid}/wchan"))
+            )
+        };
+        wait_until_or(what, || {
             waits_for_lock(pid) || child.try_wait().ok().flatten().is_some()
         });
         let _ = child.kill();

@@ -8,7 +8,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::{Check, check};
 use crate::commands::session::stale_locks::{self, Found, Session};
-use crate::commands::session::trash;
+use crate::commands::session::{moves, trash};
 use crate::context::Ctx;
 use crate::output;
 
@@ -140,7 +140,7 @@ pub fn repair(ctx: &Ctx) -> anyhow::Result<()> {
     }
     for dir in record_dirs(ctx) {
         let to = trash_slot(&ctx.paths.common_dir, &dir)?;
-        trash::move_dir(&dir, &to)?;
+        moves::move_dir(&dir, &to)?;
         output::note(&format!(
             "git-codex: moved {dir} (a dir where a session record belongs) to {to}"
         ));
