@@ -245,7 +245,9 @@ fn kill_at_each_git_call(t: &TestEnv, confined: bool) {
             )
         };
         wait_until_or(what, || {
-            waits_for_lock(pid) || child.try_wait().ok().flatten().is_some()
+            // git-codex itself, or a git it waits for (a hook of git-codex's takes the lock).
+            marked(&s.mark).into_iter().any(waits_for_lock)
+                || child.try_wait().ok().flatten().is_some()
         });
         let _ = child.kill();
         let _ = child.wait();
