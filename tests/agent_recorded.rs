@@ -246,7 +246,9 @@ fn kill_at_each_git_call(t: &TestEnv, confined: bool) {
         };
         wait_until_or(what, || {
             // git-codex itself, or a git it waits for (a hook of git-codex's takes the lock).
+            // Or git-codex took the lock again before the test did, and the agent runs.
             marked(&s.mark).into_iter().any(waits_for_lock)
+                || s.logs.join("started").exists()
                 || child.try_wait().ok().flatten().is_some()
         });
         let _ = child.kill();

@@ -91,8 +91,11 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 }
             };
             let ctx = Ctx::with_settings(reader, paths, settings);
-            if args.repair {
-                leftovers::repair(&ctx)?;
+            // What cannot be repaired (a state dir git-codex cannot write) the checks then name.
+            if args.repair
+                && let Err(err) = leftovers::repair(&ctx)
+            {
+                output::warning(&format!("git-codex doctor --repair: {err:#}"));
             }
             repository_checks(&ctx, &mut checks);
         }

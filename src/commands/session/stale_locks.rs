@@ -31,7 +31,11 @@ pub struct Found {
 fn lock_files(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
     let mut out = Vec::new();
     collect(dir, &mut out, false);
-    collect(&dir.join("refs"), &mut out, true);
+    // `refs` as a real dir only: a link there (an open agent's doing) is not followed.
+    let refs = dir.join("refs");
+    if fs_err::symlink_metadata(&refs).is_ok_and(|m| m.is_dir()) {
+        collect(&refs, &mut out, true);
+    }
     out
 }
 
@@ -282,12 +286,16 @@ pub fn clear(paths: &RepoPaths, found: &[Found], whose: &str) -> anyhow::Result<
         return Ok(0);
     }
     let into = aside_dir(&paths.common_dir)?;
-    for (n, lock) in stale.iter().enumerate() {
+    for lock in &stale {
+        // Kept at its path under the git dir: `worktrees/<name>/index.lock`, `refs/heads/x.lock`.
         let relative = lock
             .path
             .strip_prefix(&paths.common_dir)
             .unwrap_or(&lock.path);
-        let to = into.join(format!("{n}-{}", relative.as_str().replace('/', "%")));
+        let to = into.join(relative.as_str().trim_start_matches('/'));
+        if let Some(parent) = to.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
         move_if_unchanged(&lock.path, &to)?;
         output::note(&format!(
             "git-codex: moved the stale git lock {} of {whose} to {to} (no live process of it; a killed git left it)",
