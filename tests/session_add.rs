@@ -304,8 +304,10 @@ fn an_existing_path_is_refused_and_left_alone() {
 #[test]
 fn a_git_error_during_worktree_add_rolls_back() {
     each_git(|t| {
-        // A stale ref lock makes git refuse to create the branch.
-        common::write_file(&t.repo.join(".git/refs/heads/codex/x.lock"), "");
+        // A dir where git takes the branch's lock makes git refuse to create the branch (a
+        // stale lock *file* would be moved aside as a killed git's).
+        std::fs::create_dir_all(t.repo.join(".git/refs/heads/codex/x.lock/held"))
+            .expect("lock dir");
         let (code, out, err) = run(t.codex(&["session", "add", "x"]));
         assert_eq!(code, 1, "{err}");
         assert_eq!(out, "");

@@ -9,11 +9,11 @@ pub mod ledger;
 pub mod loose_lock;
 pub mod merge_leftovers;
 pub mod nested;
+pub mod orphans;
 pub mod read;
 pub mod refs;
 pub mod restore;
 pub mod snapshot;
-pub mod stale;
 pub mod steady_refs;
 pub mod unfiltered;
 pub mod unseen;
@@ -218,8 +218,8 @@ impl Git {
             );
         }
         // Marks everything this git starts (`worktree add` runs `git branch` and `git reset`
-        // of its own, which outlive a killed git-codex): see `stale::orphans_at_work`.
-        cmd.env(stale::MARKER, std::process::id().to_string());
+        // of its own, which outlive a killed git-codex): see `orphans::orphans_at_work`.
+        cmd.env(orphans::MARKER, std::process::id().to_string());
         cmd.env("GIT_NO_REPLACE_OBJECTS", "1")
             .env("GIT_GRAFT_FILE", "/nonexistent/git-codex/no-grafts");
         cmd.stdin(Stdio::null());

@@ -32,7 +32,7 @@ pub fn lock(ctx: &Ctx) -> anyhow::Result<StateLock> {
 /// Starts an operation: stale lock files on the refs it writes go (a git killed with an earlier
 /// command left them), then its intent is written.
 pub fn begin(ctx: &Ctx, intent: &Intent) -> anyhow::Result<()> {
-    clear_locks(ctx, intent);
+    clear_locks(ctx);
     ctx.state.write_intent(intent)
 }
 
@@ -54,17 +54,19 @@ pub fn replay(ctx: &Ctx) {
     };
     // What the killed command started (a git `worktree add` started, a hook) may still be at
     // work: it ends first, or the replay waits for a later command.
-    if !pending.is_empty() && !crate::git::stale::wait_for_orphans(ORPHAN_WAIT) {
+    if !pending.is_empty() && !crate::git::orphans::wait_for_orphans(ORPHAN_WAIT) {
         output::warning(
             "a git started by a killed git-codex command still runs: what that command left is finished by a later one",
         );
         return;
     }
+    if !pending.is_empty() {
+        clear_locks(ctx);
+    }
     for pending in pending {
         let Ok(intent) = pending.intent else {
             continue;
         };
-        clear_locks(ctx, &intent);
         let done = match intent.op {
             Op::Remove => finish_remove(ctx, &intent),
             Op::Add | Op::Restore => undo_create(ctx, &intent),
@@ -80,30 +82,12 @@ pub fn replay(ctx: &Ctx) {
     }
 }
 
-/// The lock files a git killed with the command left on the refs it writes (git refuses those
-/// refs until they go), deleted when provably stale (see `git::stale`).
-fn clear_locks(ctx: &Ctx, intent: &Intent) {
-    let refs = [
-        format!("refs/heads/{}", intent.branch),
-        base_ref(&intent.id),
-        crate::git::snapshot::snapshot_ref(&intent.id),
-        crate::git::ledger::ledger_ref(&intent.id),
-    ];
-    let base = ctx.worktree_base();
-    let roots = [
-        ctx.paths.main_root.as_path(),
-        ctx.paths.common_dir.as_path(),
-        base.as_path(),
-    ];
-    match crate::git::stale::clear_ref_locks(&ctx.paths.common_dir, &refs, &roots) {
-        Ok(cleared) => {
-            for path in cleared {
-                output::note(&format!(
-                    "Deleted {path}, left by a git killed with git-codex"
-                ));
-            }
-        }
-        Err(err) => output::warning(&format!("cannot delete stale ref locks: {err:#}")),
+/// The lock files a git killed with the command left (on the refs it writes, the repository's
+/// index), which git refuses to get past: moved to the trash when provably stale (see
+/// `stale_locks`).
+fn clear_locks(ctx: &Ctx) {
+    if let Err(err) = super::stale_locks::clear_main(&ctx.paths) {
+        output::warning(&format!("cannot move stale git locks aside: {err:#}"));
     }
 }
 

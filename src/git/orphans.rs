@@ -1,0 +1,53 @@
+//! What a killed git-codex started and left running: every git it starts carries [`MARKER`]
+//! (and so does whatever that git starts: `worktree add` runs `git branch` and `git reset` of
+//! its own, hooks run). Those outlive the kill, and the next command waits for them before it
+//! rolls back what the killed one left, or they would change the repository behind it.
+
+use std::time::{Duration, Instant};
+
+/// The environment variable every git git-codex starts carries, with git-codex's pid; the
+/// processes that git starts in turn inherit it.
+pub const MARKER: &str = "GIT_CODEX_PID";
+
+/// Whether a process started by a git-codex that is dead now (killed) still runs: a git, a
+/// git it started, a hook. Processes that cannot be read (another user's) are not counted.
+pub fn orphans_at_work() -> bool {
+    let Ok(list) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let me = std::process::id().to_string();
+    let prefix = format!("{MARKER}=");
+    list.flatten().any(|entry| {
+        let pid = entry.file_name();
+        let Some(pid) = pid
+            .to_str()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return false;
+        };
+        let Ok(environ) = std::fs::read(std::path::Path::new("/proc").join(pid).join("environ"))
+        else {
+            return false;
+        };
+        environ
+            .split(|b| *b == 0)
+            .filter_map(|var| std::str::from_utf8(var).ok()?.strip_prefix(prefix.as_str()))
+            .any(|owner| {
+                owner != me
+                    && owner.bytes().all(|b| b.is_ascii_digit())
+                    && !std::path::Path::new("/proc").join(owner).exists()
+            })
+    })
+}
+
+/// Waits, up to `limit`, for what a killed git-codex started to end. Returns whether it did.
+pub fn wait_for_orphans(limit: Duration) -> bool {
+    let start = Instant::now();
+    while orphans_at_work() {
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
