@@ -137,7 +137,7 @@ fn run_agent(t: &TestEnv, filesystem: &str) -> Case {
         t,
         "crash-agent.sh",
         &format!(
-            "#!/bin/sh\necho started > agent-started.txt\ni=0\nwhile [ ! -e '{}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done\necho done > agent-done.txt\n",
+            "#!/bin/sh\necho started > agent-started.txt\ni=0\nwhile [ ! -e '{}' ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done\necho done > agent-done.txt\n",
             release.display()
         ),
     );
@@ -208,12 +208,13 @@ fn follow_run(t: &TestEnv, script: &str, problems: &mut Vec<String>) {
     if code != 0 {
         problems.push(format!("prune failed (exit {code}): {}", err.trim()));
     }
-    if alive && !t.worktree("s").exists() {
+    // Alive before and after the prune: the agent ran all along (it lives ~2 s unreleased).
+    if alive && crash::process_alive(script) && !t.worktree("s").exists() {
         problems.push("the expired session was pruned while its agent still ran".into());
     }
     write_file(&t.home.join("release"), "");
     if !crash::wait_gone(script) {
-        problems.push("the agent did not end within 30 s of its release".into());
+        problems.push("the agent did not end within 30 s".into());
     }
 }
 

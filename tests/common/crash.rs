@@ -259,7 +259,7 @@ fn chmod(path: &Path, mode: u32) {
 }
 
 /// The sample of kill plans for `calls` git calls: every call, both sides, alone and group,
-/// and swept delays with the full sweep; else a fixed few spread over the calls, whose
+/// and swept delays with the full sweep; else two spread over the calls, whose
 /// side and target rotate with `seed` (so the gits and scenarios cover all four).
 pub fn plans(calls: u32, full: bool, seed: usize) -> Vec<Plan> {
     let kinds = [(false, false), (true, false), (false, true), (true, true)];
@@ -275,11 +275,11 @@ pub fn plans(calls: u32, full: bool, seed: usize) -> Vec<Plan> {
         }
         return out;
     }
-    let mut picks = vec![1, calls.div_ceil(2), calls];
+    let mut picks = vec![calls / 3 + 1, calls * 2 / 3 + 1];
     picks.dedup();
     picks
         .into_iter()
-        .filter(|n| *n > 0)
+        .filter(|n| *n <= calls)
         .enumerate()
         .map(|(i, n)| {
             let (after, group) = kinds[(seed + i) % 4];
