@@ -12,11 +12,13 @@ mod common;
 mod crash;
 #[path = "common/crash_check.rs"]
 mod crash_check;
-
+#[path = "common/crash_state.rs"]
+mod crash_state;
 
 use common::{TestEnv, gits, run, write_file};
 use crash::{Plan, big_session, full, plans, run_crashed};
-use crash_check::{Before, agree_or_doctor_repairs, capture, lost_commits, lost_files};
+use crash_check::{Before, capture, lost_commits, lost_files};
+use crash_state::agree_or_doctor_repairs;
 
 /// One prepared case: the session, the command to kill, and what to check it against.
 struct Case {
@@ -109,14 +111,18 @@ fn approve(t: &TestEnv) -> Case {
 fn merge(t: &TestEnv, strategy: &'static str, checked_out: bool) -> Case {
     let mut c = case(t, args(&["session", "merge", "s", "--strategy", strategy]));
     t.codex(&["session", "review", "s"]).assert().success();
-    t.codex(&["session", "review", "s", "--approve"]).assert().success();
+    t.codex(&["session", "review", "s", "--approve"])
+        .assert()
+        .success();
     t.commit_in(&t.repo, "main-only.txt", "main moved on\n");
     if !checked_out {
         t.git(&["switch", "-q", "-c", "elsewhere"]);
     }
     c.before = capture(t, "s", &t.worktree("s"));
     let adds = if strategy == "rebase" {
-        t.git(&["rev-list", "--count", "main..codex/s"]).parse().expect("count")
+        t.git(&["rev-list", "--count", "main..codex/s"])
+            .parse()
+            .expect("count")
     } else {
         1
     };
@@ -147,22 +153,70 @@ fn run_agent(t: &TestEnv, filesystem: &str) -> Case {
 }
 
 const SCENARIOS: &[Scenario] = &[
-    Scenario { name: "add", setup: add },
-    Scenario { name: "remove", setup: remove },
-    Scenario { name: "prune-expired", setup: prune_expired },
-    Scenario { name: "prune-orphan", setup: prune_orphan },
-    Scenario { name: "restore-trash", setup: restore_trash },
-    Scenario { name: "restore-snapshot", setup: restore_snapshot },
-    Scenario { name: "review", setup: review },
-    Scenario { name: "approve", setup: approve },
-    Scenario { name: "merge-merge-checked-out", setup: |t| merge(t, "merge", true) },
-    Scenario { name: "merge-merge-elsewhere", setup: |t| merge(t, "merge", false) },
-    Scenario { name: "merge-squash-checked-out", setup: |t| merge(t, "squash", true) },
-    Scenario { name: "merge-squash-elsewhere", setup: |t| merge(t, "squash", false) },
-    Scenario { name: "merge-rebase-checked-out", setup: |t| merge(t, "rebase", true) },
-    Scenario { name: "merge-rebase-elsewhere", setup: |t| merge(t, "rebase", false) },
-    Scenario { name: "run-open", setup: |t| run_agent(t, "open") },
-    Scenario { name: "run-confined", setup: |t| run_agent(t, "worktree") },
+    Scenario {
+        name: "add",
+        setup: add,
+    },
+    Scenario {
+        name: "remove",
+        setup: remove,
+    },
+    Scenario {
+        name: "prune-expired",
+        setup: prune_expired,
+    },
+    Scenario {
+        name: "prune-orphan",
+        setup: prune_orphan,
+    },
+    Scenario {
+        name: "restore-trash",
+        setup: restore_trash,
+    },
+    Scenario {
+        name: "restore-snapshot",
+        setup: restore_snapshot,
+    },
+    Scenario {
+        name: "review",
+        setup: review,
+    },
+    Scenario {
+        name: "approve",
+        setup: approve,
+    },
+    Scenario {
+        name: "merge-merge-checked-out",
+        setup: |t| merge(t, "merge", true),
+    },
+    Scenario {
+        name: "merge-merge-elsewhere",
+        setup: |t| merge(t, "merge", false),
+    },
+    Scenario {
+        name: "merge-squash-checked-out",
+        setup: |t| merge(t, "squash", true),
+    },
+    Scenario {
+        name: "merge-squash-elsewhere",
+        setup: |t| merge(t, "squash", false),
+    },
+    Scenario {
+        name: "merge-rebase-checked-out",
+        setup: |t| merge(t, "rebase", true),
+    },
+    Scenario {
+        name: "merge-rebase-elsewhere",
+        setup: |t| merge(t, "rebase", false),
+    },
+    Scenario {
+        name: "run-open",
+        setup: |t| run_agent(t, "open"),
+    },
+    Scenario {
+        name: "run-confined",
+        setup: |t| run_agent(t, "worktree"),
+    },
 ];
 
 /// Runs `c` killed as `plan` says, then the next commands; the problems seen.
@@ -191,7 +245,10 @@ fn crash_case(t: &TestEnv, c: &Case, plan: Plan) -> (crash::Outcome, Vec<String>
     if !t.worktree(&c.id).exists() {
         let (code, _, err) = run(t.codex(&["session", "restore", &c.id]));
         if code != 0 {
-            problems.push(format!("restore after it failed (exit {code}): {}", err.trim()));
+            problems.push(format!(
+                "restore after it failed (exit {code}): {}",
+                err.trim()
+            ));
         }
     }
     problems.extend(lost_files(t, &c.before, true, c.skip_ignored));
@@ -284,62 +341,22 @@ fn sweep(name: &str) {
         let c = (scenario.setup)(&t);
         let (out, problems) = crash_case(&t, &c, Plan::Count);
         cases += 1;
-        report(&mut failures, name, git, Plan::Count, &out, problems);
+        crash::report(&mut failures, name, git, Plan::Count, &out, problems);
         for (i, plan) in plans(out.calls, full, index + g).into_iter().enumerate() {
-            let git = if full { git } else { &gits[(index + i) % gits.len()] };
+            let git = if full {
+                git
+            } else {
+                &gits[(index + i) % gits.len()]
+            };
             let t = TestEnv::new(git);
             let c = (scenario.setup)(&t);
             let (out, problems) = crash_case(&t, &c, plan);
             cases += 1;
-            report(&mut failures, name, git, plan, &out, problems);
+            crash::report(&mut failures, name, git, plan, &out, problems);
         }
     }
     eprintln!("{name}: {cases} case(s), {} failing", failures.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn report(
-    failures: &mut Vec<String>,
-    name: &str,
-    git: &std::path::Path,
-    plan: Plan,
-    out: &crash::Outcome,
-    problems: Vec<String>,
-) {
-    if problems.is_empty() {
-        return;
-    }
-    let call = match plan {
-        Plan::Call { n, .. } => out
-            .calls_log
-            .lines()
-            .find(|l| l.split(' ').next() == Some(&n.to_string()))
-            .map(|l| format!(" [{}]", strip_config(l)))
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
-    let line = format!(
-        "CRASH {name} | {} | {plan}{call} | killed: {} | {}",
-        git.display(),
-        out.killed,
-        problems.join(" || ")
-    );
-    eprintln!("{line}");
-    failures.push(line);
-}
-
-/// A logged git call without the `-c` settings git-codex passes every git.
-fn strip_config(line: &str) -> String {
-    let mut words = line.split(' ').peekable();
-    let mut out = Vec::new();
-    while let Some(w) = words.next() {
-        if w == "-c" {
-            words.next();
-            continue;
-        }
-        out.push(w);
-    }
-    out.join(" ")
 }
 
 macro_rules! crash_tests {

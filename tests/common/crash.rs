@@ -183,7 +183,9 @@ pub fn process_alive(needle: &str) -> bool {
     };
     entries.flatten().any(|entry| {
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+        let zombie = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
         !zombie
             && std::fs::read(entry.path().join("cmdline"))
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
@@ -242,13 +244,19 @@ pub fn big_session(t: &TestEnv, id: &str) -> PathBuf {
         std::fs::write(&path, format!("changed {i}\n")).expect("change");
     }
     for i in 0..30 {
-        write_file(&wt.join(format!("new/u{i}.txt")), &format!("untracked {i}\n"));
+        write_file(
+            &wt.join(format!("new/u{i}.txt")),
+            &format!("untracked {i}\n"),
+        );
     }
     write_file(&wt.join("new/tool.sh"), "#!/bin/sh\necho tool\n");
     chmod(&wt.join("new/tool.sh"), 0o755);
     chmod(&wt.join("src/d0/f0.txt"), 0o755);
     for i in 0..5 {
-        write_file(&wt.join(format!("build/out{i}.o")), &format!("ignored {i}\n"));
+        write_file(
+            &wt.join(format!("build/out{i}.o")),
+            &format!("ignored {i}\n"),
+        );
     }
     write_file(&wt.join("debug.log"), "ignored log\n");
     wt
@@ -271,7 +279,10 @@ pub fn plans(calls: u32, full: bool, seed: usize) -> Vec<Plan> {
             }
         }
         for ms in [0, 5, 10, 20, 40, 80, 160, 320] {
-            out.push(Plan::Delay { ms, group: ms % 20 == 0 });
+            out.push(Plan::Delay {
+                ms,
+                group: ms % 20 == 0,
+            });
         }
         return out;
     }
@@ -291,4 +302,56 @@ pub fn plans(calls: u32, full: bool, seed: usize) -> Vec<Plan> {
 /// Whether the full sweep was asked for (`scripts/crash`).
 pub fn full() -> bool {
     std::env::var_os("GIT_CODEX_CRASH_FULL").is_some_and(|v| v == "1")
+}
+
+/// Adds the line for a failing case: scenario, git, kill point (with the git call it hit),
+/// how the command ended, and each problem.
+pub fn report(
+    failures: &mut Vec<String>,
+    name: &str,
+    git: &std::path::Path,
+    plan: Plan,
+    out: &Outcome,
+    problems: Vec<String>,
+) {
+    if problems.is_empty() {
+        return;
+    }
+    let call = match plan {
+        Plan::Call { n, .. } => out
+            .calls_log
+            .lines()
+            .find(|l| l.split(' ').next() == Some(&n.to_string()))
+            .map(|l| format!(" [{}]", strip_config(l)))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let line = format!(
+        "CRASH {name} | {} | {plan}{call} | killed: {}, exit {:?}{} | {}",
+        git.display(),
+        out.killed,
+        out.code,
+        out.stderr
+            .lines()
+            .find(|l| l.starts_with("error"))
+            .map(|l| format!(" ({l})"))
+            .unwrap_or_default(),
+        problems.join(" || ")
+    );
+    eprintln!("{line}");
+    failures.push(line);
+}
+
+/// A logged git call without the `-c` settings git-codex passes every git.
+fn strip_config(line: &str) -> String {
+    let mut words = line.split(' ').peekable();
+    let mut out = Vec::new();
+    while let Some(w) = words.next() {
+        if w == "-c" {
+            words.next();
+            continue;
+        }
+        out.push(w);
+    }
+    out.join(" ")
 }
