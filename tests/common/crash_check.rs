@@ -229,34 +229,36 @@ pub fn lost_files(
     if lost.is_empty() {
         return lost;
     }
-    let count = |p: &Path| {
-        let mut v = Vec::new();
-        walk(p, p, &mut v);
-        v.len()
+    let what = if worktree_only {
+        "not back in the worktree"
+    } else {
+        "lost (not in worktree, trash or newest snapshot)"
     };
+    vec![format!(
+        "{} of {} files {what} (e.g. {}); seen: {}; newest snapshot {tip} ({} files)",
+        lost.len(),
+        before.files.len(),
+        lost.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+        describe(&places),
+        snap.len()
+    )]
+}
+
+/// Each place with how many files it holds, or that it is absent.
+fn describe(places: &[PathBuf]) -> String {
     let seen: Vec<String> = places
         .iter()
         .map(|p| {
+            let mut files = Vec::new();
+            walk(p, p, &mut files);
             if p.exists() {
-                format!("{} ({} files)", p.display(), count(p))
+                format!("{} ({} files)", p.display(), files.len())
             } else {
                 format!("{} (absent)", p.display())
             }
         })
         .collect();
-    vec![format!(
-        "{} of {} files {} (e.g. {}); seen: {}; newest snapshot {tip} ({} files)",
-        lost.len(),
-        before.files.len(),
-        if worktree_only {
-            "not back in the worktree"
-        } else {
-            "lost (not in worktree, trash or newest snapshot)"
-        },
-        lost.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
-        seen.join(", "),
-        snap.len()
-    )]
+    seen.join(", ")
 }
 
 /// Commits reachable before that no ref reaches now.

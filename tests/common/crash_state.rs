@@ -55,68 +55,13 @@ fn find_leftovers(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
 }
 
 /// Where records, `git worktree list` and the disk disagree, and leftovers that were not
+/// Where records, `git worktree list` and the disk disagree, and leftovers that were not
 /// there before.
 pub fn disagreements(t: &TestEnv, before: &Before) -> Vec<String> {
     let mut out = Vec::new();
-    let mut records = BTreeSet::new();
-    if let Ok(entries) = std::fs::read_dir(t.state_dir().join("sessions")) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(".json") {
-                out.push(format!("stray file in sessions/: {name}"));
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                out.push(format!("record {name} is unreadable (a directory?)"));
-                continue;
-            };
-            let Ok(record) = serde_json::from_str::<serde_json::Value>(&text) else {
-                out.push(format!("record {name} is corrupt: {text:?}"));
-                continue;
-            };
-            let wt = record["worktree"].as_str().unwrap_or_default().to_string();
-            let branch = record["branch"].as_str().unwrap_or_default();
-            let ok = t.git_output(
-                &t.repo,
-                &[
-                    "rev-parse",
-                    "-q",
-                    "--verify",
-                    &format!("refs/heads/{branch}"),
-                ],
-            );
-            if !ok.status.success() {
-                out.push(format!("record {name}: branch {branch:?} is gone"));
-            }
-            records.insert(wt);
-        }
-    }
-    let mut registered = BTreeSet::new();
-    let list = t.git(&["worktree", "list", "--porcelain"]);
-    for block in list.split("\n\n").skip(1) {
-        let path = block
-            .lines()
-            .find_map(|l| l.strip_prefix("worktree "))
-            .unwrap_or_default();
-        if block.lines().any(|l| l.starts_with("prunable")) {
-            out.push(format!("git lists {path} as prunable"));
-        }
-        registered.insert(path.to_string());
-    }
-    let mut disk = BTreeSet::new();
-    if let Ok(entries) = std::fs::read_dir(t.repo.join(".codex-worktrees")) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if !path.join(".git").exists() {
-                out.push(format!(
-                    "{} is on disk without its .git file",
-                    path.display()
-                ));
-            }
-            disk.insert(path.display().to_string());
-        }
-    }
+    let records = records(t, &mut out);
+    let registered = registered(t, &mut out);
+    let disk = on_disk(t, &mut out);
     for (a, an, b, bn) in [
         (&records, "recorded", &registered, "registered with git"),
         (&registered, "registered with git", &records, "recorded"),
@@ -131,6 +76,76 @@ pub fn disagreements(t: &TestEnv, before: &Before) -> Vec<String> {
         out.push(format!("left behind: {item}"));
     }
     out
+}
+
+/// The worktrees the records name; unreadable records and missing branches go to `out`.
+fn records(t: &TestEnv, out: &mut Vec<String>) -> BTreeSet<String> {
+    let mut records = BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir(t.state_dir().join("sessions")) else {
+        return records;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".json") {
+            out.push(format!("stray file in sessions/: {name}"));
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            out.push(format!("record {name} is unreadable (a directory?)"));
+            continue;
+        };
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(&text) else {
+            out.push(format!("record {name} is corrupt: {text:?}"));
+            continue;
+        };
+        let branch = record["branch"].as_str().unwrap_or_default();
+        let verify = [
+            "rev-parse",
+            "-q",
+            "--verify",
+            &format!("refs/heads/{branch}"),
+        ];
+        if !t.git_output(&t.repo, &verify).status.success() {
+            out.push(format!("record {name}: branch {branch:?} is gone"));
+        }
+        records.insert(record["worktree"].as_str().unwrap_or_default().to_string());
+    }
+    records
+}
+
+/// The worktrees git lists but the main one; prunable ones go to `out`.
+fn registered(t: &TestEnv, out: &mut Vec<String>) -> BTreeSet<String> {
+    let mut registered = BTreeSet::new();
+    let list = t.git(&["worktree", "list", "--porcelain"]);
+    for block in list.split("\n\n").skip(1) {
+        let path = block
+            .lines()
+            .find_map(|l| l.strip_prefix("worktree "))
+            .unwrap_or_default();
+        if block.lines().any(|l| l.starts_with("prunable")) {
+            out.push(format!("git lists {path} as prunable"));
+        }
+        registered.insert(path.to_string());
+    }
+    registered
+}
+
+/// The dirs under the worktree base; one without its `.git` file goes to `out`.
+fn on_disk(t: &TestEnv, out: &mut Vec<String>) -> BTreeSet<String> {
+    let mut disk = BTreeSet::new();
+    if let Ok(entries) = std::fs::read_dir(t.repo.join(".codex-worktrees")) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.join(".git").exists() {
+                out.push(format!(
+                    "{} is on disk without its .git file",
+                    path.display()
+                ));
+            }
+            disk.insert(path.display().to_string());
+        }
+    }
+    disk
 }
 
 /// Checks that are about the machine or the config, not about state a crash can leave.
