@@ -229,13 +229,19 @@ fn crash_case(t: &TestEnv, c: &Case, plan: Plan) -> (crash::Outcome, Vec<String>
     {
         problems.push(format!("right after the kill: {p}"));
     }
+    // Exit 2-4 on a re-run is an answer (gone, exists, refused), not a failure; it is named
+    // with any other problem.
+    let mut rerun = None;
     match &c.agent {
         Some(script) => follow_run(t, script, &mut problems),
         None => {
             let argv: Vec<&str> = c.args.iter().map(String::as_str).collect();
             let (code, _, err) = run(t.codex(&argv));
+            let first = err.lines().next().unwrap_or_default().to_string();
             if code == 1 {
                 problems.push(format!("re-run failed (exit 1): {}", err.trim()));
+            } else if code != 0 {
+                rerun = Some(format!("re-run exit {code}: {first}"));
             }
         }
     }
@@ -254,6 +260,9 @@ fn crash_case(t: &TestEnv, c: &Case, plan: Plan) -> (crash::Outcome, Vec<String>
     problems.extend(lost_files(t, &c.before, true, c.skip_ignored));
     problems.extend(lost_commits(t, &c.before));
     problems.extend(agree_or_doctor_repairs(t, &c.before));
+    if !problems.is_empty() {
+        problems.extend(rerun);
+    }
     (out, problems)
 }
 
@@ -312,7 +321,7 @@ fn check_landed(t: &TestEnv, m: &Merge, problems: &mut Vec<String>) {
     if differ != "main-only.txt" {
         problems.push(format!(
             "main differs from the session's tip in [{}], not just main-only.txt",
-            differ.replace('\n', ", ")
+            crash_state::brief(&differ.lines().map(str::to_string).collect::<Vec<_>>())
         ));
     }
 }

@@ -185,7 +185,7 @@ pub fn agree_or_doctor_repairs(t: &TestEnv, before: &Before) -> Vec<String> {
         })
         .collect();
     if named.is_empty() {
-        return vec![format!("doctor is silent about: {}", diffs.join("; "))];
+        return vec![format!("doctor is silent about: {}", brief(&diffs))];
     }
     let mut problems = Vec::new();
     for check in &named {
@@ -215,9 +215,9 @@ pub fn agree_or_doctor_repairs(t: &TestEnv, before: &Before) -> Vec<String> {
             .collect();
         problems.push(format!(
             "before repair: {}; doctor said: {}; still after its repair: {}",
-            diffs.join("; "),
+            brief(&diffs),
             said.join(" | "),
-            still.join("; ")
+            brief(&still)
         ));
     } else {
         problems.clear();
@@ -243,4 +243,13 @@ fn repair_command(hint: &str, id: &str) -> Option<Vec<String>> {
             })
             .collect(),
     )
+}
+
+/// The first five items of `list` and how many more: a report line stays readable.
+pub fn brief(list: &[String]) -> String {
+    let mut out = list.iter().take(5).cloned().collect::<Vec<_>>().join("; ");
+    if list.len() > 5 {
+        out.push_str(&format!("; … {} more", list.len() - 5));
+    }
+    out
 }
