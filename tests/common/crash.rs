@@ -278,11 +278,11 @@ pub fn plans(calls: u32, full: bool, seed: usize) -> Vec<Plan> {
                 out.push(Plan::Call { n, after, group });
             }
         }
-        for ms in [0, 5, 10, 20, 40, 80, 160, 320] {
-            out.push(Plan::Delay {
-                ms,
-                group: ms % 20 == 0,
-            });
+        // A kill between git calls never catches a git mid-write; a delay does (with the
+        // group, git dies too, leaving its lock files).
+        for ms in [0, 10, 20, 30, 40, 60, 80, 120, 160, 240, 320] {
+            out.push(Plan::Delay { ms, group: false });
+            out.push(Plan::Delay { ms, group: true });
         }
         return out;
     }
