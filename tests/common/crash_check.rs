@@ -83,7 +83,7 @@ pub fn capture(t: &TestEnv, id: &str, wt: &Path) -> Before {
     Before {
         id: id.to_string(),
         files,
-        commits: reachable(t),
+        commits: reachable(t).expect("rev-list --all before the command"),
         leftovers: crate::crash_state::leftovers(t),
     }
 }
@@ -119,11 +119,25 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
 }
 
 /// Every commit reachable from any ref (branches, refs/codex/*, every worktree's HEAD).
-pub fn reachable(t: &TestEnv) -> BTreeSet<String> {
-    t.git(&["rev-list", "--all"])
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// When that fails (a worktree whose HEAD names a missing object makes `--all` fail, and git's
+/// gc with it), the error, and the commits the refs alone reach.
+pub fn reachable(t: &TestEnv) -> Result<BTreeSet<String>, (String, BTreeSet<String>)> {
+    let lines = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let all = t.git_output(&t.repo, &["rev-list", "--all"]);
+    if all.status.success() {
+        return Ok(lines(&all));
+    }
+    let refs = t.git_output(
+        &t.repo,
+        &["rev-list", "--branches", "--tags", "--glob=refs/codex/*"],
+    );
+    let err = String::from_utf8_lossy(&all.stderr).trim().to_string();
+    Err((err, lines(&refs)))
 }
 
 /// Where session `id`'s files may be: its worktree, each of its trash entries.
@@ -263,10 +277,14 @@ fn describe(places: &[PathBuf]) -> String {
 
 /// Commits reachable before that no ref reaches now.
 pub fn lost_commits(t: &TestEnv, before: &Before) -> Vec<String> {
-    let now = reachable(t);
+    let mut out = Vec::new();
+    let now = reachable(t).unwrap_or_else(|(err, refs)| {
+        out.push(format!("git rev-list --all fails: {err}"));
+        refs
+    });
     let gone: Vec<&String> = before.commits.difference(&now).collect();
-    if gone.is_empty() {
-        return Vec::new();
+    if !gone.is_empty() {
+        out.push(format!("{} commit(s) unreachable: {:?}", gone.len(), gone));
     }
-    vec![format!("{} commit(s) unreachable: {:?}", gone.len(), gone)]
+    out
 }
