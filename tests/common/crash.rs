@@ -80,13 +80,13 @@ target=$pid
 [ "$who" = group ] && target=-$pid
 if [ "$when" = before ]; then
   : > "$d/killed"
-  kill -KILL -- "$target"
+  kill -9 "$target" || echo "kill -9 $target failed" >> "$d/kill-failed"
   exit 137
 fi
 "$real" "$@"
 rc=$?
 : > "$d/killed"
-kill -KILL -- "$target"
+kill -9 "$target" || echo "kill -9 $target failed" >> "$d/kill-failed"
 exit $rc
 "#,
         dir = dir.display(),
@@ -102,7 +102,7 @@ exit $rc
 pub fn run_crashed(t: &TestEnv, args: &[String], plan: Plan, keep: Option<&str>) -> Outcome {
     let script = wrapper(t);
     let dir = crash_dir(t);
-    for name in ["count", "calls", "pid", "killed"] {
+    for name in ["count", "calls", "pid", "killed", "kill-failed"] {
         let _ = std::fs::remove_file(dir.join(name));
     }
     let planned = match plan {
@@ -141,6 +141,13 @@ pub fn run_crashed(t: &TestEnv, args: &[String], plan: Plan, keep: Option<&str>)
     }
     let out = child.wait_with_output().expect("wait for git-codex");
     wait_group_gone(pid, keep);
+    // dash's kill takes no `--`: a wrapper that could not kill would test a failing git, not a
+    // crash.
+    let failed = std::fs::read_to_string(dir.join("kill-failed")).unwrap_or_default();
+    assert!(
+        failed.is_empty(),
+        "the crash wrapper could not kill: {failed}"
+    );
     let calls_log = std::fs::read_to_string(dir.join("calls")).unwrap_or_default();
     Outcome {
         killed: killed || dir.join("killed").exists(),
