@@ -542,3 +542,33 @@ fn a_merge_with_remove_killed_at_any_git_call_leaves_no_session_branch_behind() 
         },
     );
 }
+
+/// A git-codex killed while it wrote a record leaves its temporary file (`.s.json.tmp<pid>`):
+/// doctor names it and the repair deletes it; a live writer's is never touched.
+#[test]
+fn an_unfinished_record_write_is_named_and_cleared_but_a_live_ones_is_not() {
+    each_git(|t| {
+        t.add("s");
+        let mut gone = std::process::Command::new("true").spawn().expect("true");
+        let dead = gone.id();
+        gone.wait().expect("true ends");
+        let sessions = t.state_dir().join("sessions");
+        let stale = sessions.join(format!(".s.json.tmp{dead}"));
+        let live = sessions.join(format!(".s.json.tmp{}", std::process::id()));
+        write_file(&stale, "{\"half\":");
+        write_file(&live, "{\"half\":");
+        let found = common::doctor_check(t, "interrupted");
+        assert_eq!(found["status"], "fail", "{found}");
+        assert!(
+            found["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(stale.to_str().unwrap_or("?"))),
+            "{found}"
+        );
+        t.codex(&["session", "prune"]).assert().success();
+        assert!(!stale.exists());
+        assert!(live.exists(), "a live writer's temp file was deleted");
+        std::fs::remove_file(&live).expect("rm");
+        assert_eq!(common::doctor_check(t, "interrupted")["status"], "ok");
+    });
+}

@@ -120,6 +120,36 @@ impl StateDir {
     }
 }
 
+impl StateDir {
+    /// The temporary files of an atomic write a killed git-codex left in the records' and the
+    /// journal's dirs (`.<name>.tmp<pid>`, its pid gone).
+    pub fn stale_temps(&self) -> Vec<Utf8PathBuf> {
+        let mut out = Vec::new();
+        for dir in [self.sessions_dir(), self.journal_dir()] {
+            let Ok(list) = fs_err::read_dir(&dir) else {
+                continue;
+            };
+            for item in list.flatten() {
+                let name = item.file_name();
+                let Some(name) = name.to_str() else {
+                    continue;
+                };
+                let Some((_, pid)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp"))
+                else {
+                    continue;
+                };
+                let dead = !pid.is_empty()
+                    && pid.bytes().all(|b| b.is_ascii_digit())
+                    && !std::path::Path::new("/proc").join(pid).exists();
+                if dead && item.file_type().is_ok_and(|t| t.is_file()) {
+                    out.push(dir.join(name));
+                }
+            }
+        }
+        out
+    }
+}
+
 fn drop_file(path: &Utf8Path) -> anyhow::Result<()> {
     match fs_err::remove_file(path) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),

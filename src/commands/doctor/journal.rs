@@ -39,6 +39,11 @@ pub fn interrupted_check(ctx: &Ctx) -> Check {
                 .count()
         })
         .unwrap_or(0);
+    let temps = ctx.state.stale_temps();
+    if !temps.is_empty() {
+        let names: Vec<&str> = temps.iter().map(|t| t.as_str()).collect();
+        found.push(format!("unfinished write(s) {}", names.join(", ")));
+    }
     if deleting > 0 {
         found.push(format!("{deleting} trash entry deletion(s) in {trash}"));
     }

@@ -49,6 +49,14 @@ pub fn replay(ctx: &Ctx) {
             "cannot finish deleting old trash entries: {err:#}"
         ));
     }
+    for temp in ctx.state.stale_temps() {
+        match fs_err::remove_file(&temp) {
+            Ok(()) => output::note(&format!(
+                "Deleted {temp}, a killed git-codex's unfinished write"
+            )),
+            Err(err) => output::warning(&format!("cannot delete {temp}: {err}")),
+        }
+    }
     let Ok(pending) = ctx.state.pending() else {
         return;
     };
