@@ -572,3 +572,57 @@ fn an_unfinished_record_write_is_named_and_cleared_but_a_live_ones_is_not() {
         assert_eq!(common::doctor_check(t, "interrupted")["status"], "ok");
     });
 }
+
+/// An approved session `s` adding `one.txt` and changing README.md, for merges into main.
+fn approved_two_files(t: &TestEnv) {
+    let wt = t.add("s");
+    write_file(&wt.join("one.txt"), "one\n");
+    write_file(&wt.join("README.md"), "changed by the session\n");
+    t.codex(&["session", "review", "s"]).assert().success();
+    t.codex(&["session", "review", "s", "--approve"])
+        .assert()
+        .success();
+}
+
+/// A landing killed in the main worktree after git wrote the landed files (all of them, index
+/// included, or some on disk only) but before it moved the branch: the next merge puts them
+/// back and lands whole, every strategy; a change of the person's among them stops it, untouched.
+#[test]
+fn a_landing_killed_after_it_wrote_the_checkout_is_landed_whole_by_the_next_merge() {
+    each_git(|t| {
+        for (n, strategy) in ["rebase", "merge", "squash"].into_iter().enumerate() {
+            let t = &TestEnv::new(&t.git);
+            approved_two_files(t);
+            let tip = t.git(&["rev-parse", "codex/s"]);
+            if n % 2 == 0 {
+                // The index written, the branch not moved (HEAD.lock and the ref's lock left).
+                t.git(&["read-tree", "-m", "-u", "HEAD", &tip]);
+                write_file(&t.repo.join(".git/HEAD.lock"), "");
+                write_file(&t.repo.join(".git/refs/heads/main.lock"), "");
+            } else {
+                // Some files written on disk only.
+                write_file(&t.repo.join("one.txt"), "one\n");
+            }
+            write_file(&t.repo.join("mine.txt"), "the person's untracked file\n");
+            let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", strategy]));
+            assert_eq!(code, 0, "{strategy}: {err}");
+            assert!(err.contains("killed halfway"), "{strategy}: {err}");
+            assert_eq!(t.git(&["show", "main:one.txt"]), "one", "{strategy}");
+            assert_eq!(t.git(&["show", "main:README.md"]), "changed by the session");
+            let status = t.git(&["status", "--porcelain"]);
+            assert_eq!(status, "?? mine.txt", "{strategy}");
+        }
+        // The person's own change among the written files: nothing is touched.
+        let t = &TestEnv::new(&t.git);
+        approved_two_files(t);
+        write_file(&t.repo.join("one.txt"), "one\n");
+        write_file(&t.repo.join("README.md"), "the person's edit\n");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 3, "{err}");
+        assert_eq!(
+            std::fs::read_to_string(t.repo.join("README.md")).expect("readme"),
+            "the person's edit\n"
+        );
+        assert!(t.repo.join("one.txt").is_file());
+    });
+}

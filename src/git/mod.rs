@@ -3,6 +3,7 @@
 
 pub mod fast_status;
 mod formats;
+pub mod half_landed;
 pub mod hunks;
 pub mod land;
 pub mod ledger;

@@ -228,9 +228,47 @@ fn undo_create(ctx: &Ctx, intent: &Intent) -> anyhow::Result<()> {
         };
         let _ = trash::drop_taken(&entry)?;
     }
+    drop_half_made_admin(common, worktree)?;
     drop_new_branch(ctx, intent)?;
     remove_dir_if_exists(&ctx.state.tmp_dir(&intent.id))?;
     remove_dir_if_exists(&ctx.state.scratch_dir(&intent.id))
+}
+
+/// A `git worktree add` killed early leaves git's admin dir for the worktree half made (its
+/// `locked` saying "initializing", no `gitdir` or `commondir` yet), and `git rev-list --all`,
+/// `gc` and `fsck` then fail on it. Dropped when it is named for `worktree` (as git names it:
+/// the dir's name, maybe a number after) and names no other worktree.
+fn drop_half_made_admin(common: &Utf8Path, worktree: &Utf8Path) -> anyhow::Result<()> {
+    let Some(name) = worktree.file_name() else {
+        return Ok(());
+    };
+    let Ok(list) = fs_err::read_dir(common.join("worktrees")) else {
+        return Ok(());
+    };
+    for item in list.flatten() {
+        let entry = item.file_name();
+        let Some(entry) = entry.to_str() else {
+            continue;
+        };
+        let named = entry
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()));
+        let admin = common.join("worktrees").join(entry);
+        if !named || !item.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let gitdir = crate::state::read_regular_file(&admin.join("gitdir"))
+            .ok()
+            .flatten();
+        let ours = gitdir
+            .as_deref()
+            .is_none_or(|g| String::from_utf8_lossy(g).trim() == worktree.join(".git").as_str());
+        let half_made = gitdir.is_none() || !admin.join("commondir").is_file();
+        if ours && half_made && !crate::git::worktrees::holds_modules(&admin) {
+            fs_err::remove_dir_all(&admin)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether `dir` holds nothing but the `.git` file git wrote there (or nothing at all).

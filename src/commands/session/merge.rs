@@ -115,6 +115,43 @@ fn already_landed(
 }
 
 /// Lands the session, then records where (see [`already_landed`]).
+/// A landing of this session killed halfway in `wt` (files written, the branch not moved) is
+/// put back as the branch has it, saying so, so that it lands again whole. Anything else there
+/// is the person's, and `land` refuses as before.
+fn undo_half_landing(
+    ctx: &Ctx,
+    wt: &Utf8Path,
+    landing: &Landing<'_>,
+    strategy: Strategy,
+) -> anyhow::Result<()> {
+    let changed = ctx.git.changed_paths(wt)?;
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let ff = matches!(strategy, Strategy::Ff | Strategy::Rebase);
+    let Some(tree) = ctx.git.landing_tree(wt, landing.old, landing.tip, ff)? else {
+        return Ok(());
+    };
+    let mut trees = vec![tree];
+    if strategy == Strategy::Rebase {
+        // A rebase's tree is the tip's when the target did not move, else the merge's.
+        if let Some(merged) = ctx.git.landing_tree(wt, landing.old, landing.tip, false)? {
+            trees.push(merged);
+        }
+    }
+    for tree in trees {
+        if let Some(half) = ctx.git.half_landed(wt, &tree, &changed)? {
+            ctx.git.undo_half_landed(wt, &half)?;
+            output::note(&format!(
+                "{wt} held {} file(s) of an earlier landing of this session killed halfway (the branch had not moved): put back as the branch has them",
+                half.paths()
+            ));
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 fn land(
     ctx: &Ctx,
     record: &SessionRecord,
@@ -144,6 +181,9 @@ fn land(
         let (what, hint) =
             describe_unfinished(wt, &found, |head| (head == tip).then(|| record.id.clone()));
         return Err(UserError::refused(what).hint(hint).into());
+    }
+    if let Some(wt) = &checkout {
+        undo_half_landing(ctx, wt, &landing, strategy)?;
     }
     let new = ctx.git.land(&landing, checkout.as_deref(), strategy)?;
     output::note(&format!(
