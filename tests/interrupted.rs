@@ -376,11 +376,14 @@ fn an_intent_naming_paths_git_codex_does_not_make_touches_nothing() {
 #[test]
 fn a_worktree_that_lost_its_git_file_is_named_removed_and_restored_whole() {
     for git in common::gits() {
-        for admin_too in [false, true] {
+        // (.git file gone, admin dir gone): each way a deletion may have got there.
+        for (file_too, admin_too) in [(true, false), (true, true), (false, true)] {
             let t = &TestEnv::new(&git);
             let before = busy_session(t);
             let wt = t.worktree("s");
-            std::fs::remove_file(wt.join(".git")).expect("rm .git");
+            if file_too {
+                std::fs::remove_file(wt.join(".git")).expect("rm .git");
+            }
             if admin_too {
                 std::fs::remove_dir_all(t.repo.join(".git/worktrees/wt-s")).expect("rm admin");
             }
@@ -624,5 +627,20 @@ fn a_landing_killed_after_it_wrote_the_checkout_is_landed_whole_by_the_next_merg
             "the person's edit\n"
         );
         assert!(t.repo.join("one.txt").is_file());
+    });
+}
+
+/// Run as `git codex …`, the git that dispatched git-codex is no holder of a stale lock: a
+/// killed git's `index.lock` is moved aside and the merge lands, as with `git-codex` itself.
+#[test]
+fn through_git_codex_the_dispatching_git_holds_no_lock() {
+    each_git(|t| {
+        approved_two_files(t);
+        write_file(&t.repo.join(".git/index.lock"), "");
+        let out = t.git_output(&t.repo, &["codex", "session", "merge", "s"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains("moved the stale git lock"), "{err}");
+        assert_eq!(t.git(&["show", "main:one.txt"]), "one");
     });
 }

@@ -568,8 +568,12 @@ fn sessions_checks(ctx: &Ctx, checks: &mut Vec<Check>) {
                 unlinked.join(", ")
             ),
             Some(&format!(
-                "'git codex session remove {}' moves it whole to the trash (its .git is written back first when git still has its admin dir); 'git codex session restore <id>' brings it back",
-                unlinked[0]
+                "{} moves it whole to the trash (its .git is written back first when git still has its admin dir); 'git codex session restore <id>' brings it back",
+                unlinked
+                    .iter()
+                    .map(|id| format!("'git codex session remove {id}'"))
+                    .collect::<Vec<_>>()
+                    .join(", then ")
             )),
         ));
     }

@@ -147,6 +147,10 @@ fn processes() -> Vec<Process> {
                 .split(|b| *b == 0)
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
+            // The git that ran `git codex …` holds nothing: it waits for this process.
+            if up.contains(&pid) && process.dispatches_codex() {
+                continue;
+            }
         } else if up.contains(&pid) {
             continue;
         }
@@ -158,6 +162,23 @@ fn processes() -> Vec<Process> {
 impl Process {
     fn describe(&self) -> String {
         format!("pid {} ({})", self.pid, self.name)
+    }
+
+    /// Whether this git is `git [options] codex …`: its first word that is no option (nor an
+    /// option's value) is `codex`.
+    fn dispatches_codex(&self) -> bool {
+        let mut words = self.args.iter().skip(1);
+        while let Some(word) = words.next() {
+            match word.as_str() {
+                "-C" | "-c" | "--git-dir" | "--work-tree" | "--namespace" | "--exec-path"
+                | "--config-env" => {
+                    words.next();
+                }
+                w if w.starts_with('-') => {}
+                w => return w == "codex",
+            }
+        }
+        false
     }
 
     fn is_git(&self) -> bool {

@@ -118,7 +118,10 @@ pub fn prove(
             "it is no session's recorded worktree under the worktree base, and its .git does not point into this repository's worktrees",
         );
     }
-    if admin.is_none() && fs_err::symlink_metadata(path.join(".git")).is_ok() {
+    if admin.is_none()
+        && fs_err::symlink_metadata(path.join(".git")).is_ok()
+        && !names_lost_admin(path, &paths.common_dir)
+    {
         // Snapshotting it would write into whatever repository its .git names.
         return refuse("its .git does not point into this repository's worktrees any more");
     }
@@ -135,6 +138,21 @@ pub fn prove(
         path: path.to_owned(),
         admin,
     }))
+}
+
+/// Whether `dir/.git` is the file git wrote for a linked worktree of this repository whose
+/// admin dir is gone: nothing else is reached through it (git run there finds nothing).
+fn names_lost_admin(dir: &Utf8Path, common_dir: &Utf8Path) -> bool {
+    let dot_git = dir.join(".git");
+    if !fs_err::symlink_metadata(&dot_git).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let Some(target) = crate::git::worktrees::gitdir_of(dir) else {
+        return false;
+    };
+    let worktrees = resolve_path(&common_dir.join("worktrees"));
+    let parent = target.parent().map(resolve_path);
+    parent.as_deref() == Some(worktrees.as_path()) && fs_err::symlink_metadata(&target).is_err()
 }
 
 /// Whether `real` lies strictly under the (resolved) worktree base.
