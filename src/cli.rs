@@ -108,6 +108,10 @@ pub struct SandboxGateArgs {
     /// The pipe on which git-codex says the run is recorded
     #[arg(long, value_name = "FD")]
     pub fd: i32,
+    /// End the run (everything it started) when git-codex ends: a confined run has no proxy
+    /// and no settle without it
+    #[arg(long)]
+    pub die_with_parent: bool,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
 }

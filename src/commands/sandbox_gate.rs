@@ -1,8 +1,6 @@
 //! `git codex sandbox-gate --fd N -- CMD…` (internal): what `session run` starts. It waits
-//! until the run is recorded, then becomes CMD (see `sandbox::gate`).
-
-use std::os::unix::process::CommandExt as _;
-use std::process::Command;
+//! until the run is recorded, then runs CMD and stays until it and all it started end (see
+//! `sandbox::gate`).
 
 use crate::cli::SandboxGateArgs;
 use crate::error::UserError;
@@ -22,8 +20,10 @@ pub fn run(args: SandboxGateArgs) -> anyhow::Result<()> {
     let Some((program, rest)) = args.command.split_first() else {
         return Err(UserError::bad_input("no command to run").into());
     };
-    let err = Command::new(program).args(rest).exec();
-    Err(UserError::runtime(format!("cannot start {program}: {err}"))
-        .hint("check the command and PATH")
-        .into())
+    match gate::supervise(program, rest, args.die_with_parent) {
+        Ok(code) => std::process::exit(code),
+        Err(err) => Err(UserError::runtime(format!("cannot start {program}: {err}"))
+            .hint("check the command and PATH")
+            .into()),
+    }
 }

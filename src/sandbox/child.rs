@@ -77,7 +77,8 @@ pub fn run(mut cmd: Command) -> io::Result<i32> {
     }
 }
 
-fn exit_code(status: libc::c_int) -> i32 {
+/// The exit code a shell would report for a `waitpid` status (128 + signal when killed).
+pub fn exit_code(status: libc::c_int) -> i32 {
     if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else if libc::WIFSIGNALED(status) {

@@ -35,16 +35,24 @@ impl Gate {
     }
 
     /// `words` (a program and its arguments) behind the gate, run by `self_exe`.
-    pub fn wrap(&self, self_exe: &str, words: Vec<OsString>) -> Vec<OsString> {
+    pub fn wrap(
+        &self,
+        self_exe: &str,
+        words: Vec<OsString>,
+        die_with_parent: bool,
+    ) -> Vec<OsString> {
         let mut gated: Vec<OsString> = [
             self_exe,
             "sandbox-gate",
             "--fd",
             &self.read.as_raw_fd().to_string(),
-            "--",
         ]
         .map(OsString::from)
         .to_vec();
+        if die_with_parent {
+            gated.push("--die-with-parent".into());
+        }
+        gated.push("--".into());
         gated.extend(words);
         gated
     }
@@ -86,6 +94,138 @@ pub fn wait(fd: i32) -> io::Result<bool> {
             Ok(n) => return Ok(n == 1),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Runs `program` as a child and stays its parent until it and everything it started have
+/// ended (a child subreaper: what they leave behind is reparented here, not to init), then
+/// returns its exit code. The gate's pid is what the record names: it lives exactly as long
+/// as any process of the run does, whatever bwrap's own processes do when git-codex dies
+/// (bwrap forks, and its first process may end while the sandbox lives on).
+pub fn supervise(program: &str, args: &[String], die_with_parent: bool) -> io::Result<i32> {
+    // SAFETY: prctl with integer arguments touches no memory.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let parent = std::os::unix::process::parent_id();
+    if die_with_parent {
+        // git-codex's death arrives as SIGTERM, taken below between waits (blocked, so that
+        // it is never lost and never kills the gate before it has ended the run).
+        block_term(libc::SIG_BLOCK)?;
+        // SAFETY: as above.
+        if unsafe {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGTERM as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        } != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        if std::os::unix::process::parent_id() != parent {
+            return Ok(1); // git-codex is gone already: nothing starts.
+        }
+    }
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if die_with_parent {
+        // SAFETY: sigprocmask is async-signal-safe and the only call between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| block_term(libc::SIG_UNBLOCK));
+        }
+    }
+    let child = cmd.spawn()?;
+    let pid = i32::try_from(child.id()).map_err(io::Error::other)?;
+    let mut code = 1;
+    loop {
+        if die_with_parent && term_pending() {
+            end_descendants();
+        }
+        let mut status = 0;
+        let flags = if die_with_parent { libc::WNOHANG } else { 0 };
+        // SAFETY: waitpid writes only `status`.
+        let ended = unsafe { libc::waitpid(-1, &mut status, flags) };
+        if ended == pid {
+            code = super::child::exit_code(status);
+        } else if ended == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        } else if ended < 0 {
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::ECHILD) => return Ok(code),
+                Some(libc::EINTR) => {}
+                _ => return Err(err),
+            }
+        }
+    }
+}
+
+/// Blocks or unblocks SIGTERM in this thread.
+fn block_term(how: libc::c_int) -> io::Result<()> {
+    // SAFETY: the set is initialised by sigemptyset before use; sigprocmask reads it only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        if libc::pthread_sigmask(how, &set, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Whether a (blocked) SIGTERM is pending, taking it.
+fn term_pending() -> bool {
+    // SAFETY: as in `block_term`; sigtimedwait with a zero timeout only polls.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) == libc::SIGTERM
+    }
+}
+
+/// SIGKILL to every process below this one (children, and what was reparented here).
+fn end_descendants() {
+    let me = std::process::id();
+    let Ok(list) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let parent_of = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat[stat.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    for entry in list.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let mut up = pid;
+        for _ in 0..64 {
+            match parent_of(up) {
+                Some(p) if p == me => {
+                    // SAFETY: kill with integer arguments touches no memory.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    break;
+                }
+                Some(p) if p > 1 => up = p,
+                _ => break,
+            }
         }
     }
 }

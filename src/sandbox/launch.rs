@@ -215,7 +215,7 @@ pub fn prepare(
     // The agent runs nothing before its run is recorded; the review hook is not recorded.
     let gate = req.agent.then(Gate::new).transpose()?;
     let words = match &gate {
-        Some(gate) => gate.wrap(self_exe.as_str(), words),
+        Some(gate) => gate.wrap(self_exe.as_str(), words, confinement.is_some()),
         None => words,
     };
     let mut command = Command::new(&words[0]);
