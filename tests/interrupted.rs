@@ -603,8 +603,9 @@ fn a_landing_killed_after_it_wrote_the_checkout_is_landed_whole_by_the_next_merg
                 write_file(&t.repo.join(".git/HEAD.lock"), "");
                 write_file(&t.repo.join(".git/refs/heads/main.lock"), "");
             } else {
-                // Some files written on disk only.
-                write_file(&t.repo.join("one.txt"), "one\n");
+                // Some files written on disk only, the last cut short (git writes in place).
+                write_file(&t.repo.join("README.md"), "changed by the session\n");
+                write_file(&t.repo.join("one.txt"), "on");
             }
             write_file(&t.repo.join("mine.txt"), "the person's untracked file\n");
             let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", strategy]));

@@ -77,7 +77,8 @@ impl Git {
             }
             let on_disk = self.disk_blob(wt, path)?;
             let staged = index.get(path);
-            if on_disk.as_ref() != want || !(staged == want || staged == head.get(path)) {
+            let written = on_disk.as_ref() == want || self.cut_short(wt, path, want)?;
+            if !written || !(staged == want || staged == head.get(path)) {
                 return Ok(None);
             }
             if head.contains_key(path) {
@@ -130,6 +131,26 @@ impl Git {
             }
         }
         Ok(())
+    }
+
+    /// Whether the file at `path` is the start of `want`'s blob: git was killed while it wrote
+    /// it (git writes a checked-out file in place).
+    fn cut_short(
+        &self,
+        wt: &Utf8Path,
+        path: &str,
+        want: Option<&(String, String)>,
+    ) -> anyhow::Result<bool> {
+        let Some((_, id)) = want else {
+            return Ok(false);
+        };
+        let file = wt.join(path);
+        if !fs_err::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+            return Ok(false);
+        }
+        let written = fs_err::read(&file)?;
+        let blob = self.run_bytes(wt, &["cat-file", "blob", id])?;
+        Ok(written.len() < blob.len() && blob.starts_with(&written))
     }
 
     /// `(mode, id)` of each of `paths` in a listing (`ls-tree -r -z` or `ls-files -s -z`).
