@@ -645,3 +645,28 @@ fn through_git_codex_the_dispatching_git_holds_no_lock() {
         assert_eq!(t.git(&["show", "main:one.txt"]), "one");
     });
 }
+
+/// A merge killed in its commit leaves the session's merge or squash staged (MERGE_HEAD or
+/// SQUASH_MSG) and nothing else: the next merge drops it and lands whole.
+#[test]
+fn a_merge_killed_in_its_commit_is_landed_by_the_next_merge() {
+    each_git(|t| {
+        for (how, args) in [
+            (
+                "merge",
+                &["merge", "-q", "--no-ff", "--no-commit", "codex/s"][..],
+            ),
+            ("squash", &["merge", "-q", "--squash", "codex/s"][..]),
+        ] {
+            let t = &TestEnv::new(&t.git);
+            approved_two_files(t);
+            let out = t.git_without_hooks(args);
+            assert!(out.status.success(), "{out:?}");
+            let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", how]));
+            assert_eq!(code, 0, "{how}: {err}");
+            assert!(err.contains("stopped before its commit"), "{how}: {err}");
+            assert_eq!(t.git(&["show", "main:one.txt"]), "one", "{how}");
+            assert_eq!(t.git(&["status", "--porcelain"]), "", "{how}");
+        }
+    });
+}

@@ -178,6 +178,39 @@ fn land(
         && let Some(found) = ctx.git.unfinished_merge(wt)?
     {
         let tip = tip.to_string();
+        // This session's own merge or squash, stopped with nothing of anyone else's staged
+        // (a merge killed in its commit): dropped, and landed again below.
+        let undo: Option<&[&str]> = match &found {
+            Unfinished::Merge {
+                head,
+                conflicts,
+                only_the_merge: true,
+            } if *head == tip && conflicts.is_empty() => Some(&["merge", "--abort"][..]),
+            Unfinished::Squash {
+                head,
+                only_the_squash: true,
+            } if *head == tip => Some(&["reset", "-q", "--merge"][..]),
+            _ => None,
+        }
+        // Only with nothing of the person's unstaged there: then the refusal below names it.
+        .filter(|_| ctx.git.run(wt, &["diff", "--quiet"]).is_ok());
+        if let Some(undo) = undo {
+            ctx.git.run(wt, undo)?;
+            output::note(&format!(
+                "{wt} held this session's {} stopped before its commit (an earlier merge killed halfway): dropped with 'git {}', landing again",
+                if undo[0] == "merge" {
+                    "merge"
+                } else {
+                    "squash"
+                },
+                undo.join(" ")
+            ));
+        }
+    }
+    if let Some(wt) = &checkout
+        && let Some(found) = ctx.git.unfinished_merge(wt)?
+    {
+        let tip = tip.to_string();
         let (what, hint) =
             describe_unfinished(wt, &found, |head| (head == tip).then(|| record.id.clone()));
         return Err(UserError::refused(what).hint(hint).into());
@@ -220,6 +253,15 @@ pub fn clear_replays(ctx: &Ctx) -> anyhow::Result<Vec<Utf8PathBuf>> {
 
 /// What a merge stopped in `wt` is, and the one command that clears it without losing
 /// anything of the person's. `session_of` names the session whose tip a commit is.
+/// For a session's own stopped merge: the git-codex command that clears it and lands.
+fn ours_too(session: Option<String>) -> String {
+    session.map_or_else(String::new, |id| {
+        format!(
+            "; or run 'git codex session merge {id}', which does both when nothing else is changed there"
+        )
+    })
+}
+
 pub fn describe_unfinished(
     wt: &Utf8Path,
     found: &Unfinished,
@@ -257,7 +299,10 @@ pub fn describe_unfinished(
                 "{wt} is in the middle of a merge of {}: MERGE_HEAD is set and only the merge's changes are staged",
                 whose(head)
             ),
-            format!("run 'git merge --abort' in {wt} (it drops only the merge), {again}"),
+            format!(
+                "run 'git merge --abort' in {wt} (it drops only the merge), {again}{}",
+                ours_too(session_of(head))
+            ),
         ),
         Unfinished::Merge { head, .. } => (
             format!(
@@ -277,7 +322,8 @@ pub fn describe_unfinished(
                 whose(head)
             ),
             format!(
-                "run 'git reset --merge' in {wt} (it unstages only the squash; your unstaged changes stay), {again}"
+                "run 'git reset --merge' in {wt} (it unstages only the squash; your unstaged changes stay), {again}{}",
+                ours_too(session_of(head))
             ),
         ),
         Unfinished::Squash { head, .. } => (
