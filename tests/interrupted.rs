@@ -670,3 +670,18 @@ fn a_merge_killed_in_its_commit_is_landed_by_the_next_merge() {
         }
     });
 }
+
+/// A review killed while git moved the session branch leaves `refs/heads/codex/s.lock` (crash
+/// sweep: review after 160 ms): the re-run moves it aside and reviews.
+#[test]
+fn a_review_run_again_clears_the_branch_lock_a_killed_git_left() {
+    each_git(|t| {
+        let wt = t.add("s");
+        write_file(&wt.join("one.txt"), "one\n");
+        write_file(&t.repo.join(".git/refs/heads/codex/s.lock"), "");
+        let (code, _, err) = run(t.codex(&["session", "review", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("refs/heads/codex/s.lock"), "{err}");
+        assert!(!t.repo.join(".git/refs/heads/codex/s.lock").exists());
+    });
+}

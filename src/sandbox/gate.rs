@@ -199,14 +199,6 @@ fn end_descendants() {
     let Ok(list) = std::fs::read_dir("/proc") else {
         return;
     };
-    let parent_of = |pid: u32| -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat[stat.rfind(')')? + 1..]
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
     for entry in list.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -217,7 +209,7 @@ fn end_descendants() {
         };
         let mut up = pid;
         for _ in 0..64 {
-            match parent_of(up) {
+            match super::process::parent_of(up) {
                 Some(p) if p == me => {
                     // SAFETY: kill with integer arguments touches no memory.
                     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };

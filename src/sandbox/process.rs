@@ -31,7 +31,7 @@ fn stat_field(pid: u32, index: usize) -> Option<u32> {
 }
 
 /// The parent of process `pid` (`/proc/<pid>/stat`, field 4).
-fn parent_of(pid: u32) -> Option<u32> {
+pub fn parent_of(pid: u32) -> Option<u32> {
     stat_field(pid, 1)
 }
 

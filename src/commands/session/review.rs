@@ -115,7 +115,9 @@ pub fn summarize(
             .hint(format!("run 'git codex session prune' to save what remains, then 'git codex session restore {id}'"))
             .into());
     }
-    // A git killed there (with its agent, say) left its locks: git would refuse to stage.
+    // A git killed there (with its agent, say) left its locks: git would refuse to stage, and
+    // to move the branch (its ref lock is the repository's).
+    super::stale_locks::clear_main(&ctx.paths)?;
     super::stale_locks::clear_session(&ctx.paths, &(&record).into())?;
     let tip = branch_tip(ctx, &record)?;
     let base = crate::gate::base::current(ctx, &record, tip)?;

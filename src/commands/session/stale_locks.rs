@@ -71,17 +71,11 @@ struct Process {
 
 /// This process's ancestors (the person's shell, say, whose cwd may well be the worktree).
 fn ancestors() -> Vec<u32> {
-    let parent = |pid: u32| -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat[stat.rfind(')')? + 1..]
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
     let mut out = Vec::new();
     let mut pid = std::process::id();
-    while let Some(up) = parent(pid).filter(|p| *p > 1 && !out.contains(p)) {
+    while let Some(up) =
+        crate::sandbox::process::parent_of(pid).filter(|p| *p > 1 && !out.contains(p))
+    {
         out.push(up);
         pid = up;
     }
