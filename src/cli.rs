@@ -105,13 +105,17 @@ pub struct SandboxExecArgs {
 
 #[derive(Debug, Args)]
 pub struct SandboxGateArgs {
-    /// The pipe on which git-codex says the run is recorded
+    /// The pipe on which git-codex says the run is recorded (without it, CMD starts at once:
+    /// session.setup)
     #[arg(long, value_name = "FD")]
-    pub fd: i32,
+    pub fd: Option<i32>,
     /// End the run (everything it started) when git-codex ends: a confined run has no proxy
     /// and no settle without it
     #[arg(long)]
     pub die_with_parent: bool,
+    /// End when CMD itself ends, leaving what it started in the background running
+    #[arg(long)]
+    pub leave: bool,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
 }

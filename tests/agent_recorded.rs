@@ -8,9 +8,9 @@ mod common;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{TestEnv, each_git, json, run, sandbox, write_file};
+use common::{TestEnv, each_git, json, run, sandbox, wait_until, wait_until_or, write_file};
 
 /// Marks every process one `session run` starts (the variable is inherited), so the test
 /// finds them after git-codex is gone and they belong to init.
@@ -77,44 +77,9 @@ fn start_run(t: &TestEnv, s: &Setup, confined: bool) -> Child {
         .expect("start git-codex")
 }
 
-/// Waits (bounded, to fail rather than hang) until `done` holds.
-fn wait_until(what: &str, done: impl FnMut() -> bool) {
-    wait_until_or(|| what.to_string(), done);
-}
-
-/// [`wait_until`], saying what was awaited (and how things stood) only when it fails.
-fn wait_until_or(what: impl Fn() -> String, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "waited too long: {}",
-            what()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// The live processes carrying this test's mark.
 fn marked(mark: &str) -> Vec<u32> {
-    let needle = format!("{MARK}={mark}");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        if environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
-            found.push(pid);
-        }
-    }
-    found
+    common::marked(MARK, mark)
 }
 
 fn cmdline(pid: u32) -> String {
@@ -164,9 +129,18 @@ fn prune(t: &TestEnv) {
 /// once the agent ends, prune takes the session and restore brings back what it wrote.
 fn check_after_kill(t: &TestEnv, s: &Setup, what: &str) {
     let started = s.logs.join("started");
-    wait_until("the killed run's processes to settle", || {
-        started.exists() || marked(&s.mark).is_empty()
-    });
+    let settle = || {
+        let family: Vec<String> = marked(&s.mark)
+            .into_iter()
+            .map(|p| {
+                let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+                let wchan = std::fs::read_to_string(format!("/proc/{p}/wchan")).unwrap_or_default();
+                format!("{p} [{}] {stat} wchan {wchan}", cmdline(p))
+            })
+            .collect();
+        format!("{what}: the killed run's processes to settle: {family:#?}")
+    };
+    wait_until_or(settle, || started.exists() || marked(&s.mark).is_empty());
     let agent_ran = started.exists();
     prune(t);
     if agent_ran && !listed(t) {

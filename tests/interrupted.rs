@@ -685,3 +685,42 @@ fn a_review_run_again_clears_the_branch_lock_a_killed_git_left() {
         assert!(!t.repo.join(".git/refs/heads/codex/s.lock").exists());
     });
 }
+
+/// Attacker's break 5: a session.setup command still running when `session add` is killed
+/// went on writing into the worktree after the next command had rolled the add back. It
+/// ends with git-codex now, and with it what it started (here a child of its shell).
+#[test]
+fn a_setup_command_ends_with_a_killed_add() {
+    each_git(|t| {
+        let started = t.root().join("setup-started");
+        let script = format!(
+            "touch '{}'; (while :; do date >> setup.log; /bin/sleep 0.02; done) & wait",
+            started.display()
+        );
+        t.set_config(&format!(
+            "[session]\nsetup = [[\"/bin/sh\", \"-c\", {script:?}]]\n"
+        ));
+        let mark = t.root().display().to_string();
+        let mut child = std::process::Command::new(common::BIN)
+            .env_clear()
+            .envs(t.vars())
+            .env("INTERRUPTED_SETUP_MARK", &mark)
+            .current_dir(&t.repo)
+            .args(["session", "add", "x"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start git-codex");
+        common::wait_until("setup to start", || started.exists());
+        let _ = child.kill();
+        let _ = child.wait();
+        common::wait_until("the setup command to end", || {
+            common::marked("INTERRUPTED_SETUP_MARK", &mark).is_empty()
+        });
+        // The next command rolls the add back, and nothing writes there any more.
+        let (code, out, err) = run(t.codex(&["session", "list"]));
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(!t.worktree("x").exists(), "the add was not rolled back");
+    });
+}

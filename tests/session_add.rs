@@ -359,3 +359,25 @@ fn a_repository_without_commits_is_told_to_commit_first() {
         assert_disk_unchanged(&before, &t.disk(), "a repository without commits");
     });
 }
+
+/// A setup command may start a server for the session and end: `add` ends with it, and what
+/// it started in the background runs on (it ends only with git-codex while setup runs).
+#[test]
+fn a_setup_command_may_leave_a_background_process_running() {
+    each_git(|t| {
+        let stop = t.root().join("stop");
+        let ended = t.root().join("bg-ended");
+        let script = format!(
+            "(n=0; while [ ! -e '{stop}' ] && [ $n -lt 1500 ]; do /bin/sleep 0.02; n=$((n+1)); done; touch '{ended}') >/dev/null 2>&1 &",
+            stop = stop.display(),
+            ended = ended.display()
+        );
+        t.set_config(&format!(
+            "[session]\nsetup = [[\"/bin/sh\", \"-c\", {script:?}]]\n"
+        ));
+        t.add("x");
+        assert!(!ended.exists(), "add waited for the background process");
+        common::write_file(&stop, "");
+        common::wait_until("the background process to end", || ended.exists());
+    });
+}

@@ -79,6 +79,16 @@ impl Gate {
     }
 }
 
+/// `words` (a program and its arguments) run by this binary's gate without waiting for a
+/// record, ending with git-codex while it runs, and what it started with it (session.setup,
+/// which must not write into a worktree the next command has rolled back).
+pub fn dying_with_us(words: &[String]) -> io::Result<Command> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["sandbox-gate", "--die-with-parent", "--leave", "--"])
+        .args(words);
+    Ok(cmd)
+}
+
 /// In the gate: waits until git-codex says the run is recorded (`true`), or has ended
 /// without saying so (`false`). The pipe is closed either way, so the agent never sees it.
 pub fn wait(fd: i32) -> io::Result<bool> {
@@ -103,7 +113,15 @@ pub fn wait(fd: i32) -> io::Result<bool> {
 /// returns its exit code. The gate's pid is what the record names: it lives exactly as long
 /// as any process of the run does, whatever bwrap's own processes do when git-codex dies
 /// (bwrap forks, and its first process may end while the sandbox lives on).
-pub fn supervise(program: &str, args: &[String], die_with_parent: bool) -> io::Result<i32> {
+///
+/// With `leave`, returns as soon as the program itself ends and leaves what it started in
+/// the background running (session.setup may start a server for the session).
+pub fn supervise(
+    program: &str,
+    args: &[String],
+    die_with_parent: bool,
+    leave: bool,
+) -> io::Result<i32> {
     // SAFETY: prctl with integer arguments touches no memory.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         return Err(io::Error::last_os_error());
@@ -141,8 +159,12 @@ pub fn supervise(program: &str, args: &[String], die_with_parent: bool) -> io::R
     let child = cmd.spawn()?;
     let pid = i32::try_from(child.id()).map_err(io::Error::other)?;
     let mut code = 1;
+    let mut ending = false;
     loop {
-        if die_with_parent && term_pending() {
+        // Once git-codex is gone, every round: what forked while the last round killed is
+        // found by the next.
+        ending = ending || (die_with_parent && term_pending());
+        if ending {
             end_descendants();
         }
         let mut status = 0;
@@ -151,6 +173,9 @@ pub fn supervise(program: &str, args: &[String], die_with_parent: bool) -> io::R
         let ended = unsafe { libc::waitpid(-1, &mut status, flags) };
         if ended == pid {
             code = super::child::exit_code(status);
+            if leave {
+                return Ok(code);
+            }
         } else if ended == 0 {
             std::thread::sleep(std::time::Duration::from_millis(20));
         } else if ended < 0 {

@@ -370,3 +370,44 @@ pub fn doctor_check(t: &TestEnv, name: &str) -> serde_json::Value {
         .and_then(|checks| checks.iter().find(|c| c["name"] == name).cloned())
         .unwrap_or_else(|| panic!("no {name} check in {out}{err}"))
 }
+
+/// Waits (bounded, to fail rather than hang) until `done` holds.
+pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_until_or(|| what.to_string(), done);
+}
+
+/// [`wait_until`], saying what was awaited (and how things stood) only when it fails.
+pub fn wait_until_or(what: impl Fn() -> String, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "waited too long: {}",
+            what()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The live processes whose environment holds `var=value` (a test's mark, inherited by all
+/// a command starts, so the test finds them after the command is gone).
+pub fn marked(var: &str, value: &str) -> Vec<u32> {
+    let needle = format!("{var}={value}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}

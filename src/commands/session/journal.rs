@@ -29,6 +29,18 @@ pub fn lock(ctx: &Ctx) -> anyhow::Result<StateLock> {
     Ok(lock)
 }
 
+/// For the commands that only read (list, show): when a killed command left an intent and no
+/// command is at work (the lock is free), finishes it first, so that what they show is whole.
+/// Costs one directory read when nothing was left; never fails.
+pub fn finish_left(ctx: &Ctx) {
+    if ctx.state.pending().is_ok_and(|p| p.is_empty()) {
+        return;
+    }
+    if let Ok(Some(_lock)) = ctx.state.try_lock() {
+        replay(ctx);
+    }
+}
+
 /// Starts an operation: stale lock files on the refs it writes go (a git killed with an earlier
 /// command left them), then its intent is written.
 pub fn begin(ctx: &Ctx, intent: &Intent) -> anyhow::Result<()> {

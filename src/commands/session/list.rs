@@ -11,6 +11,7 @@ use crate::output::{self, escape};
 
 pub fn run(args: SessionListArgs) -> anyhow::Result<()> {
     let ctx = Ctx::open(&[])?;
+    super::journal::finish_left(&ctx);
     let (records, broken) = ctx.state.records()?;
     let now = Timestamp::now();
     let views: Vec<SessionView> = SessionView::gather_all(&ctx, records, now)

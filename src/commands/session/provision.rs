@@ -1,6 +1,6 @@
 //! What a new worktree gets before the agent arrives: copied files, metadata, setup commands.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::Context as _;
 use camino::{Utf8Path, Utf8PathBuf};
@@ -9,6 +9,8 @@ use toml::Value;
 
 use crate::context::Ctx;
 use crate::error::UserError;
+use crate::git::orphans;
+use crate::sandbox::gate;
 use crate::state::{SessionRecord, atomic_write};
 
 /// `<worktree>/.codex-session.json`: the seed's keys for UIs, plus ours.
@@ -110,13 +112,18 @@ fn copy_entry(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
 /// Runs each `setup` command in the worktree, as argv (never through a shell).
 pub fn run_setup(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
     for words in &ctx.config.setup {
-        let Some((program, rest)) = words.split_first() else {
+        if words.is_empty() {
             continue;
-        };
+        }
         let shown = words.join(" ");
-        let status = Command::new(program)
-            .args(rest)
+        let mut cmd = gate::dying_with_us(words).map_err(|err| {
+            UserError::runtime(format!("cannot find git-codex's own program: {err}"))
+        })?;
+        let status = cmd
             .current_dir(&record.worktree)
+            // A setup command still running when git-codex was killed is what the next
+            // command waits for before it rolls the add back.
+            .env(orphans::MARKER, std::process::id().to_string())
             .env("CODEX_SESSION_ID", &record.id)
             .env("CODEX_WORKTREE", record.worktree.as_str())
             .env("CODEX_PORT", record.port.to_string())

@@ -12,6 +12,7 @@ use crate::state::id;
 pub fn run(args: SessionShowArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
+    super::journal::finish_left(&ctx);
     let record = ctx.state.record(&id)?;
     let now = Timestamp::now();
     let view = SessionView::gather(&ctx, record, now);
