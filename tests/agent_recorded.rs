@@ -119,9 +119,11 @@ fn listed(t: &TestEnv) -> bool {
         .any(|s| s["id"] == "busy")
 }
 
-fn prune(t: &TestEnv) {
+/// Prunes; returns what it said.
+fn prune(t: &TestEnv) -> String {
     let (code, out, err) = run(t.codex(&["session", "prune"]));
     assert_eq!(code, 0, "{out}{err}");
+    format!("{out}{err}")
 }
 
 /// After git-codex was killed: once nothing it started is still on its way (each marked
@@ -156,8 +158,12 @@ fn check_after_kill(t: &TestEnv, s: &Setup, what: &str) {
     }
     write_file(&s.logs.join("release"), "");
     wait_until("the agent to end", || marked(&s.mark).is_empty());
-    prune(t);
-    assert!(!listed(t), "{what}: the ended session was not pruned");
+    let said = prune(t);
+    assert!(
+        !listed(t),
+        "{what}: the ended session was not pruned; prune said: {said}; show: {}",
+        run(t.codex(&["session", "show", "busy", "--json"])).1
+    );
     assert!(
         !t.worktree("busy").exists(),
         "{what}: the worktree is still there"

@@ -69,7 +69,22 @@ pub struct Removed {
 pub fn run(args: SessionRemoveArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
+    // A remove that was killed half-way left its intent, which the lock's replay finishes:
+    // run again, the remove has then done what was asked.
+    let was_begun = ctx.state.pending().is_ok_and(|pending| {
+        pending.iter().any(|p| {
+            p.intent
+                .as_ref()
+                .is_ok_and(|i| i.id == id.as_str() && i.op == Op::Remove)
+        })
+    });
     let _lock = super::journal::lock(&ctx)?;
+    if was_begun && !ctx.state.record_path(id.as_str()).exists() {
+        output::note(&format!(
+            "Removed session '{id}': a killed remove had begun it; 'git codex session restore {id}' brings it back"
+        ));
+        return Ok(());
+    }
     let target = match ctx.state.record(&id) {
         Ok(record) => {
             stop_agent(&record, args.force)?;
