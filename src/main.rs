@@ -12,6 +12,7 @@ mod hooks;
 mod lifetime;
 mod output;
 mod parallel;
+mod procfs;
 mod review;
 mod sandbox;
 mod state;

@@ -12,31 +12,13 @@ pub const MARKER: &str = "GIT_CODEX_PID";
 /// Whether a process started by a git-codex that is dead now (killed) still runs: a git, a
 /// git it started, a hook. Processes that cannot be read (another user's) are not counted.
 pub fn orphans_at_work() -> bool {
-    let Ok(list) = std::fs::read_dir("/proc") else {
-        return false;
-    };
     let me = std::process::id().to_string();
-    let prefix = format!("{MARKER}=");
-    list.flatten().any(|entry| {
-        let pid = entry.file_name();
-        let Some(pid) = pid
-            .to_str()
-            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            return false;
-        };
-        let Ok(environ) = std::fs::read(std::path::Path::new("/proc").join(pid).join("environ"))
-        else {
-            return false;
-        };
-        environ
-            .split(|b| *b == 0)
-            .filter_map(|var| std::str::from_utf8(var).ok()?.strip_prefix(prefix.as_str()))
-            .any(|owner| {
-                owner != me
-                    && owner.bytes().all(|b| b.is_ascii_digit())
-                    && !std::path::Path::new("/proc").join(owner).exists()
-            })
+    crate::procfs::pids().into_iter().any(|pid| {
+        crate::procfs::env_var(pid, MARKER).is_some_and(|owner| {
+            owner != me
+                && owner.bytes().all(|b| b.is_ascii_digit())
+                && !crate::procfs::exists(&owner)
+        })
     })
 }
 

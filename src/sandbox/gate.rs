@@ -221,20 +221,10 @@ fn term_pending() -> bool {
 /// SIGKILL to every process below this one (children, and what was reparented here).
 fn end_descendants() {
     let me = std::process::id();
-    let Ok(list) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in list.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in crate::procfs::pids() {
         let mut up = pid;
         for _ in 0..64 {
-            match super::process::parent_of(up) {
+            match crate::procfs::parent_of(up) {
                 Some(p) if p == me => {
                     // SAFETY: kill with integer arguments touches no memory.
                     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };

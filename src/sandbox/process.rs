@@ -1,81 +1,23 @@
 //! Whether a recorded agent is still alive: its pid exists and started when it did (a pid
 //! reused by another process does not count).
 
-/// The start time of a process in clock ticks since boot (`/proc/<pid>/stat`, field 22).
-pub fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = fs_err::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold spaces: count fields after it.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether the process `pid` that started at `ticks` still runs: a zombie (dead, not yet
-/// reaped by its parent) does not.
-pub fn is_alive(pid: u32, ticks: u64) -> bool {
-    let Ok(stat) = fs_err::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return false;
-    };
-    let mut fields = rest.split_whitespace();
-    let running = !matches!(fields.next(), Some("Z" | "X" | "x"));
-    running && fields.nth(18).and_then(|t| t.parse().ok()) == Some(ticks)
-}
-
-/// Field `index` after the command name of `/proc/<pid>/stat` (0 is the state).
-fn stat_field(pid: u32, index: usize) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(index)?.parse().ok()
-}
-
-/// The parent of process `pid` (`/proc/<pid>/stat`, field 4).
-pub fn parent_of(pid: u32) -> Option<u32> {
-    stat_field(pid, 1)
-}
+pub use crate::procfs::{is_alive, parent_of, start_ticks};
+use crate::procfs::{pids, process_group};
 
 /// The arguments of the git that runs this hook (a shim's parent, so our grandparent).
 pub fn hook_callers_args() -> Vec<String> {
     let Some(git) = parent_of(std::process::id()).and_then(parent_of) else {
         return Vec::new();
     };
-    fs_err::read(format!("/proc/{git}/cmdline"))
-        .map(|bytes| {
-            // Each argument ends with a NUL.
-            bytes
-                .strip_suffix(&[0])
-                .unwrap_or(&bytes)
-                .split(|b| *b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The process group of `pid` (`/proc/<pid>/stat`, field 5).
-fn process_group(pid: u32) -> Option<u32> {
-    stat_field(pid, 2)
+    crate::procfs::args(git)
 }
 
 /// Every live descendant of `pid`, from each process's parent in `/proc`.
 fn descendants(pid: u32) -> Vec<u32> {
-    let mut parents = Vec::new();
-    if let Ok(list) = std::fs::read_dir("/proc") {
-        for entry in list.flatten() {
-            let Some(child) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let parent = parent_of(child);
-            if let Some(parent) = parent {
-                parents.push((child, parent));
-            }
-        }
-    }
+    let parents: Vec<(u32, u32)> = pids()
+        .into_iter()
+        .filter_map(|child| Some((child, parent_of(child)?)))
+        .collect();
     let mut found = vec![pid];
     let mut i = 0;
     while i < found.len() {

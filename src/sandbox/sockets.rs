@@ -133,22 +133,12 @@ fn relative_bound(table: &str) -> Vec<PathBuf> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for proc_dir in procs.flatten() {
-        let pid = proc_dir.path();
-        let Ok(fds) = std::fs::read_dir(pid.join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
+    for pid in crate::procfs::pids() {
+        for target in crate::procfs::open_files(pid) {
             if let Some((_, name)) = relative
                 .iter()
                 .find(|(inode, _)| target.as_os_str() == std::ffi::OsStr::new(inode))
-                && let Ok(cwd) = std::fs::read_link(pid.join("cwd"))
+                && let Some(cwd) = crate::procfs::cwd(pid)
             {
                 out.push(cwd.join(name));
             }

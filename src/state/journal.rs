@@ -140,7 +140,7 @@ impl StateDir {
                 };
                 let dead = !pid.is_empty()
                     && pid.bytes().all(|b| b.is_ascii_digit())
-                    && !std::path::Path::new("/proc").join(pid).exists();
+                    && !crate::procfs::exists(pid);
                 if dead && item.file_type().is_ok_and(|t| t.is_file()) {
                     out.push(dir.join(name));
                 }

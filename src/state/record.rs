@@ -88,7 +88,7 @@ pub struct LastRun {
 
 impl AgentRun {
     pub fn is_alive(&self) -> bool {
-        crate::sandbox::process::is_alive(self.pid, self.start_ticks)
+        crate::procfs::is_alive(self.pid, self.start_ticks)
     }
 }
 

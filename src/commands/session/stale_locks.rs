@@ -73,9 +73,7 @@ struct Process {
 fn ancestors() -> Vec<u32> {
     let mut out = Vec::new();
     let mut pid = std::process::id();
-    while let Some(up) =
-        crate::sandbox::process::parent_of(pid).filter(|p| *p > 1 && !out.contains(p))
-    {
+    while let Some(up) = crate::procfs::parent_of(pid).filter(|p| *p > 1 && !out.contains(p)) {
         out.push(up);
         pid = up;
     }
@@ -89,58 +87,26 @@ fn processes() -> Vec<Process> {
     let me = std::process::id();
     let up = ancestors();
     let mut out = Vec::new();
-    let Ok(list) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in list.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in crate::procfs::pids() {
         if pid == me {
             continue;
         }
-        let link = |p: String| {
-            std::fs::read_link(p)
-                .ok()
-                .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
-        };
-        let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|fds| {
-                fds.flatten()
-                    .filter_map(|fd| link(fd.path().display().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        let git_dir = environ
-            .split(|b| *b == 0)
-            .filter_map(|v| std::str::from_utf8(v).ok())
-            .find_map(|v| {
-                v.strip_prefix("GIT_DIR=")
-                    .or_else(|| v.strip_prefix("GIT_COMMON_DIR="))
-            })
-            .map(Utf8PathBuf::from);
+        let utf8 = |p: std::path::PathBuf| Utf8PathBuf::from_path_buf(p).ok();
         let mut process = Process {
             pid,
-            name: std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-            cwd: link(format!("/proc/{pid}/cwd")),
-            open,
-            git_dir,
+            name: crate::procfs::name(pid),
+            cwd: crate::procfs::cwd(pid).and_then(utf8),
+            open: crate::procfs::open_files(pid)
+                .into_iter()
+                .filter_map(utf8)
+                .collect(),
+            git_dir: crate::procfs::env_var(pid, "GIT_DIR")
+                .or_else(|| crate::procfs::env_var(pid, "GIT_COMMON_DIR"))
+                .map(Utf8PathBuf::from),
             args: Vec::new(),
         };
         if process.is_git() {
-            process.args = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .unwrap_or_default()
-                .split(|b| *b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
+            process.args = crate::procfs::args(pid);
             // The git that ran `git codex …` holds nothing: it waits for this process.
             if up.contains(&pid) && process.dispatches_codex() {
                 continue;
