@@ -288,3 +288,15 @@ pub fn lost_commits(t: &TestEnv, before: &Before) -> Vec<String> {
     }
     out
 }
+
+/// Whether some worktree's admin dir is one git's `worktree add` was still making: git marks
+/// it `locked` with "initializing" and writes a null HEAD until the worktree is checked out.
+pub fn git_was_adding_a_worktree(t: &TestEnv) -> bool {
+    let Ok(list) = std::fs::read_dir(t.repo.join(".git/worktrees")) else {
+        return false;
+    };
+    list.flatten().any(|admin| {
+        std::fs::read_to_string(admin.path().join("locked"))
+            .is_ok_and(|l| l.trim() == "initializing")
+    })
+}
