@@ -349,7 +349,8 @@ fn an_orphan_branch_is_reported_and_never_deleted() {
         let (_, _, err) = run(t.codex(&["session", "prune"]));
         assert!(
             err.contains("Found branch codex/orphan")
-                && err.contains("1 commit(s) on no other branch"),
+                && err.contains("1 commit(s) on no other branch")
+                && err.contains("'git branch -D codex/orphan'"),
             "{err}"
         );
     });

@@ -389,7 +389,15 @@ fn find_orphan_branches(
         out.push(Finding {
             kind: Kind::OrphanBranch,
             reason: format!(
-                "no session and no worktree; {unmerged} commit(s) on no other branch; kept (restore it with 'git codex session restore {id}')"
+                "no session and no worktree; {unmerged} commit(s) on no other branch; kept (restore it with 'git codex session restore {id}'{})",
+                if unmerged > 0 {
+                    // A squash merge lands a copy: the originals stay on this branch alone.
+                    format!(
+                        ", or, when a squash merge landed its work, delete it and those commits with 'git branch -D {short}'"
+                    )
+                } else {
+                    format!(", or delete it with 'git branch -d {short}'")
+                }
             ),
             id,
             path: None,
