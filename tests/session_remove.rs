@@ -204,3 +204,44 @@ fn snapshots_work_without_a_configured_identity() {
         );
     });
 }
+
+/// Outside attacker: a session with a few thousand untracked files (a build's output) hung
+/// `remove` for good, and every session command after it: git-codex wrote every path to
+/// `git hash-object --stdin-paths` before reading the ids git wrote back, and both pipes
+/// filled. Now it removes them, and restore brings back every one.
+#[test]
+fn a_session_with_thousands_of_untracked_files_is_removed_and_restored() {
+    each_git(|t| {
+        let wt = t.add("big");
+        let dir = wt.join("build/generated/fixtures/snapshots/output");
+        for i in 0..4000 {
+            common::write_file(&dir.join(format!("generated-fixture-{i:05}.snap")), "x\n");
+        }
+        let mut remove = std::process::Command::new(common::BIN)
+            .env_clear()
+            .envs(t.vars())
+            .current_dir(&t.repo)
+            .args(["session", "remove", "big"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start git-codex");
+        let mut status = None;
+        let hung = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            common::wait_until("the remove to end", || {
+                status = remove.try_wait().expect("wait");
+                status.is_some()
+            })
+        }));
+        if hung.is_err() {
+            let _ = remove.kill();
+            let _ = remove.wait();
+            panic!("remove hung");
+        }
+        assert!(status.is_some_and(|s| s.success()), "{status:?}");
+        assert!(!wt.exists());
+        t.codex(&["session", "restore", "big"]).assert().success();
+        assert_eq!(std::fs::read_dir(&dir).expect("restored").count(), 4000);
+    });
+}

@@ -1,7 +1,6 @@
 //! What a commit changes, hunk by hunk and without context lines (`diff-tree -U0`): the unit
 //! the gate compares to find copies of a session's change wherever they land (SPEC §6).
 
-use std::io::{Read as _, Write as _};
 use std::process::Stdio;
 
 use anyhow::Context as _;
@@ -108,26 +107,15 @@ impl Git {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-        let mut child = cmd.spawn().context("cannot run git diff-tree")?;
-        let writer = child.stdin.take().map(|mut stdin| {
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(input.as_bytes());
-            })
-        });
-        let mut out = Vec::new();
-        if let Some(mut stdout) = child.stdout.take() {
-            stdout.read_to_end(&mut out)?;
-        }
-        if let Some(writer) = writer {
-            let _ = writer.join();
-        }
-        let output = child.wait_with_output()?;
+        let child = cmd.spawn().context("cannot run git diff-tree")?;
+        let output = super::feed_and_wait(child, input.as_bytes())?;
         if !output.status.success() {
             anyhow::bail!(
                 "git diff-tree failed: {}",
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
+        let out = output.stdout;
         let parsed = parse(&out);
         if parsed.len() != items.len() {
             anyhow::bail!(

@@ -266,16 +266,13 @@ impl Git {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|err| {
+        let child = cmd.spawn().map_err(|err| {
             UserError::runtime(format!(
                 "cannot run {}: {err}",
                 self.program.to_string_lossy()
             ))
         })?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input.as_ref())?;
-        }
-        let out = child.wait_with_output()?;
+        let out = feed_and_wait(child, input.as_ref())?;
         check(args, &out)
     }
 
@@ -285,6 +282,28 @@ impl Git {
         let out = self.output(cmd, &os_args)?;
         check(args, &out)
     }
+}
+
+/// Writes `input` to the child's stdin from a thread while its stdout and stderr are read,
+/// then waits for it. Written first, a large input deadlocks: git answers as it reads
+/// (`hash-object --stdin-paths` prints an id a path), and a pipe holds only 64 KiB each way.
+/// A write cut short because git ended is git's failure to tell, not the pipe's.
+pub(crate) fn feed_and_wait(
+    mut child: std::process::Child,
+    input: &[u8],
+) -> anyhow::Result<Output> {
+    let stdin = child.stdin.take();
+    std::thread::scope(|scope| {
+        let writer = stdin.map(|mut stdin| scope.spawn(move || stdin.write_all(input)));
+        let out = child.wait_with_output()?;
+        let written = writer.map_or(Ok(Ok(())), |w| w.join());
+        match written {
+            Ok(Ok(())) => Ok(out),
+            _ if !out.status.success() => Ok(out),
+            Ok(Err(err)) => Err(anyhow::Error::new(err).context("cannot write to git's input")),
+            Err(_) => anyhow::bail!("the thread writing to git's input panicked"),
+        }
+    })
 }
 
 fn check(args: &[&str], out: &Output) -> anyhow::Result<String> {

@@ -146,13 +146,10 @@ impl Git {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd
+        let child = cmd
             .spawn()
             .with_context(|| format!("cannot run git {}", args.join(" ")))?;
-        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-            stdin.write_all(input)?;
-        }
-        let out = child.wait_with_output()?;
+        let out = super::feed_and_wait(child, input.unwrap_or_default())?;
         super::check(args, &out)?;
         Ok(out.stdout)
     }
