@@ -323,3 +323,88 @@ fn the_agent_waits_for_its_record() {
         assert!(status.success());
     });
 }
+
+/// Outside attacker: a `remove` (or the prune of an add) that took the session while its run
+/// was starting left the run to open its gate anyway, and the agent ran in the trash entry,
+/// unrecorded. Here the run has started the agent's gate and waits for the state lock to
+/// record it while a `remove` waits for the same lock: whichever gets it first, a remove that
+/// succeeds means the agent never starts, and one that refuses means it runs, recorded, in
+/// the session's worktree.
+#[test]
+fn a_session_removed_while_its_run_starts_never_starts_the_agent() {
+    each_git(|t| {
+        let s = setup(t, false);
+        let started = s.logs.join("started");
+        let mut removed = 0;
+        for round in 0..8 {
+            fresh_session(t, &s);
+            // The run's last git call comes before it starts the gate: held there until the
+            // test has the lock.
+            write_file(&t.home.join("stop-at"), "1");
+            let mut child = start_run(t, &s, false);
+            wait_until("the run's git call", || t.home.join("at").exists());
+            let dir = File::open(t.state_dir()).expect("open state dir");
+            dir.lock().expect("lock state dir");
+            let remover = Command::new(common::BIN)
+                .env_clear()
+                .envs(t.vars())
+                .current_dir(&t.repo)
+                .args(["session", "remove", "busy"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start remove");
+            let (remove_pid, run_pid) = (remover.id(), child.id());
+            wait_until("the remove to wait for the lock", || {
+                waits_for_lock(remove_pid)
+            });
+            write_file(&t.home.join("go"), "");
+            wait_until("the run to wait for the lock to record its agent", || {
+                waits_for_lock(run_pid) || child.try_wait().ok().flatten().is_some()
+            });
+            assert!(
+                marked(&s.mark)
+                    .into_iter()
+                    .any(|p| cmdline(p).contains("sandbox-gate")),
+                "round {round}: the run waits for the lock before it started the gate"
+            );
+            drop(dir);
+            let out = remover.wait_with_output().expect("remove");
+            let code = out.status.code().unwrap_or(-1);
+            let what = format!(
+                "round {round}: remove exit {code}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if code == 0 {
+                removed += 1;
+                let mut ran = None;
+                wait_until("the run to end or its agent to start", || {
+                    ran = child.try_wait().ok().flatten();
+                    started.exists() || ran.is_some()
+                });
+                if started.exists() {
+                    write_file(&s.logs.join("release"), "");
+                    let _ = child.wait();
+                    panic!("{what}: the removed session's agent started");
+                }
+                assert!(
+                    ran.is_some_and(|r| !r.success()),
+                    "{what}: the run said it succeeded"
+                );
+                wait_until("the run's processes to end", || marked(&s.mark).is_empty());
+                assert!(
+                    !started.exists(),
+                    "{what}: the removed session's agent started"
+                );
+            } else {
+                assert!(listed(t), "{what}");
+                wait_until("the agent to start", || started.exists());
+                write_file(&s.logs.join("release"), "");
+                let _ = child.wait();
+                assert!(t.worktree("busy").join("work.txt").is_file(), "{what}");
+            }
+        }
+        eprintln!("the remove went first in {removed} of 8 rounds");
+    });
+}

@@ -126,7 +126,13 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         filesystem_confined,
         log: log_path.clone(),
     };
-    update_record(&ctx, &id, |r| r.agent = Some(agent.clone()))?;
+    if let Err(err) = record_agent(&ctx, &id, &record, &agent) {
+        // Not recorded, so never started: the gate sees its pipe close and ends.
+        drop(sandbox.gate.take());
+        let _ = child.wait();
+        terminal::stop_forwarding();
+        return Err(err);
+    }
     // Recorded: only now may the agent run its first instruction.
     if let Some(gate) = sandbox.gate.take()
         && let Err(err) = gate.open()
@@ -206,6 +212,45 @@ fn check_runnable(ctx: &Ctx, id: &SessionId) -> anyhow::Result<SessionRecord> {
         .into());
     }
     Ok(record)
+}
+
+/// Under the lock, names the agent in the session's record: only if the session is still the
+/// one the run began with (a remove or prune may have taken it while the sandbox was made,
+/// its worktree moved to the trash) and no other run recorded an agent meanwhile. Otherwise
+/// the agent must not start.
+fn record_agent(
+    ctx: &Ctx,
+    id: &SessionId,
+    began: &SessionRecord,
+    agent: &AgentRun,
+) -> anyhow::Result<()> {
+    let _lock = super::journal::lock(ctx)?;
+    let gone = || {
+        UserError::unknown_session(id.as_str())
+            .hint(format!(
+                "session '{id}' was removed while its run started; the agent was not started"
+            ))
+            .into()
+    };
+    let Ok(mut record) = ctx.state.record(id) else {
+        return Err(gone());
+    };
+    if record.created != began.created
+        || record.worktree != began.worktree
+        || !record.worktree.is_dir()
+    {
+        return Err(gone());
+    }
+    if let Some(other) = record.agent.as_ref().filter(|a| a.is_alive()) {
+        return Err(UserError::refused(format!(
+            "session '{id}' already runs an agent (pid {}, {:?}), started while this run began",
+            other.pid, other.command
+        ))
+        .hint("wait for it to end, or start another session")
+        .into());
+    }
+    record.agent = Some(agent.clone());
+    ctx.state.write_record(&record)
 }
 
 /// Reloads the record under the lock and changes it; a session removed meanwhile is left alone.
