@@ -725,3 +725,39 @@ fn a_setup_command_ends_with_a_killed_add() {
         assert!(!t.worktree("x").exists(), "the add was not rolled back");
     });
 }
+
+/// Outside attacker: a merge killed (git-codex alone) while git committed left `HEAD.lock`,
+/// and the re-run a moment later failed on it: the killed git's hook (`git-codex hook`, which
+/// no death signal reaches) still ran in the repository, so the lock counted as held. Here
+/// a git of the killed git-codex (it carries that git-codex's mark) is still at work when
+/// the merge starts: the merge waits for it to end, then moves the stale lock aside and lands.
+#[test]
+fn a_merge_waits_for_a_killed_commands_git_before_it_judges_a_lock() {
+    each_git(|t| {
+        approved_two_files(t);
+        let mut gone = std::process::Command::new("true").spawn().expect("true");
+        let dead = gone.id();
+        gone.wait().expect("wait");
+        // A real git of the dead git-codex, at work in the repository until its input ends.
+        let mut orphan = std::process::Command::new(&t.git)
+            .args(["cat-file", "--batch"])
+            .current_dir(&t.repo)
+            .env("GIT_CODEX_PID", dead.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("git cat-file");
+        write_file(&t.repo.join(".git/HEAD.lock"), "");
+        let input = orphan.stdin.take();
+        let ender = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            drop(input);
+        });
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        ender.join().expect("ender");
+        let _ = orphan.wait();
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("HEAD.lock"), "{err}");
+        assert_eq!(t.git(&["show", "main:one.txt"]), "one");
+    });
+}

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 /// processes that git starts in turn inherit it.
 pub const MARKER: &str = "GIT_CODEX_PID";
 
+/// How long a command waits for what a killed git-codex left running before it finishes that
+/// command's work or judges its locks.
+pub const WAIT: Duration = Duration::from_secs(10);
+
 /// Whether a process started by a git-codex that is dead now (killed) still runs: a git, a
 /// git it started, a hook. Processes that cannot be read (another user's) are not counted.
 pub fn orphans_at_work() -> bool {

@@ -18,9 +18,6 @@ use crate::output;
 use crate::state::StateLock;
 use crate::state::journal::{Intent, Op};
 
-/// How long the replay waits for processes a killed git-codex started to end.
-const ORPHAN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Takes the state lock, then finishes what killed commands left. Every mutating session
 /// command locks through here.
 pub fn lock(ctx: &Ctx) -> anyhow::Result<StateLock> {
@@ -74,7 +71,7 @@ pub fn replay(ctx: &Ctx) {
     };
     // What the killed command started (a git `worktree add` started, a hook) may still be at
     // work: it ends first, or the replay waits for a later command.
-    if !pending.is_empty() && !crate::git::orphans::wait_for_orphans(ORPHAN_WAIT) {
+    if !pending.is_empty() && !crate::git::orphans::wait_for_orphans(crate::git::orphans::WAIT) {
         output::warning(
             "a git started by a killed git-codex command still runs: what that command left is finished by a later one",
         );
