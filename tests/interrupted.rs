@@ -309,6 +309,18 @@ fn doctor_names_an_interrupted_restore_and_its_repair_works() {
         );
         let hint = found["hint"].as_str().unwrap_or_default();
         assert!(hint.contains("git codex session prune"), "{found}");
+        // While a command holds the lock (it is at work on it), it is in progress, not killed.
+        let dir = std::fs::File::open(t.state_dir()).expect("state dir");
+        dir.lock().expect("lock");
+        let busy = common::doctor_check(t, "interrupted");
+        assert_eq!(busy["status"], "warn", "{busy}");
+        assert!(
+            busy["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("in progress")),
+            "{busy}"
+        );
+        drop(dir);
         t.codex(&["session", "prune"]).assert().success();
         assert_eq!(common::doctor_check(t, "interrupted")["status"], "ok");
         t.codex(&["session", "restore", "s"]).assert().success();

@@ -254,6 +254,12 @@ impl StateDir {
         }
     }
 
+    /// Whether another process holds the state lock now (a command at work).
+    pub fn is_busy(&self) -> bool {
+        self.open_for_lock()
+            .is_ok_and(|dir| matches!(dir.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+    }
+
     /// The file whose modification time is the earliest moment a session may expire; the
     /// post-checkout shim compares it with files the checkout just wrote, so a checkout
     /// starts git-codex only when something may have expired.

@@ -60,6 +60,19 @@ pub fn interrupted_check(ctx: &Ctx) -> Check {
     if found.is_empty() {
         return check("interrupted", "ok", "no operation was left half-done", None);
     }
+    // A command that holds the lock is at work on them (or replays them as it takes it):
+    // in progress, not killed.
+    if ctx.state.is_busy() {
+        return check(
+            "interrupted",
+            "warn",
+            format!(
+                "in progress (another git-codex command holds the lock): {}",
+                found.join("; ")
+            ),
+            Some("wait for that command to end, then run doctor again"),
+        );
+    }
     check(
         "interrupted",
         "fail",
