@@ -601,7 +601,8 @@ fn approved_two_files(t: &TestEnv) {
 }
 
 /// A landing killed in the main worktree after git wrote the landed files (all of them, index
-/// included, or some on disk only) but before it moved the branch: the next merge puts them
+/// included, or some on disk only, or one unlinked and not yet written) but before it moved
+/// the branch: the next merge puts them
 /// back and lands whole, every strategy; a change of the person's among them stops it, untouched.
 #[test]
 fn a_landing_killed_after_it_wrote_the_checkout_is_landed_whole_by_the_next_merge() {
@@ -610,15 +611,19 @@ fn a_landing_killed_after_it_wrote_the_checkout_is_landed_whole_by_the_next_merg
             let t = &TestEnv::new(&t.git);
             approved_two_files(t);
             let tip = t.git(&["rev-parse", "codex/s"]);
-            if n % 2 == 0 {
+            if n == 0 {
                 // The index written, the branch not moved (HEAD.lock and the ref's lock left).
                 t.git(&["read-tree", "-m", "-u", "HEAD", &tip]);
                 write_file(&t.repo.join(".git/HEAD.lock"), "");
                 write_file(&t.repo.join(".git/refs/heads/main.lock"), "");
-            } else {
+            } else if n == 1 {
                 // Some files written on disk only, the last cut short (git writes in place).
                 write_file(&t.repo.join("README.md"), "changed by the session\n");
                 write_file(&t.repo.join("one.txt"), "on");
+            } else {
+                // Killed between unlinking a changed file and writing it again (attacker).
+                write_file(&t.repo.join("one.txt"), "one\n");
+                std::fs::remove_file(t.repo.join("README.md")).expect("unlink");
             }
             write_file(&t.repo.join("mine.txt"), "the person's untracked file\n");
             let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", strategy]));

@@ -52,8 +52,8 @@ impl Git {
     }
 
     /// Whether `changed` (from [`Git::changed_paths`]) is a landing of `tree` killed halfway:
-    /// every changed or staged path holds `tree`'s version (or is gone where `tree` has none)
-    /// in the worktree, and HEAD's or `tree`'s in the index; an untracked file is the
+    /// every changed or staged path holds `tree`'s version (or is gone where `tree` has none,
+    /// or is gone where the landing changes it: git was about to write it) in the worktree, and HEAD's or `tree`'s in the index; an untracked file is the
     /// landing's when `tree` has it, byte for byte, and the person's (left alone) when not.
     pub fn half_landed(
         &self,
@@ -77,7 +77,10 @@ impl Git {
             }
             let on_disk = self.disk_blob(wt, path)?;
             let staged = index.get(path);
-            let written = on_disk.as_ref() == want || self.cut_short(wt, path, want)?;
+            // git checks a changed file out by unlinking it and writing it anew: killed in
+            // between, a file the landing changes is gone (HEAD still has its bytes).
+            let unlinked = on_disk.is_none() && want.is_some() && want != head.get(path);
+            let written = on_disk.as_ref() == want || unlinked || self.cut_short(wt, path, want)?;
             if !written || !(staged == want || staged == head.get(path)) {
                 return Ok(None);
             }
