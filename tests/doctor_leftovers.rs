@@ -158,3 +158,35 @@ fn doctor_repair_on_a_healthy_repository_changes_nothing() {
         common::assert_disk_unchanged(&before, &t.disk(), "doctor --repair");
     });
 }
+
+/// Outside attacker: an intent nobody can read (a torn or empty `journal/<id>.json`) had a
+/// hint to move it by hand. It is named with `doctor --repair`, which moves it to the trash.
+#[test]
+fn an_unreadable_intent_is_named_and_its_repair_moves_it_to_the_trash() {
+    each_git(|t| {
+        let torn = t.state_dir().join("journal/x.json");
+        common::write_file(&torn, "{\"op\": \"remo");
+        let c = doctor_check(t, "interrupted");
+        assert_eq!(c["status"], "fail", "{c}");
+        let hint = c["hint"].as_str().unwrap().to_string();
+        assert!(
+            hint.starts_with("run 'git codex doctor --repair'"),
+            "{hint}"
+        );
+        let (code, out, err) = run(t.codex(&["doctor", "--repair"]));
+        assert!(err.contains("x.json"), "{code} {out}{err}");
+        assert!(!torn.exists());
+        assert_eq!(doctor_check(t, "interrupted")["status"], "ok");
+        let trash = std::fs::read_dir(t.state_dir().join("trash")).unwrap();
+        let kept: Vec<_> = trash
+            .flatten()
+            .map(|e| e.path().join("x.json"))
+            .filter(|p| p.is_file())
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(
+            std::fs::read_to_string(&kept[0]).unwrap(),
+            "{\"op\": \"remo"
+        );
+    });
+}

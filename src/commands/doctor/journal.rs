@@ -53,7 +53,7 @@ pub fn interrupted_check(ctx: &Ctx) -> Check {
             "fail",
             format!("unreadable intent(s): {}", unreadable.join(", ")),
             Some(
-                "look at each: it names a session whose add, restore or remove was killed; move it out of the journal dir, then run 'git codex session prune'",
+                "run 'git codex doctor --repair' (it moves each to the trash), then 'git codex doctor' again",
             ),
         );
     }

@@ -139,23 +139,35 @@ pub fn repair(ctx: &Ctx) -> anyhow::Result<()> {
         stale_locks::clear_session(&ctx.paths, &Session::from(record))?;
     }
     for dir in record_dirs(ctx) {
-        let to = trash_slot(&ctx.paths.common_dir, &dir)?;
+        let to = trash_slot(&ctx.paths.common_dir, "record", &dir)?;
         moves::move_dir(&dir, &to)?;
         output::note(&format!(
             "git-codex: moved {dir} (a dir where a session record belongs) to {to}"
         ));
     }
+    // An intent nobody can read names nothing to finish: kept, out of the journal's way.
+    for pending in ctx.state.pending()? {
+        if pending.intent.is_ok() {
+            continue;
+        }
+        let to = trash_slot(&ctx.paths.common_dir, "intent", &pending.path)?;
+        fs_err::rename(&pending.path, &to)?;
+        output::note(&format!(
+            "git-codex: moved {} (an intent that cannot be read) to {to}",
+            pending.path
+        ));
+    }
     Ok(())
 }
 
-/// A new place in the trash for `dir`: `<trash>/record-<name>@<seconds>-<n>/<name>`.
-fn trash_slot(common_dir: &Utf8Path, dir: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
+/// A new place in the trash for `path`: `<trash>/<kind>-<name>@<seconds>-<n>/<name>`.
+fn trash_slot(common_dir: &Utf8Path, kind: &str, path: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
     let root = trash::root(common_dir);
     fs_err::create_dir_all(&root)?;
-    let name = dir.file_name().unwrap_or("record");
+    let name = path.file_name().unwrap_or(kind);
     let secs = jiff::Timestamp::now().as_second();
     for n in 0..1000u32 {
-        let slot = root.join(format!("record-{name}@{secs}-{n}"));
+        let slot = root.join(format!("{kind}-{name}@{secs}-{n}"));
         match std::fs::create_dir(&slot) {
             Ok(()) => return Ok(slot.join(name)),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
