@@ -689,6 +689,28 @@ fn a_merge_killed_in_its_commit_is_landed_by_the_next_merge() {
     });
 }
 
+/// A merge killed after git moved the branch, before it dropped `MERGE_HEAD` (crash sweep:
+/// merge checked out after 160 ms): the re-run says it landed and drops the stale merge
+/// state, which would make the person's next commit a second merge of the session.
+#[test]
+fn a_merge_killed_after_its_commit_leaves_no_merge_head_behind_the_rerun() {
+    each_git(|t| {
+        approved_two_files(t);
+        let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", "merge"]));
+        assert_eq!(code, 0, "{err}");
+        let tip = t.git(&["rev-parse", "codex/s"]);
+        write_file(&t.repo.join(".git/MERGE_HEAD"), &format!("{tip}\n"));
+        write_file(&t.repo.join(".git/MERGE_MSG"), "Merge session 's'\n");
+        let landed = t.git(&["rev-parse", "main"]);
+        let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", "merge"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("already"), "{err}");
+        assert!(!t.repo.join(".git/MERGE_HEAD").exists(), "{err}");
+        assert_eq!(t.git(&["rev-parse", "main"]), landed);
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+    });
+}
+
 /// A review killed while git moved the session branch leaves `refs/heads/codex/s.lock` (crash
 /// sweep: review after 160 ms): the re-run moves it aside and reviews.
 #[test]

@@ -49,7 +49,16 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
         MergeStrategy::Ff => Strategy::Ff,
     };
     match already_landed(&ctx, &record, &target_ref, old, tip, strategy)? {
-        Some(why) => output::note(&why),
+        Some(why) => {
+            output::note(&why);
+            // Killed after git moved the branch, before it dropped MERGE_HEAD or SQUASH_MSG.
+            if let Some(wt) = ctx
+                .git
+                .worktree_with_branch(&ctx.paths.main_root, &target_ref)?
+            {
+                drop_own_stopped(&ctx, &wt, tip)?;
+            }
+        }
         None => land(&ctx, &record, &target_ref, old, tip, strategy)?,
     }
     if args.remove {
@@ -174,38 +183,8 @@ fn land(
     let checkout = ctx
         .git
         .worktree_with_branch(&ctx.paths.main_root, target_ref)?;
-    if let Some(wt) = &checkout
-        && let Some(found) = ctx.git.unfinished_merge(wt)?
-    {
-        let tip = tip.to_string();
-        // This session's own merge or squash, stopped with nothing of anyone else's staged
-        // (a merge killed in its commit): dropped, and landed again below.
-        let undo: Option<&[&str]> = match &found {
-            Unfinished::Merge {
-                head,
-                conflicts,
-                only_the_merge: true,
-            } if *head == tip && conflicts.is_empty() => Some(&["merge", "--abort"][..]),
-            Unfinished::Squash {
-                head,
-                only_the_squash: true,
-            } if *head == tip => Some(&["reset", "-q", "--merge"][..]),
-            _ => None,
-        }
-        // Only with nothing of the person's unstaged there: then the refusal below names it.
-        .filter(|_| ctx.git.run(wt, &["diff", "--quiet"]).is_ok());
-        if let Some(undo) = undo {
-            ctx.git.run(wt, undo)?;
-            output::note(&format!(
-                "{wt} held this session's {} stopped before its commit (an earlier merge killed halfway): dropped with 'git {}', landing again",
-                if undo[0] == "merge" {
-                    "merge"
-                } else {
-                    "squash"
-                },
-                undo.join(" ")
-            ));
-        }
+    if let Some(wt) = &checkout {
+        drop_own_stopped(ctx, wt, tip)?;
     }
     if let Some(wt) = &checkout
         && let Some(found) = ctx.git.unfinished_merge(wt)?
@@ -234,6 +213,43 @@ fn land(
         commit: new,
     });
     ctx.state.write_record(&landed)
+}
+
+/// Drops this session's own merge or squash stopped in `wt` with nothing of anyone else's
+/// staged or unstaged there (a merge killed in its commit, before it or after it moved the
+/// branch): `merge --abort` / `reset --merge` to HEAD, which leaves the files as they are.
+fn drop_own_stopped(ctx: &Ctx, wt: &Utf8Path, tip: ObjectId) -> anyhow::Result<()> {
+    let Some(found) = ctx.git.unfinished_merge(wt)? else {
+        return Ok(());
+    };
+    let tip = tip.to_string();
+    let undo: Option<&[&str]> = match &found {
+        Unfinished::Merge {
+            head,
+            conflicts,
+            only_the_merge: true,
+        } if *head == tip && conflicts.is_empty() => Some(&["merge", "--abort"][..]),
+        Unfinished::Squash {
+            head,
+            only_the_squash: true,
+        } if *head == tip => Some(&["reset", "-q", "--merge"][..]),
+        _ => None,
+    }
+    // Only with nothing of the person's unstaged there: then the refusal names it.
+    .filter(|_| ctx.git.run(wt, &["diff", "--quiet"]).is_ok());
+    if let Some(undo) = undo {
+        ctx.git.run(wt, undo)?;
+        output::note(&format!(
+            "{wt} held this session's {} stopped before its commit ended (an earlier merge killed halfway): dropped with 'git {}'",
+            if undo[0] == "merge" {
+                "merge"
+            } else {
+                "squash"
+            },
+            undo.join(" ")
+        ));
+    }
+    Ok(())
 }
 
 /// Removes the replay worktrees of killed `merge --strategy rebase` runs; the caller holds
