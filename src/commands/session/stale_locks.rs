@@ -24,6 +24,19 @@ use crate::state::{SessionRecord, StateDir};
 pub struct Found {
     pub path: Utf8PathBuf,
     pub holder: Option<String>,
+    /// Which file it was when found, before its holders were looked for: another lock at
+    /// the same path by then is a newer git's, and is left alone.
+    file: Option<FileId>,
+}
+
+/// A file's device, inode and change time: a new file may get a deleted one's inode.
+type FileId = (u64, u64, i64, i64);
+
+/// The [`FileId`] of the file at `path`, not following a link.
+fn file_id(path: &Utf8Path) -> Option<FileId> {
+    fs_err::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
 }
 
 /// The lock files of a git dir (an admin dir, or the repository's common dir): `*.lock` at
@@ -231,12 +244,15 @@ pub fn find_session(paths: &RepoPaths, session: &Session<'_>) -> Vec<Found> {
     if locks.is_empty() {
         return Vec::new();
     }
+    let files: Vec<_> = locks.iter().map(|l| file_id(l)).collect();
     let all = processes();
     locks
         .into_iter()
-        .map(|path| Found {
+        .zip(files)
+        .map(|(path, file)| Found {
             holder: session_holder(paths, session, &path, &all),
             path,
+            file,
         })
         .collect()
 }
@@ -250,12 +266,15 @@ pub fn find_main(paths: &RepoPaths) -> Vec<Found> {
     let (records, _) = StateDir::new(&paths.common_dir)
         .records()
         .unwrap_or_default();
+    let files: Vec<_> = locks.iter().map(|l| file_id(l)).collect();
     let all = processes();
     locks
         .into_iter()
-        .map(|path| Found {
+        .zip(files)
+        .map(|(path, file)| Found {
             holder: main_holder(paths, &records, &path, &all),
             path,
+            file,
         })
         .collect()
 }
@@ -267,6 +286,7 @@ pub fn clear(paths: &RepoPaths, found: &[Found], whose: &str) -> anyhow::Result<
         return Ok(0);
     }
     let into = aside_dir(&paths.common_dir)?;
+    let mut moved = 0;
     for lock in &stale {
         // Kept at its path under the git dir: `worktrees/<name>/index.lock`, `refs/heads/x.lock`.
         let relative = lock
@@ -277,13 +297,19 @@ pub fn clear(paths: &RepoPaths, found: &[Found], whose: &str) -> anyhow::Result<
         if let Some(parent) = to.parent() {
             fs_err::create_dir_all(parent)?;
         }
-        move_if_unchanged(&lock.path, &to)?;
+        if !move_if_unchanged(&lock.path, lock.file, &to)? {
+            continue;
+        }
+        moved += 1;
         output::note(&format!(
             "git-codex: moved the stale git lock {} of {whose} to {to} (no live process of it; a killed git left it)",
             lock.path
         ));
     }
-    Ok(stale.len())
+    if moved < stale.len() {
+        drop_empty_dirs(&into);
+    }
+    Ok(moved)
 }
 
 /// Moves a session's stale locks aside before git-codex runs git there.
@@ -328,13 +354,27 @@ fn aside_dir(common_dir: &Utf8Path) -> anyhow::Result<Utf8PathBuf> {
     anyhow::bail!("cannot make a new dir in {root}")
 }
 
-/// Renames `from` to `to` when it is still the file that was found stale (a git that took a
-/// new lock meanwhile keeps it: what was moved is put back).
-fn move_if_unchanged(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
-    let before = fs_err::symlink_metadata(from)?;
-    fs_err::rename(from, to)?;
+/// Renames `from` to `to` when it is still the file that was found stale (`found`), saying
+/// whether it did: a lock gone meanwhile (its git ended) needs nothing, and one a git took
+/// anew since is in use (what a rename caught mid-way moved is put back).
+fn move_if_unchanged(
+    from: &Utf8Path,
+    found: Option<FileId>,
+    to: &Utf8Path,
+) -> anyhow::Result<bool> {
+    let Some(before) = file_id(from) else {
+        return Ok(false);
+    };
+    if Some(before) != found {
+        return Ok(false);
+    }
+    match fs_err::rename(from, to) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(err.into()),
+    }
     let after = fs_err::symlink_metadata(to)?;
-    if (before.dev(), before.ino()) != (after.dev(), after.ino()) {
+    if (before.0, before.1) != (after.dev(), after.ino()) {
         // Never over a lock taken since.
         rustix::fs::renameat_with(
             rustix::fs::CWD,
@@ -345,5 +385,51 @@ fn move_if_unchanged(from: &Utf8Path, to: &Utf8Path) -> anyhow::Result<()> {
         )?;
         anyhow::bail!("{from} changed while it was moved aside: it is in use");
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Removes the dirs under and at `dir` that hold no file (made for locks that were gone by
+/// the time they were to be moved). Only empty dirs go: `remove_dir` never deletes a file.
+fn drop_empty_dirs(dir: &Utf8Path) {
+    if let Ok(list) = fs_err::read_dir(dir) {
+        for entry in list.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir())
+                && let Ok(path) = Utf8PathBuf::from_path_buf(entry.path())
+            {
+                drop_empty_dirs(&path);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CI, refs packed in a loop under a review: a lock found stale was gone (its git ended)
+    /// by the time it was to be moved, and the review failed on it. And a lock a newer git
+    /// took at that path since is in use: never moved.
+    #[test]
+    fn a_lock_gone_or_taken_anew_since_it_was_found_is_left_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = Utf8Path::from_path(dir.path()).expect("utf-8");
+        let lock = dir.join("HEAD.lock");
+        let to = dir.join("aside.lock");
+        fs_err::write(&lock, "").expect("write");
+        let found = file_id(&lock);
+        fs_err::remove_file(&lock).expect("rm");
+        assert!(!move_if_unchanged(&lock, found, &to).expect("gone"));
+        assert!(!to.exists());
+        // A newer git's lock at the same path (the deleted one's inode may be reused).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs_err::write(dir.join("new"), "").expect("write");
+        fs_err::rename(dir.join("new"), &lock).expect("rename");
+        assert!(!move_if_unchanged(&lock, found, &to).expect("newer"));
+        assert!(lock.exists() && !to.exists());
+        // The lock that was found is moved.
+        let found = file_id(&lock);
+        assert!(move_if_unchanged(&lock, found, &to).expect("stale"));
+        assert!(!lock.exists() && to.exists());
+    }
 }
