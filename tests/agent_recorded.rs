@@ -408,3 +408,55 @@ fn a_session_removed_while_its_run_starts_never_starts_the_agent() {
         eprintln!("the remove went first in {removed} of 8 rounds");
     });
 }
+
+/// Outside attacker: two runs of one session started together each made the session's
+/// socket and admin dir, and the one refused removed what the other's sandbox used (its
+/// agent never started). A second run is refused while the first is still starting.
+#[test]
+fn a_second_run_of_a_session_is_refused_while_the_first_starts() {
+    each_git(|t| {
+        let s = setup(t, false);
+        fresh_session(t, &s);
+        write_file(&t.home.join("stop-at"), "1");
+        let mut first = start_run(t, &s, false);
+        wait_until("the first run's git call", || t.home.join("at").exists());
+        let mut second = Command::new(common::BIN)
+            .env_clear()
+            .envs(t.vars())
+            .env("PATH", common::codex_only_path())
+            .env(MARK, &s.mark)
+            .current_dir(&t.repo)
+            .args(["session", "run", "busy", "--", &s.agent])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("second run");
+        let mut ended = None;
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until("the second run to be refused", || {
+                ended = second.try_wait().ok().flatten();
+                ended.is_some()
+            })
+        }));
+        write_file(&t.home.join("go"), "");
+        if refused.is_err() {
+            write_file(&s.logs.join("release"), "");
+            let _ = second.wait();
+            let _ = first.wait();
+            panic!("the second run started while the first was starting");
+        }
+        let mut err = String::new();
+        if let Some(mut pipe) = second.stderr.take() {
+            std::io::Read::read_to_string(&mut pipe, &mut err).expect("stderr");
+        }
+        assert_eq!(ended.and_then(|s| s.code()), Some(3), "{err}");
+        assert!(err.contains("starting or ending a run"), "{err}");
+        wait_until("the first run's agent to start", || {
+            s.logs.join("started").exists()
+        });
+        write_file(&s.logs.join("release"), "");
+        assert!(first.wait().expect("first").success());
+        assert!(t.worktree("busy").join("work.txt").is_file());
+    });
+}

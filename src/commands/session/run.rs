@@ -20,6 +20,11 @@ use crate::state::{SessionId, SessionRecord, id};
 pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
     let id = id::parse(&args.id)?;
     let ctx = Ctx::open(&[])?;
+    // One run of a session at a time, from its checks to its clean-up: two runs starting
+    // together would each make the session's socket and admin dir, and the one refused
+    // would remove what the other's sandbox uses.
+    ctx.state.record(&id)?;
+    let _one_run = hold_the_run(&ctx, &id)?;
     let record = check_runnable(&ctx, &id)?;
     ctx.warn_if_gate_off();
     let (mode, source) = launch::mode_of(&ctx, &record, args.sandbox.as_deref());
@@ -186,6 +191,26 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         Ok(())
     } else {
         Err(AgentExit(code).into())
+    }
+}
+
+/// Takes the session's run lock (a lock on its `runs/<id>` dir, held until this process
+/// ends; never inherited by the agent), or refuses when another run holds it.
+fn hold_the_run(ctx: &Ctx, id: &SessionId) -> anyhow::Result<std::fs::File> {
+    let dir = ctx.state.runs_dir(id.as_str());
+    fs_err::create_dir_all(&dir)?;
+    let held = std::fs::File::open(&dir)
+        .map_err(|err| UserError::runtime(format!("cannot open {dir}: {err}")))?;
+    match held.try_lock() {
+        Ok(()) => Ok(held),
+        Err(std::fs::TryLockError::WouldBlock) => Err(UserError::refused(format!(
+            "session '{id}' is starting or ending a run already"
+        ))
+        .hint("wait for that run to end, or start another session")
+        .into()),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(UserError::runtime(format!("cannot lock {dir}: {err}")).into())
+        }
     }
 }
 
