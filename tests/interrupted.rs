@@ -800,3 +800,80 @@ fn a_merge_waits_for_a_killed_commands_git_before_it_judges_a_lock() {
         assert_eq!(t.git(&["show", "main:one.txt"]), "one");
     });
 }
+
+/// A process another repository's killed git-codex left (here a setup command that lives on)
+/// is none of this repository's business: a killed add here is rolled back at once, not after
+/// waiting for it in vain (every replay on the machine waited for it, then gave up).
+#[test]
+fn another_repositorys_leftover_does_not_hold_up_this_ones_replay() {
+    each_git(|t| {
+        let mut gone = std::process::Command::new("true").spawn().expect("true");
+        let dead = gone.id();
+        gone.wait().expect("wait");
+        let elsewhere = tempfile::tempdir().expect("temp dir");
+        let mut stray = std::process::Command::new("sleep")
+            .arg("600")
+            .current_dir(elsewhere.path())
+            .env("GIT_CODEX_PID", dead.to_string())
+            .spawn()
+            .expect("sleep");
+        // The first git call after which the killed add has left its intent.
+        let mut left = None;
+        for at in 1..30 {
+            let t = TestEnv::new(&t.git);
+            if !run_killed(&t, &["session", "add", "s"], at) {
+                break;
+            }
+            if t.state_dir().join("journal/s.json").exists() {
+                left = Some(t);
+                break;
+            }
+        }
+        let t = &left.expect("a kill that leaves the add's intent");
+        let (code, out, err) = run(t.codex(&["session", "prune"]));
+        let _ = stray.kill();
+        let _ = stray.wait();
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(!err.contains("still runs"), "{err}");
+        assert!(!t.state_dir().join("journal/s.json").exists(), "{err}");
+    });
+}
+
+/// Outside attacker (round 2): a landing that writes a symbolic link, killed halfway (the link
+/// written, the branch not moved), was refused for good: a link never counted as the
+/// landing's. Now it is compared by its text, as git stores it, and the merge lands whole.
+#[test]
+fn a_half_landing_that_wrote_a_link_is_landed_whole_by_the_next_merge() {
+    each_git(|t| {
+        let wt = t.add("s");
+        write_file(&wt.join("one.txt"), "one\n");
+        std::os::unix::fs::symlink("one.txt", wt.join("link")).expect("symlink");
+        t.codex(&["session", "review", "s"]).assert().success();
+        t.codex(&["session", "review", "s", "--approve"])
+            .assert()
+            .success();
+        // git wrote the link and the file, then was killed before it moved the branch.
+        write_file(&t.repo.join("one.txt"), "one\n");
+        std::os::unix::fs::symlink("one.txt", t.repo.join("link")).expect("symlink");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("killed halfway"), "{err}");
+        assert_eq!(t.git(&["show", "main:link"]), "one.txt");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+        // A link of the person's own (another target) is no half landing: nothing touched.
+        let t = &TestEnv::new(&t.git);
+        let wt = t.add("s");
+        std::os::unix::fs::symlink("one.txt", wt.join("link")).expect("symlink");
+        t.codex(&["session", "review", "s"]).assert().success();
+        t.codex(&["session", "review", "s", "--approve"])
+            .assert()
+            .success();
+        std::os::unix::fs::symlink("elsewhere", t.repo.join("link")).expect("symlink");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_ne!(code, 0, "{err}");
+        assert_eq!(
+            std::fs::read_link(t.repo.join("link")).expect("link"),
+            Path::new("elsewhere")
+        );
+    });
+}

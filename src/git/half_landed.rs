@@ -192,8 +192,15 @@ impl Git {
             return Ok(None);
         };
         let mode = if meta.file_type().is_symlink() {
-            // Its blob is the link's text, which hash-object would not read: never a match.
-            return Ok(Some(("120000".into(), String::new())));
+            // Its blob is the link's text (read, never followed), hashed as given.
+            use std::os::unix::ffi::OsStrExt as _;
+            let target = fs_err::read_link(wt.join(path))?;
+            let id = self.run_input(
+                wt,
+                &["hash-object", "--stdin"],
+                target.as_os_str().as_bytes(),
+            )?;
+            return Ok(Some(("120000".into(), id.trim().to_string())));
         } else if meta.is_dir() {
             return Ok(Some(("040000".into(), String::new())));
         } else if meta.permissions().mode() & 0o111 != 0 {

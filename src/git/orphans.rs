@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use camino::Utf8PathBuf;
+
 /// The environment variable every git git-codex starts carries, with git-codex's pid; the
 /// processes that git starts in turn inherit it.
 pub const MARKER: &str = "GIT_CODEX_PID";
@@ -13,23 +15,34 @@ pub const MARKER: &str = "GIT_CODEX_PID";
 /// command's work or judges its locks.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Whether a process started by a git-codex that is dead now (killed) still runs: a git, a
-/// git it started, a hook. Processes that cannot be read (another user's) are not counted.
-pub fn orphans_at_work() -> bool {
+/// Whether a process started by a git-codex that is dead now (killed) still runs in one of
+/// `places` (its working dir there: a git, a git it started, a hook, a setup command).
+/// Another repository's leftovers are none of this one's business. Processes that cannot be
+/// read (another user's) are not counted.
+pub fn orphans_at_work(places: &[Utf8PathBuf]) -> bool {
     let me = std::process::id().to_string();
+    let places: Vec<std::path::PathBuf> = places
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone().into_std_path_buf()))
+        .collect();
     crate::procfs::pids().into_iter().any(|pid| {
         crate::procfs::env_var(pid, MARKER).is_some_and(|owner| {
             owner != me
                 && owner.bytes().all(|b| b.is_ascii_digit())
                 && !crate::procfs::exists(&owner)
+                && crate::procfs::cwd(pid).is_some_and(|cwd| {
+                    // A dir deleted under it reads "<path> (deleted)": still that place.
+                    places.iter().any(|p| cwd.starts_with(p))
+                })
         })
     })
 }
 
-/// Waits, up to `limit`, for what a killed git-codex started to end. Returns whether it did.
-pub fn wait_for_orphans(limit: Duration) -> bool {
+/// Waits, up to `limit`, for what a killed git-codex started in `places` to end. Returns
+/// whether it did.
+pub fn wait_for_orphans(places: &[Utf8PathBuf], limit: Duration) -> bool {
     let start = Instant::now();
-    while orphans_at_work() {
+    while orphans_at_work(places) {
         if start.elapsed() >= limit {
             return false;
         }

@@ -173,7 +173,9 @@ pub fn supervise(
         let ended = unsafe { libc::waitpid(-1, &mut status, flags) };
         if ended == pid {
             code = super::child::exit_code(status);
-            if leave {
+            // Once git-codex is gone, what the program started goes too, even what it forked
+            // as it was killed: the rounds go on until nothing is left.
+            if leave && !ending {
                 return Ok(code);
             }
         } else if ended == 0 {

@@ -71,7 +71,16 @@ pub fn replay(ctx: &Ctx) {
     };
     // What the killed command started (a git `worktree add` started, a hook) may still be at
     // work: it ends first, or the replay waits for a later command.
-    if !pending.is_empty() && !crate::git::orphans::wait_for_orphans(crate::git::orphans::WAIT) {
+    if !pending.is_empty()
+        && !crate::git::orphans::wait_for_orphans(
+            &[
+                ctx.paths.main_root.clone(),
+                ctx.paths.common_dir.clone(),
+                ctx.worktree_base(),
+            ],
+            crate::git::orphans::WAIT,
+        )
+    {
         output::warning(
             "a git started by a killed git-codex command still runs: what that command left is finished by a later one",
         );

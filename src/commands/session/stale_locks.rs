@@ -314,28 +314,29 @@ pub fn clear(paths: &RepoPaths, found: &[Found], whose: &str) -> anyhow::Result<
 
 /// Moves a session's stale locks aside before git-codex runs git there.
 pub fn clear_session(paths: &RepoPaths, session: &Session<'_>) -> anyhow::Result<usize> {
-    let found = settled(|| find_session(paths, session));
+    let found = settled(paths, || find_session(paths, session));
     clear(paths, &found, &format!("session '{}'", session.id))
 }
 
 /// Moves the repository's stale locks aside before git-codex runs git in the main worktree.
 pub fn clear_main(paths: &RepoPaths) -> anyhow::Result<usize> {
-    clear(paths, &settled(|| find_main(paths)), "the repository")
+    clear(
+        paths,
+        &settled(paths, || find_main(paths)),
+        "the repository",
+    )
 }
 
 /// The locks `find` sees once what a killed git-codex started has ended: a git killed in a
 /// transaction leaves its locks while its hook (`git-codex hook`, which no death signal
-/// reaches) runs on a moment, and that hook would count as their holder. Waits only when a
-/// lock is held and such a process runs.
-fn settled(find: impl Fn() -> Vec<Found>) -> Vec<Found> {
-    let found = find();
-    if found.iter().any(|f| f.holder.is_some())
-        && crate::git::orphans::orphans_at_work()
-        && crate::git::orphans::wait_for_orphans(crate::git::orphans::WAIT)
-    {
-        return find();
+/// reaches) runs on a moment; that hook would count as their holder, and may take a lock
+/// of its own (`index.lock`) just after they were judged.
+fn settled(paths: &RepoPaths, find: impl Fn() -> Vec<Found>) -> Vec<Found> {
+    let places = [paths.main_root.clone(), paths.common_dir.clone()];
+    if crate::git::orphans::orphans_at_work(&places) {
+        crate::git::orphans::wait_for_orphans(&places, crate::git::orphans::WAIT);
     }
-    found
+    find()
 }
 
 /// A new dir in the trash for what is moved now.
