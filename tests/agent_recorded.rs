@@ -158,6 +158,12 @@ fn check_after_kill(t: &TestEnv, s: &Setup, what: &str) {
     }
     write_file(&s.logs.join("release"), "");
     wait_until("the agent to end", || marked(&s.mark).is_empty());
+    // A process that is exiting has let go of its environment (no mark) a moment before it
+    // is dead to git-codex (a zombie): prune rightly keeps a session whose agent still runs.
+    wait_until("git-codex to see the run end", || {
+        let (code, out, _) = run(t.codex(&["session", "show", "busy", "--json"]));
+        code != 0 || json(&out)["state"] != "running"
+    });
     let said = prune(t);
     assert!(
         !listed(t),
