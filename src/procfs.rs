@@ -51,6 +51,13 @@ pub fn parent_of(pid: u32) -> Option<u32> {
     stat_field(pid, 1).and_then(|p| u32::try_from(p).ok())
 }
 
+/// Whether `pid` is on its way out (killed, say): the kernel's PF_EXITING in its flags (field
+/// 9). It runs no more instruction of its own, and its environment may be gone already.
+pub fn is_exiting(pid: u32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    stat_field(pid, 6).is_some_and(|flags| flags & PF_EXITING != 0)
+}
+
 /// The process group of `pid` (field 5).
 pub fn process_group(pid: u32) -> Option<u32> {
     stat_field(pid, 2).and_then(|p| u32::try_from(p).ok())

@@ -643,8 +643,7 @@ fn a_setup_command_ends_with_a_killed_add() {
     });
 }
 
-/// A process another repository's killed git-codex left (here a setup command that lives on)
-/// is none of this repository's business: a killed add here is rolled back at once, not after
+/// A git another repository's killed git-codex left is none of this repository's business: a killed add here is rolled back at once, not after
 /// waiting for it in vain (every replay on the machine waited for it, then gave up).
 #[test]
 fn another_repositorys_leftover_does_not_hold_up_this_ones_replay() {
@@ -653,12 +652,18 @@ fn another_repositorys_leftover_does_not_hold_up_this_ones_replay() {
         let dead = gone.id();
         gone.wait().expect("wait");
         let elsewhere = tempfile::tempdir().expect("temp dir");
-        let mut stray = std::process::Command::new("sleep")
-            .arg("600")
-            .current_dir(elsewhere.path())
+        // A real git of that dead git-codex, at work in the other repository until its input
+        // ends (here: the end of the test).
+        let other = elsewhere.path().join("other");
+        t.git_in(elsewhere.path(), &["init", "-q", "other"]);
+        let mut stray = std::process::Command::new(&t.git)
+            .args(["cat-file", "--batch"])
+            .current_dir(&other)
             .env("GIT_CODEX_PID", dead.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
             .spawn()
-            .expect("sleep");
+            .expect("git cat-file");
         // The first git call after which the killed add has left its intent.
         let mut left = None;
         for at in 1..30 {

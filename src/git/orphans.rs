@@ -30,12 +30,24 @@ pub fn orphans_at_work(places: &[Utf8PathBuf]) -> bool {
             owner != me
                 && owner.bytes().all(|b| b.is_ascii_digit())
                 && !crate::procfs::exists(&owner)
+                && is_git_at_work(pid)
                 && crate::procfs::cwd(pid).is_some_and(|cwd| {
                     // A dir deleted under it reads "<path> (deleted)": still that place.
                     places.iter().any(|p| cwd.starts_with(p))
                 })
         })
     })
+}
+
+/// A git or a hook of git-codex's (which takes git's locks): not what a command leaves
+/// running on purpose, a server session.setup started or git's fsmonitor daemon, which
+/// carry the mark too and would be waited for in vain.
+fn is_git_at_work(pid: u32) -> bool {
+    let name = crate::procfs::name(pid);
+    (name == "git" || name.starts_with("git-"))
+        && !crate::procfs::args(pid)
+            .iter()
+            .any(|a| a == "fsmonitor--daemon")
 }
 
 /// Waits, up to `limit`, for what a killed git-codex started in `places` to end. Returns

@@ -101,7 +101,8 @@ fn processes() -> Vec<Process> {
     let up = ancestors();
     let mut out = Vec::new();
     for pid in crate::procfs::pids() {
-        if pid == me {
+        // A git killed a moment ago is still listed while it exits: it holds nothing.
+        if pid == me || crate::procfs::is_exiting(pid) {
             continue;
         }
         let utf8 = |p: std::path::PathBuf| Utf8PathBuf::from_path_buf(p).ok();
@@ -331,18 +332,12 @@ pub fn clear_main(paths: &RepoPaths) -> anyhow::Result<usize> {
 /// transaction leaves its locks while its hook (`git-codex hook`, which no death signal
 /// reaches) runs on a moment; that hook would count as their holder, and may take a lock
 /// of its own (`index.lock`) just after they were judged.
-///
-/// Only when there is a lock to judge: what a git-codex that ended well left running (a
-/// server session.setup started, git's fsmonitor daemon) carries the same mark, and must not
-/// cost every command the wait.
 fn settled(paths: &RepoPaths, find: impl Fn() -> Vec<Found>) -> Vec<Found> {
-    let found = find();
     let places = [paths.main_root.clone(), paths.common_dir.clone()];
-    if !found.is_empty() && crate::git::orphans::orphans_at_work(&places) {
+    if crate::git::orphans::orphans_at_work(&places) {
         crate::git::orphans::wait_for_orphans(&places, crate::git::orphans::WAIT);
-        return find();
     }
-    found
+    find()
 }
 
 /// A new dir in the trash for what is moved now.
