@@ -150,7 +150,14 @@ fn undo_half_landing(
     }
     for tree in trees {
         if let Some(half) = ctx.git.half_landed(wt, &tree, &changed)? {
-            ctx.git.undo_half_landed(wt, &half)?;
+            if let Err(err) = ctx.git.undo_half_landed(wt, &half) {
+                // The git killed with the landing may still have been dying (and so counted
+                // as its lock's holder) when the locks were judged: once more, then again.
+                if super::stale_locks::clear_main(&ctx.paths)? == 0 {
+                    return Err(err);
+                }
+                ctx.git.undo_half_landed(wt, &half)?;
+            }
             output::note(&format!(
                 "{wt} held {} file(s) of an earlier landing of this session killed halfway (the branch had not moved): put back as the branch has them",
                 half.paths()
