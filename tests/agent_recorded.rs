@@ -351,12 +351,8 @@ fn a_session_removed_while_its_run_starts_never_starts_the_agent() {
             wait_until("the run's git call", || t.home.join("at").exists());
             let dir = File::open(t.state_dir()).expect("open state dir");
             dir.lock().expect("lock state dir");
-            let remover = Command::new(common::BIN)
-                .env_clear()
-                .envs(t.vars())
-                .current_dir(&t.repo)
-                .args(["session", "remove", "busy"])
-                .stdin(Stdio::null())
+            let remover = t
+                .codex_process(&["session", "remove", "busy"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -426,15 +422,10 @@ fn a_second_run_of_a_session_is_refused_while_the_first_starts() {
         write_file(&t.home.join("stop-at"), "1");
         let mut first = start_run(t, &s, false);
         wait_until("the first run's git call", || t.home.join("at").exists());
-        let mut second = Command::new(common::BIN)
-            .env_clear()
-            .envs(t.vars())
+        let mut second = t
+            .codex_process(&["session", "run", "busy", "--", &s.agent])
             .env("PATH", common::codex_only_path())
             .env(MARK, &s.mark)
-            .current_dir(&t.repo)
-            .args(["session", "run", "busy", "--", &s.agent])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("second run");

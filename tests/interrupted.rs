@@ -619,15 +619,9 @@ fn a_setup_command_ends_with_a_killed_add() {
             "[session]\nsetup = [[\"/bin/sh\", \"-c\", {script:?}]]\n"
         ));
         let mark = t.root().display().to_string();
-        let mut child = std::process::Command::new(common::BIN)
-            .env_clear()
-            .envs(t.vars())
+        let mut child = t
+            .codex_process(&["session", "add", "x"])
             .env("INTERRUPTED_SETUP_MARK", &mark)
-            .current_dir(&t.repo)
-            .args(["session", "add", "x"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start git-codex");
         common::wait_until("setup to start", || started.exists());
@@ -643,7 +637,8 @@ fn a_setup_command_ends_with_a_killed_add() {
     });
 }
 
-/// A git another repository's killed git-codex left is none of this repository's business: a killed add here is rolled back at once, not after
+/// A git another repository's killed git-codex left, or a server a setup here left running on
+/// purpose, is none of this replay's business: a killed add here is rolled back at once, not after
 /// waiting for it in vain (every replay on the machine waited for it, then gave up).
 #[test]
 fn another_repositorys_leftover_does_not_hold_up_this_ones_replay() {
@@ -677,9 +672,19 @@ fn another_repositorys_leftover_does_not_hold_up_this_ones_replay() {
             }
         }
         let t = &left.expect("a kill that leaves the add's intent");
+        // And in this repository, what a git-codex that ended well left running on purpose
+        // (a server session.setup started): it carries the mark too, but is no git at work.
+        let mut server = std::process::Command::new("sleep")
+            .arg("600")
+            .current_dir(&t.repo)
+            .env("GIT_CODEX_PID", dead.to_string())
+            .spawn()
+            .expect("sleep");
         let (code, out, err) = run(t.codex(&["session", "prune"]));
-        let _ = stray.kill();
-        let _ = stray.wait();
+        for leftover in [&mut stray, &mut server] {
+            let _ = leftover.kill();
+            let _ = leftover.wait();
+        }
         assert_eq!(code, 0, "{out}{err}");
         assert!(!err.contains("still runs"), "{err}");
         assert!(!t.state_dir().join("journal/s.json").exists(), "{err}");

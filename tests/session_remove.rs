@@ -217,14 +217,8 @@ fn a_session_with_thousands_of_untracked_files_is_removed_and_restored() {
         for i in 0..4000 {
             common::write_file(&dir.join(format!("generated-fixture-{i:05}.snap")), "x\n");
         }
-        let mut remove = std::process::Command::new(common::BIN)
-            .env_clear()
-            .envs(t.vars())
-            .current_dir(&t.repo)
-            .args(["session", "remove", "big"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+        let mut remove = t
+            .codex_process(&["session", "remove", "big"])
             .spawn()
             .expect("start git-codex");
         let mut status = None;

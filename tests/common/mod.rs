@@ -83,6 +83,20 @@ impl TestEnv {
         self.repo.parent().expect("repo has a parent").to_path_buf()
     }
 
+    /// `git-codex ARGS` in the repository, to be spawned (a run to kill, to race, to hold):
+    /// the hermetic environment, no input, output dropped unless the caller asks for it.
+    pub fn codex_process(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.env_clear()
+            .envs(self.vars())
+            .current_dir(&self.repo)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    }
+
     /// The hermetic environment every process gets.
     pub fn vars(&self) -> Vec<(String, String)> {
         let bin_dir = Path::new(BIN).parent().expect("bin dir");

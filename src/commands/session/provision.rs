@@ -121,8 +121,8 @@ pub fn run_setup(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<()> {
         })?;
         let status = cmd
             .current_dir(&record.worktree)
-            // A setup command still running when git-codex was killed is what the next
-            // command waits for before it rolls the add back.
+            // The gate ends setup with a killed git-codex; a git setup runs carries the mark,
+            // so the next command waits for it before it rolls the add back.
             .env(orphans::MARKER, std::process::id().to_string())
             .env("CODEX_SESSION_ID", &record.id)
             .env("CODEX_WORKTREE", record.worktree.as_str())
