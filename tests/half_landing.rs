@@ -4,10 +4,33 @@
 //! those paths stops it, untouched.
 
 mod common;
+#[path = "common/crash.rs"]
+mod crash;
 
 use std::path::Path;
 
 use common::{TestEnv, each_git, run, write_file};
+use crash::{Plan, run_crashed};
+
+/// Runs `session merge s --strategy STRATEGY` and kills git-codex just before the git call
+/// that lands in the checkout: what that git writes before it is killed, the test writes.
+fn killed_before_landing(t: &TestEnv, strategy: &str) {
+    let args = match strategy {
+        "merge" => "merge --no-ff",
+        "squash" => "merge --squash",
+        _ => "merge --ff-only",
+    };
+    let command: Vec<String> = ["session", "merge", "s", "--strategy", strategy]
+        .map(String::from)
+        .to_vec();
+    let plan = Plan::Matching {
+        args,
+        after: false,
+        group: false,
+    };
+    let out = run_crashed(t, &command, plan, None);
+    assert!(out.killed, "{strategy}: never reached '{args}': {}", out.calls_log);
+}
 
 /// An approved session `s` adding `one.txt` and changing README.md, for merges into main.
 fn approved_two_files(t: &TestEnv) {
@@ -30,6 +53,7 @@ fn a_landing_killed_after_it_wrote_the_checkout_is_landed_whole_by_the_next_merg
         for (n, strategy) in ["rebase", "merge", "squash"].into_iter().enumerate() {
             let t = &TestEnv::new(&t.git);
             approved_two_files(t);
+            killed_before_landing(t, strategy);
             let tip = t.git(&["rev-parse", "codex/s"]);
             if n == 0 {
                 // The index written, the branch not moved (HEAD.lock and the ref's lock left).
@@ -57,6 +81,7 @@ fn a_landing_killed_after_it_wrote_the_checkout_is_landed_whole_by_the_next_merg
         // The person's own change among the written files: nothing is touched.
         let t = &TestEnv::new(&t.git);
         approved_two_files(t);
+        killed_before_landing(t, "merge");
         write_file(&t.repo.join("one.txt"), "one\n");
         write_file(&t.repo.join("README.md"), "the person's edit\n");
         let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
@@ -181,6 +206,7 @@ fn a_half_landing_that_wrote_a_link_is_landed_whole_by_the_next_merge() {
             .assert()
             .success();
         // git wrote the link and the file, then was killed before it moved the branch.
+        killed_before_landing(t, "merge");
         write_file(&t.repo.join("one.txt"), "one\n");
         std::os::unix::fs::symlink("one.txt", t.repo.join("link")).expect("symlink");
         let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
@@ -196,12 +222,119 @@ fn a_half_landing_that_wrote_a_link_is_landed_whole_by_the_next_merge() {
         t.codex(&["session", "review", "s", "--approve"])
             .assert()
             .success();
+        killed_before_landing(t, "merge");
         std::os::unix::fs::symlink("elsewhere", t.repo.join("link")).expect("symlink");
         let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
         assert_ne!(code, 0, "{err}");
         assert_eq!(
             std::fs::read_link(t.repo.join("link")).expect("link"),
             Path::new("elsewhere")
+        );
+    });
+}
+
+/// Changes in the checkout that hold exactly what the session's landing writes, with no
+/// landing of it begun there (the person copied them, or merged by hand): git-codex cannot
+/// prove they are its own, so nothing is put back and the merge refuses as for any change.
+#[test]
+fn the_same_changes_with_no_landing_begun_are_the_persons() {
+    each_git(|t| {
+        approved_two_files(t);
+        write_file(&t.repo.join("one.txt"), "one\n");
+        write_file(&t.repo.join("README.md"), "changed by the session\n");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("uncommitted changes"), "{err}");
+        assert!(!err.contains("killed halfway"), "{err}");
+        assert_eq!(t.git(&["status", "--porcelain"]), " M README.md\n?? one.txt");
+        assert_eq!(t.git(&["rev-parse", "main"]), t.git(&["rev-parse", "HEAD"]));
+    });
+}
+
+/// Third outside attacker: after a landing killed halfway, the person edits one of the
+/// landed files. The re-run refused with "commit or stash them first" and doctor was silent;
+/// committing as told put the session's half-landed files in a commit of the person's. Now
+/// the merge and doctor both name the half landing and the person's paths, touch nothing,
+/// and the commands they give land the session whole and keep the person's edit.
+#[test]
+fn a_persons_edit_among_a_half_landing_is_named_and_the_given_repair_keeps_it() {
+    each_git(|t| {
+        let lines = |sixth: &str| format!("one\ntwo\nthree\nfour\nfive\n{sixth}\n");
+        write_file(&t.repo.join("notes.txt"), &lines("six"));
+        t.git(&["add", "notes.txt"]);
+        t.git(&["commit", "-q", "-m", "notes"]);
+        let wt = t.add("s");
+        write_file(&wt.join("one.txt"), "one\n");
+        write_file(&wt.join("README.md"), "changed by the session\n");
+        write_file(&wt.join("notes.txt"), &lines("six").replace("two", "TWO"));
+        t.codex(&["session", "review", "s"]).assert().success();
+        t.codex(&["session", "review", "s", "--approve"])
+            .assert()
+            .success();
+        killed_before_landing(t, "merge");
+        // git wrote the three files, then died; the person then edits one of them.
+        write_file(&t.repo.join("one.txt"), "one\n");
+        write_file(&t.repo.join("README.md"), "changed by the session\n");
+        let edited = lines("SIX, the person's").replace("two", "TWO");
+        write_file(&t.repo.join("notes.txt"), &edited);
+        write_file(&t.repo.join("mine.txt"), "the person's untracked file\n");
+        let before = t.git(&["status", "--porcelain"]);
+        let main = t.git(&["rev-parse", "main"]);
+
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("2 file(s) of a landing of session 's'"), "{err}");
+        assert!(err.contains("not the landing's: notes.txt"), "{err}");
+        assert!(!err.contains("commit or stash"), "{err}");
+        assert_eq!(t.git(&["status", "--porcelain"]), before);
+        assert_eq!(std::fs::read_to_string(t.repo.join("notes.txt")).expect("notes"), edited);
+        assert_eq!(t.git(&["rev-parse", "main"]), main);
+
+        let (_, out, _) = run(t.codex(&["doctor"]));
+        let merges = out
+            .lines()
+            .find(|l| l.contains("merges"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(merges.starts_with("warn"), "{out}");
+        assert!(merges.contains("not the landing's: notes.txt"), "{out}");
+        assert!(out.contains("stash push --include-untracked -- notes.txt"), "{out}");
+
+        // The repair, word for word as given.
+        let hint = err
+            .lines()
+            .find(|l| l.contains("stash push"))
+            .expect("a hint");
+        let commands: Vec<&str> = hint.split('\'').skip(1).step_by(2).collect();
+        assert_eq!(commands.len(), 3, "{hint}");
+        for command in commands {
+            let words: Vec<&str> = command.split(' ').collect();
+            let out = if words[0] == "git" && words[1] == "codex" {
+                let (code, _, err) = run(t.codex(&words[2..]));
+                assert_eq!(code, 0, "{command}: {err}");
+                assert!(err.contains("killed halfway"), "{err}");
+                continue;
+            } else {
+                t.git_output(&t.repo, &words[1..])
+            };
+            assert!(out.status.success(), "{command}: {out:?}");
+        }
+        assert_eq!(t.git(&["show", "main:one.txt"]), "one");
+        assert_eq!(t.git(&["show", "main:README.md"]), "changed by the session");
+        assert_eq!(
+            t.git(&["show", "main:notes.txt"]),
+            lines("six").replace("two", "TWO").trim_end()
+        );
+        assert_eq!(std::fs::read_to_string(t.repo.join("notes.txt")).expect("notes"), edited);
+        assert_eq!(t.git(&["status", "--porcelain"]), " M notes.txt\n?? mine.txt");
+        assert_eq!(
+            t.git(&["log", "-1", "--format=%s", "main"]),
+            "Merge session 's' (codex/s)"
+        );
+        let (_, out, _) = run(t.codex(&["doctor"]));
+        assert!(
+            out.lines().any(|l| l.contains("merges") && l.contains("no merge was left")),
+            "{out}"
         );
     });
 }

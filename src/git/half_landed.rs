@@ -1,8 +1,8 @@
 //! A landing killed halfway in the worktree that has the target checked out: git had written
 //! some of the landed files (or the whole index) but not moved the branch. Those paths hold
-//! exactly what the landing's tree holds, and nothing else is changed; git-codex proves that
-//! path by path, puts them back as the branch has them, and lands again. A path that holds
-//! anything else (the person's own change) makes it no half landing: nothing is touched.
+//! exactly what the landing's tree holds; git-codex proves that path by path, puts them back
+//! as the branch has them, and lands again. A path that holds anything else is the person's
+//! own change: while there is one, nothing is touched and the person is told which.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +23,14 @@ impl HalfLanded {
     pub fn paths(&self) -> usize {
         self.in_head.len() + self.added.len()
     }
+}
+
+/// A checkout's changes sorted against a landing's tree.
+pub struct Sorted {
+    /// The paths the landing wrote (or was writing).
+    pub half: HalfLanded,
+    /// Changed paths that hold something else: the person's, never touched.
+    pub others: Vec<String>,
 }
 
 impl Git {
@@ -51,24 +59,28 @@ impl Git {
             .collect())
     }
 
-    /// Whether `changed` (from [`Git::changed_paths`]) is a landing of `tree` killed halfway:
-    /// every changed or staged path holds `tree`'s version (or is gone where `tree` has none,
-    /// or is gone where the landing changes it: git was about to write it) in the worktree, and HEAD's or `tree`'s in the index; an untracked file is the
-    /// landing's when `tree` has it, byte for byte, and the person's (left alone) when not.
-    pub fn half_landed(
+    /// Sorts `changed` (from [`Git::changed_paths`]) into what a landing of `tree` killed
+    /// halfway left and what it cannot have. A path is the landing's when it holds `tree`'s
+    /// version in the worktree (or is cut short of it, or is gone where `tree` has none or
+    /// where the landing changes it: git was about to write it) and HEAD's or `tree`'s in the
+    /// index. An untracked file `tree` lacks is the person's and not listed at all.
+    pub fn sort_half_landed(
         &self,
         wt: &Utf8Path,
         tree: &str,
         changed: &[(String, bool)],
-    ) -> anyhow::Result<Option<HalfLanded>> {
+    ) -> anyhow::Result<Sorted> {
         let paths: std::collections::HashSet<&str> =
             changed.iter().map(|(p, _)| p.as_str()).collect();
         let wanted = self.blobs(wt, &["ls-tree", "-r", "-z", tree], &paths)?;
         let head = self.blobs(wt, &["ls-tree", "-r", "-z", "HEAD"], &paths)?;
         let index = self.blobs(wt, &["ls-files", "-s", "-z"], &paths)?;
-        let mut found = HalfLanded {
-            in_head: Vec::new(),
-            added: Vec::new(),
+        let mut sorted = Sorted {
+            half: HalfLanded {
+                in_head: Vec::new(),
+                added: Vec::new(),
+            },
+            others: Vec::new(),
         };
         for (path, untracked) in changed {
             let want = wanted.get(path);
@@ -82,15 +94,14 @@ impl Git {
             let unlinked = on_disk.is_none() && want.is_some() && want != head.get(path);
             let written = on_disk.as_ref() == want || unlinked || self.cut_short(wt, path, want)?;
             if !written || !(staged == want || staged == head.get(path)) {
-                return Ok(None);
-            }
-            if head.contains_key(path) {
-                found.in_head.push(path.clone());
+                sorted.others.push(path.clone());
+            } else if head.contains_key(path) {
+                sorted.half.in_head.push(path.clone());
             } else {
-                found.added.push(path.clone());
+                sorted.half.added.push(path.clone());
             }
         }
-        Ok((found.paths() > 0).then_some(found))
+        Ok(sorted)
     }
 
     /// The tree a landing of `tip` on `old` makes: `tip`'s own for a fast-forward, the merge of

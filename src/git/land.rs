@@ -16,6 +16,28 @@ pub enum Strategy {
     Ff,
 }
 
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Merge => "merge",
+            Strategy::Squash => "squash",
+            Strategy::Rebase => "rebase",
+            Strategy::Ff => "ff",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Strategy> {
+        [
+            Strategy::Merge,
+            Strategy::Squash,
+            Strategy::Rebase,
+            Strategy::Ff,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
 /// What to land where.
 pub struct Landing<'a> {
     pub main_root: &'a Utf8Path,

@@ -43,6 +43,23 @@ pub struct SessionRecord {
     /// instead of landing it twice (a squash or rebase leaves the tip off the target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landed: Option<Landed>,
+    /// A landing `session merge` began in the checkout of its target and has not finished:
+    /// killed there, the files it wrote are proven the landing's against this, put back and
+    /// landed whole by the next merge (`doctor` names them meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landing: Option<Landing>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Landing {
+    /// The full name of the branch it lands on.
+    pub target: String,
+    /// The target's commit and the session's tip it lands.
+    pub old: String,
+    pub tip: String,
+    /// `merge`, `squash`, `rebase` or `ff`.
+    pub strategy: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -20,6 +20,12 @@ pub enum Plan {
     Call { n: u32, after: bool, group: bool },
     /// SIGKILL `ms` milliseconds after the start.
     Delay { ms: u64, group: bool },
+    /// SIGKILL just before (or after) the first git call whose arguments hold `args`.
+    Matching {
+        args: &'static str,
+        after: bool,
+        group: bool,
+    },
 }
 
 impl std::fmt::Display for Plan {
@@ -32,6 +38,10 @@ impl std::fmt::Display for Plan {
                 write!(f, "git call #{n} {when}, {}", who(group))
             }
             Plan::Delay { ms, group } => write!(f, "after {ms} ms, {}", who(group)),
+            Plan::Matching { args, after, group } => {
+                let when = if after { "after" } else { "before" };
+                write!(f, "git {args} {when}, {}", who(group))
+            }
         }
     }
 }
@@ -69,9 +79,11 @@ n=$(cat "$d/count" 2>/dev/null)
 n=$((${{n:-0}} + 1))
 echo "$n" > "$d/count"
 printf '%s %s\n' "$n" "$*" >> "$d/calls"
+read -r at when who pattern < "$d/plan" 2>/dev/null || at=0
+if [ "$at" = match ] && [ ! -e "$d/matched" ]; then
+  case " $* " in *" $pattern "*) at=$n; : > "$d/matched" ;; esac
+fi
 exec 9>&-
-set -- "$@"
-read -r at when who < "$d/plan" 2>/dev/null || at=0
 if [ "$n" != "$at" ]; then exec "$real" "$@"; fi
 i=0
 while [ ! -s "$d/pid" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i + 1)); done
@@ -102,7 +114,7 @@ exit $rc
 pub fn run_crashed(t: &TestEnv, args: &[String], plan: Plan, keep: Option<&str>) -> Outcome {
     let script = wrapper(t);
     let dir = crash_dir(t);
-    for name in ["count", "calls", "pid", "killed", "kill-failed"] {
+    for name in ["count", "calls", "pid", "killed", "kill-failed", "matched"] {
         let _ = std::fs::remove_file(dir.join(name));
     }
     let planned = match plan {
@@ -110,6 +122,11 @@ pub fn run_crashed(t: &TestEnv, args: &[String], plan: Plan, keep: Option<&str>)
             let when = if after { "after" } else { "before" };
             let who = if group { "group" } else { "alone" };
             format!("{n} {when} {who}\n")
+        }
+        Plan::Matching { args, after, group } => {
+            let when = if after { "after" } else { "before" };
+            let who = if group { "group" } else { "alone" };
+            format!("match {when} {who} {args}\n")
         }
         _ => "0 - -\n".to_string(),
     };

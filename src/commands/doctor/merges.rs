@@ -1,10 +1,15 @@
 //! The `merges` check: what a killed `session merge` left. The replay worktree of a rebase is
 //! removed here when no git-codex command runs (the state lock is free); a merge or squash of
-//! a session's tip stopped in a person's worktree is named with the command that clears it.
+//! a session's tip stopped in a person's worktree, or the files of a landing killed before it
+//! moved the branch, are named with the command that clears them.
 
 use super::{Check, check};
-use crate::commands::session::merge::{clear_replays, describe_unfinished};
+use crate::commands::session::merge::{
+    clear_replays, describe_mixed, describe_unfinished, half_landing,
+};
 use crate::context::Ctx;
+use crate::output::escape;
+use crate::state::SessionRecord;
 use crate::git::worktrees::admin_entries;
 
 pub fn merges_check(ctx: &Ctx) -> Check {
@@ -26,11 +31,18 @@ pub fn merges_check(ctx: &Ctx) -> Check {
             }
         }
     }
-    let tips: Vec<(String, String)> = ctx
+    let records = ctx
         .state
         .records()
         .map(|(records, _)| records)
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // A merge at work now is not half done.
+    if !ctx.state.is_busy()
+        && let Some(found) = records.iter().find_map(|r| half_landed(ctx, r))
+    {
+        return found;
+    }
+    let tips: Vec<(String, String)> = records
         .into_iter()
         .filter_map(|r| {
             let tip = ctx
@@ -78,4 +90,32 @@ pub fn merges_check(ctx: &Ctx) -> Check {
         ),
         None,
     )
+}
+
+/// The files a landing of `record`'s session killed halfway left in its target's checkout,
+/// with the command that lands it whole (keeping the person's changes among them).
+fn half_landed(ctx: &Ctx, record: &SessionRecord) -> Option<Check> {
+    let target = &record.landing.as_ref()?.target;
+    let wt = ctx
+        .git
+        .worktree_with_branch(&ctx.paths.main_root, target)
+        .ok()??;
+    let sorted = half_landing(ctx, &wt, record, target).ok()??;
+    let id = &record.id;
+    let (detail, hint) = if sorted.others.is_empty() {
+        (
+            format!(
+                "{wt} holds {} file(s) of a landing of session '{id}' on {} killed halfway (the branch has not moved)",
+                sorted.half.paths(),
+                escape::quote(target.trim_start_matches("refs/heads/")),
+            ),
+            format!(
+                "run 'git codex session merge {id} --into {}': it puts them back and lands the session whole",
+                escape::quote(target.trim_start_matches("refs/heads/")),
+            ),
+        )
+    } else {
+        describe_mixed(&wt, id, target, &sorted)
+    };
+    Some(check("merges", "warn", detail, Some(&hint)))
 }

@@ -188,6 +188,7 @@ pub fn new_record(
         agent: None,
         last_run: None,
         landed: None,
+        landing: None,
     })
 }
 

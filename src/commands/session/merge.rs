@@ -8,12 +8,13 @@ use crate::cli::{MergeStrategy, SessionMergeArgs};
 use crate::context::Ctx;
 use crate::error::UserError;
 use crate::gate::Gate;
+use crate::git::half_landed::Sorted;
 use crate::git::land::{Landing, Strategy};
 use crate::git::merge_leftovers::Unfinished;
 use crate::output::{self, escape};
 use crate::review::approval::{self, ApprovalState};
 use crate::state::record::Landed;
-use crate::state::{SessionRecord, id};
+use crate::state::{self, SessionRecord, id};
 
 pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
     crate::sandbox::context::refuse_in_session("merge a session")?;
@@ -58,6 +59,7 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
             {
                 drop_own_stopped(&ctx, &wt, tip)?;
             }
+            forget_landing(&ctx, &record.id)?;
         }
         None => land(&ctx, &record, &target_ref, old, tip, strategy)?,
     }
@@ -123,51 +125,124 @@ fn already_landed(
     Ok(None)
 }
 
-/// Lands the session, then records where (see [`already_landed`]).
-/// A landing of this session killed halfway in `wt` (files written, the branch not moved) is
-/// put back as the branch has it, saying so, so that it lands again whole. Anything else there
-/// is the person's, and `land` refuses as before.
+/// What a landing of `record`'s session on `target_ref`, begun in its checkout `wt` and killed
+/// halfway (files written, the branch not moved), left there: `wt`'s changes sorted against
+/// the tree it was writing. `None` when the record names no such landing or none of the
+/// changes can be its. Shared with `doctor`.
+pub fn half_landing(
+    ctx: &Ctx,
+    wt: &Utf8Path,
+    record: &SessionRecord,
+    target_ref: &str,
+) -> anyhow::Result<Option<Sorted>> {
+    let Some(begun) = record.landing.as_ref().filter(|l| l.target == target_ref) else {
+        return Ok(None);
+    };
+    let Some(strategy) = Strategy::parse(&begun.strategy) else {
+        return Ok(None);
+    };
+    let changed = ctx.git.changed_paths(wt)?;
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    let (old, tip) = (begun.old.as_str(), begun.tip.as_str());
+    let mut trees = Vec::new();
+    if matches!(strategy, Strategy::Ff | Strategy::Rebase) {
+        trees.extend(ctx.git.landing_tree(wt, old, tip, true)?);
+    }
+    // A rebase's tree is the tip's when the target did not move, else the merge's.
+    if strategy != Strategy::Ff {
+        trees.extend(ctx.git.landing_tree(wt, old, tip, false)?);
+    }
+    let mut best: Option<Sorted> = None;
+    for tree in trees {
+        let sorted = ctx.git.sort_half_landed(wt, &tree, &changed)?;
+        if best
+            .as_ref()
+            .is_none_or(|b| sorted.half.paths() > b.half.paths())
+        {
+            best = Some(sorted);
+        }
+    }
+    Ok(best.filter(|b| b.half.paths() > 0))
+}
+
+/// A path as a person would type it to a shell, or quoted as git quotes it when it holds
+/// what a terminal must not get raw.
+fn shell_word(path: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+=,:@%".contains(c);
+    match escape::quote(path) {
+        std::borrow::Cow::Borrowed(p) if p.chars().all(plain) && !p.is_empty() => p.to_string(),
+        std::borrow::Cow::Borrowed(p) if !p.contains('\'') => format!("'{p}'"),
+        quoted => quoted.into_owned(),
+    }
+}
+
+/// Why a half landing cannot be finished while changes of the person's are among its files,
+/// and the commands that finish it keeping them.
+pub fn describe_mixed(
+    wt: &Utf8Path,
+    id: &str,
+    target_ref: &str,
+    sorted: &Sorted,
+) -> (String, String) {
+    let words: Vec<String> = sorted.others.iter().map(|p| shell_word(p)).collect();
+    let more = words.len().saturating_sub(10);
+    let target = escape::quote(target_ref.trim_start_matches("refs/heads/"));
+    (
+        format!(
+            "{wt} holds {} file(s) of a landing of session '{id}' on {target} killed halfway (the branch has not moved), and {} changed path(s) that are not the landing's: {}{}",
+            sorted.half.paths(),
+            words.len(),
+            words[..words.len() - more].join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+        ),
+        format!(
+            "set those aside with 'git -C {wt} stash push --include-untracked -- {}', run 'git codex session merge {id} --into {target}' (it puts the files of the landing back and lands the session whole), then 'git -C {wt} stash pop' (committing now would commit the half-landed files of the session as yours)",
+            words.join(" ")
+        ),
+    )
+}
+
+/// A landing of this session killed halfway in `wt` is put back as the branch has it, saying
+/// so, so that it lands again whole. With changes of the person's among its files nothing is
+/// touched: refused, naming them. Anything else there is the person's, and `land` refuses as
+/// before.
 fn undo_half_landing(
     ctx: &Ctx,
     wt: &Utf8Path,
-    landing: &Landing<'_>,
-    strategy: Strategy,
+    record: &SessionRecord,
+    target_ref: &str,
 ) -> anyhow::Result<()> {
-    let changed = ctx.git.changed_paths(wt)?;
-    if changed.is_empty() {
-        return Ok(());
-    }
-    let ff = matches!(strategy, Strategy::Ff | Strategy::Rebase);
-    let Some(tree) = ctx.git.landing_tree(wt, landing.old, landing.tip, ff)? else {
+    let Some(sorted) = half_landing(ctx, wt, record, target_ref)? else {
         return Ok(());
     };
-    let mut trees = vec![tree];
-    if strategy == Strategy::Rebase {
-        // A rebase's tree is the tip's when the target did not move, else the merge's.
-        if let Some(merged) = ctx.git.landing_tree(wt, landing.old, landing.tip, false)? {
-            trees.push(merged);
-        }
+    if !sorted.others.is_empty() {
+        let (what, hint) = describe_mixed(wt, &record.id, target_ref, &sorted);
+        return Err(UserError::refused(what).hint(hint).into());
     }
-    for tree in trees {
-        if let Some(half) = ctx.git.half_landed(wt, &tree, &changed)? {
-            if let Err(err) = ctx.git.undo_half_landed(wt, &half) {
-                // The git killed with the landing may still have been dying (and so counted
-                // as its lock's holder) when the locks were judged: once more, then again.
-                if super::stale_locks::clear_main(&ctx.paths)? == 0 {
-                    return Err(err);
-                }
-                ctx.git.undo_half_landed(wt, &half)?;
-            }
-            output::note(&format!(
-                "{wt} held {} file(s) of an earlier landing of this session killed halfway (the branch had not moved): put back as the branch has them",
-                half.paths()
-            ));
-            return Ok(());
+    let half = &sorted.half;
+    if let Err(err) = ctx.git.undo_half_landed(wt, half) {
+        // The git killed with the landing may still have been dying (and so counted as its
+        // lock's holder) when the locks were judged: once more, then again.
+        if super::stale_locks::clear_main(&ctx.paths)? == 0 {
+            return Err(err);
         }
+        ctx.git.undo_half_landed(wt, half)?;
     }
+    output::note(&format!(
+        "{wt} held {} file(s) of an earlier landing of this session killed halfway (the branch had not moved): put back as the branch has them",
+        half.paths()
+    ));
     Ok(())
 }
 
+/// Lands the session, then records where (see [`already_landed`]). A landing in a checkout
+/// is recorded as begun first (see [`half_landing`]).
 fn land(
     ctx: &Ctx,
     record: &SessionRecord,
@@ -202,9 +277,24 @@ fn land(
         return Err(UserError::refused(what).hint(hint).into());
     }
     if let Some(wt) = &checkout {
-        undo_half_landing(ctx, wt, &landing, strategy)?;
+        undo_half_landing(ctx, wt, record, target_ref)?;
+        let mut begun = ctx.state.record(&id::parse(&record.id)?)?;
+        begun.landing = Some(state::record::Landing {
+            target: target_ref.to_string(),
+            old: old_hex.clone(),
+            tip: tip_hex.clone(),
+            strategy: strategy.as_str().to_string(),
+        });
+        ctx.state.write_record(&begun)?;
     }
-    let new = ctx.git.land(&landing, checkout.as_deref(), strategy)?;
+    let new = match ctx.git.land(&landing, checkout.as_deref(), strategy) {
+        Ok(new) => new,
+        Err(err) => {
+            // Alive, git-codex saw git fail and land left the checkout as it was.
+            forget_landing(ctx, &record.id)?;
+            return Err(err);
+        }
+    };
     output::note(&format!(
         "Landed session '{}' on {} ({}..{})",
         record.id,
@@ -219,7 +309,17 @@ fn land(
         target: target_ref.to_string(),
         commit: new,
     });
+    landed.landing = None;
     ctx.state.write_record(&landed)
+}
+
+/// Drops the record's note of a landing begun, when it has one.
+fn forget_landing(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let mut record = ctx.state.record(&id::parse(id)?)?;
+    if record.landing.take().is_some() {
+        ctx.state.write_record(&record)?;
+    }
+    Ok(())
 }
 
 /// Drops this session's own merge or squash stopped in `wt` with nothing of anyone else's
