@@ -29,7 +29,11 @@ fn killed_before_landing(t: &TestEnv, strategy: &str) {
         group: false,
     };
     let out = run_crashed(t, &command, plan, None);
-    assert!(out.killed, "{strategy}: never reached '{args}': {}", out.calls_log);
+    assert!(
+        out.killed,
+        "{strategy}: never reached '{args}': {}",
+        out.calls_log
+    );
 }
 
 /// An approved session `s` adding `one.txt` and changing README.md, for merges into main.
@@ -246,7 +250,10 @@ fn the_same_changes_with_no_landing_begun_are_the_persons() {
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("uncommitted changes"), "{err}");
         assert!(!err.contains("killed halfway"), "{err}");
-        assert_eq!(t.git(&["status", "--porcelain"]), " M README.md\n?? one.txt");
+        assert_eq!(
+            t.git(&["status", "--porcelain"]),
+            " M README.md\n?? one.txt"
+        );
         assert_eq!(t.git(&["rev-parse", "main"]), t.git(&["rev-parse", "HEAD"]));
     });
 }
@@ -283,22 +290,28 @@ fn a_persons_edit_among_a_half_landing_is_named_and_the_given_repair_keeps_it() 
 
         let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
         assert_eq!(code, 3, "{err}");
-        assert!(err.contains("2 file(s) of a landing of session 's'"), "{err}");
+        assert!(
+            err.contains("2 file(s) of a landing of session 's'"),
+            "{err}"
+        );
         assert!(err.contains("not the landing's: notes.txt"), "{err}");
         assert!(!err.contains("commit or stash"), "{err}");
         assert_eq!(t.git(&["status", "--porcelain"]), before);
-        assert_eq!(std::fs::read_to_string(t.repo.join("notes.txt")).expect("notes"), edited);
+        assert_eq!(
+            std::fs::read_to_string(t.repo.join("notes.txt")).expect("notes"),
+            edited
+        );
         assert_eq!(t.git(&["rev-parse", "main"]), main);
 
-        let (_, out, _) = run(t.codex(&["doctor"]));
-        let merges = out
-            .lines()
-            .find(|l| l.contains("merges"))
-            .unwrap_or_default()
-            .to_string();
-        assert!(merges.starts_with("warn"), "{out}");
-        assert!(merges.contains("not the landing's: notes.txt"), "{out}");
-        assert!(out.contains("stash push --include-untracked -- notes.txt"), "{out}");
+        let merges = common::doctor_check(t, "merges");
+        assert_eq!(merges["status"], "warn", "{merges}");
+        let detail = merges["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("not the landing's: notes.txt"), "{merges}");
+        let hint = merges["hint"].as_str().unwrap_or_default();
+        assert!(
+            hint.contains("stash push --include-untracked -- notes.txt"),
+            "{merges}"
+        );
 
         // The repair, word for word as given.
         let hint = err
@@ -325,16 +338,54 @@ fn a_persons_edit_among_a_half_landing_is_named_and_the_given_repair_keeps_it() 
             t.git(&["show", "main:notes.txt"]),
             lines("six").replace("two", "TWO").trim_end()
         );
-        assert_eq!(std::fs::read_to_string(t.repo.join("notes.txt")).expect("notes"), edited);
-        assert_eq!(t.git(&["status", "--porcelain"]), " M notes.txt\n?? mine.txt");
+        assert_eq!(
+            std::fs::read_to_string(t.repo.join("notes.txt")).expect("notes"),
+            edited
+        );
+        assert_eq!(
+            t.git(&["status", "--porcelain"]),
+            " M notes.txt\n?? mine.txt"
+        );
         assert_eq!(
             t.git(&["log", "-1", "--format=%s", "main"]),
             "Merge session 's' (codex/s)"
         );
-        let (_, out, _) = run(t.codex(&["doctor"]));
-        assert!(
-            out.lines().any(|l| l.contains("merges") && l.contains("no merge was left")),
-            "{out}"
+        assert_eq!(common::doctor_check(t, "merges")["status"], "ok");
+    });
+}
+
+/// A merge re-run the instant after a kill: the killed git, still dying, counted as the
+/// holder of its `index.lock` when the locks were judged, so putting the half landing back
+/// failed on the lock (attacker's script, 0 of 6 delays). Here the lock appears between the
+/// judging and the putting back, as it did then: the merge finds it stale, clears it and
+/// puts the landing back once more.
+#[test]
+fn a_lock_found_stale_after_putting_the_landing_back_failed_is_cleared_and_tried_again() {
+    each_git(|t| {
+        approved_two_files(t);
+        killed_before_landing(t, "merge");
+        write_file(&t.repo.join("one.txt"), "one\n");
+        write_file(&t.repo.join("README.md"), "changed by the session\n");
+        let script = t.root().join("late-lock-git");
+        write_file(
+            &script,
+            &format!(
+                "#!/bin/sh\ncase \" $* \" in *\" checkout -q HEAD -- \"*)\n  [ -e '{flag}' ] || {{ : > '{flag}'; : > '{lock}'; }} ;;\nesac\nexec '{real}' \"$@\"\n",
+                flag = t.root().join("lock-made").display(),
+                lock = t.repo.join(".git/index.lock").display(),
+                real = t.git.display(),
+            ),
         );
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let mut merge = t.codex(&["session", "merge", "s"]);
+        merge.env("GIT_CODEX_GIT", &script);
+        let (code, _, err) = run(merge);
+        assert!(t.root().join("lock-made").exists(), "{err}");
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("killed halfway"), "{err}");
+        assert!(err.contains("index.lock"), "{err}");
+        assert_eq!(t.git(&["show", "main:one.txt"]), "one");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
     });
 }

@@ -8,9 +8,9 @@ use crate::commands::session::merge::{
     clear_replays, describe_mixed, describe_unfinished, half_landing,
 };
 use crate::context::Ctx;
+use crate::git::worktrees::admin_entries;
 use crate::output::escape;
 use crate::state::SessionRecord;
-use crate::git::worktrees::admin_entries;
 
 pub fn merges_check(ctx: &Ctx) -> Check {
     let mut cleared = Vec::new();
