@@ -127,3 +127,32 @@ pub fn args(pid: u32) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A killed process is flagged exiting from its first step out until it is reaped; a
+    /// running one is not (the flag is field 9 of `stat`, after a name that may hold spaces
+    /// and parentheses).
+    #[test]
+    fn a_dead_unreaped_child_is_exiting_and_a_running_process_is_not() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id();
+        assert!(!is_exiting(pid));
+        assert!(!is_exiting(std::process::id()));
+        child.kill().expect("kill");
+        let mut waited = 0;
+        while stat_fields(pid).and_then(|f| f.first().cloned()).as_deref() != Some("Z") {
+            assert!(waited < 1000, "the killed child never became a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            waited += 1;
+        }
+        assert!(is_exiting(pid));
+        child.wait().expect("reap");
+        assert!(!is_exiting(pid));
+    }
+}
