@@ -637,6 +637,41 @@ fn a_setup_command_ends_with_a_killed_add() {
     });
 }
 
+/// Attacker's break 5, its race: a setup command that forks without pause while git-codex is
+/// killed. A round of killing misses what forked after it looked, and the gate used to stop
+/// at the setup's own end (session.setup may leave a server running) and leave those behind;
+/// once git-codex is gone it goes on until nothing it started is left.
+#[test]
+fn what_a_setup_forks_while_it_is_killed_goes_too() {
+    each_git(|t| {
+        let started = t.root().join("setup-started");
+        let script = format!(
+            "touch '{}'; i=0; while [ $i -lt 3000 ]; do /bin/sleep 120 & i=$((i + 1)); done; wait",
+            started.display()
+        );
+        t.set_config(&format!(
+            "[session]\nsetup = [[\"/bin/sh\", \"-c\", {script:?}]]\n"
+        ));
+        let mark = t.root().display().to_string();
+        let mut child = t
+            .codex_process(&["session", "add", "x"])
+            .env("INTERRUPTED_SETUP_MARK", &mark)
+            .spawn()
+            .expect("start git-codex");
+        common::wait_until("setup to start", || started.exists());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let _ = child.kill();
+        let _ = child.wait();
+        common::wait_until_or(
+            || {
+                let left = common::marked("INTERRUPTED_SETUP_MARK", &mark);
+                format!("{} process(es) the setup forked to end", left.len())
+            },
+            || common::marked("INTERRUPTED_SETUP_MARK", &mark).is_empty(),
+        );
+    });
+}
+
 /// A git another repository's killed git-codex left, or a server a setup here left running on
 /// purpose, is none of this replay's business: a killed add here is rolled back at once, not after
 /// waiting for it in vain (every replay on the machine waited for it, then gave up).

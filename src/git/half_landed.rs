@@ -2,21 +2,36 @@
 //! some of the landed files (or the whole index) but not moved the branch. Those paths hold
 //! exactly what the landing's tree holds; git-codex proves that path by path, puts them back
 //! as the branch has them, and lands again. A path that holds anything else is the person's
-//! own change: while there is one, nothing is touched and the person is told which.
+//! own: kept whole in a commit of its own before anything is touched, and written back, byte
+//! for byte, once the session has landed.
+//!
+//! Paths are bytes, as git stores them (a name need not be UTF-8), and reach git through
+//! `--pathspec-from-file` with literal pathspecs: no glob, no magic, no length limit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::PathBuf;
 
 use camino::Utf8Path;
 
 use super::Git;
+use super::snapshot::{ScratchIndex, machine_identity};
+
+/// A path inside a worktree as git stores it.
+pub type RawPath = Vec<u8>;
+
+/// `(mode, id)` of a path in a tree, the index or on disk.
+type Entry = (String, String);
 
 /// What the landing left, path by path.
+#[derive(Default)]
 pub struct HalfLanded {
     /// Paths the branch's commit has: checked out from it again.
-    in_head: Vec<String>,
+    in_head: Vec<RawPath>,
     /// Paths only the landing's tree has: taken out of the index and deleted (their bytes
     /// are the tree's, which keeps them).
-    added: Vec<String>,
+    added: Vec<RawPath>,
 }
 
 impl HalfLanded {
@@ -26,16 +41,36 @@ impl HalfLanded {
 }
 
 /// A checkout's changes sorted against a landing's tree.
+#[derive(Default)]
 pub struct Sorted {
-    /// The paths the landing wrote (or was writing).
+    /// The paths the landing wrote, proven: each holds exactly the landing's version.
     pub half: HalfLanded,
-    /// Changed paths that hold something else: the person's, never touched.
-    pub others: Vec<String>,
+    /// Changed paths that hold something else: the person's.
+    pub others: Vec<RawPath>,
+}
+
+/// A path for messages (not UTF-8 bytes shown as U+FFFD; quoting is the caller's).
+pub fn shown(path: &[u8]) -> String {
+    String::from_utf8_lossy(path).into_owned()
+}
+
+/// `path` inside `wt`, from its bytes.
+fn on_disk(wt: &Utf8Path, path: &[u8]) -> PathBuf {
+    wt.as_std_path().join(OsStr::from_bytes(path))
+}
+
+fn nul_joined(paths: &[RawPath]) -> Vec<u8> {
+    let mut input = Vec::new();
+    for path in paths {
+        input.extend_from_slice(path);
+        input.push(0);
+    }
+    input
 }
 
 impl Git {
     /// What `wt` holds beyond its HEAD: changed or staged paths, and untracked ones (`true`).
-    pub fn changed_paths(&self, wt: &Utf8Path) -> anyhow::Result<Vec<(String, bool)>> {
+    pub fn changed_paths(&self, wt: &Utf8Path) -> anyhow::Result<Vec<(RawPath, bool)>> {
         let status = self.run_bytes(
             wt,
             &[
@@ -50,49 +85,34 @@ impl Git {
         Ok(status
             .split(|b| *b == 0)
             .filter(|e| e.len() > 3)
-            .map(|e| {
-                (
-                    String::from_utf8_lossy(&e[3..]).into_owned(),
-                    e.starts_with(b"??"),
-                )
-            })
+            .map(|e| (e[3..].to_vec(), e.starts_with(b"??")))
             .collect())
     }
 
     /// Sorts `changed` (from [`Git::changed_paths`]) into what a landing of `tree` killed
     /// halfway left and what it cannot have. A path is the landing's when it holds `tree`'s
-    /// version in the worktree (or is cut short of it, or is gone where `tree` has none or
-    /// where the landing changes it: git was about to write it) and HEAD's or `tree`'s in the
-    /// index. An untracked file `tree` lacks is the person's and not listed at all.
+    /// version in the worktree, exactly, and HEAD's or `tree`'s in the index: a file cut
+    /// short, emptied or gone is the person's as much as git's, and so counts as theirs. An
+    /// untracked file `tree` lacks is the person's and not listed at all (no landing touches
+    /// it).
     pub fn sort_half_landed(
         &self,
         wt: &Utf8Path,
         tree: &str,
-        changed: &[(String, bool)],
+        changed: &[(RawPath, bool)],
     ) -> anyhow::Result<Sorted> {
-        let paths: std::collections::HashSet<&str> =
-            changed.iter().map(|(p, _)| p.as_str()).collect();
+        let paths: HashSet<&[u8]> = changed.iter().map(|(p, _)| p.as_slice()).collect();
         let wanted = self.blobs(wt, &["ls-tree", "-r", "-z", tree], &paths)?;
         let head = self.blobs(wt, &["ls-tree", "-r", "-z", "HEAD"], &paths)?;
         let index = self.blobs(wt, &["ls-files", "-s", "-z"], &paths)?;
-        let mut sorted = Sorted {
-            half: HalfLanded {
-                in_head: Vec::new(),
-                added: Vec::new(),
-            },
-            others: Vec::new(),
-        };
+        let mut sorted = Sorted::default();
         for (path, untracked) in changed {
             let want = wanted.get(path);
             if *untracked && want.is_none() {
                 continue;
             }
-            let on_disk = self.disk_blob(wt, path)?;
             let staged = index.get(path);
-            // git checks a changed file out by unlinking it and writing it anew: killed in
-            // between, a file the landing changes is gone (HEAD still has its bytes).
-            let unlinked = on_disk.is_none() && want.is_some() && want != head.get(path);
-            let written = on_disk.as_ref() == want || unlinked || self.cut_short(wt, path, want)?;
+            let written = want.is_some() && self.disk_blob(wt, path)?.as_ref() == want;
             if !written || !(staged == want || staged == head.get(path)) {
                 sorted.others.push(path.clone());
             } else if head.contains_key(path) {
@@ -128,18 +148,14 @@ impl Git {
 
     /// Puts the paths of a half landing back as HEAD has them.
     pub fn undo_half_landed(&self, wt: &Utf8Path, half: &HalfLanded) -> anyhow::Result<()> {
-        for chunk in half.in_head.chunks(200) {
-            let mut args = vec!["checkout", "-q", "HEAD", "--"];
-            args.extend(chunk.iter().map(String::as_str));
-            self.run(wt, &args)?;
-        }
-        for chunk in half.added.chunks(200) {
-            let mut args = vec!["rm", "-q", "--cached", "--ignore-unmatch", "--"];
-            args.extend(chunk.iter().map(String::as_str));
-            self.run(wt, &args)?;
-        }
+        self.with_paths(wt, &["checkout", "-q", "HEAD"], &half.in_head)?;
+        self.with_paths(
+            wt,
+            &["rm", "-q", "--cached", "--ignore-unmatch"],
+            &half.added,
+        )?;
         for path in &half.added {
-            let file = wt.join(path);
+            let file = on_disk(wt, path);
             if fs_err::symlink_metadata(&file).is_ok_and(|m| !m.is_dir()) {
                 fs_err::remove_file(&file)?;
             }
@@ -147,24 +163,139 @@ impl Git {
         Ok(())
     }
 
-    /// Whether the file at `path` is the start of `want`'s blob: git was killed while it wrote
-    /// it (git writes a checked-out file in place).
-    fn cut_short(
+    /// Puts `paths` (kept first: see [`Git::keep_paths`]) back as HEAD has them, whatever
+    /// they hold now; a path HEAD lacks is taken out of the index and deleted.
+    pub fn put_back(&self, wt: &Utf8Path, paths: &[RawPath]) -> anyhow::Result<()> {
+        let wanted: HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let head = self.blobs(wt, &["ls-tree", "-r", "-z", "HEAD"], &wanted)?;
+        let (in_head, added) = paths.iter().cloned().partition(|p| head.contains_key(p));
+        self.undo_half_landed(wt, &HalfLanded { in_head, added })
+    }
+
+    /// Whether any of `paths` is a directory in `wt` (which a kept commit would not hold
+    /// whole: an empty one, a nested repository).
+    pub fn any_dir(&self, wt: &Utf8Path, paths: &[RawPath]) -> Option<String> {
+        paths
+            .iter()
+            .find(|p| fs_err::symlink_metadata(on_disk(wt, p)).is_ok_and(|m| m.is_dir()))
+            .map(|p| shown(p))
+    }
+
+    /// Commits `paths` as they are in `wt` (files, links; a path with nothing there is
+    /// absent) on top of HEAD, at `keep_ref`, without touching the index or the worktree.
+    pub fn keep_paths(
         &self,
         wt: &Utf8Path,
-        path: &str,
-        want: Option<&(String, String)>,
-    ) -> anyhow::Result<bool> {
-        let Some((_, id)) = want else {
-            return Ok(false);
-        };
-        let file = wt.join(path);
-        if !fs_err::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-            return Ok(false);
+        scratch: &Utf8Path,
+        paths: &[RawPath],
+        keep_ref: &str,
+        message: &str,
+    ) -> anyhow::Result<String> {
+        let index = ScratchIndex::new(scratch)?;
+        self.bytes_with_index(wt, Some(index.path()), &["read-tree", "--empty"], None)?;
+        let present: Vec<RawPath> = paths
+            .iter()
+            .filter(|p| fs_err::symlink_metadata(on_disk(wt, p)).is_ok())
+            .cloned()
+            .collect();
+        if !present.is_empty() {
+            self.bytes_with_index(
+                wt,
+                Some(index.path()),
+                &[
+                    "--literal-pathspecs",
+                    "add",
+                    "-f",
+                    "--pathspec-from-file=-",
+                    "--pathspec-file-nul",
+                ],
+                Some(&nul_joined(&present)),
+            )?;
         }
-        let written = fs_err::read(&file)?;
-        let blob = self.run_bytes(wt, &["cat-file", "blob", id])?;
-        Ok(written.len() < blob.len() && blob.starts_with(&written))
+        let tree = self.bytes_with_index(wt, Some(index.path()), &["write-tree"], None)?;
+        let tree = String::from_utf8_lossy(&tree).trim().to_string();
+        let mut cmd = self.command(wt);
+        machine_identity(&mut cmd);
+        let commit = self.run_with(cmd, &["commit-tree", &tree, "-p", "HEAD", "-m", message])?;
+        self.run(wt, &["update-ref", keep_ref, &commit])?;
+        Ok(commit)
+    }
+
+    /// Writes `paths` in `wt` back as `kept` holds them (deleting those it lacks), leaving
+    /// the index alone.
+    pub fn restore_kept(&self, wt: &Utf8Path, kept: &str, paths: &[RawPath]) -> anyhow::Result<()> {
+        let wanted: HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let in_kept = self.blobs(wt, &["ls-tree", "-r", "-z", kept], &wanted)?;
+        let index = self.blobs(wt, &["ls-files", "-s", "-z"], &wanted)?;
+        let (known, unknown): (Vec<RawPath>, Vec<RawPath>) = paths
+            .iter()
+            .cloned()
+            .partition(|p| in_kept.contains_key(p) || index.contains_key(p));
+        let source = format!("--source={kept}");
+        self.with_paths(wt, &["restore", &source, "--worktree"], &known)?;
+        // Neither kept nor known to git: whatever is there now is the landing's leftover.
+        for path in unknown {
+            let file = on_disk(wt, &path);
+            if fs_err::symlink_metadata(&file).is_ok_and(|m| !m.is_dir()) {
+                fs_err::remove_file(&file)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// For each of `paths`: whether `wt` holds what `rev` holds there (both nothing counts).
+    pub fn holds_as(
+        &self,
+        wt: &Utf8Path,
+        rev: &str,
+        paths: &[RawPath],
+    ) -> anyhow::Result<Vec<bool>> {
+        let wanted: HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let there = self.blobs(wt, &["ls-tree", "-r", "-z", rev], &wanted)?;
+        paths
+            .iter()
+            .map(|p| Ok(self.disk_blob(wt, p)?.as_ref() == there.get(p)))
+            .collect()
+    }
+
+    /// Those of `paths` whose file in `wt` holds only the start of `rev`'s version there: git
+    /// killed while it wrote it, or cut by the person (git-codex cannot tell which).
+    pub fn short_of(
+        &self,
+        wt: &Utf8Path,
+        rev: &str,
+        paths: &[RawPath],
+    ) -> anyhow::Result<Vec<RawPath>> {
+        let wanted: HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let there = self.blobs(wt, &["ls-tree", "-r", "-z", rev], &wanted)?;
+        let mut short = Vec::new();
+        for path in paths {
+            let Some((_, id)) = there.get(path) else {
+                continue;
+            };
+            let file = on_disk(wt, path);
+            if !fs_err::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            let written = fs_err::read(&file)?;
+            let blob = self.run_bytes(wt, &["cat-file", "blob", id])?;
+            if written.len() < blob.len() && blob.starts_with(&written) {
+                short.push(path.clone());
+            }
+        }
+        Ok(short)
+    }
+
+    /// Runs `git --literal-pathspecs ARGS` with `paths` as its pathspec, on stdin.
+    fn with_paths(&self, wt: &Utf8Path, args: &[&str], paths: &[RawPath]) -> anyhow::Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let mut full = vec!["--literal-pathspecs"];
+        full.extend_from_slice(args);
+        full.extend(["--pathspec-from-file=-", "--pathspec-file-nul"]);
+        self.run_input(wt, &full, nul_joined(paths))?;
+        Ok(())
     }
 
     /// `(mode, id)` of each of `paths` in a listing (`ls-tree -r -z` or `ls-files -s -z`).
@@ -172,40 +303,41 @@ impl Git {
         &self,
         wt: &Utf8Path,
         args: &[&str],
-        paths: &std::collections::HashSet<&str>,
-    ) -> anyhow::Result<BTreeMap<String, (String, String)>> {
+        paths: &HashSet<&[u8]>,
+    ) -> anyhow::Result<BTreeMap<RawPath, Entry>> {
         let out = self.run_bytes(wt, args)?;
         let mut found = BTreeMap::new();
         for entry in out.split(|b| *b == 0).filter(|e| !e.is_empty()) {
-            let text = String::from_utf8_lossy(entry);
-            let Some((meta, path)) = text.split_once('\t') else {
+            let Some(tab) = entry.iter().position(|b| *b == b'\t') else {
                 continue;
             };
+            let (meta, path) = (&entry[..tab], &entry[tab + 1..]);
             if !paths.contains(path) {
                 continue;
             }
             // ls-tree: "<mode> blob <id>"; ls-files -s: "<mode> <id> <stage>".
+            let meta = String::from_utf8_lossy(meta);
             let fields: Vec<&str> = meta.split(' ').collect();
             let (mode, id) = match fields.as_slice() {
                 [mode, "blob", id] => (*mode, *id),
                 [mode, id, "0"] => (*mode, *id),
                 _ => continue,
             };
-            found.insert(path.to_string(), (mode.to_string(), id.to_string()));
+            found.insert(path.to_vec(), (mode.to_string(), id.to_string()));
         }
         Ok(found)
     }
 
     /// `(mode, id)` of the file at `path` as git would stage it, `None` when there is none.
-    fn disk_blob(&self, wt: &Utf8Path, path: &str) -> anyhow::Result<Option<(String, String)>> {
+    fn disk_blob(&self, wt: &Utf8Path, path: &[u8]) -> anyhow::Result<Option<Entry>> {
         use std::os::unix::fs::PermissionsExt as _;
-        let Ok(meta) = fs_err::symlink_metadata(wt.join(path)) else {
+        let file = on_disk(wt, path);
+        let Ok(meta) = fs_err::symlink_metadata(&file) else {
             return Ok(None);
         };
         let mode = if meta.file_type().is_symlink() {
             // Its blob is the link's text (read, never followed), hashed as given.
-            use std::os::unix::ffi::OsStrExt as _;
-            let target = fs_err::read_link(wt.join(path))?;
+            let target = fs_err::read_link(&file)?;
             let id = self.run_input(
                 wt,
                 &["hash-object", "--stdin"],
@@ -219,7 +351,13 @@ impl Git {
         } else {
             "100644"
         };
-        let id = self.run(wt, &["hash-object", "--", path])?;
-        Ok(Some((mode.to_string(), id.trim().to_string())))
+        let args = [
+            OsStr::new("hash-object"),
+            OsStr::new("--"),
+            OsStr::from_bytes(path),
+        ];
+        let id = self.run_os(wt, &args)?;
+        let id = String::from_utf8_lossy(&id).trim().to_string();
+        Ok(Some((mode.to_string(), id)))
     }
 }

@@ -60,6 +60,45 @@ pub struct Landing {
     pub tip: String,
     /// `merge`, `squash`, `rebase` or `ff`.
     pub strategy: String,
+    /// The person's changes in the checkout, kept aside while the landing is finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<Kept>,
+}
+
+/// Paths of the person's, committed as they were (`commit`, at `refs/codex/kept/<id>`) before
+/// they were put back as HEAD has them; written back once the session has landed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Kept {
+    pub commit: String,
+    /// Each path's bytes in hex (a name need not be UTF-8); one absent from `commit` was
+    /// absent in the checkout.
+    pub paths: Vec<String>,
+}
+
+impl Kept {
+    pub fn new(commit: String, paths: &[Vec<u8>]) -> Kept {
+        let hex = |p: &Vec<u8>| p.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        Kept {
+            commit,
+            paths: paths.iter().map(hex).collect(),
+        }
+    }
+
+    /// The paths, as bytes; `None` when the record was edited into something else.
+    pub fn paths(&self) -> Option<Vec<Vec<u8>>> {
+        self.paths
+            .iter()
+            .map(|hex| {
+                (hex.len() % 2 == 0).then_some(()).and_then(|()| {
+                    (0..hex.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                        .collect()
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

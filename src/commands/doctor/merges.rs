@@ -4,12 +4,10 @@
 //! moved the branch, are named with the command that clears them.
 
 use super::{Check, check};
-use crate::commands::session::merge::{
-    clear_replays, describe_mixed, describe_unfinished, half_landing,
-};
+use crate::commands::session::half_landing;
+use crate::commands::session::merge::{clear_replays, describe_unfinished};
 use crate::context::Ctx;
 use crate::git::worktrees::admin_entries;
-use crate::output::escape;
 use crate::state::SessionRecord;
 
 pub fn merges_check(ctx: &Ctx) -> Check {
@@ -92,30 +90,9 @@ pub fn merges_check(ctx: &Ctx) -> Check {
     )
 }
 
-/// The files a landing of `record`'s session killed halfway left in its target's checkout,
-/// with the command that lands it whole (keeping the person's changes among them).
+/// What a landing of `record`'s session killed halfway left in its target's checkout, with
+/// the command that lands it whole (keeping the person's changes there).
 fn half_landed(ctx: &Ctx, record: &SessionRecord) -> Option<Check> {
-    let target = &record.landing.as_ref()?.target;
-    let wt = ctx
-        .git
-        .worktree_with_branch(&ctx.paths.main_root, target)
-        .ok()??;
-    let sorted = half_landing(ctx, &wt, record, target).ok()??;
-    let id = &record.id;
-    let (detail, hint) = if sorted.others.is_empty() {
-        (
-            format!(
-                "{wt} holds {} file(s) of a landing of session '{id}' on {} killed halfway (the branch has not moved)",
-                sorted.half.paths(),
-                escape::quote(target.trim_start_matches("refs/heads/")),
-            ),
-            format!(
-                "run 'git codex session merge {id} --into {}': it puts them back and lands the session whole",
-                escape::quote(target.trim_start_matches("refs/heads/")),
-            ),
-        )
-    } else {
-        describe_mixed(&wt, id, target, &sorted)
-    };
+    let (detail, hint) = half_landing::describe(ctx, record).ok()??;
     Some(check("merges", "warn", detail, Some(&hint)))
 }

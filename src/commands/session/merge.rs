@@ -3,12 +3,12 @@
 use camino::{Utf8Path, Utf8PathBuf};
 use gix::ObjectId;
 
+use super::half_landing;
 use super::remove::{Target, describe, remove_session};
 use crate::cli::{MergeStrategy, SessionMergeArgs};
 use crate::context::Ctx;
 use crate::error::UserError;
 use crate::gate::Gate;
-use crate::git::half_landed::Sorted;
 use crate::git::land::{Landing, Strategy};
 use crate::git::merge_leftovers::Unfinished;
 use crate::output::{self, escape};
@@ -49,15 +49,24 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
         MergeStrategy::Rebase => Strategy::Rebase,
         MergeStrategy::Ff => Strategy::Ff,
     };
+    half_landing::refuse_elsewhere(&ctx, &record, &target_ref)?;
     match already_landed(&ctx, &record, &target_ref, old, tip, strategy)? {
         Some(why) => {
             output::note(&why);
-            // Killed after git moved the branch, before it dropped MERGE_HEAD or SQUASH_MSG.
             if let Some(wt) = ctx
                 .git
                 .worktree_with_branch(&ctx.paths.main_root, &target_ref)?
             {
+                // Killed after git moved the branch, before it dropped MERGE_HEAD or
+                // SQUASH_MSG, or before it wrote back the person's changes it kept aside.
                 drop_own_stopped(&ctx, &wt, tip)?;
+                if record
+                    .landing
+                    .as_ref()
+                    .is_some_and(|l| l.target == target_ref)
+                {
+                    half_landing::bring_back_kept(&ctx, &wt, &record)?;
+                }
             }
             forget_landing(&ctx, &record.id)?;
         }
@@ -113,7 +122,12 @@ fn already_landed(
             &commit.to_string()[..12]
         )));
     }
-    if matches!(strategy, Strategy::Squash | Strategy::Rebase)
+    // A landing of this tip begun here, killed after it moved the branch and re-run with
+    // another strategy, has landed as much as a squash or rebase would.
+    let begun_here = record.landing.as_ref().is_some_and(|l| {
+        l.target == target_ref && l.tip == tip.to_string() && l.old != old.to_string()
+    });
+    if (begun_here || matches!(strategy, Strategy::Squash | Strategy::Rebase))
         && ctx
             .git
             .lands_nothing(&ctx.paths.main_root, &old.to_string(), &tip.to_string())?
@@ -123,122 +137,6 @@ fn already_landed(
         )));
     }
     Ok(None)
-}
-
-/// What a landing of `record`'s session on `target_ref`, begun in its checkout `wt` and killed
-/// halfway (files written, the branch not moved), left there: `wt`'s changes sorted against
-/// the tree it was writing. `None` when the record names no such landing or none of the
-/// changes can be its. Shared with `doctor`.
-pub fn half_landing(
-    ctx: &Ctx,
-    wt: &Utf8Path,
-    record: &SessionRecord,
-    target_ref: &str,
-) -> anyhow::Result<Option<Sorted>> {
-    let Some(begun) = record.landing.as_ref().filter(|l| l.target == target_ref) else {
-        return Ok(None);
-    };
-    let Some(strategy) = Strategy::parse(&begun.strategy) else {
-        return Ok(None);
-    };
-    let changed = ctx.git.changed_paths(wt)?;
-    if changed.is_empty() {
-        return Ok(None);
-    }
-    let (old, tip) = (begun.old.as_str(), begun.tip.as_str());
-    let mut trees = Vec::new();
-    if matches!(strategy, Strategy::Ff | Strategy::Rebase) {
-        trees.extend(ctx.git.landing_tree(wt, old, tip, true)?);
-    }
-    // A rebase's tree is the tip's when the target did not move, else the merge's.
-    if strategy != Strategy::Ff {
-        trees.extend(ctx.git.landing_tree(wt, old, tip, false)?);
-    }
-    let mut best: Option<Sorted> = None;
-    for tree in trees {
-        let sorted = ctx.git.sort_half_landed(wt, &tree, &changed)?;
-        if best
-            .as_ref()
-            .is_none_or(|b| sorted.half.paths() > b.half.paths())
-        {
-            best = Some(sorted);
-        }
-    }
-    Ok(best.filter(|b| b.half.paths() > 0))
-}
-
-/// A path as a person would type it to a shell, or quoted as git quotes it when it holds
-/// what a terminal must not get raw.
-fn shell_word(path: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+=,:@%".contains(c);
-    match escape::quote(path) {
-        std::borrow::Cow::Borrowed(p) if p.chars().all(plain) && !p.is_empty() => p.to_string(),
-        std::borrow::Cow::Borrowed(p) if !p.contains('\'') => format!("'{p}'"),
-        quoted => quoted.into_owned(),
-    }
-}
-
-/// Why a half landing cannot be finished while changes of the person's are among its files,
-/// and the commands that finish it keeping them.
-pub fn describe_mixed(
-    wt: &Utf8Path,
-    id: &str,
-    target_ref: &str,
-    sorted: &Sorted,
-) -> (String, String) {
-    let words: Vec<String> = sorted.others.iter().map(|p| shell_word(p)).collect();
-    let more = words.len().saturating_sub(10);
-    let target = escape::quote(target_ref.trim_start_matches("refs/heads/"));
-    (
-        format!(
-            "{wt} holds {} file(s) of a landing of session '{id}' on {target} killed halfway (the branch has not moved), and {} changed path(s) that are not the landing's: {}{}",
-            sorted.half.paths(),
-            words.len(),
-            words[..words.len() - more].join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            },
-        ),
-        format!(
-            "set those aside with 'git -C {wt} stash push --include-untracked -- {}', run 'git codex session merge {id} --into {target}' (it puts the files of the landing back and lands the session whole), then 'git -C {wt} stash pop' (committing now would commit the half-landed files of the session as yours)",
-            words.join(" ")
-        ),
-    )
-}
-
-/// A landing of this session killed halfway in `wt` is put back as the branch has it, saying
-/// so, so that it lands again whole. With changes of the person's among its files nothing is
-/// touched: refused, naming them. Anything else there is the person's, and `land` refuses as
-/// before.
-fn undo_half_landing(
-    ctx: &Ctx,
-    wt: &Utf8Path,
-    record: &SessionRecord,
-    target_ref: &str,
-) -> anyhow::Result<()> {
-    let Some(sorted) = half_landing(ctx, wt, record, target_ref)? else {
-        return Ok(());
-    };
-    if !sorted.others.is_empty() {
-        let (what, hint) = describe_mixed(wt, &record.id, target_ref, &sorted);
-        return Err(UserError::refused(what).hint(hint).into());
-    }
-    let half = &sorted.half;
-    if let Err(err) = ctx.git.undo_half_landed(wt, half) {
-        // The git killed with the landing may still have been dying (and so counted as its
-        // lock's holder) when the locks were judged: once more, then again.
-        if super::stale_locks::clear_main(&ctx.paths)? == 0 {
-            return Err(err);
-        }
-        ctx.git.undo_half_landed(wt, half)?;
-    }
-    output::note(&format!(
-        "{wt} held {} file(s) of an earlier landing of this session killed halfway (the branch had not moved): put back as the branch has them",
-        half.paths()
-    ));
-    Ok(())
 }
 
 /// Lands the session, then records where (see [`already_landed`]). A landing in a checkout
@@ -276,21 +174,27 @@ fn land(
             describe_unfinished(wt, &found, |head| (head == tip).then(|| record.id.clone()));
         return Err(UserError::refused(what).hint(hint).into());
     }
+    let mut kept = None;
     if let Some(wt) = &checkout {
-        undo_half_landing(ctx, wt, record, target_ref)?;
+        kept = half_landing::prepare(ctx, wt, record, target_ref)?;
         let mut begun = ctx.state.record(&id::parse(&record.id)?)?;
         begun.landing = Some(state::record::Landing {
             target: target_ref.to_string(),
             old: old_hex.clone(),
             tip: tip_hex.clone(),
             strategy: strategy.as_str().to_string(),
+            kept: kept.clone(),
         });
         ctx.state.write_record(&begun)?;
     }
-    let new = match ctx.git.land(&landing, checkout.as_deref(), strategy) {
+    let landed_at = ctx.git.land(&landing, checkout.as_deref(), strategy);
+    if let (Some(wt), Some(kept)) = (&checkout, &kept) {
+        // Landed or not (git left the checkout as it was), the person's changes go back.
+        half_landing::write_back(ctx, wt, kept)?;
+    }
+    let new = match landed_at {
         Ok(new) => new,
         Err(err) => {
-            // Alive, git-codex saw git fail and land left the checkout as it was.
             forget_landing(ctx, &record.id)?;
             return Err(err);
         }
@@ -310,7 +214,8 @@ fn land(
         commit: new,
     });
     landed.landing = None;
-    ctx.state.write_record(&landed)
+    ctx.state.write_record(&landed)?;
+    half_landing::drop_kept_ref(ctx, &record.id)
 }
 
 /// Drops the record's note of a landing begun, when it has one.
@@ -319,7 +224,7 @@ fn forget_landing(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     if record.landing.take().is_some() {
         ctx.state.write_record(&record)?;
     }
-    Ok(())
+    half_landing::drop_kept_ref(ctx, id)
 }
 
 /// Drops this session's own merge or squash stopped in `wt` with nothing of anyone else's
@@ -342,13 +247,21 @@ fn drop_own_stopped(ctx: &Ctx, wt: &Utf8Path, tip: ObjectId) -> anyhow::Result<(
         } if *head == tip => Some(&["reset", "-q", "--merge"][..]),
         _ => None,
     }
-    // Only with nothing of the person's unstaged there: then the refusal names it.
-    .filter(|_| ctx.git.run(wt, &["diff", "--quiet"]).is_ok());
+    // With changes of the person's unstaged there (which `--merge` and `--abort` refuse to
+    // touch), only the index goes back: every file stays as it is, and the landing's files
+    // among them are then a half landing like any other.
+    .map(|undo| {
+        if ctx.git.run(wt, &["diff", "--quiet"]).is_ok() {
+            undo
+        } else {
+            &["reset", "-q"][..]
+        }
+    });
     if let Some(undo) = undo {
         ctx.git.run(wt, undo)?;
         output::note(&format!(
             "{wt} held this session's {} stopped before its commit ended (an earlier merge killed halfway): dropped with 'git {}'",
-            if undo[0] == "merge" {
+            if matches!(found, Unfinished::Merge { .. }) {
                 "merge"
             } else {
                 "squash"

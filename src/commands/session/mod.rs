@@ -1,6 +1,7 @@
 //! `git codex session …`: one file per subcommand.
 
 pub mod add;
+pub mod half_landing;
 pub mod journal;
 pub mod list;
 pub mod merge;
