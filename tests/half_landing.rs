@@ -5,6 +5,7 @@
 
 mod common;
 #[path = "common/crash.rs"]
+#[allow(dead_code)]
 mod crash;
 
 use std::path::Path;
