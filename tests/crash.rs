@@ -9,6 +9,7 @@
 
 mod common;
 #[path = "common/crash.rs"]
+#[allow(dead_code)]
 mod crash;
 #[path = "common/crash_check.rs"]
 mod crash_check;

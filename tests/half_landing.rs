@@ -385,3 +385,196 @@ fn a_lock_found_stale_after_putting_the_landing_back_failed_is_cleared_and_tried
         assert_eq!(t.git(&["status", "--porcelain"]), "");
     });
 }
+
+/// The person's edit kept aside, the merge killed again: before it landed (the edit is only
+/// in the kept commit, the file as the branch has it) or after (the session landed, the edit
+/// not yet written back). doctor names it, and the next merge writes the edit back and lands
+/// once.
+#[test]
+fn a_merge_killed_while_it_kept_the_persons_changes_aside_writes_them_back_next_time() {
+    each_git(|t| {
+        for after in [false, true] {
+            let t = &TestEnv::new(&t.git);
+            approved_two_files(t);
+            killed_before_landing(t, "merge");
+            write_file(&t.repo.join("one.txt"), "one\n");
+            write_file(&t.repo.join("README.md"), "the person's edit\n");
+            let command: Vec<String> = ["session", "merge", "s"].map(String::from).to_vec();
+            let plan = Plan::Matching {
+                args: "merge --no-ff",
+                after,
+                group: false,
+            };
+            let out = run_crashed(t, &command, plan, None);
+            assert!(out.killed, "{}", out.stderr);
+            assert!(
+                out.stderr.contains("kept 1 changed path(s)"),
+                "{}",
+                out.stderr
+            );
+            let kept = t.git(&["show", "refs/codex/kept/s:README.md"]);
+            assert_eq!(kept, "the person's edit");
+            let merges = common::doctor_check(t, "merges");
+            assert_eq!(merges["status"], "warn", "{merges}");
+            assert!(
+                merges["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("kept aside"),
+                "{merges}"
+            );
+            let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+            assert_eq!(code, 0, "after: {after}: {err}");
+            assert!(err.contains("that a killed merge had kept aside"), "{err}");
+            assert_eq!(t.git(&["show", "main:README.md"]), "changed by the session");
+            assert_eq!(t.git(&["rev-list", "--count", "--merges", "main"]), "1");
+            assert_eq!(
+                std::fs::read_to_string(t.repo.join("README.md")).expect("readme"),
+                "the person's edit\n"
+            );
+            assert_eq!(t.git(&["status", "--porcelain"]), " M README.md");
+            assert!(t.git(&["for-each-ref", "refs/codex/kept"]).is_empty());
+            assert_eq!(common::doctor_check(t, "merges")["status"], "ok");
+        }
+    });
+}
+
+/// Outside attacker (round 4): a squash killed before its commit, then the person edits the
+/// squashed file. The hint ('git reset --merge') failed on the edit, for good. Now the merge
+/// unstages the squash itself (`git reset -q`, every file as it is) and lands, keeping the edit.
+#[test]
+fn a_squash_stopped_before_its_commit_with_the_persons_edit_lands_and_keeps_it() {
+    each_git(|t| {
+        approved_two_files(t);
+        let command: Vec<String> = ["session", "merge", "s", "--strategy", "squash"]
+            .map(String::from)
+            .to_vec();
+        let plan = Plan::Matching {
+            args: "commit -q -m",
+            after: false,
+            group: false,
+        };
+        assert!(run_crashed(t, &command, plan, None).killed);
+        assert!(t.repo.join(".git/SQUASH_MSG").exists());
+        write_file(
+            &t.repo.join("README.md"),
+            "changed by the session\nand the person\n",
+        );
+        let args = ["session", "merge", "s", "--strategy", "squash"];
+        let (code, _, err) = run(t.codex(&args));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("git reset -q"), "{err}");
+        assert_eq!(t.git(&["show", "main:README.md"]), "changed by the session");
+        assert_eq!(t.git(&["show", "main:one.txt"]), "one");
+        assert_eq!(
+            std::fs::read_to_string(t.repo.join("README.md")).expect("readme"),
+            "changed by the session\nand the person\n"
+        );
+        assert_eq!(t.git(&["status", "--porcelain"]), " M README.md");
+        assert!(!t.repo.join(".git/SQUASH_MSG").exists());
+    });
+}
+
+/// Outside attacker (round 4): a squash (or rebase) killed after it moved the branch, re-run
+/// with another strategy, landed the session a second time as a merge commit.
+#[test]
+fn a_landing_killed_after_it_moved_the_branch_lands_nothing_twice_by_another_strategy() {
+    each_git(|t| {
+        for (first, args) in [("squash", "commit -q -m"), ("rebase", "merge --ff-only")] {
+            let t = &TestEnv::new(&t.git);
+            write_file(&t.repo.join("theirs.txt"), "the target moved on\n");
+            let wt = t.add("s");
+            t.git(&["add", "theirs.txt"]);
+            t.git(&["commit", "-q", "-m", "theirs"]);
+            write_file(&wt.join("one.txt"), "one\n");
+            t.codex(&["session", "review", "s"]).assert().success();
+            t.codex(&["session", "review", "s", "--approve"])
+                .assert()
+                .success();
+            let command: Vec<String> = ["session", "merge", "s", "--strategy", first]
+                .map(String::from)
+                .to_vec();
+            let plan = Plan::Matching {
+                args,
+                after: true,
+                group: false,
+            };
+            assert!(run_crashed(t, &command, plan, None).killed, "{first}");
+            let landed = t.git(&["rev-parse", "main"]);
+            assert_eq!(t.git(&["show", "main:one.txt"]), "one", "{first}");
+            let args = ["session", "merge", "s", "--strategy", "merge"];
+            let (code, _, err) = run(t.codex(&args));
+            assert_eq!(code, 0, "{first}: {err}");
+            assert!(err.contains("nothing to land"), "{first}: {err}");
+            assert_eq!(t.git(&["rev-parse", "main"]), landed, "{first}");
+        }
+    });
+}
+
+/// Outside attacker (round 4): a half landing with a name that is not UTF-8 failed every
+/// re-run (the name was decoded lossily and matched nothing).
+#[test]
+fn a_half_landing_of_a_name_that_is_not_utf8_is_landed_whole() {
+    use std::os::unix::ffi::OsStrExt as _;
+    each_git(|t| {
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9 [x]*.txt");
+        let wt = t.add("s");
+        std::fs::write(wt.join(name), "cafe\n").expect("write");
+        write_file(&wt.join("g.txt"), "g\n");
+        t.codex(&["session", "review", "s"]).assert().success();
+        t.codex(&["session", "review", "s", "--approve"])
+            .assert()
+            .success();
+        killed_before_landing(t, "merge");
+        std::fs::write(t.repo.join(name), "cafe\n").expect("write");
+        write_file(&t.repo.join("g.txt"), "g\n");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("2 file(s)"), "{err}");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+        assert_eq!(t.git(&["show", "main:g.txt"]), "g");
+    });
+}
+
+/// Outside attacker (round 4): with a landing of `s` killed halfway in main, a merge of `s`
+/// into another branch wiped the note of it, and a merge of another session gave the plain
+/// "commit or stash" hint (committing put s's files in the person's commit). Both now say
+/// which landing to finish first, and touch nothing.
+#[test]
+fn a_half_landing_is_finished_before_another_landing_of_it_or_of_another_session() {
+    each_git(|t| {
+        t.git(&["branch", "other"]);
+        approved_two_files(t);
+        let wt = t.add("t");
+        write_file(&wt.join("t.txt"), "t\n");
+        t.codex(&["session", "review", "t"]).assert().success();
+        t.codex(&["session", "review", "t", "--approve"])
+            .assert()
+            .success();
+        killed_before_landing(t, "merge");
+        write_file(&t.repo.join("one.txt"), "one\n");
+        let before = t.git(&["status", "--porcelain"]);
+        let (code, _, err) = run(t.codex(&["session", "merge", "s", "--into", "other"]));
+        assert_eq!(code, 3, "{err}");
+        assert!(
+            err.contains("finish it first: 'git codex session merge s --into main'"),
+            "{err}"
+        );
+        let (code, _, err) = run(t.codex(&["session", "merge", "t"]));
+        assert_eq!(code, 3, "{err}");
+        assert!(
+            err.contains("finish it first: 'git codex session merge s --into main'"),
+            "{err}"
+        );
+        assert_eq!(t.git(&["status", "--porcelain"]), before);
+        assert_eq!(
+            t.git(&["rev-parse", "other"]),
+            t.git(&["rev-parse", "main"])
+        );
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = run(t.codex(&["session", "merge", "t"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+    });
+}

@@ -124,9 +124,11 @@ fn already_landed(
     }
     // A landing of this tip begun here, killed after it moved the branch and re-run with
     // another strategy, has landed as much as a squash or rebase would.
-    let begun_here = record.landing.as_ref().is_some_and(|l| {
-        l.target == target_ref && l.tip == tip.to_string() && l.old != old.to_string()
-    });
+    let (old_hex, tip_hex) = (old.to_string(), tip.to_string());
+    let begun_here = record
+        .landing
+        .as_ref()
+        .is_some_and(|l| l.target == target_ref && l.tip == tip_hex && l.old != old_hex);
     if (begun_here || matches!(strategy, Strategy::Squash | Strategy::Rebase))
         && ctx
             .git
