@@ -59,7 +59,7 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
             {
                 // Killed after git moved the branch, before it dropped MERGE_HEAD or
                 // SQUASH_MSG, or before it wrote back the person's changes it kept aside.
-                drop_own_stopped(&ctx, &wt, tip)?;
+                drop_own_stopped(&ctx, &wt, &record, &target_ref, tip)?;
                 if record
                     .landing
                     .as_ref()
@@ -166,7 +166,7 @@ fn land(
         .git
         .worktree_with_branch(&ctx.paths.main_root, target_ref)?;
     if let Some(wt) = &checkout {
-        drop_own_stopped(ctx, wt, tip)?;
+        drop_own_stopped(ctx, wt, record, target_ref, tip)?;
     }
     if let Some(wt) = &checkout
         && let Some(found) = ctx.git.unfinished_merge(wt)?
@@ -232,11 +232,21 @@ fn forget_landing(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
 /// Drops this session's own merge or squash stopped in `wt` with nothing of anyone else's
 /// staged or unstaged there (a merge killed in its commit, before it or after it moved the
 /// branch): `merge --abort` / `reset --merge` to HEAD, which leaves the files as they are.
-fn drop_own_stopped(ctx: &Ctx, wt: &Utf8Path, tip: ObjectId) -> anyhow::Result<()> {
+fn drop_own_stopped(
+    ctx: &Ctx,
+    wt: &Utf8Path,
+    record: &SessionRecord,
+    target_ref: &str,
+    tip: ObjectId,
+) -> anyhow::Result<()> {
     let Some(found) = ctx.git.unfinished_merge(wt)? else {
         return Ok(());
     };
     let tip = tip.to_string();
+    let begun = record
+        .landing
+        .as_ref()
+        .is_some_and(|l| l.target == target_ref && l.tip == tip);
     let undo: Option<&[&str]> = match &found {
         Unfinished::Merge {
             head,
@@ -252,11 +262,13 @@ fn drop_own_stopped(ctx: &Ctx, wt: &Utf8Path, tip: ObjectId) -> anyhow::Result<(
     // With changes of the person's unstaged there (which `--merge` and `--abort` refuse to
     // touch), only the index goes back: every file stays as it is, and the landing's files
     // among them are then a half landing like any other.
-    .map(|undo| {
+    .and_then(|undo| {
         if ctx.git.run(wt, &["diff", "--quiet"]).is_ok() {
-            undo
+            Some(undo)
         } else {
-            &["reset", "-q"][..]
+            // Only for a landing git-codex began (the record says so): a merge made by hand
+            // is the person's, and the refusal names it.
+            begun.then_some(&["reset", "-q"][..])
         }
     });
     if let Some(undo) = undo {
