@@ -578,3 +578,27 @@ fn a_half_landing_is_finished_before_another_landing_of_it_or_of_another_session
         assert_eq!(t.git(&["status", "--porcelain"]), "");
     });
 }
+
+/// The person's kept changes come back byte for byte, whatever the repository's filters: a
+/// file they wrote with bare line ends where `.gitattributes` says `eol=crlf` stays as they
+/// wrote it (git's own checkout would have turned its line ends).
+#[test]
+fn kept_changes_come_back_byte_for_byte_through_line_end_filters() {
+    each_git(|t| {
+        write_file(&t.repo.join(".gitattributes"), "*.txt text eol=crlf\n");
+        write_file(&t.repo.join("keep.txt"), "keep\r\n");
+        t.git(&["add", "."]);
+        t.git(&["commit", "-q", "-m", "attributes"]);
+        approved_two_files(t);
+        killed_before_landing(t, "merge");
+        std::fs::write(t.repo.join("keep.txt"), "mine\nas I wrote it\n").expect("write");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("wrote back 1 changed path(s)"), "{err}");
+        assert_eq!(
+            std::fs::read(t.repo.join("keep.txt")).expect("keep"),
+            b"mine\nas I wrote it\n"
+        );
+        assert_eq!(t.git(&["show", "main:one.txt"]), "one");
+    });
+}

@@ -181,8 +181,9 @@ impl Git {
             .map(|p| shown(p))
     }
 
-    /// Commits `paths` as they are in `wt` (files, links; a path with nothing there is
-    /// absent) on top of HEAD, at `keep_ref`, without touching the index or the worktree.
+    /// Commits `paths` as they are in `wt`, byte for byte (files, links; a path with nothing
+    /// there is absent) on top of HEAD, at `keep_ref`, without touching the index or the
+    /// worktree.
     pub fn keep_paths(
         &self,
         wt: &Utf8Path,
@@ -193,23 +194,39 @@ impl Git {
     ) -> anyhow::Result<String> {
         let index = ScratchIndex::new(scratch)?;
         self.bytes_with_index(wt, Some(index.path()), &["read-tree", "--empty"], None)?;
-        let present: Vec<RawPath> = paths
-            .iter()
-            .filter(|p| fs_err::symlink_metadata(on_disk(wt, p)).is_ok())
-            .cloned()
-            .collect();
-        if !present.is_empty() {
+        // Each file's own bytes (no clean filter, no line-ending change): what is written
+        // back is what was there.
+        let mut info = Vec::new();
+        for path in paths {
+            use std::os::unix::fs::PermissionsExt as _;
+            let file = on_disk(wt, path);
+            let Ok(meta) = fs_err::symlink_metadata(&file) else {
+                continue;
+            };
+            let (mode, bytes) = if meta.file_type().is_symlink() {
+                let target = fs_err::read_link(&file)?;
+                ("120000", target.as_os_str().as_bytes().to_vec())
+            } else if meta.is_file() {
+                let exec = meta.permissions().mode() & 0o111 != 0;
+                (if exec { "100755" } else { "100644" }, fs_err::read(&file)?)
+            } else {
+                anyhow::bail!(
+                    "{} is neither a file nor a link: git-codex cannot keep it aside",
+                    file.display()
+                );
+            };
+            let id =
+                self.run_input(wt, &["hash-object", "-w", "--no-filters", "--stdin"], bytes)?;
+            info.extend_from_slice(format!("{mode} {}\t", id.trim()).as_bytes());
+            info.extend_from_slice(path);
+            info.push(0);
+        }
+        if !info.is_empty() {
             self.bytes_with_index(
                 wt,
                 Some(index.path()),
-                &[
-                    "--literal-pathspecs",
-                    "add",
-                    "-f",
-                    "--pathspec-from-file=-",
-                    "--pathspec-file-nul",
-                ],
-                Some(&nul_joined(&present)),
+                &["update-index", "-z", "--index-info"],
+                Some(&info),
             )?;
         }
         let tree = self.bytes_with_index(wt, Some(index.path()), &["write-tree"], None)?;
@@ -233,6 +250,13 @@ impl Git {
             .partition(|p| in_kept.contains_key(p) || index.contains_key(p));
         let source = format!("--source={kept}");
         self.with_paths(wt, &["restore", &source, "--worktree"], &known)?;
+        // git wrote them through the smudge filters: each regular file gets its kept bytes.
+        for (path, (mode, id)) in &in_kept {
+            if mode.starts_with("100") {
+                let bytes = self.run_bytes(wt, &["cat-file", "blob", id])?;
+                super::unfiltered::overwrite(wt, path, &bytes)?;
+            }
+        }
         // Neither kept nor known to git: whatever is there now is the landing's leftover.
         for path in unknown {
             let file = on_disk(wt, &path);

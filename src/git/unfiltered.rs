@@ -199,7 +199,7 @@ fn c_quote(path: &[u8]) -> Vec<u8> {
 
 /// Writes `bytes` over the regular file at `relative` under `worktree`, every directory on the
 /// way checked to be a real one; a path that is not there, or not a regular file, is left.
-fn overwrite(worktree: &Utf8Path, relative: &[u8], bytes: &[u8]) -> anyhow::Result<()> {
+pub(super) fn overwrite(worktree: &Utf8Path, relative: &[u8], bytes: &[u8]) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let parts: Vec<&[u8]> = relative.split(|b| *b == b'/').collect();
     if parts
