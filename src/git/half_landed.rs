@@ -38,6 +38,20 @@ impl HalfLanded {
     pub fn paths(&self) -> usize {
         self.in_head.len() + self.added.len()
     }
+
+    fn push(&mut self, path: RawPath, in_head: bool) {
+        if in_head {
+            self.in_head.push(path);
+        } else {
+            self.added.push(path);
+        }
+    }
+}
+
+/// The tree a landing makes, and the paths where it conflicts.
+pub struct LandingTree {
+    pub tree: String,
+    pub conflicted: HashSet<RawPath>,
 }
 
 /// A checkout's changes sorted against a landing's tree.
@@ -91,59 +105,112 @@ impl Git {
 
     /// Sorts `changed` (from [`Git::changed_paths`]) into what a landing of `tree` killed
     /// halfway left and what it cannot have. A path is the landing's when it holds `tree`'s
-    /// version in the worktree, exactly, and HEAD's or `tree`'s in the index: a file cut
-    /// short, emptied or gone is the person's as much as git's, and so counts as theirs. An
-    /// untracked file `tree` lacks is the person's and not listed at all (no landing touches
-    /// it).
+    /// version in the worktree exactly (gone where `tree` has none; a conflicted file with
+    /// only its markers' labels told apart) and HEAD's or `tree`'s in the index. A file cut
+    /// short of `tree`'s version is git's own last write only when it is the one such file
+    /// and was written with the landing's others (within a second of the newest): otherwise
+    /// the person's as much as git's, and so theirs. An untracked file `tree` lacks is the
+    /// person's and not listed at all (no landing touches it).
     pub fn sort_half_landed(
         &self,
         wt: &Utf8Path,
-        tree: &str,
+        landing: &LandingTree,
         changed: &[(RawPath, bool)],
     ) -> anyhow::Result<Sorted> {
         let paths: HashSet<&[u8]> = changed.iter().map(|(p, _)| p.as_slice()).collect();
-        let wanted = self.blobs(wt, &["ls-tree", "-r", "-z", tree], &paths)?;
+        let wanted = self.blobs(wt, &["ls-tree", "-r", "-z", &landing.tree], &paths)?;
         let head = self.blobs(wt, &["ls-tree", "-r", "-z", "HEAD"], &paths)?;
         let index = self.blobs(wt, &["ls-files", "-s", "-z"], &paths)?;
         let mut sorted = Sorted::default();
+        let mut cut = Vec::new();
         for (path, untracked) in changed {
             let want = wanted.get(path);
             if *untracked && want.is_none() {
                 continue;
             }
             let staged = index.get(path);
-            let written = want.is_some() && self.disk_blob(wt, path)?.as_ref() == want;
-            if !written || !(staged == want || staged == head.get(path)) {
-                sorted.others.push(path.clone());
-            } else if head.contains_key(path) {
-                sorted.half.in_head.push(path.clone());
+            let on_disk_now = self.disk_blob(wt, path)?;
+            let written = on_disk_now.as_ref() == want
+                || (landing.conflicted.contains(path) && self.same_but_labels(wt, path, want)?);
+            let ours = staged == want || staged == head.get(path);
+            if written && ours {
+                sorted.half.push(path.clone(), head.contains_key(path));
+            } else if ours && want != head.get(path) && self.cut_short(wt, path, want)? {
+                cut.push(path.clone());
             } else {
-                sorted.half.added.push(path.clone());
+                sorted.others.push(path.clone());
+            }
+        }
+        let newest = |paths: &[RawPath]| {
+            paths
+                .iter()
+                .filter_map(|p| {
+                    fs_err::symlink_metadata(on_disk(wt, p))
+                        .ok()?
+                        .modified()
+                        .ok()
+                })
+                .max()
+        };
+        let written = newest(&sorted.half.in_head)
+            .into_iter()
+            .chain(newest(&sorted.half.added))
+            .max();
+        let with_the_others = match (cut.as_slice(), written) {
+            ([one], Some(last)) => newest(std::slice::from_ref(one)).is_some_and(|at| {
+                let gap = at
+                    .duration_since(last)
+                    .or_else(|e| Ok::<_, ()>(e.duration()));
+                gap.is_ok_and(|gap| gap <= std::time::Duration::from_secs(1))
+            }),
+            _ => false,
+        };
+        for path in cut {
+            if with_the_others {
+                sorted.half.push(path.clone(), head.contains_key(&path));
+            } else {
+                sorted.others.push(path);
             }
         }
         Ok(sorted)
     }
 
     /// The tree a landing of `tip` on `old` makes: `tip`'s own for a fast-forward, the merge of
-    /// the two otherwise (a rebase of a clean merge ends at the same tree). `None` on a
-    /// conflict.
+    /// the two otherwise (a rebase of a clean merge ends at the same tree), with the paths
+    /// that conflict (their files hold git's conflict markers).
     pub fn landing_tree(
         &self,
         wt: &Utf8Path,
         old: &str,
         tip: &str,
         ff: bool,
-    ) -> anyhow::Result<Option<String>> {
+    ) -> anyhow::Result<Option<LandingTree>> {
         if ff {
-            return self
-                .run(wt, &["rev-parse", &format!("{tip}^{{tree}}")])
-                .map(Some);
+            let tree = self.run(wt, &["rev-parse", &format!("{tip}^{{tree}}")])?;
+            return Ok(Some(LandingTree {
+                tree,
+                conflicted: HashSet::new(),
+            }));
         }
-        match self.run(wt, &["merge-tree", "--write-tree", old, tip]) {
-            Ok(out) => Ok(out.lines().next().map(str::to_string)),
-            Err(err) if err.downcast_ref::<super::GitFailed>().is_some() => Ok(None),
-            Err(err) => Err(err),
+        let args = ["merge-tree", "--write-tree", "--name-only", "-z", old, tip];
+        let os_args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let out = self.output(self.command(wt), &os_args)?;
+        // Exit 1 is a conflict, with the tree still written; anything else is no tree.
+        if !matches!(out.status.code(), Some(0 | 1)) {
+            return Ok(None);
         }
+        let mut fields = out.stdout.split(|b| *b == 0);
+        let Some(tree) = fields
+            .next()
+            .map(|t| String::from_utf8_lossy(t).trim().to_string())
+        else {
+            return Ok(None);
+        };
+        let conflicted = fields
+            .take_while(|f| !f.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        Ok((!tree.is_empty()).then_some(LandingTree { tree, conflicted }))
     }
 
     /// Puts the paths of a half landing back as HEAD has them.
@@ -183,7 +250,9 @@ impl Git {
 
     /// Commits `paths` as they are in `wt`, byte for byte (files, links; a path with nothing
     /// there is absent) on top of HEAD, at `keep_ref`, without touching the index or the
-    /// worktree.
+    /// worktree. Its second parent holds the index's version of those of `paths` staged
+    /// apart from HEAD (returned), and a third the commit `keep_ref` held before, if any:
+    /// nothing kept earlier becomes unreachable.
     pub fn keep_paths(
         &self,
         wt: &Utf8Path,
@@ -191,9 +260,24 @@ impl Git {
         paths: &[RawPath],
         keep_ref: &str,
         message: &str,
-    ) -> anyhow::Result<String> {
-        let index = ScratchIndex::new(scratch)?;
-        self.bytes_with_index(wt, Some(index.path()), &["read-tree", "--empty"], None)?;
+    ) -> anyhow::Result<(String, Vec<RawPath>)> {
+        let wanted: HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let head = self.blobs(wt, &["ls-tree", "-r", "-z", "HEAD"], &wanted)?;
+        let index = self.blobs(wt, &["ls-files", "-s", "-z"], &wanted)?;
+        let staged: Vec<RawPath> = paths
+            .iter()
+            .filter(|p| index.get(*p) != head.get(*p))
+            .cloned()
+            .collect();
+        let mut staged_info = Vec::new();
+        for path in &staged {
+            if let Some((mode, id)) = index.get(path) {
+                staged_info.extend_from_slice(format!("{mode} {id}\t").as_bytes());
+                staged_info.extend_from_slice(path);
+                staged_info.push(0);
+            }
+        }
+        let staged_tree = self.tree_of(wt, scratch, &staged_info)?;
         // Each file's own bytes (no clean filter, no line-ending change): what is written
         // back is what was there.
         let mut info = Vec::new();
@@ -221,21 +305,89 @@ impl Git {
             info.extend_from_slice(path);
             info.push(0);
         }
+        let tree = self.tree_of(wt, scratch, &info)?;
+        let machine = |args: &[&str]| {
+            let mut cmd = self.command(wt);
+            machine_identity(&mut cmd);
+            self.run_with(cmd, args)
+        };
+        let staged_commit = machine(&[
+            "commit-tree",
+            &staged_tree,
+            "-p",
+            "HEAD",
+            "-m",
+            "git-codex: the staged versions of the paths kept aside",
+        ])?;
+        let mut args = vec!["commit-tree", &tree, "-p", "HEAD", "-p", &staged_commit];
+        let earlier = self
+            .run(
+                wt,
+                &[
+                    "rev-parse",
+                    "-q",
+                    "--verify",
+                    &format!("{keep_ref}^{{commit}}"),
+                ],
+            )
+            .ok();
+        if let Some(earlier) = &earlier {
+            args.extend(["-p", earlier]);
+        }
+        args.extend(["-m", message]);
+        let commit = machine(&args)?;
+        self.run(wt, &["update-ref", keep_ref, &commit])?;
+        Ok((commit, staged))
+    }
+
+    /// The tree of `info` (`update-index -z --index-info` records), built in a scratch index.
+    fn tree_of(&self, wt: &Utf8Path, scratch: &Utf8Path, info: &[u8]) -> anyhow::Result<String> {
+        let index = ScratchIndex::new(scratch)?;
+        self.bytes_with_index(wt, Some(index.path()), &["read-tree", "--empty"], None)?;
         if !info.is_empty() {
             self.bytes_with_index(
                 wt,
                 Some(index.path()),
                 &["update-index", "-z", "--index-info"],
-                Some(&info),
+                Some(info),
             )?;
         }
         let tree = self.bytes_with_index(wt, Some(index.path()), &["write-tree"], None)?;
-        let tree = String::from_utf8_lossy(&tree).trim().to_string();
-        let mut cmd = self.command(wt);
-        machine_identity(&mut cmd);
-        let commit = self.run_with(cmd, &["commit-tree", &tree, "-p", "HEAD", "-m", message])?;
-        self.run(wt, &["update-ref", keep_ref, &commit])?;
-        Ok(commit)
+        Ok(String::from_utf8_lossy(&tree).trim().to_string())
+    }
+
+    /// Stages `staged` as `kept`'s second parent holds them (taking out of the index those
+    /// it lacks): what the person had staged before their changes were kept aside.
+    pub fn restore_staged(
+        &self,
+        wt: &Utf8Path,
+        kept: &str,
+        staged: &[RawPath],
+    ) -> anyhow::Result<()> {
+        if staged.is_empty() {
+            return Ok(());
+        }
+        let wanted: HashSet<&[u8]> = staged.iter().map(Vec::as_slice).collect();
+        let there = self.blobs(wt, &["ls-tree", "-r", "-z", &format!("{kept}^2")], &wanted)?;
+        let mut info = Vec::new();
+        let mut gone = Vec::new();
+        for path in staged {
+            if let Some((mode, id)) = there.get(path) {
+                info.extend_from_slice(format!("{mode} {id}\t").as_bytes());
+                info.extend_from_slice(path);
+                info.push(0);
+            } else {
+                gone.push(path.clone());
+            }
+        }
+        if !info.is_empty() {
+            self.run_input(wt, &["update-index", "-z", "--index-info"], info)?;
+        }
+        if !gone.is_empty() {
+            let args = ["update-index", "-z", "--force-remove", "--stdin"];
+            self.run_input(wt, &args, nul_joined(&gone))?;
+        }
+        Ok(())
     }
 
     /// Writes `paths` in `wt` back as `kept` holds them (deleting those it lacks), leaving
@@ -308,6 +460,52 @@ impl Git {
             }
         }
         Ok(short)
+    }
+
+    /// Whether the file at `path` holds `want`'s blob up to the labels of its conflict markers
+    /// (git's merge names the sides HEAD and the branch; `merge-tree` by their commits).
+    fn same_but_labels(
+        &self,
+        wt: &Utf8Path,
+        path: &[u8],
+        want: Option<&Entry>,
+    ) -> anyhow::Result<bool> {
+        let Some((_, id)) = want else {
+            return Ok(false);
+        };
+        let file = on_disk(wt, path);
+        if !fs_err::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+            return Ok(false);
+        }
+        let unlabelled = |bytes: &[u8]| -> Vec<Vec<u8>> {
+            bytes
+                .split(|b| *b == b'\n')
+                .map(|line| {
+                    let marker = [b"<<<<<<<", b"|||||||", b">>>>>>>"]
+                        .iter()
+                        .find(|m| line.starts_with(&m[..]));
+                    marker.map_or_else(|| line.to_vec(), |m| m.to_vec())
+                })
+                .collect()
+        };
+        let written = fs_err::read(&file)?;
+        let blob = self.run_bytes(wt, &["cat-file", "blob", id])?;
+        Ok(unlabelled(&written) == unlabelled(&blob))
+    }
+
+    /// Whether the file at `path` is the start of `want`'s blob (git writes a checked-out
+    /// file in place).
+    fn cut_short(&self, wt: &Utf8Path, path: &[u8], want: Option<&Entry>) -> anyhow::Result<bool> {
+        let Some((_, id)) = want else {
+            return Ok(false);
+        };
+        let file = on_disk(wt, path);
+        if !fs_err::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+            return Ok(false);
+        }
+        let written = fs_err::read(&file)?;
+        let blob = self.run_bytes(wt, &["cat-file", "blob", id])?;
+        Ok(written.len() < blob.len() && blob.starts_with(&written))
     }
 
     /// Runs `git --literal-pathspecs ARGS` with `paths` as its pathspec, on stdin.

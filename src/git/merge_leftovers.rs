@@ -26,9 +26,13 @@ pub enum Unfinished {
         conflicts: Vec<String>,
         only_the_merge: bool,
     },
-    /// `SQUASH_MSG` with staged changes, squashing `head` (its newest commit); `only_the_squash`
-    /// says the index is exactly the squash.
-    Squash { head: String, only_the_squash: bool },
+    /// `SQUASH_MSG` with staged changes, squashing `head` (its newest commit); `conflicts`
+    /// lists unmerged files; `only_the_squash` says the index is exactly the squash.
+    Squash {
+        head: String,
+        conflicts: Vec<String>,
+        only_the_squash: bool,
+    },
 }
 
 /// `text` when it is an object id, else "" (whatever else a file holds is not shown or used).
@@ -96,12 +100,15 @@ impl Git {
                 .ok()
                 .map(|text| object_id(text.lines().next().unwrap_or_default()))
         };
-        if let Some(head) = first_line("MERGE_HEAD") {
-            let unmerged = self.run(
+        let unmerged = || -> anyhow::Result<Vec<String>> {
+            let listed = self.run(
                 wt,
                 &[QUIET, &["diff", "--name-only", "--diff-filter=U"]].concat(),
             )?;
-            let conflicts: Vec<String> = unmerged.lines().map(str::to_string).collect();
+            Ok(listed.lines().map(str::to_string).collect())
+        };
+        if let Some(head) = first_line("MERGE_HEAD") {
+            let conflicts = unmerged()?;
             let only_the_merge = conflicts.is_empty() && self.index_is_merge_of(wt, &head)?;
             return Ok(Some(Unfinished::Merge {
                 head,
@@ -127,9 +134,12 @@ impl Git {
             .find_map(|l| l.strip_prefix("commit "))
             .map(object_id)
             .unwrap_or_default();
-        let only_the_squash = !head.is_empty() && self.index_is_merge_of(wt, &head)?;
+        let conflicts = unmerged()?;
+        let only_the_squash =
+            conflicts.is_empty() && !head.is_empty() && self.index_is_merge_of(wt, &head)?;
         Ok(Some(Unfinished::Squash {
             head,
+            conflicts,
             only_the_squash,
         }))
     }

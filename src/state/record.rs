@@ -65,8 +65,9 @@ pub struct Landing {
     pub kept: Option<Kept>,
 }
 
-/// Paths of the person's, committed as they were (`commit`, at `refs/codex/kept/<id>`) before
-/// they were put back as HEAD has them; written back once the session has landed.
+/// Paths of the person's, committed as they were (`commit`, at `refs/codex/kept/<id>`; its
+/// second parent holds the staged versions) before they were put back as HEAD has them;
+/// written back once the session has landed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Kept {
@@ -74,30 +75,42 @@ pub struct Kept {
     /// Each path's bytes in hex (a name need not be UTF-8); one absent from `commit` was
     /// absent in the checkout.
     pub paths: Vec<String>,
+    /// Those of `paths` that were staged apart from HEAD.
+    #[serde(default)]
+    pub staged: Vec<String>,
+}
+
+fn hex(path: &[u8]) -> String {
+    path.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl Kept {
-    pub fn new(commit: String, paths: &[Vec<u8>]) -> Kept {
-        let hex = |p: &Vec<u8>| p.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    pub fn new(commit: String, paths: &[Vec<u8>], staged: &[Vec<u8>]) -> Kept {
         Kept {
             commit,
-            paths: paths.iter().map(hex).collect(),
+            paths: paths.iter().map(|p| hex(p)).collect(),
+            staged: staged.iter().map(|p| hex(p)).collect(),
         }
     }
 
     /// The paths, as bytes; `None` when the record was edited into something else.
     pub fn paths(&self) -> Option<Vec<Vec<u8>>> {
-        self.paths
-            .iter()
-            .map(|hex| {
-                (hex.len() % 2 == 0).then_some(()).and_then(|()| {
-                    (0..hex.len())
-                        .step_by(2)
-                        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-                        .collect()
-                })
-            })
-            .collect()
+        self.paths.iter().map(|h| unhex(h)).collect()
+    }
+
+    /// The staged paths, as bytes.
+    pub fn staged(&self) -> Option<Vec<Vec<u8>>> {
+        self.staged.iter().map(|h| unhex(h)).collect()
     }
 }
 

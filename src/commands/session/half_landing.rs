@@ -11,7 +11,7 @@ use camino::Utf8Path;
 
 use crate::context::Ctx;
 use crate::error::UserError;
-use crate::git::half_landed::{RawPath, Sorted, shown};
+use crate::git::half_landed::{LandingTree, RawPath, Sorted, shown};
 use crate::git::land::Strategy;
 use crate::output::{self, escape};
 use crate::state::record::Kept;
@@ -20,6 +20,36 @@ use crate::state::{SessionRecord, id};
 /// Where the person's changes are kept while a killed landing of session `id` is finished.
 pub fn kept_ref(id: &str) -> String {
     format!("refs/codex/kept/{id}")
+}
+
+/// The trees the landing `record` says was begun on `target_ref` could have been writing in
+/// `wt`: none when the record names no such landing, or the branch has moved since it began
+/// (the person committed since: whatever the killed landing wrote is theirs now).
+fn landing_trees(
+    ctx: &Ctx,
+    wt: &Utf8Path,
+    record: &SessionRecord,
+    target_ref: &str,
+) -> anyhow::Result<Vec<LandingTree>> {
+    let Some(begun) = record.landing.as_ref().filter(|l| l.target == target_ref) else {
+        return Ok(Vec::new());
+    };
+    let Some(strategy) = Strategy::parse(&begun.strategy) else {
+        return Ok(Vec::new());
+    };
+    if ctx.git.run(wt, &["rev-parse", "HEAD"]).ok().as_deref() != Some(begun.old.as_str()) {
+        return Ok(Vec::new());
+    }
+    let (old, tip) = (begun.old.as_str(), begun.tip.as_str());
+    let mut trees = Vec::new();
+    if matches!(strategy, Strategy::Ff | Strategy::Rebase) {
+        trees.extend(ctx.git.landing_tree(wt, old, tip, true)?);
+    }
+    // A rebase's tree is the tip's when the target did not move, else the merge's.
+    if strategy != Strategy::Ff {
+        trees.extend(ctx.git.landing_tree(wt, old, tip, false)?);
+    }
+    Ok(trees)
 }
 
 /// What a landing of `record`'s session on `target_ref`, begun in its checkout `wt` and killed
@@ -31,28 +61,17 @@ pub fn sorted(
     record: &SessionRecord,
     target_ref: &str,
 ) -> anyhow::Result<Option<Sorted>> {
-    let Some(begun) = record.landing.as_ref().filter(|l| l.target == target_ref) else {
+    let trees = landing_trees(ctx, wt, record, target_ref)?;
+    if trees.is_empty() {
         return Ok(None);
-    };
-    let Some(strategy) = Strategy::parse(&begun.strategy) else {
-        return Ok(None);
-    };
+    }
     let changed = ctx.git.changed_paths(wt)?;
     if changed.is_empty() {
         return Ok(None);
     }
-    let (old, tip) = (begun.old.as_str(), begun.tip.as_str());
-    let mut trees = Vec::new();
-    if matches!(strategy, Strategy::Ff | Strategy::Rebase) {
-        trees.extend(ctx.git.landing_tree(wt, old, tip, true)?);
-    }
-    // A rebase's tree is the tip's when the target did not move, else the merge's.
-    if strategy != Strategy::Ff {
-        trees.extend(ctx.git.landing_tree(wt, old, tip, false)?);
-    }
     let mut best: Option<Sorted> = None;
-    for tree in trees {
-        let sorted = ctx.git.sort_half_landed(wt, &tree, &changed)?;
+    for tree in &trees {
+        let sorted = ctx.git.sort_half_landed(wt, tree, &changed)?;
         if best
             .as_ref()
             .is_none_or(|b| sorted.half.paths() > b.half.paths())
@@ -120,7 +139,7 @@ pub fn prepare(
             .hint("move that directory out of the worktree, then run the merge again; it lands the session whole and keeps your other changes as they are")
             .into());
         }
-        let commit = ctx.git.keep_paths(
+        let (commit, staged) = ctx.git.keep_paths(
             wt,
             &ctx.state.scratch_dir(&record.id),
             &found.others,
@@ -130,7 +149,7 @@ pub fn prepare(
                 record.id
             ),
         )?;
-        let keep = Kept::new(commit, &found.others);
+        let keep = Kept::new(commit, &found.others, &staged);
         let mut noted = ctx.state.record(&id::parse(&record.id)?)?;
         if let Some(landing) = noted.landing.as_mut() {
             landing.kept = Some(keep.clone());
@@ -168,6 +187,8 @@ pub fn prepare(
 pub fn write_back(ctx: &Ctx, wt: &Utf8Path, kept: &Kept) -> anyhow::Result<()> {
     let paths = kept.paths().unwrap_or_default();
     ctx.git.restore_kept(wt, &kept.commit, &paths)?;
+    ctx.git
+        .restore_staged(wt, &kept.commit, &kept.staged().unwrap_or_default())?;
     output::note(&format!(
         "{wt}: wrote back {} changed path(s) of yours as they were ('git diff' shows them against the branch): {}",
         paths.len(),
@@ -183,30 +204,39 @@ pub fn write_back(ctx: &Ctx, wt: &Utf8Path, kept: &Kept) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Drops the kept ref of session `id` once nothing names it.
-pub fn drop_kept_ref(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+/// Drops the kept ref of session `id` when it still holds `commit` (what was just written
+/// back): anything else there is not proven written back, and stays.
+pub fn drop_kept_ref(ctx: &Ctx, id: &str, commit: &str) -> anyhow::Result<()> {
     let name = kept_ref(id);
-    if ctx.reader.ref_target(&name)?.is_some() {
+    if ctx
+        .reader
+        .ref_target(&name)?
+        .is_some_and(|at| at.to_string() == commit)
+    {
         ctx.git
-            .run(&ctx.paths.main_root, &["update-ref", "-d", &name])?;
+            .run(&ctx.paths.main_root, &["update-ref", "-d", &name, commit])?;
     }
     Ok(())
 }
 
 /// A merge killed while the person's changes were kept aside: each kept path that holds what
-/// HEAD holds (put back, or landed) is written back as it was; one that holds neither the
-/// kept version nor HEAD's changed since, and the merge stops, touching nothing. Returns the
-/// record as it is now.
+/// HEAD or the landing holds there (put back, landed, or being written by the killed git) is
+/// written back as it was, with what was staged. One that holds something else again is the
+/// person's newer work and stays as it is (their earlier version stays in the kept ref).
+/// Returns the record as it is now.
 pub fn bring_back_kept(
     ctx: &Ctx,
     wt: &Utf8Path,
     record: &SessionRecord,
 ) -> anyhow::Result<SessionRecord> {
-    let Some(kept) = record.landing.as_ref().and_then(|l| l.kept.clone()) else {
+    let Some(begun) = record.landing.as_ref() else {
         return Ok(record.clone());
     };
-    let paths = kept.paths().ok_or_else(|| {
-        UserError::runtime(format!(
+    let Some(kept) = begun.kept.clone() else {
+        return Ok(record.clone());
+    };
+    let (Some(paths), Some(staged)) = (kept.paths(), kept.staged()) else {
+        return Err(UserError::runtime(format!(
             "the record of session '{}' names kept paths that are not hex",
             record.id
         ))
@@ -215,39 +245,39 @@ pub fn bring_back_kept(
             kept_ref(&record.id),
             kept_ref(&record.id)
         ))
-    })?;
+        .into());
+    };
     let as_kept = ctx.git.holds_as(wt, &kept.commit, &paths)?;
-    let as_head = ctx.git.holds_as(wt, "HEAD", &paths)?;
+    let mut replaceable = ctx.git.holds_as(wt, "HEAD", &paths)?;
+    let trees = ctx
+        .git
+        .landing_tree(wt, &begun.old, &begun.tip, begun.strategy == "ff")?;
+    for tree in trees
+        .iter()
+        .map(|t| t.tree.as_str())
+        .chain([begun.tip.as_str()])
+    {
+        let landed = ctx.git.holds_as(wt, tree, &paths)?;
+        let short = ctx.git.short_of(wt, tree, &paths)?;
+        for (n, path) in paths.iter().enumerate() {
+            replaceable[n] |= landed[n] || short.contains(path);
+        }
+    }
     let mut back = Vec::new();
-    let mut moved = Vec::new();
-    for ((path, kept_there), head_there) in paths.iter().zip(as_kept).zip(as_head) {
-        if kept_there {
+    let mut newer = Vec::new();
+    for (n, path) in paths.iter().enumerate() {
+        if as_kept[n] {
             continue;
         }
-        if head_there {
+        if replaceable[n] {
             back.push(path.clone());
         } else {
-            moved.push(path.clone());
+            newer.push(path.clone());
         }
     }
-    if !moved.is_empty() {
-        return Err(UserError::refused(format!(
-            "{wt}: {} changed since git-codex kept your version aside ({}) while it finished a killed landing of session '{}'",
-            some_of(&moved),
-            kept_ref(&record.id),
-            record.id
-        ))
-        .hint(format!(
-            "compare with 'git -C {} diff {} -- PATH'; make each hold your kept version ('git -C {} restore --source={} --worktree -- PATH') or the branch's ('git -C {} checkout HEAD -- PATH'), then run the merge again",
-            shell_word(wt.as_str()),
-            kept_ref(&record.id),
-            shell_word(wt.as_str()),
-            kept_ref(&record.id),
-            shell_word(wt.as_str()),
-        ))
-        .into());
-    }
     ctx.git.restore_kept(wt, &kept.commit, &back)?;
+    let staged: Vec<RawPath> = staged.into_iter().filter(|p| !newer.contains(p)).collect();
+    ctx.git.restore_staged(wt, &kept.commit, &staged)?;
     if !back.is_empty() {
         output::note(&format!(
             "{wt}: wrote back {} changed path(s) of yours that a killed merge had kept aside: {}",
@@ -255,12 +285,20 @@ pub fn bring_back_kept(
             some_of(&back)
         ));
     }
+    if !newer.is_empty() {
+        output::note(&format!(
+            "{wt}: {} changed again since a killed merge kept your earlier version aside: kept as it is now",
+            some_of(&newer),
+        ));
+    }
     let mut now = ctx.state.record(&id::parse(&record.id)?)?;
     if let Some(landing) = now.landing.as_mut() {
         landing.kept = None;
     }
     ctx.state.write_record(&now)?;
-    drop_kept_ref(ctx, &record.id)?;
+    if newer.is_empty() {
+        drop_kept_ref(ctx, &record.id, &kept.commit)?;
+    }
     Ok(now)
 }
 
@@ -274,7 +312,7 @@ fn refuse_others_there(
 ) -> anyhow::Result<()> {
     let (records, _) = ctx.state.records()?;
     for other in records.iter().filter(|r| r.id != record.id) {
-        if let Some(what) = left_there(ctx, wt, other, target_ref)? {
+        if let Some(what) = left_there(ctx, wt, other, target_ref, true)? {
             return Err(UserError::refused(what)
                 .hint(format!(
                     "finish it first: 'git codex session merge {} --into {}'",
@@ -298,7 +336,7 @@ pub fn refuse_elsewhere(ctx: &Ctx, record: &SessionRecord, target_ref: &str) -> 
     else {
         return Ok(());
     };
-    if let Some(what) = left_there(ctx, &wt, record, &begun.target)? {
+    if let Some(what) = left_there(ctx, &wt, record, &begun.target, false)? {
         return Err(UserError::refused(what)
             .hint(format!(
                 "finish it first: 'git codex session merge {} --into {}'",
@@ -311,11 +349,14 @@ pub fn refuse_elsewhere(ctx: &Ctx, record: &SessionRecord, target_ref: &str) -> 
 }
 
 /// What `record`'s landing on `target_ref`, killed halfway, left in `wt`, when anything.
+/// With `proven_only`, only when a file of the landing is there (another session's note of a
+/// landing begun, with nothing of it left, does not stop this one).
 fn left_there(
     ctx: &Ctx,
     wt: &Utf8Path,
     record: &SessionRecord,
     target_ref: &str,
+    proven_only: bool,
 ) -> anyhow::Result<Option<String>> {
     let Some(begun) = record.landing.as_ref().filter(|l| l.target == target_ref) else {
         return Ok(None);
@@ -329,13 +370,14 @@ fn left_there(
         )));
     }
     Ok(sorted(ctx, wt, record, target_ref)?
-        .filter(|s| s.half.paths() > 0)
+        .filter(|s| s.half.paths() > 0 || !proven_only)
         .map(|s| {
             format!(
-                "{wt} holds {} file(s) of a landing of session '{}' on {} killed halfway (the branch has not moved)",
+                "{wt} holds {} file(s) of a landing of session '{}' on {} killed halfway (the branch has not moved), and {} other changed path(s)",
                 s.half.paths(),
                 record.id,
-                branch(target_ref)
+                branch(target_ref),
+                s.others.len()
             )
         }))
 }
@@ -356,7 +398,7 @@ pub fn describe(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<Option<(Str
         shell_word(&branch(target))
     );
     if begun.kept.is_some() {
-        let what = left_there(ctx, &wt, record, target)?.unwrap_or_default();
+        let what = left_there(ctx, &wt, record, target, false)?.unwrap_or_default();
         return Ok(Some((
             what,
             format!("{again}: it lands the session and writes your changes back as they were"),

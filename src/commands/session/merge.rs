@@ -68,7 +68,7 @@ pub fn run(args: SessionMergeArgs) -> anyhow::Result<()> {
                     half_landing::bring_back_kept(&ctx, &wt, &record)?;
                 }
             }
-            forget_landing(&ctx, &record.id)?;
+            forget_landing(&ctx, &record.id, &target_ref, None)?;
         }
         None => land(&ctx, &record, &target_ref, old, tip, strategy)?,
     }
@@ -197,7 +197,7 @@ fn land(
     let new = match landed_at {
         Ok(new) => new,
         Err(err) => {
-            forget_landing(ctx, &record.id)?;
+            forget_landing(ctx, &record.id, target_ref, kept.as_ref())?;
             return Err(err);
         }
     };
@@ -215,18 +215,31 @@ fn land(
         target: target_ref.to_string(),
         commit: new,
     });
-    landed.landing = None;
     ctx.state.write_record(&landed)?;
-    half_landing::drop_kept_ref(ctx, &record.id)
+    forget_landing(ctx, &record.id, target_ref, kept.as_ref())
 }
 
-/// Drops the record's note of a landing begun, when it has one.
-fn forget_landing(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+/// Drops the record's note of a landing begun on `target_ref` (one on another branch stays
+/// until that one is finished), and the kept ref when it holds only what was written back.
+fn forget_landing(
+    ctx: &Ctx,
+    id: &str,
+    target_ref: &str,
+    written_back: Option<&state::record::Kept>,
+) -> anyhow::Result<()> {
     let mut record = ctx.state.record(&id::parse(id)?)?;
-    if record.landing.take().is_some() {
+    if record
+        .landing
+        .as_ref()
+        .is_some_and(|l| l.target == target_ref)
+    {
+        record.landing = None;
         ctx.state.write_record(&record)?;
     }
-    half_landing::drop_kept_ref(ctx, id)
+    if let Some(kept) = written_back {
+        half_landing::drop_kept_ref(ctx, id, &kept.commit)?;
+    }
+    Ok(())
 }
 
 /// Drops this session's own merge or squash stopped in `wt` with nothing of anyone else's
@@ -256,6 +269,7 @@ fn drop_own_stopped(
         Unfinished::Squash {
             head,
             only_the_squash: true,
+            ..
         } if *head == tip => Some(&["reset", "-q", "--merge"][..]),
         _ => None,
     }
@@ -364,8 +378,21 @@ pub fn describe_unfinished(
             ),
         ),
         Unfinished::Squash {
+            head, conflicts, ..
+        } if !conflicts.is_empty() => (
+            format!(
+                "{wt} holds a squash of {} with conflicts in {}",
+                whose(head),
+                conflicts.join(", ")
+            ),
+            format!(
+                "run 'git reset --merge' in {wt} to drop the squash (your unstaged changes stay; anything you staged since goes with it), {again}"
+            ),
+        ),
+        Unfinished::Squash {
             head,
             only_the_squash: true,
+            ..
         } => (
             format!(
                 "{wt} holds the staged, uncommitted squash of {} (SQUASH_MSG)",

@@ -159,6 +159,16 @@ pub fn remove_session(
     keep_branch: bool,
     doomed: &mut Vec<(String, String)>,
 ) -> anyhow::Result<Removed> {
+    // A killed merge of it kept the person's changes aside: they go back first, never
+    // stranded in a ref no record names.
+    if let Ok(record) = ctx.state.record(&crate::state::id::parse(&target.id)?)
+        && let Some(begun) = record.landing.as_ref().filter(|l| l.kept.is_some())
+        && let Some(wt) = ctx
+            .git
+            .worktree_with_branch(&ctx.paths.main_root, &begun.target)?
+    {
+        super::half_landing::bring_back_kept(ctx, &wt, &record)?;
+    }
     intend_removal(ctx, target, keep_branch)?;
     let saved = prepare_removal(ctx, target).and_then(|tip| {
         let scratch = ctx.state.scratch_dir(&target.id);
