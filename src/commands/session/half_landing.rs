@@ -8,6 +8,7 @@
 //! session's is committed as theirs. Shared by `session merge` and `doctor`.
 
 use camino::Utf8Path;
+use gix::ObjectId;
 
 use crate::context::Ctx;
 use crate::error::UserError;
@@ -211,7 +212,7 @@ pub fn drop_kept_ref(ctx: &Ctx, id: &str, commit: &str) -> anyhow::Result<()> {
     if ctx
         .reader
         .ref_target(&name)?
-        .is_some_and(|at| at.to_string() == commit)
+        .is_some_and(|at| ObjectId::from_hex(commit.as_bytes()).is_ok_and(|c| c == at))
     {
         ctx.git
             .run(&ctx.paths.main_root, &["update-ref", "-d", &name, commit])?;
