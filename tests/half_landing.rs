@@ -693,56 +693,73 @@ fn what_the_person_staged_is_staged_again_after_the_landing() {
 
 /// Outside attacker (round 5): a landing that conflicts, killed while git wrote the checkout
 /// (conflict markers in one file, the session's new files beside it), went unrecognised, and
-/// committing as the hint said put both in the person's commit. Now its files are recognised
-/// (the markers' labels aside) and put back, and the merge fails on the conflict as it would
-/// have, leaving the checkout as it was before the first merge.
+/// committing as the hint said put both in the person's commit. A merge or squash that does
+/// not merge cleanly is now refused before it writes anything, so none is ever killed
+/// halfway; after a killed clean landing, the person's own conflicting commit gets the same
+/// refusal, and their file that equals the session's (taken for the landing's and deleted
+/// before the failed landing) is untouched.
 #[test]
-fn a_conflicting_landing_killed_while_it_wrote_the_checkout_is_put_back() {
+fn a_landing_that_cannot_merge_cleanly_touches_nothing() {
     each_git(|t| {
         approved_two_files(t);
         write_file(&t.repo.join("README.md"), "changed on main\n");
         t.git(&["commit", "-q", "-a", "-m", "main moves on"]);
-        killed_before_landing(t, "merge");
-        let tip = t.git(&["rev-parse", "codex/s"]);
-        write_file(
-            &t.repo.join("README.md"),
-            &format!(
-                "<<<<<<< HEAD\nchanged on main\n=======\nchanged by the session\n>>>>>>> {tip}\n"
-            ),
-        );
-        write_file(&t.repo.join("one.txt"), "one\n");
+        write_file(&t.repo.join("mine.txt"), "mine\n");
         let main = t.git(&["rev-parse", "main"]);
-        let merges = common::doctor_check(t, "merges");
-        assert_eq!(merges["status"], "warn", "{merges}");
-        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
-        assert_ne!(code, 0, "{err}");
-        assert!(err.contains("2 file(s) of an earlier landing"), "{err}");
-        assert!(err.contains("conflicts in README.md"), "{err}");
-        assert_eq!(t.git(&["status", "--porcelain"]), "");
-        assert_eq!(t.git(&["rev-parse", "main"]), main);
-        assert_eq!(common::doctor_check(t, "merges")["status"], "ok");
-    });
-}
-
-/// Outside attacker (round 5): after a landing killed before it wrote anything, the person
-/// committed on main and then made a file equal to the session's: it was taken for the
-/// landing's and deleted. A branch moved since the landing began makes its note void.
-#[test]
-fn once_the_branch_has_moved_nothing_is_taken_for_the_killed_landings() {
-    each_git(|t| {
+        for strategy in ["merge", "squash"] {
+            let args = ["session", "merge", "s", "--strategy", strategy];
+            let (code, _, err) = run(t.codex(&args));
+            assert_eq!(code, 1, "{strategy}: {err}");
+            assert!(err.contains("conflicts in README.md"), "{err}");
+            assert_eq!(t.git(&["status", "--porcelain"]), "?? mine.txt");
+            assert_eq!(t.git(&["rev-parse", "main"]), main);
+            assert_eq!(common::doctor_check(t, "merges")["status"], "ok");
+        }
+        // A clean landing killed before it wrote anything; the person then commits a change
+        // that conflicts with the session and makes a file equal to the session's.
+        let t = &TestEnv::new(&t.git);
         approved_two_files(t);
         killed_before_landing(t, "merge");
-        write_file(&t.repo.join("theirs.txt"), "theirs\n");
-        t.git(&["add", "theirs.txt"]);
-        t.git(&["commit", "-q", "-m", "the person's commit"]);
+        write_file(&t.repo.join("README.md"), "changed on main\n");
+        t.git(&["commit", "-q", "-a", "-m", "main moves on"]);
         write_file(&t.repo.join("one.txt"), "one\n");
-        let (_, _, err) = run(t.codex(&["session", "merge", "s"]));
-        assert!(!err.contains("killed halfway"), "{err}");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("conflicts in README.md"), "{err}");
         assert_eq!(
             std::fs::read_to_string(t.repo.join("one.txt")).expect("one"),
             "one\n"
         );
-        assert_eq!(common::doctor_check(t, "merges")["status"], "ok");
+        assert_eq!(t.git(&["status", "--porcelain"]), "?? one.txt");
+    });
+}
+
+/// Outside attacker (round 6): after a landing killed halfway, the person committed a file of
+/// their own by its path (`git commit -- theirs.txt`), leaving the landing's files staged;
+/// doctor said nothing and the re-run said "commit or stash them first". The landing's files
+/// are still proven against what it makes on the branch as it is now, and land whole.
+#[test]
+fn a_commit_of_the_persons_own_after_a_half_landing_leaves_it_to_finish() {
+    each_git(|t| {
+        approved_two_files(t);
+        killed_before_landing(t, "merge");
+        let tip = t.git(&["rev-parse", "codex/s"]);
+        t.git(&["read-tree", "-m", "-u", "HEAD", &tip]);
+        write_file(&t.repo.join("theirs.txt"), "theirs\n");
+        t.git(&["add", "theirs.txt"]);
+        t.git(&["commit", "-q", "-m", "the person's own", "--", "theirs.txt"]);
+        assert_eq!(common::doctor_check(t, "merges")["status"], "warn");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("killed halfway"), "{err}");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+        assert_eq!(t.git(&["show", "main:one.txt"]), "one");
+        assert_eq!(t.git(&["show", "main^1:theirs.txt"]), "theirs");
+        let leaked = t.git_output(&t.repo, &["cat-file", "-e", "main^1:one.txt"]);
+        assert!(
+            !leaked.status.success(),
+            "the session's file is in the person's commit"
+        );
     });
 }
 
@@ -768,5 +785,80 @@ fn removing_a_session_writes_back_what_its_killed_merge_kept_aside() {
             "the person's edit\n"
         );
         assert!(t.git(&["for-each-ref", "refs/codex/kept"]).is_empty());
+    });
+}
+
+/// Outside attacker (round 6): the person edits a file the killed landing added (staged by
+/// git, so index, file and HEAD all differ): putting it back failed on every re-run.
+#[test]
+fn the_persons_edit_of_a_file_the_landing_added_is_kept() {
+    each_git(|t| {
+        approved_two_files(t);
+        killed_before_landing(t, "merge");
+        let tip = t.git(&["rev-parse", "codex/s"]);
+        t.git(&["read-tree", "-m", "-u", "HEAD", &tip]);
+        write_file(&t.repo.join("one.txt"), "the person's\n");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(t.git(&["show", "main:one.txt"]), "one");
+        assert_eq!(
+            std::fs::read_to_string(t.repo.join("one.txt")).expect("one"),
+            "the person's\n"
+        );
+        assert_eq!(t.git(&["status", "--porcelain"]), " M one.txt");
+    });
+}
+
+/// Outside attacker (round 6): with `eol=crlf`, a file of the person's with bare line ends
+/// and the session's text was taken for the landing's (compared through the filters) and
+/// replaced. A file is the landing's only when it holds the very bytes git writes.
+#[test]
+fn a_file_equal_to_the_landings_only_through_filters_is_the_persons() {
+    each_git(|t| {
+        write_file(&t.repo.join(".gitattributes"), "*.txt text eol=crlf\n");
+        t.git(&["add", ".gitattributes"]);
+        t.git(&["commit", "-q", "-m", "attributes"]);
+        approved_two_files(t);
+        killed_before_landing(t, "merge");
+        std::fs::write(t.repo.join("one.txt"), "one\n").expect("write");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("killed halfway"), "{err}");
+        assert_eq!(
+            std::fs::read(t.repo.join("one.txt")).expect("one"),
+            b"one\n"
+        );
+        assert_eq!(t.git(&["show", "main:one.txt"]), "one");
+    });
+}
+
+/// Outside attacker (round 6): in a sparse checkout, a landed path kept out of the worktree
+/// was taken for the person's (not on disk), and the re-run failed, then left it deleted.
+#[test]
+fn a_half_landing_in_a_sparse_checkout_is_landed_whole() {
+    each_git(|t| {
+        write_file(&t.repo.join("far/x.txt"), "far\n");
+        write_file(&t.repo.join("near/n.txt"), "near\n");
+        t.git(&["add", "."]);
+        t.git(&["commit", "-q", "-m", "two dirs"]);
+        let wt = t.add("s");
+        write_file(&wt.join("far/x.txt"), "far, by the session\n");
+        write_file(&wt.join("near/y.txt"), "new\n");
+        t.codex(&["session", "review", "s"]).assert().success();
+        t.codex(&["session", "review", "s", "--approve"])
+            .assert()
+            .success();
+        t.git(&["sparse-checkout", "set", "near"]);
+        assert!(!t.repo.join("far/x.txt").exists());
+        killed_before_landing(t, "merge");
+        let tip = t.git(&["rev-parse", "codex/s"]);
+        t.git(&["read-tree", "-m", "-u", "HEAD", &tip]);
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("2 file(s) of an earlier landing"), "{err}");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+        assert_eq!(t.git(&["show", "main:far/x.txt"]), "far, by the session");
+        assert_eq!(t.git(&["ls-files", "-t", "far/x.txt"]), "S far/x.txt");
+        assert!(!t.repo.join("far/x.txt").exists());
     });
 }

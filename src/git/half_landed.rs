@@ -8,7 +8,7 @@
 //! Paths are bytes, as git stores them (a name need not be UTF-8), and reach git through
 //! `--pathspec-from-file` with literal pathspecs: no glob, no magic, no length limit.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::PathBuf;
@@ -73,6 +73,25 @@ fn on_disk(wt: &Utf8Path, path: &[u8]) -> PathBuf {
     wt.as_std_path().join(OsStr::from_bytes(path))
 }
 
+/// Whether the file at `path` holds the start of `content`, and only that (git writes a
+/// checked-out file in place).
+fn cut_short(wt: &Utf8Path, path: &[u8], content: Option<&[u8]>) -> bool {
+    let Some(content) = content else {
+        return false;
+    };
+    regular_file(wt, path)
+        .is_some_and(|written| written.len() < content.len() && content.starts_with(&written))
+}
+
+/// The bytes of the regular file at `path` (never through a link).
+fn regular_file(wt: &Utf8Path, path: &[u8]) -> Option<Vec<u8>> {
+    let file = on_disk(wt, path);
+    fs_err::symlink_metadata(&file)
+        .ok()
+        .filter(std::fs::Metadata::is_file)?;
+    fs_err::read(&file).ok()
+}
+
 fn nul_joined(paths: &[RawPath]) -> Vec<u8> {
     let mut input = Vec::new();
     for path in paths {
@@ -104,13 +123,15 @@ impl Git {
     }
 
     /// Sorts `changed` (from [`Git::changed_paths`]) into what a landing of `tree` killed
-    /// halfway left and what it cannot have. A path is the landing's when it holds `tree`'s
-    /// version in the worktree exactly (gone where `tree` has none; a conflicted file with
-    /// only its markers' labels told apart) and HEAD's or `tree`'s in the index. A file cut
-    /// short of `tree`'s version is git's own last write only when it is the one such file
-    /// and was written with the landing's others (within a second of the newest): otherwise
-    /// the person's as much as git's, and so theirs. An untracked file `tree` lacks is the
-    /// person's and not listed at all (no landing touches it).
+    /// halfway left and what it cannot have. A path is the landing's when the worktree holds
+    /// exactly the bytes git writes for `tree`'s version (through the checkout's filters; gone
+    /// where `tree` has none; a submodule's directory; not there at all where sparse checkout
+    /// keeps it out) and the index
+    /// HEAD's or `tree`'s. A file cut short of `tree`'s version is git's own last write only
+    /// when it is the one such file and was written with the landing's others (within a
+    /// second of the newest): otherwise the person's as much as git's, and so theirs. An
+    /// untracked file `tree` lacks is the person's and not listed at all (no landing touches
+    /// it).
     pub fn sort_half_landed(
         &self,
         wt: &Utf8Path,
@@ -121,6 +142,8 @@ impl Git {
         let wanted = self.blobs(wt, &["ls-tree", "-r", "-z", &landing.tree], &paths)?;
         let head = self.blobs(wt, &["ls-tree", "-r", "-z", "HEAD"], &paths)?;
         let index = self.blobs(wt, &["ls-files", "-s", "-z"], &paths)?;
+        let sparse = self.skip_worktree(wt, &paths)?;
+        let contents = self.contents(wt, &wanted, true)?;
         let mut sorted = Sorted::default();
         let mut cut = Vec::new();
         for (path, untracked) in changed {
@@ -129,13 +152,12 @@ impl Git {
                 continue;
             }
             let staged = index.get(path);
-            let on_disk_now = self.disk_blob(wt, path)?;
-            let written = on_disk_now.as_ref() == want
-                || (landing.conflicted.contains(path) && self.same_but_labels(wt, path, want)?);
+            let content = contents.get(path).map(Vec::as_slice);
+            let written = self.disk_holds(wt, path, want, content, sparse.contains(path))?;
             let ours = staged == want || staged == head.get(path);
             if written && ours {
                 sorted.half.push(path.clone(), head.contains_key(path));
-            } else if ours && want != head.get(path) && self.cut_short(wt, path, want)? {
+            } else if ours && want != head.get(path) && cut_short(wt, path, content) {
                 cut.push(path.clone());
             } else {
                 sorted.others.push(path.clone());
@@ -160,8 +182,8 @@ impl Git {
             ([one], Some(last)) => newest(std::slice::from_ref(one)).is_some_and(|at| {
                 let gap = at
                     .duration_since(last)
-                    .or_else(|e| Ok::<_, ()>(e.duration()));
-                gap.is_ok_and(|gap| gap <= std::time::Duration::from_secs(1))
+                    .unwrap_or_else(|early| early.duration());
+                gap <= std::time::Duration::from_secs(1)
             }),
             _ => false,
         };
@@ -213,19 +235,51 @@ impl Git {
         Ok((!tree.is_empty()).then_some(LandingTree { tree, conflicted }))
     }
 
-    /// Puts the paths of a half landing back as HEAD has them.
+    /// Puts the paths of a half landing back as HEAD has them. Those sparse checkout keeps
+    /// out of the worktree are put back in the index alone, kept out still.
     pub fn undo_half_landed(&self, wt: &Utf8Path, half: &HalfLanded) -> anyhow::Result<()> {
-        self.with_paths(wt, &["checkout", "-q", "HEAD"], &half.in_head)?;
+        let all: HashSet<&[u8]> = half
+            .in_head
+            .iter()
+            .chain(&half.added)
+            .map(Vec::as_slice)
+            .collect();
+        let sparse = self.skip_worktree(wt, &all)?;
+        let (kept_out, in_head): (Vec<RawPath>, Vec<RawPath>) = half
+            .in_head
+            .iter()
+            .cloned()
+            .partition(|p| sparse.contains(p));
+        let (gone, added): (Vec<RawPath>, Vec<RawPath>) =
+            half.added.iter().cloned().partition(|p| sparse.contains(p));
+        self.with_paths(wt, &["checkout", "-q", "HEAD"], &in_head)?;
         self.with_paths(
             wt,
-            &["rm", "-q", "--cached", "--ignore-unmatch"],
-            &half.added,
+            &["rm", "-q", "--cached", "-f", "--ignore-unmatch"],
+            &added,
         )?;
-        for path in &half.added {
+        for path in &added {
             let file = on_disk(wt, path);
             if fs_err::symlink_metadata(&file).is_ok_and(|m| !m.is_dir()) {
                 fs_err::remove_file(&file)?;
             }
+        }
+        if !kept_out.is_empty() {
+            let wanted: HashSet<&[u8]> = kept_out.iter().map(Vec::as_slice).collect();
+            let head = self.blobs(wt, &["ls-tree", "-r", "-z", "HEAD"], &wanted)?;
+            let mut info = Vec::new();
+            for (path, (mode, id)) in &head {
+                info.extend_from_slice(format!("{mode} {id}\t").as_bytes());
+                info.extend_from_slice(path);
+                info.push(0);
+            }
+            self.run_input(wt, &["update-index", "-z", "--index-info"], info)?;
+            let args = ["update-index", "-z", "--skip-worktree", "--stdin"];
+            self.run_input(wt, &args, nul_joined(&kept_out))?;
+        }
+        if !gone.is_empty() {
+            let args = ["update-index", "-z", "--force-remove", "--stdin"];
+            self.run_input(wt, &args, nul_joined(&gone))?;
         }
         Ok(())
     }
@@ -419,23 +473,31 @@ impl Git {
         Ok(())
     }
 
-    /// For each of `paths`: whether `wt` holds what `rev` holds there (both nothing counts).
+    /// For each of `paths`: whether `wt` holds what `rev` holds there (both nothing counts):
+    /// the bytes git writes for it, or with `raw` the blob's own bytes (a kept commit holds
+    /// what was on disk).
     pub fn holds_as(
         &self,
         wt: &Utf8Path,
         rev: &str,
         paths: &[RawPath],
+        raw: bool,
     ) -> anyhow::Result<Vec<bool>> {
         let wanted: HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
         let there = self.blobs(wt, &["ls-tree", "-r", "-z", rev], &wanted)?;
+        let contents = self.contents(wt, &there, !raw)?;
         paths
             .iter()
-            .map(|p| Ok(self.disk_blob(wt, p)?.as_ref() == there.get(p)))
+            .map(|p| {
+                let content = contents.get(p).map(Vec::as_slice);
+                self.disk_holds(wt, p, there.get(p), content, false)
+            })
             .collect()
     }
 
-    /// Those of `paths` whose file in `wt` holds only the start of `rev`'s version there: git
-    /// killed while it wrote it, or cut by the person (git-codex cannot tell which).
+    /// Those of `paths` whose file in `wt` holds only the start of what git writes for
+    /// `rev`'s version there: git killed while it wrote it, or cut by the person (git-codex
+    /// cannot tell which).
     pub fn short_of(
         &self,
         wt: &Utf8Path,
@@ -444,68 +506,125 @@ impl Git {
     ) -> anyhow::Result<Vec<RawPath>> {
         let wanted: HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
         let there = self.blobs(wt, &["ls-tree", "-r", "-z", rev], &wanted)?;
-        let mut short = Vec::new();
-        for path in paths {
-            let Some((_, id)) = there.get(path) else {
-                continue;
-            };
-            let file = on_disk(wt, path);
-            if !fs_err::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-                continue;
-            }
-            let written = fs_err::read(&file)?;
-            let blob = self.run_bytes(wt, &["cat-file", "blob", id])?;
-            if written.len() < blob.len() && blob.starts_with(&written) {
-                short.push(path.clone());
-            }
-        }
-        Ok(short)
+        let contents = self.contents(wt, &there, true)?;
+        Ok(paths
+            .iter()
+            .filter(|p| cut_short(wt, p, contents.get(*p).map(Vec::as_slice)))
+            .cloned()
+            .collect())
     }
 
-    /// Whether the file at `path` holds `want`'s blob up to the labels of its conflict markers
-    /// (git's merge names the sides HEAD and the branch; `merge-tree` by their commits).
-    fn same_but_labels(
+    /// Whether `wt` holds `want` at `path`: a file with `content` (the bytes git writes for
+    /// it) and its mode, a link to its text, a submodule's directory, nothing where it is
+    /// nothing, or, `sparse` (kept out of the worktree), nothing at all.
+    fn disk_holds(
         &self,
         wt: &Utf8Path,
         path: &[u8],
         want: Option<&Entry>,
+        content: Option<&[u8]>,
+        sparse: bool,
     ) -> anyhow::Result<bool> {
-        let Some((_, id)) = want else {
-            return Ok(false);
-        };
+        use std::os::unix::fs::PermissionsExt as _;
         let file = on_disk(wt, path);
-        if !fs_err::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-            return Ok(false);
-        }
-        let unlabelled = |bytes: &[u8]| -> Vec<Vec<u8>> {
-            bytes
-                .split(|b| *b == b'\n')
-                .map(|line| {
-                    let marker = [b"<<<<<<<", b"|||||||", b">>>>>>>"]
-                        .iter()
-                        .find(|m| line.starts_with(&m[..]));
-                    marker.map_or_else(|| line.to_vec(), |m| m.to_vec())
-                })
-                .collect()
+        let Ok(meta) = fs_err::symlink_metadata(&file) else {
+            return Ok(want.is_none() || sparse);
         };
-        let written = fs_err::read(&file)?;
-        let blob = self.run_bytes(wt, &["cat-file", "blob", id])?;
-        Ok(unlabelled(&written) == unlabelled(&blob))
+        let Some((mode, id)) = want else {
+            return Ok(false);
+        };
+        if meta.file_type().is_symlink() {
+            // Its blob is the link's text (read, never followed), hashed as given.
+            if mode != "120000" {
+                return Ok(false);
+            }
+            let target = fs_err::read_link(&file)?;
+            let hashed = self.run_input(
+                wt,
+                &["hash-object", "--stdin"],
+                target.as_os_str().as_bytes(),
+            )?;
+            return Ok(hashed.trim() == id);
+        }
+        if meta.is_dir() {
+            return Ok(mode == "160000");
+        }
+        let exec = meta.permissions().mode() & 0o111 != 0;
+        let mode_matches = (mode == "100755" && exec) || (mode == "100644" && !exec);
+        Ok(mode_matches
+            && meta.is_file()
+            && content.is_some_and(|c| fs_err::read(&file).is_ok_and(|b| b == c)))
     }
 
-    /// Whether the file at `path` is the start of `want`'s blob (git writes a checked-out
-    /// file in place).
-    fn cut_short(&self, wt: &Utf8Path, path: &[u8], want: Option<&Entry>) -> anyhow::Result<bool> {
-        let Some((_, id)) = want else {
-            return Ok(false);
-        };
-        let file = on_disk(wt, path);
-        if !fs_err::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-            return Ok(false);
+    /// The bytes of each regular-file blob in `entries`: as git writes it to `wt` (through
+    /// the checkout's filters and line ends) with `smudged`, else as stored. One git for all.
+    fn contents(
+        &self,
+        wt: &Utf8Path,
+        entries: &BTreeMap<RawPath, Entry>,
+        smudged: bool,
+    ) -> anyhow::Result<HashMap<RawPath, Vec<u8>>> {
+        let files: Vec<(&RawPath, &str)> = entries
+            .iter()
+            .filter(|(p, (mode, _))| mode.starts_with("100") && !p.contains(&b'\n'))
+            .map(|(p, (_, id))| (p, id.as_str()))
+            .collect();
+        let mut found = HashMap::new();
+        if files.is_empty() {
+            return Ok(found);
         }
-        let written = fs_err::read(&file)?;
-        let blob = self.run_bytes(wt, &["cat-file", "blob", id])?;
-        Ok(written.len() < blob.len() && blob.starts_with(&written))
+        let mut input = Vec::new();
+        for (path, id) in &files {
+            input.extend_from_slice(id.as_bytes());
+            if smudged {
+                input.push(b' ');
+                input.extend_from_slice(path);
+            }
+            input.push(b'\n');
+        }
+        let args: &[&str] = if smudged {
+            &["cat-file", "--batch", "--filters"]
+        } else {
+            &["cat-file", "--batch"]
+        };
+        let out = self.bytes_with_index(wt, None, args, Some(&input))?;
+        let mut rest = out.as_slice();
+        for (path, _) in files {
+            let Some(end) = rest.iter().position(|b| *b == b'\n') else {
+                break;
+            };
+            let header = String::from_utf8_lossy(&rest[..end]).into_owned();
+            rest = &rest[end + 1..];
+            let Some(size) = header
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|_| !header.ends_with(" missing"))
+            else {
+                continue;
+            };
+            if rest.len() < size {
+                break;
+            }
+            found.insert(path.clone(), rest[..size].to_vec());
+            rest = rest.get(size + 1..).unwrap_or_default();
+        }
+        Ok(found)
+    }
+
+    /// Paths among `paths` that sparse checkout keeps out of `wt` (skip-worktree).
+    fn skip_worktree(
+        &self,
+        wt: &Utf8Path,
+        paths: &HashSet<&[u8]>,
+    ) -> anyhow::Result<HashSet<RawPath>> {
+        let listed = self.run_bytes(wt, &["ls-files", "-t", "-z"])?;
+        Ok(listed
+            .split(|b| *b == 0)
+            .filter_map(|e| e.strip_prefix(b"S "))
+            .filter(|p| paths.contains(p))
+            .map(<[u8]>::to_vec)
+            .collect())
     }
 
     /// Runs `git --literal-pathspecs ARGS` with `paths` as its pathspec, on stdin.
@@ -541,45 +660,12 @@ impl Git {
             let meta = String::from_utf8_lossy(meta);
             let fields: Vec<&str> = meta.split(' ').collect();
             let (mode, id) = match fields.as_slice() {
-                [mode, "blob", id] => (*mode, *id),
+                [mode, "blob" | "commit", id] => (*mode, *id),
                 [mode, id, "0"] => (*mode, *id),
                 _ => continue,
             };
             found.insert(path.to_vec(), (mode.to_string(), id.to_string()));
         }
         Ok(found)
-    }
-
-    /// `(mode, id)` of the file at `path` as git would stage it, `None` when there is none.
-    fn disk_blob(&self, wt: &Utf8Path, path: &[u8]) -> anyhow::Result<Option<Entry>> {
-        use std::os::unix::fs::PermissionsExt as _;
-        let file = on_disk(wt, path);
-        let Ok(meta) = fs_err::symlink_metadata(&file) else {
-            return Ok(None);
-        };
-        let mode = if meta.file_type().is_symlink() {
-            // Its blob is the link's text (read, never followed), hashed as given.
-            let target = fs_err::read_link(&file)?;
-            let id = self.run_input(
-                wt,
-                &["hash-object", "--stdin"],
-                target.as_os_str().as_bytes(),
-            )?;
-            return Ok(Some(("120000".into(), id.trim().to_string())));
-        } else if meta.is_dir() {
-            return Ok(Some(("040000".into(), String::new())));
-        } else if meta.permissions().mode() & 0o111 != 0 {
-            "100755"
-        } else {
-            "100644"
-        };
-        let args = [
-            OsStr::new("hash-object"),
-            OsStr::new("--"),
-            OsStr::from_bytes(path),
-        ];
-        let id = self.run_os(wt, &args)?;
-        let id = String::from_utf8_lossy(&id).trim().to_string();
-        Ok(Some((mode.to_string(), id)))
     }
 }

@@ -49,7 +49,8 @@ pub struct Landing<'a> {
     pub scratch: &'a Utf8Path,
 }
 
-fn conflict(files: &str) -> anyhow::Error {
+/// A landing that does not merge cleanly, naming `files` (one a line).
+pub fn conflict(files: &str) -> anyhow::Error {
     let files: Vec<&str> = files.lines().filter(|l| !l.is_empty()).collect();
     UserError::runtime(format!(
         "the session does not merge cleanly: conflicts in {}",

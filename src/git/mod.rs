@@ -254,19 +254,6 @@ impl Git {
         Ok(out.stdout)
     }
 
-    /// Runs git with arguments that may not be UTF-8 (paths as git stores them); returns
-    /// stdout as bytes.
-    pub fn run_os(&self, cwd: &Utf8Path, args: &[&OsStr]) -> anyhow::Result<Vec<u8>> {
-        let out = self.output(self.command(cwd), args)?;
-        let shown: Vec<String> = args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
-        check(&shown, &out)?;
-        Ok(out.stdout)
-    }
-
     /// Runs git with `input` on its stdin.
     pub fn run_input(
         &self,

@@ -24,8 +24,7 @@ pub fn kept_ref(id: &str) -> String {
 }
 
 /// The trees the landing `record` says was begun on `target_ref` could have been writing in
-/// `wt`: none when the record names no such landing, or the branch has moved since it began
-/// (the person committed since: whatever the killed landing wrote is theirs now).
+/// `wt`: none when the record names no such landing, or the branch was rewritten since.
 fn landing_trees(
     ctx: &Ctx,
     wt: &Utf8Path,
@@ -38,12 +37,23 @@ fn landing_trees(
     let Some(strategy) = Strategy::parse(&begun.strategy) else {
         return Ok(Vec::new());
     };
-    if ctx.git.run(wt, &["rev-parse", "HEAD"]).ok().as_deref() != Some(begun.old.as_str()) {
+    let Ok(head) = ctx.git.run(wt, &["rev-parse", "HEAD"]) else {
+        return Ok(Vec::new());
+    };
+    let moved = head != begun.old;
+    // Committed on since (a commit of some paths of theirs): what is left of the landing is
+    // what it makes on the branch as it is now. A branch rewritten since voids the note.
+    if moved
+        && ctx
+            .git
+            .run(wt, &["merge-base", "--is-ancestor", &begun.old, &head])
+            .is_err()
+    {
         return Ok(Vec::new());
     }
-    let (old, tip) = (begun.old.as_str(), begun.tip.as_str());
+    let (old, tip) = (head.as_str(), begun.tip.as_str());
     let mut trees = Vec::new();
-    if matches!(strategy, Strategy::Ff | Strategy::Rebase) {
+    if !moved && matches!(strategy, Strategy::Ff | Strategy::Rebase) {
         trees.extend(ctx.git.landing_tree(wt, old, tip, true)?);
     }
     // A rebase's tree is the tip's when the target did not move, else the merge's.
@@ -248,8 +258,8 @@ pub fn bring_back_kept(
         ))
         .into());
     };
-    let as_kept = ctx.git.holds_as(wt, &kept.commit, &paths)?;
-    let mut replaceable = ctx.git.holds_as(wt, "HEAD", &paths)?;
+    let as_kept = ctx.git.holds_as(wt, &kept.commit, &paths, true)?;
+    let mut replaceable = ctx.git.holds_as(wt, "HEAD", &paths, false)?;
     let trees = ctx
         .git
         .landing_tree(wt, &begun.old, &begun.tip, begun.strategy == "ff")?;
@@ -258,7 +268,7 @@ pub fn bring_back_kept(
         .map(|t| t.tree.as_str())
         .chain([begun.tip.as_str()])
     {
-        let landed = ctx.git.holds_as(wt, tree, &paths)?;
+        let landed = ctx.git.holds_as(wt, tree, &paths, false)?;
         let short = ctx.git.short_of(wt, tree, &paths)?;
         for (n, path) in paths.iter().enumerate() {
             replaceable[n] |= landed[n] || short.contains(path);
