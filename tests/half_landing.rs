@@ -862,3 +862,37 @@ fn a_half_landing_in_a_sparse_checkout_is_landed_whole() {
         assert!(!t.repo.join("far/x.txt").exists());
     });
 }
+
+/// Outside attacker (round 6): a session that adds a submodule (a gitlink, whose directory
+/// git makes empty): its path was taken for the person's directory, and following the hint
+/// left the submodule's deletion staged for the person's next commit.
+#[test]
+fn a_half_landing_that_adds_a_submodule_is_landed_whole() {
+    each_git(|t| {
+        let wt = t.add("s");
+        let head = t.git(&["rev-parse", "HEAD"]);
+        let link = format!("160000,{head},sub");
+        t.git_in(&wt, &["update-index", "--add", "--cacheinfo", &link]);
+        write_file(&wt.join("one.txt"), "one\n");
+        t.codex(&["session", "review", "s"]).assert().success();
+        t.codex(&["session", "review", "s", "--approve"])
+            .assert()
+            .success();
+        assert_eq!(
+            t.git(&["ls-tree", "codex/s", "sub"]),
+            format!("160000 commit {head}\tsub")
+        );
+        killed_before_landing(t, "merge");
+        let tip = t.git(&["rev-parse", "codex/s"]);
+        t.git(&["read-tree", "-m", "-u", "HEAD", &tip]);
+        assert!(t.repo.join("sub").is_dir());
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("2 file(s) of an earlier landing"), "{err}");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+        assert_eq!(
+            t.git(&["ls-tree", "main", "sub"]),
+            format!("160000 commit {head}\tsub")
+        );
+    });
+}
