@@ -896,3 +896,36 @@ fn a_half_landing_that_adds_a_submodule_is_landed_whole() {
         );
     });
 }
+
+/// Crash sweep (squash killed 80 ms in, alone): git was killed in the first file it wrote,
+/// leaving it cut short and nothing else: it is git's (written moments after the landing
+/// began) and is put back. The same file cut later is the person's, and stays.
+#[test]
+fn a_first_file_cut_short_is_the_landings_only_moments_after_it_began() {
+    each_git(|t| {
+        for later in [false, true] {
+            let t = &TestEnv::new(&t.git);
+            approved_two_files(t);
+            killed_before_landing(t, "squash");
+            write_file(&t.repo.join("one.txt"), "on");
+            if later {
+                let then = std::time::SystemTime::now() + std::time::Duration::from_secs(30);
+                std::fs::File::options()
+                    .write(true)
+                    .open(t.repo.join("one.txt"))
+                    .and_then(|f| f.set_modified(then))
+                    .expect("set mtime");
+            }
+            let args = ["session", "merge", "s", "--strategy", "squash"];
+            let (code, _, err) = run(t.codex(&args));
+            assert_eq!(code, 0, "{err}");
+            assert_eq!(t.git(&["show", "main:one.txt"]), "one");
+            let left = if later { " M one.txt" } else { "" };
+            assert_eq!(
+                t.git(&["status", "--porcelain"]),
+                left,
+                "later: {later}: {err}"
+            );
+        }
+    });
+}

@@ -129,7 +129,8 @@ impl Git {
     /// keeps it out) and the index
     /// HEAD's or `tree`'s. A file cut short of `tree`'s version is git's own last write only
     /// when it is the one such file and was written with the landing's others (within a
-    /// second of the newest): otherwise the person's as much as git's, and so theirs. An
+    /// second of the newest), or, the first, within seconds of `started`: otherwise the
+    /// person's as much as git's, and so theirs. An
     /// untracked file `tree` lacks is the person's and not listed at all (no landing touches
     /// it).
     pub fn sort_half_landed(
@@ -137,6 +138,7 @@ impl Git {
         wt: &Utf8Path,
         landing: &LandingTree,
         changed: &[(RawPath, bool)],
+        started: Option<std::time::SystemTime>,
     ) -> anyhow::Result<Sorted> {
         let paths: HashSet<&[u8]> = changed.iter().map(|(p, _)| p.as_slice()).collect();
         let wanted = self.blobs(wt, &["ls-tree", "-r", "-z", &landing.tree], &paths)?;
@@ -178,12 +180,18 @@ impl Git {
             .into_iter()
             .chain(newest(&sorted.half.added))
             .max();
-        let with_the_others = match (cut.as_slice(), written) {
-            ([one], Some(last)) => newest(std::slice::from_ref(one)).is_some_and(|at| {
-                let gap = at
-                    .duration_since(last)
-                    .unwrap_or_else(|early| early.duration());
-                gap <= std::time::Duration::from_secs(1)
+        // Beside the landing's newest file, or, the first it wrote, moments after it began.
+        let near = |at: std::time::SystemTime, mark: std::time::SystemTime, secs: u64| {
+            let gap = at
+                .duration_since(mark)
+                .unwrap_or_else(|early| early.duration());
+            gap <= std::time::Duration::from_secs(secs)
+        };
+        let with_the_others = match cut.as_slice() {
+            [one] => newest(std::slice::from_ref(one)).is_some_and(|at| match (written, started) {
+                (Some(last), _) => near(at, last, 1),
+                (None, Some(began)) => at >= began && near(at, began, 5),
+                (None, None) => false,
             }),
             _ => false,
         };

@@ -60,6 +60,9 @@ pub struct Landing {
     pub tip: String,
     /// `merge`, `squash`, `rebase` or `ff`.
     pub strategy: String,
+    /// When git was about to land it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Timestamp>,
     /// The person's changes in the checkout, kept aside while the landing is finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept: Option<Kept>,

@@ -82,7 +82,13 @@ pub fn sorted(
     }
     let mut best: Option<Sorted> = None;
     for tree in &trees {
-        let sorted = ctx.git.sort_half_landed(wt, tree, &changed)?;
+        let started = record
+            .landing
+            .as_ref()
+            .and_then(|l| l.started)
+            .and_then(|at| u64::try_from(at.as_millisecond()).ok())
+            .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
+        let sorted = ctx.git.sort_half_landed(wt, tree, &changed, started)?;
         if best
             .as_ref()
             .is_none_or(|b| sorted.half.paths() > b.half.paths())

@@ -202,6 +202,7 @@ fn land(
             old: old_hex.clone(),
             tip: tip_hex.clone(),
             strategy: strategy.as_str().to_string(),
+            started: Some(jiff::Timestamp::now()),
             kept: kept.clone(),
         });
         ctx.state.write_record(&begun)?;
