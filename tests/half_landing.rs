@@ -929,3 +929,32 @@ fn a_first_file_cut_short_is_the_landings_only_moments_after_it_began() {
         }
     });
 }
+
+/// Crash sweep (squash killed 120 ms in, with its group): git was killed while it wrote
+/// SQUASH_MSG, which then named no commit, and the squash it had staged was refused as the
+/// person's for good. The record says this squash began here, and the index is exactly it.
+#[test]
+fn a_squash_killed_while_it_wrote_its_message_is_landed_by_the_next_merge() {
+    each_git(|t| {
+        approved_two_files(t);
+        let command: Vec<String> = ["session", "merge", "s", "--strategy", "squash"]
+            .map(String::from)
+            .to_vec();
+        let plan = Plan::Matching {
+            args: "commit -q -m",
+            after: false,
+            group: false,
+        };
+        assert!(run_crashed(t, &command, plan, None).killed);
+        write_file(
+            &t.repo.join(".git/SQUASH_MSG"),
+            "Squashed commit of the following:\n\nco",
+        );
+        let args = ["session", "merge", "s", "--strategy", "squash"];
+        let (code, _, err) = run(t.codex(&args));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(t.git(&["show", "main:one.txt"]), "one");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+        assert!(!t.repo.join(".git/SQUASH_MSG").exists());
+    });
+}

@@ -146,7 +146,7 @@ impl Git {
 
     /// Whether the index of `wt` is exactly HEAD merged with `other`, cleanly. Only the
     /// merged tree's objects are written (unreachable, as git's own merges leave them).
-    fn index_is_merge_of(&self, wt: &Utf8Path, other: &str) -> anyhow::Result<bool> {
+    pub fn index_is_merge_of(&self, wt: &Utf8Path, other: &str) -> anyhow::Result<bool> {
         let Ok(merged) = self.run(wt, &["merge-tree", "--write-tree", "HEAD", other]) else {
             return Ok(false);
         };

@@ -289,6 +289,17 @@ fn drop_own_stopped(
             only_the_squash: true,
             ..
         } if *head == tip => Some(&["reset", "-q", "--merge"][..]),
+        // Killed while git wrote SQUASH_MSG: it names no commit, but the record says this
+        // squash began here and the index is exactly it.
+        Unfinished::Squash {
+            head, conflicts, ..
+        } if head.is_empty()
+            && conflicts.is_empty()
+            && begun
+            && ctx.git.index_is_merge_of(wt, &tip)? =>
+        {
+            Some(&["reset", "-q", "--merge"][..])
+        }
         _ => None,
     }
     // With changes of the person's unstaged there (which `--merge` and `--abort` refuse to
