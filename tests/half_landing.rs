@@ -958,3 +958,88 @@ fn a_squash_killed_while_it_wrote_its_message_is_landed_by_the_next_merge() {
         assert!(!t.repo.join(".git/SQUASH_MSG").exists());
     });
 }
+
+/// Outside attacker (round 7): a landing that makes a file a directory (`a` -> `a/b`), or a
+/// directory a file (`d/x` -> `d`), killed halfway: the first was refused for good as the
+/// person's directory, the second failed once on `git rm` taking `d` for a directory.
+#[test]
+fn a_half_landing_that_turns_a_file_into_a_directory_or_back_is_landed_whole() {
+    each_git(|t| {
+        for file_to_dir in [true, false] {
+            let t = &TestEnv::new(&t.git);
+            if file_to_dir {
+                write_file(&t.repo.join("a"), "a\n");
+            } else {
+                write_file(&t.repo.join("d/x"), "x\n");
+            }
+            t.git(&["add", "."]);
+            t.git(&["commit", "-q", "-m", "base"]);
+            let wt = t.add("s");
+            if file_to_dir {
+                std::fs::remove_file(wt.join("a")).expect("rm");
+                write_file(&wt.join("a/b"), "inner\n");
+            } else {
+                std::fs::remove_dir_all(wt.join("d")).expect("rm");
+                write_file(&wt.join("d"), "file\n");
+            }
+            t.codex(&["session", "review", "s"]).assert().success();
+            t.codex(&["session", "review", "s", "--approve"])
+                .assert()
+                .success();
+            killed_before_landing(t, "merge");
+            // What git wrote before it was killed: the new shape, the index not yet.
+            if file_to_dir {
+                std::fs::remove_file(t.repo.join("a")).expect("rm");
+                write_file(&t.repo.join("a/b"), "inner\n");
+            } else {
+                std::fs::remove_dir_all(t.repo.join("d")).expect("rm");
+                write_file(&t.repo.join("d"), "file\n");
+            }
+            let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+            assert_eq!(code, 0, "file to dir: {file_to_dir}: {err}");
+            assert!(err.contains("killed halfway"), "{err}");
+            assert_eq!(t.git(&["status", "--porcelain"]), "");
+            if file_to_dir {
+                assert_eq!(t.git(&["show", "main:a/b"]), "inner");
+            } else {
+                assert_eq!(t.git(&["show", "main:d"]), "file");
+            }
+        }
+    });
+}
+
+/// Outside attacker (round 7): a landing overwrote an untracked file of the person's that
+/// git ignores (git takes those for expendable), with or without a kill. It is refused now,
+/// naming the file, which stays as it was.
+#[test]
+fn a_landing_never_overwrites_an_ignored_file_of_the_persons() {
+    each_git(|t| {
+        write_file(&t.repo.join(".gitignore"), "*.local\n");
+        t.git(&["add", ".gitignore"]);
+        t.git(&["commit", "-q", "-m", "ignore"]);
+        let wt = t.add("s");
+        write_file(&wt.join("cfg.local"), "the session's\n");
+        t.git_in(&wt, &["add", "-f", "cfg.local"]);
+        t.codex(&["session", "review", "s"]).assert().success();
+        t.codex(&["session", "review", "s", "--approve"])
+            .assert()
+            .success();
+        write_file(&t.repo.join("cfg.local"), "the person's secret\n");
+        let main = t.git(&["rev-parse", "main"]);
+        for strategy in ["merge", "squash", "rebase", "ff"] {
+            let args = ["session", "merge", "s", "--strategy", strategy];
+            let (code, _, err) = run(t.codex(&args));
+            assert_eq!(code, 3, "{strategy}: {err}");
+            assert!(err.contains("cfg.local"), "{err}");
+            assert_eq!(
+                std::fs::read_to_string(t.repo.join("cfg.local")).expect("cfg"),
+                "the person's secret\n"
+            );
+            assert_eq!(t.git(&["rev-parse", "main"]), main);
+        }
+        std::fs::rename(t.repo.join("cfg.local"), t.root().join("cfg.local")).expect("mv");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(t.git(&["show", "main:cfg.local"]), "the session's");
+    });
+}

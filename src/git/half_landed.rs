@@ -155,7 +155,10 @@ impl Git {
             }
             let staged = index.get(path);
             let content = contents.get(path).map(Vec::as_slice);
-            let written = self.disk_holds(wt, path, want, content, sparse.contains(path))?;
+            let written = self.disk_holds(wt, path, want, content, sparse.contains(path))?
+                || (want.is_none()
+                    && fs_err::symlink_metadata(on_disk(wt, path)).is_ok_and(|m| m.is_dir())
+                    && self.is_tree_in(wt, &landing.tree, path)?);
             let ours = staged == want || staged == head.get(path);
             if written && ours {
                 sorted.half.push(path.clone(), head.contains_key(path));
@@ -244,7 +247,8 @@ impl Git {
     }
 
     /// Puts the paths of a half landing back as HEAD has them. Those sparse checkout keeps
-    /// out of the worktree are put back in the index alone, kept out still.
+    /// out of the worktree are put back in the index alone, kept out still. A path that is a
+    /// directory of the landing's is HEAD's file again once the landing's files under it go.
     pub fn undo_half_landed(&self, wt: &Utf8Path, half: &HalfLanded) -> anyhow::Result<()> {
         let all: HashSet<&[u8]> = half
             .in_head
@@ -260,18 +264,27 @@ impl Git {
             .partition(|p| sparse.contains(p));
         let (gone, added): (Vec<RawPath>, Vec<RawPath>) =
             half.added.iter().cloned().partition(|p| sparse.contains(p));
-        self.with_paths(wt, &["checkout", "-q", "HEAD"], &in_head)?;
-        self.with_paths(
-            wt,
-            &["rm", "-q", "--cached", "-f", "--ignore-unmatch"],
-            &added,
-        )?;
+        // What the landing added goes first, from the index by exact name (a pathspec `d`
+        // would take `d/x` too) and from the disk with the directories it leaves empty, so
+        // that HEAD's file can come back where the landing had made a directory.
+        if !added.is_empty() {
+            let args = ["update-index", "-z", "--force-remove", "--stdin"];
+            self.run_input(wt, &args, nul_joined(&added))?;
+        }
         for path in &added {
             let file = on_disk(wt, path);
             if fs_err::symlink_metadata(&file).is_ok_and(|m| !m.is_dir()) {
                 fs_err::remove_file(&file)?;
             }
+            let mut dir = file.parent();
+            while let Some(d) = dir.filter(|d| *d != wt.as_std_path()) {
+                if std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
         }
+        self.with_paths(wt, &["checkout", "-q", "HEAD"], &in_head)?;
         if !kept_out.is_empty() {
             let wanted: HashSet<&[u8]> = kept_out.iter().map(Vec::as_slice).collect();
             let head = self.blobs(wt, &["ls-tree", "-r", "-z", "HEAD"], &wanted)?;
@@ -618,6 +631,71 @@ impl Git {
             rest = rest.get(size + 1..).unwrap_or_default();
         }
         Ok(found)
+    }
+
+    /// Files of the person's in `wt` that a landing of `tree` on `old` would overwrite without
+    /// a word: git takes ignored files for expendable. Each path the landing adds that is a
+    /// file on disk already (a tracked or plain untracked one would have stopped git), and each
+    /// leading directory of one that is a file HEAD lacks.
+    pub fn ignored_in_the_way(
+        &self,
+        wt: &Utf8Path,
+        old: &str,
+        tree: &str,
+    ) -> anyhow::Result<Vec<RawPath>> {
+        let args = [
+            "diff-tree",
+            "-r",
+            "-z",
+            "--name-only",
+            "--diff-filter=A",
+            old,
+            tree,
+        ];
+        let added = self.run_bytes(wt, &args)?;
+        let mut found = Vec::new();
+        for path in added.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+            if fs_err::symlink_metadata(on_disk(wt, path)).is_ok_and(|m| !m.is_dir()) {
+                found.push(path.to_vec());
+                continue;
+            }
+            for (n, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+                let lead = &path[..n];
+                let is_file =
+                    fs_err::symlink_metadata(on_disk(wt, lead)).is_ok_and(|m| !m.is_dir());
+                if is_file && !self.is_in(wt, "HEAD", lead)? {
+                    found.push(lead.to_vec());
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether `rev` has anything at `path`.
+    fn is_in(&self, wt: &Utf8Path, rev: &str, path: &[u8]) -> anyhow::Result<bool> {
+        Ok(self.kind_in(wt, rev, path)?.is_some())
+    }
+
+    /// The kind of object `rev` has at `path` (`blob`, `tree`, `commit`), if any.
+    fn kind_in(&self, wt: &Utf8Path, rev: &str, path: &[u8]) -> anyhow::Result<Option<String>> {
+        if path.contains(&b'\n') {
+            return Ok(None);
+        }
+        let mut input = format!("{rev}:").into_bytes();
+        input.extend_from_slice(path);
+        input.push(b'\n');
+        let out = self.run_input(wt, &["cat-file", "--batch-check"], input)?;
+        Ok(out
+            .split(' ')
+            .nth(1)
+            .filter(|kind| !kind.trim().is_empty() && !out.ends_with(" missing"))
+            .map(|kind| kind.trim().to_string()))
+    }
+
+    /// Whether `tree` has a directory at `path` (a file the landing made a directory).
+    fn is_tree_in(&self, wt: &Utf8Path, tree: &str, path: &[u8]) -> anyhow::Result<bool> {
+        Ok(self.kind_in(wt, tree, path)?.as_deref() == Some("tree"))
     }
 
     /// Paths among `paths` that sparse checkout keeps out of `wt` (skip-worktree).

@@ -85,6 +85,35 @@ impl Git {
         Ok(None)
     }
 
+    /// Refuses a landing in `wt` that would overwrite untracked files of the person's: git
+    /// refuses for most, but takes ignored ones for expendable and replaces them without a
+    /// word.
+    fn spare_untracked(
+        &self,
+        wt: &Utf8Path,
+        landing: &Landing<'_>,
+        strategy: Strategy,
+    ) -> anyhow::Result<()> {
+        let ff = strategy == Strategy::Ff;
+        let Some(tree) = self.landing_tree(wt, landing.old, landing.tip, ff)? else {
+            return Ok(());
+        };
+        let blocked = self.ignored_in_the_way(wt, landing.old, &tree.tree)?;
+        if blocked.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = blocked
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        Err(UserError::refused(format!(
+            "the landing would overwrite untracked file(s) of yours in {wt} (git takes ignored ones for expendable): {}",
+            names.join(", ")
+        ))
+        .hint("move them out of the way (or commit them), then run the merge again")
+        .into())
+    }
+
     /// Lands `tip` on the target in `worktree` (which has it checked out), or without a
     /// checkout when `worktree` is `None`. Returns the target's new commit.
     pub fn land(
@@ -111,6 +140,7 @@ impl Git {
                 .hint("commit or stash them first; the merge would mix them with the session's")
                 .into());
             }
+            self.spare_untracked(wt, landing, strategy)?;
         }
         if strategy == Strategy::Ff {
             self.require_fast_forward(landing)?;
