@@ -1043,3 +1043,26 @@ fn a_landing_never_overwrites_an_ignored_file_of_the_persons() {
         assert_eq!(t.git(&["show", "main:cfg.local"]), "the session's");
     });
 }
+
+/// Outside attacker (round 7): with `core.autocrlf=true` every file a killed landing wrote
+/// (with CRLF line ends, as git writes them there) was taken for the person's: git's
+/// `cat-file --batch --filters` tells the unfiltered size of the filtered bytes, so the
+/// bytes git writes were read wrong. They are read file by file through the filters now.
+#[test]
+fn a_half_landing_under_autocrlf_is_recognised_as_the_landings() {
+    each_git(|t| {
+        t.git(&["config", "core.autocrlf", "true"]);
+        approved_two_files(t);
+        killed_before_landing(t, "merge");
+        std::fs::write(t.repo.join("one.txt"), "one\r\n").expect("write");
+        std::fs::write(t.repo.join("README.md"), "changed by the session\r\n").expect("write");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains("held 2 file(s) of an earlier landing"),
+            "{err}"
+        );
+        assert!(!err.contains("kept"), "{err}");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+    });
+}

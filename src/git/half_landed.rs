@@ -578,7 +578,10 @@ impl Git {
     }
 
     /// The bytes of each regular-file blob in `entries`: as git writes it to `wt` (through
-    /// the checkout's filters and line ends) with `smudged`, else as stored. One git for all.
+    /// the checkout's filters and line ends) with `smudged`, else as stored. The stored bytes
+    /// come from one `cat-file --batch`; a blob at a path a filter or a line-end rule may
+    /// apply to is put through the filters alone (`--batch --filters` tells the unfiltered
+    /// size of the filtered bytes).
     fn contents(
         &self,
         wt: &Utf8Path,
@@ -587,7 +590,7 @@ impl Git {
     ) -> anyhow::Result<HashMap<RawPath, Vec<u8>>> {
         let files: Vec<(&RawPath, &str)> = entries
             .iter()
-            .filter(|(p, (mode, _))| mode.starts_with("100") && !p.contains(&b'\n'))
+            .filter(|(_, (mode, _))| mode.starts_with("100"))
             .map(|(p, (_, id))| (p, id.as_str()))
             .collect();
         let mut found = HashMap::new();
@@ -595,22 +598,13 @@ impl Git {
             return Ok(found);
         }
         let mut input = Vec::new();
-        for (path, id) in &files {
+        for (_, id) in &files {
             input.extend_from_slice(id.as_bytes());
-            if smudged {
-                input.push(b' ');
-                input.extend_from_slice(path);
-            }
             input.push(b'\n');
         }
-        let args: &[&str] = if smudged {
-            &["cat-file", "--batch", "--filters"]
-        } else {
-            &["cat-file", "--batch"]
-        };
-        let out = self.bytes_with_index(wt, None, args, Some(&input))?;
+        let out = self.bytes_with_index(wt, None, &["cat-file", "--batch"], Some(&input))?;
         let mut rest = out.as_slice();
-        for (path, _) in files {
+        for (path, _) in &files {
             let Some(end) = rest.iter().position(|b| *b == b'\n') else {
                 break;
             };
@@ -627,8 +621,30 @@ impl Git {
             if rest.len() < size {
                 break;
             }
-            found.insert(path.clone(), rest[..size].to_vec());
+            found.insert((*path).clone(), rest[..size].to_vec());
             rest = rest.get(size + 1..).unwrap_or_default();
+        }
+        if !smudged {
+            return Ok(found);
+        }
+        let paths: Vec<RawPath> = files.iter().map(|(p, _)| (*p).clone()).collect();
+        let filtered = self.may_filter(wt, &paths)?;
+        for (path, id) in files {
+            if !filtered.contains(path) {
+                continue;
+            }
+            let mut with_path = std::ffi::OsString::from("--path=");
+            with_path.push(OsStr::from_bytes(path));
+            let args = [
+                OsStr::new("cat-file"),
+                OsStr::new("--filters"),
+                with_path.as_os_str(),
+                OsStr::new(id),
+            ];
+            let out = self.output(self.command(wt), &args)?;
+            if out.status.success() {
+                found.insert(path.clone(), out.stdout);
+            }
         }
         Ok(found)
     }
@@ -696,6 +712,39 @@ impl Git {
     /// Whether `tree` has a directory at `path` (a file the landing made a directory).
     fn is_tree_in(&self, wt: &Utf8Path, tree: &str, path: &[u8]) -> anyhow::Result<bool> {
         Ok(self.kind_in(wt, tree, path)?.as_deref() == Some("tree"))
+    }
+
+    /// Paths among `paths` whose checkout git may change from the blob's bytes: all with
+    /// `core.autocrlf` on, else those with a `text`, `eol`, `crlf`, `filter`, `ident` or
+    /// `working-tree-encoding` attribute set either way.
+    fn may_filter(&self, wt: &Utf8Path, paths: &[RawPath]) -> anyhow::Result<HashSet<RawPath>> {
+        let autocrlf = self
+            .run(wt, &["config", "--get", "core.autocrlf"])
+            .unwrap_or_default();
+        if matches!(
+            autocrlf.trim().to_ascii_lowercase().as_str(),
+            "true" | "input" | "yes" | "on" | "1"
+        ) {
+            return Ok(paths.iter().cloned().collect());
+        }
+        let args = [
+            "check-attr",
+            "-z",
+            "--stdin",
+            "text",
+            "eol",
+            "crlf",
+            "filter",
+            "ident",
+            "working-tree-encoding",
+        ];
+        let out = self.bytes_with_index(wt, None, &args, Some(&nul_joined(paths)))?;
+        let fields: Vec<&[u8]> = out.split(|b| *b == 0).collect();
+        Ok(fields
+            .chunks(3)
+            .filter(|f| f.len() == 3 && f[2] != b"unspecified")
+            .map(|f| f[0].to_vec())
+            .collect())
     }
 
     /// Paths among `paths` that sparse checkout keeps out of `wt` (skip-worktree).
