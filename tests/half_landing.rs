@@ -42,8 +42,8 @@ fn killed_before_landing(t: &TestEnv, strategy: &str) {
     let out = run_crashed(t, &command, plan, None);
     assert!(
         out.killed,
-        "{strategy}: never reached '{args}': {}",
-        out.calls_log
+        "{strategy}: never reached '{args}': {}{}",
+        out.stderr, out.calls_log
     );
 }
 
@@ -59,10 +59,9 @@ fn approved_two_files(t: &TestEnv) {
 }
 
 /// A landing killed in the main worktree after git wrote the landed files (all of them, index
-/// included, or some on disk only, the last cut short) but before it moved the branch: the
-/// next merge puts them back and lands whole, every strategy. A file unlinked and not yet
-/// written is not proven the landing's (the person may have deleted it): it is kept as the
-/// person's and written back as it was.
+/// included, or some on disk only, the last cut short, or one unlinked and not yet written)
+/// but before it moved the branch: the next merge puts them back and lands whole, every
+/// strategy.
 #[test]
 fn a_landing_killed_after_it_wrote_the_checkout_is_landed_whole_by_the_next_merge() {
     each_git(|t| {
@@ -71,7 +70,7 @@ fn a_landing_killed_after_it_wrote_the_checkout_is_landed_whole_by_the_next_merg
             approved_two_files(t);
             killed_before_landing(t, strategy);
             let tip = t.git(&["rev-parse", "codex/s"]);
-            let mut left = "?? mine.txt".to_string();
+            let left = "?? mine.txt";
             if n == 0 {
                 // The index written, the branch not moved (HEAD.lock and the ref's lock left).
                 t.git(&["read-tree", "-m", "-u", "HEAD", &tip]);
@@ -83,11 +82,10 @@ fn a_landing_killed_after_it_wrote_the_checkout_is_landed_whole_by_the_next_merg
                 write_file(&t.repo.join("README.md"), "changed by the session\n");
                 write_file(&t.repo.join("one.txt"), "on");
             } else {
-                // Killed between unlinking a changed file and writing it again (or the
-                // person deleted it: nobody can tell).
+                // Killed between unlinking a changed file and writing it again (its directory
+                // was touched as the landing wrote: git's; a later deletion is the person's).
                 write_file(&t.repo.join("one.txt"), "one\n");
                 std::fs::remove_file(t.repo.join("README.md")).expect("unlink");
-                left = format!(" D README.md\n{left}");
             }
             write_file(&t.repo.join("mine.txt"), "the person's untracked file\n");
             let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", strategy]));
@@ -1063,6 +1061,35 @@ fn a_half_landing_under_autocrlf_is_recognised_as_the_landings() {
             "{err}"
         );
         assert!(!err.contains("kept"), "{err}");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+    });
+}
+
+/// Outside attacker (round 8): the person replaced a half-landed file with a directory of
+/// theirs; doctor's one command then failed. The directory is not kept aside (a directory
+/// may hold anything, a repository among it): the merge refuses, touching nothing, and doctor
+/// names the directory to move first. Then the merge lands and keeps the rest.
+#[test]
+fn a_directory_of_the_persons_where_the_landing_has_a_file_is_named_by_doctor() {
+    each_git(|t| {
+        approved_two_files(t);
+        killed_before_landing(t, "merge");
+        write_file(&t.repo.join("README.md"), "changed by the session\n");
+        write_file(&t.repo.join("one.txt/p"), "the person's\n");
+        let hint = common::doctor_check(t, "merges")["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            hint.starts_with("move one.txt (yours, where the landing adds a path)"),
+            "{hint}"
+        );
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 3, "{err}");
+        assert!(t.repo.join("one.txt/p").is_file());
+        std::fs::rename(t.repo.join("one.txt"), t.root().join("moved")).expect("mv");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s", "--into", "main"]));
+        assert_eq!(code, 0, "{err}");
         assert_eq!(t.git(&["status", "--porcelain"]), "");
     });
 }

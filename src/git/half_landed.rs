@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use camino::Utf8Path;
 
@@ -37,6 +37,11 @@ pub struct HalfLanded {
 impl HalfLanded {
     pub fn paths(&self) -> usize {
         self.in_head.len() + self.added.len()
+    }
+
+    /// Every path.
+    pub fn all(&self) -> Vec<RawPath> {
+        self.in_head.iter().chain(&self.added).cloned().collect()
     }
 
     fn push(&mut self, path: RawPath, in_head: bool) {
@@ -127,10 +132,11 @@ impl Git {
     /// exactly the bytes git writes for `tree`'s version (through the checkout's filters; gone
     /// where `tree` has none; a submodule's directory; not there at all where sparse checkout
     /// keeps it out) and the index
-    /// HEAD's or `tree`'s. A file cut short of `tree`'s version is git's own last write only
-    /// when it is the one such file and was written with the landing's others (within a
-    /// second of the newest), or, the first, within seconds of `started`: otherwise the
-    /// person's as much as git's, and so theirs. An
+    /// HEAD's or `tree`'s. A file cut short of `tree`'s version, or gone where the landing
+    /// changes it, is git's own write (or unlink) only when that file (or its directory) was
+    /// last touched while the landing wrote: within a second of its newest file, or, none
+    /// written yet, within seconds of `started`. Otherwise it is the person's as much as
+    /// git's, and so theirs. An
     /// untracked file `tree` lacks is the person's and not listed at all (no landing touches
     /// it).
     pub fn sort_half_landed(
@@ -160,10 +166,18 @@ impl Git {
                     && fs_err::symlink_metadata(on_disk(wt, path)).is_ok_and(|m| m.is_dir())
                     && self.is_tree_in(wt, &landing.tree, path)?);
             let ours = staged == want || staged == head.get(path);
+            let gone = fs_err::symlink_metadata(on_disk(wt, path)).is_err();
             if written && ours {
                 sorted.half.push(path.clone(), head.contains_key(path));
             } else if ours && want != head.get(path) && cut_short(wt, path, content) {
-                cut.push(path.clone());
+                cut.push((path.clone(), on_disk(wt, path)));
+            } else if ours && want.is_some() && want != head.get(path) && gone {
+                // git unlinks a file it rewrites (all of them first, checking out in
+                // parallel): when, its directory's time tells.
+                let dir = on_disk(wt, path)
+                    .parent()
+                    .map_or_else(|| wt.as_std_path().to_path_buf(), Path::to_path_buf);
+                cut.push((path.clone(), dir));
             } else {
                 sorted.others.push(path.clone());
             }
@@ -183,23 +197,24 @@ impl Git {
             .into_iter()
             .chain(newest(&sorted.half.added))
             .max();
-        // Beside the landing's newest file, or, the first it wrote, moments after it began.
-        let near = |at: std::time::SystemTime, mark: std::time::SystemTime, secs: u64| {
-            let gap = at
-                .duration_since(mark)
-                .unwrap_or_else(|early| early.duration());
-            gap <= std::time::Duration::from_secs(secs)
-        };
-        let with_the_others = match cut.as_slice() {
-            [one] => newest(std::slice::from_ref(one)).is_some_and(|at| match (written, started) {
-                (Some(last), _) => near(at, last, 1),
-                (None, Some(began)) => at >= began && near(at, began, 5),
+        // Touched while the landing wrote: no later than a second after its newest file (or,
+        // none written yet, five after it began), and not before it began.
+        let second = std::time::Duration::from_secs(1);
+        let while_landing = |at: std::time::SystemTime| {
+            let not_before = started.is_none_or(|began| at + second >= began);
+            let not_after = match (written, started) {
+                (Some(last), _) => at <= last + second,
+                (None, Some(began)) => at <= began + 5 * second,
                 (None, None) => false,
-            }),
-            _ => false,
+            };
+            not_before && not_after
         };
-        for path in cut {
-            if with_the_others {
+        for (path, witness) in cut {
+            let by_git = fs_err::symlink_metadata(&witness)
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .is_some_and(while_landing);
+            if by_git {
                 sorted.half.push(path.clone(), head.contains_key(&path));
             } else {
                 sorted.others.push(path);
@@ -649,9 +664,9 @@ impl Git {
         Ok(found)
     }
 
-    /// Files of the person's in `wt` that a landing of `tree` on `old` would overwrite without
-    /// a word: git takes ignored files for expendable. Each path the landing adds that is a
-    /// file on disk already (a tracked or plain untracked one would have stopped git), and each
+    /// What of the person's in `wt` a landing of `tree` on `old` would overwrite or stop on:
+    /// each path the landing adds that is there already (git takes ignored files for
+    /// expendable and replaces them without a word; a directory stops it halfway), and each
     /// leading directory of one that is a file HEAD lacks.
     pub fn ignored_in_the_way(
         &self,
@@ -659,20 +674,23 @@ impl Git {
         old: &str,
         tree: &str,
     ) -> anyhow::Result<Vec<RawPath>> {
-        let args = [
-            "diff-tree",
-            "-r",
-            "-z",
-            "--name-only",
-            "--diff-filter=A",
-            old,
-            tree,
-        ];
-        let added = self.run_bytes(wt, &args)?;
+        let args = ["diff-tree", "-r", "-z", "--diff-filter=A", old, tree];
+        let listing = self.run_bytes(wt, &args)?;
+        // `:<old mode> <new mode> <old id> <new id> A\0<path>\0`
+        let fields: Vec<&[u8]> = listing.split(|b| *b == 0).collect();
         let mut found = Vec::new();
-        for path in added.split(|b| *b == 0).filter(|p| !p.is_empty()) {
-            if fs_err::symlink_metadata(on_disk(wt, path)).is_ok_and(|m| !m.is_dir()) {
-                found.push(path.to_vec());
+        for pair in fields
+            .chunks(2)
+            .filter(|p| p.len() == 2 && !p[1].is_empty())
+        {
+            let (meta, path) = (pair[0], pair[1]);
+            let submodule = meta.split(|b| *b == b' ').nth(1) == Some(b"160000".as_slice());
+            // A directory where the landing puts a submodule is the submodule's own, and one
+            // HEAD has (the landing makes a file of it) git's to replace.
+            if let Ok(meta) = fs_err::symlink_metadata(on_disk(wt, path)) {
+                if !meta.is_dir() || !(submodule || self.is_in(wt, "HEAD", path)?) {
+                    found.push(path.to_vec());
+                }
                 continue;
             }
             for (n, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {

@@ -447,6 +447,26 @@ pub fn describe(ctx: &Ctx, record: &SessionRecord) -> anyhow::Result<Option<(Str
             some_of(&found.others)
         ));
         how.push_str(", keeping those as they are");
+        // A directory of the person's where the landing has a file is not kept aside.
+        if let Some(dir) = ctx.git.any_dir(&wt, &found.others) {
+            how = format!(
+                "move {} (a directory of yours where the landing has a file) out of the worktree, then {again}",
+                shell_word(&dir)
+            );
+        }
+    }
+    // What stands where the landing adds a path (once its own files are put back) stops it.
+    let trees = landing_trees(ctx, &wt, record, target)?;
+    if let (Some(tree), Ok(head)) = (trees.last(), ctx.git.run(&wt, &["rev-parse", "HEAD"])) {
+        let mut blocked = ctx.git.ignored_in_the_way(&wt, &head, &tree.tree)?;
+        let half: std::collections::HashSet<RawPath> = found.half.all().into_iter().collect();
+        blocked.retain(|p| !half.contains(p) && !found.others.contains(p));
+        if let Some(first) = blocked.first() {
+            how = format!(
+                "move {} (yours, where the landing adds a path) out of the worktree, then {again}",
+                shell_word(&shown(first))
+            );
+        }
     }
     Ok(Some((what, how)))
 }
