@@ -13,14 +13,16 @@ use std::path::Path;
 use common::{TestEnv, each_git, run, write_file};
 use crash::{Plan, run_crashed};
 
-/// Sets the modification time of `file` a minute back: git wrote it then.
-fn a_minute_ago(file: &Path) {
-    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    std::fs::File::options()
-        .write(true)
-        .open(file)
-        .and_then(|f| f.set_modified(then))
-        .expect("set mtime");
+/// Sets the modification time of `path` (a file or a directory) `secs` ahead: the person
+/// touched it then, well after git was killed.
+fn touched_later(path: &Path, secs: u64) {
+    let then = std::time::SystemTime::now() + std::time::Duration::from_secs(secs);
+    let file = if path.is_dir() {
+        std::fs::File::open(path)
+    } else {
+        std::fs::File::options().write(true).open(path)
+    };
+    file.and_then(|f| f.set_modified(then)).expect("set mtime");
 }
 
 /// Runs `session merge s --strategy STRATEGY` and kills git-codex just before the git call
@@ -289,17 +291,20 @@ fn the_persons_changes_among_a_half_landing_are_kept_as_they_are() {
             .assert()
             .success();
         killed_before_landing(t, "merge");
-        // git wrote two files, then died; the person works on a minute later.
+        // git wrote two files, then died; the person works on a minute later (and, later
+        // still, saves one of git's files again, same bytes).
         write_file(&t.repo.join("one.txt"), "one\n");
         write_file(&t.repo.join("README.md"), "changed by the session\n");
-        a_minute_ago(&t.repo.join("one.txt"));
-        a_minute_ago(&t.repo.join("README.md"));
         let edited = lines("TWO").replace("three", "three, said the person");
         write_file(&t.repo.join("notes.txt"), &edited);
         write_file(&t.repo.join("keep.txt"), "keep 1\nkeep 2\n");
         std::fs::remove_file(t.repo.join("gone.txt")).expect("rm");
         write_file(&t.repo.join("todo.txt"), "TODO: one\n");
         write_file(&t.repo.join("mine.txt"), "the person's untracked file\n");
+        for path in ["notes.txt", "keep.txt", "todo.txt", "mine.txt", "."] {
+            touched_later(&t.repo.join(path), 60);
+        }
+        touched_later(&t.repo.join("README.md"), 120);
         let main = t.git(&["rev-parse", "main"]);
 
         let merges = common::doctor_check(t, "merges");

@@ -182,24 +182,33 @@ impl Git {
                 sorted.others.push(path.clone());
             }
         }
-        let newest = |paths: &[RawPath]| {
-            paths
-                .iter()
-                .filter_map(|p| {
-                    fs_err::symlink_metadata(on_disk(wt, p))
-                        .ok()?
-                        .modified()
-                        .ok()
-                })
-                .max()
-        };
-        let written = newest(&sorted.half.in_head)
-            .into_iter()
-            .chain(newest(&sorted.half.added))
-            .max();
-        // Touched while the landing wrote: no later than a second after its newest file (or,
-        // none written yet, five after it began), and not before it began.
+        // When git's writes ended: the landing's files written one after another from its
+        // start, none more than a second after the one before (a file the person saved again
+        // later, same bytes, is no write of git's).
         let second = std::time::Duration::from_secs(1);
+        let mut times: Vec<std::time::SystemTime> = sorted
+            .half
+            .in_head
+            .iter()
+            .chain(&sorted.half.added)
+            .filter_map(|p| {
+                fs_err::symlink_metadata(on_disk(wt, p))
+                    .ok()?
+                    .modified()
+                    .ok()
+            })
+            .filter(|at| started.is_none_or(|began| *at + second >= began))
+            .collect();
+        times.sort();
+        let mut written: Option<std::time::SystemTime> = None;
+        for at in times {
+            match written {
+                Some(last) if at > last + second => break,
+                _ => written = Some(at),
+            }
+        }
+        // Touched while the landing wrote: no later than a second after its last write (or,
+        // none written yet, five after it began), and not before it began.
         let while_landing = |at: std::time::SystemTime| {
             let not_before = started.is_none_or(|began| at + second >= began);
             let not_after = match (written, started) {
