@@ -1098,3 +1098,29 @@ fn a_directory_of_the_persons_where_the_landing_has_a_file_is_named_by_doctor() 
         assert_eq!(t.git(&["status", "--porcelain"]), "");
     });
 }
+
+/// Outside attacker (round 9): git killed while it wrote a big file, more than a second after
+/// its previous one: the file cut short was taken for the person's and written back, cut. A
+/// file made while the landing wrote and written on since at a pace git keeps is git's.
+#[test]
+fn a_big_file_git_was_still_writing_when_killed_is_the_landings() {
+    each_git(|t| {
+        let wt = t.add("s");
+        let big: String = (0..4_000_000).map(|n| format!("{n}\n")).collect();
+        write_file(&wt.join("big.txt"), &big);
+        write_file(&wt.join("README.md"), "changed by the session\n");
+        t.codex(&["session", "review", "s"]).assert().success();
+        t.codex(&["session", "review", "s", "--approve"])
+            .assert()
+            .success();
+        killed_before_landing(t, "merge");
+        write_file(&t.repo.join("README.md"), "changed by the session\n");
+        write_file(&t.repo.join("big.txt"), &big[..big.len() - 1000]);
+        // git wrote README.md, then big.txt (30 MB) for 3 s more before it was killed.
+        touched_later(&t.repo.join("big.txt"), 3);
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("held 2 file(s)"), "{err}");
+        assert_eq!(t.git(&["status", "--porcelain"]), "");
+    });
+}

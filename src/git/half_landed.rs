@@ -219,10 +219,22 @@ impl Git {
             not_before && not_after
         };
         for (path, witness) in cut {
-            let by_git = fs_err::symlink_metadata(&witness)
-                .ok()
+            let meta = fs_err::symlink_metadata(&witness).ok();
+            let by_git = meta
+                .as_ref()
                 .and_then(|m| m.modified().ok())
-                .is_some_and(while_landing);
+                .is_some_and(|at| {
+                    // A big file git was still writing when killed: made while the landing
+                    // wrote, and written on since at no less than 10 MB/s.
+                    let slow_write = meta.as_ref().is_some_and(|m| {
+                        m.is_file()
+                            && m.created().is_ok_and(|made| {
+                                let pace = std::time::Duration::from_millis(m.len() / 10_000);
+                                while_landing(made) && at <= made + second + pace
+                            })
+                    });
+                    while_landing(at) || slow_write
+                });
             if by_git {
                 sorted.half.push(path.clone(), head.contains_key(&path));
             } else {
