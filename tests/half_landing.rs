@@ -11,7 +11,7 @@ mod crash;
 use std::path::Path;
 
 use common::{TestEnv, each_git, run, write_file};
-use crash::{Plan, run_crashed};
+use crash::{Outcome, Plan, run_crashed};
 
 /// Sets the modification time of `path` (a file or a directory) `secs` ahead: the person
 /// touched it then, well after git was killed.
@@ -25,28 +25,43 @@ fn touched_later(path: &Path, secs: u64) {
     file.and_then(|f| f.set_modified(then)).expect("set mtime");
 }
 
-/// Runs `session merge s --strategy STRATEGY` and kills git-codex just before the git call
-/// that lands in the checkout: what that git writes before it is killed, the test writes.
-fn killed_before_landing(t: &TestEnv, strategy: &str) {
-    let args = match strategy {
-        "merge" => "merge --no-ff",
-        "squash" => "merge --squash",
-        _ => "merge --ff-only",
-    };
+/// Runs `session merge s --strategy STRATEGY` and kills git-codex (alone) just before (or
+/// after) its first git call whose arguments hold `call`; fails unless it got there.
+fn merge_killed_at(t: &TestEnv, strategy: &str, call: &'static str, after: bool) -> Outcome {
     let command: Vec<String> = ["session", "merge", "s", "--strategy", strategy]
         .map(String::from)
         .to_vec();
     let plan = Plan::Matching {
-        args,
-        after: false,
+        args: call,
+        after,
         group: false,
     };
     let out = run_crashed(t, &command, plan, None);
     assert!(
         out.killed,
-        "{strategy}: never reached '{args}': {}{}",
+        "{strategy}: never reached '{call}': {}{}",
         out.stderr, out.calls_log
     );
+    out
+}
+
+/// Runs `session merge s --strategy STRATEGY` and kills git-codex just before the git call
+/// that lands in the checkout: what that git writes before it is killed, the test writes.
+fn killed_before_landing(t: &TestEnv, strategy: &str) {
+    let call = match strategy {
+        "merge" => "merge --no-ff",
+        "squash" => "merge --squash",
+        _ => "merge --ff-only",
+    };
+    merge_killed_at(t, strategy, call, false);
+}
+
+/// Reviews and approves session `s` as its worktree is.
+fn approve_s(t: &TestEnv) {
+    t.codex(&["session", "review", "s"]).assert().success();
+    t.codex(&["session", "review", "s", "--approve"])
+        .assert()
+        .success();
 }
 
 /// An approved session `s` adding `one.txt` and changing README.md, for merges into main.
@@ -54,10 +69,7 @@ fn approved_two_files(t: &TestEnv) {
     let wt = t.add("s");
     write_file(&wt.join("one.txt"), "one\n");
     write_file(&wt.join("README.md"), "changed by the session\n");
-    t.codex(&["session", "review", "s"]).assert().success();
-    t.codex(&["session", "review", "s", "--approve"])
-        .assert()
-        .success();
+    approve_s(t);
 }
 
 /// A landing killed in the main worktree after git wrote the landed files (all of them, index
@@ -208,10 +220,7 @@ fn a_half_landing_that_wrote_a_link_is_landed_whole_by_the_next_merge() {
         let wt = t.add("s");
         write_file(&wt.join("one.txt"), "one\n");
         std::os::unix::fs::symlink("one.txt", wt.join("link")).expect("symlink");
-        t.codex(&["session", "review", "s"]).assert().success();
-        t.codex(&["session", "review", "s", "--approve"])
-            .assert()
-            .success();
+        approve_s(t);
         // git wrote the link and the file, then was killed before it moved the branch.
         killed_before_landing(t, "merge");
         write_file(&t.repo.join("one.txt"), "one\n");
@@ -226,10 +235,7 @@ fn a_half_landing_that_wrote_a_link_is_landed_whole_by_the_next_merge() {
         let t = &TestEnv::new(&t.git);
         let wt = t.add("s");
         std::os::unix::fs::symlink("one.txt", wt.join("link")).expect("symlink");
-        t.codex(&["session", "review", "s"]).assert().success();
-        t.codex(&["session", "review", "s", "--approve"])
-            .assert()
-            .success();
+        approve_s(t);
         killed_before_landing(t, "merge");
         std::os::unix::fs::symlink("elsewhere", t.repo.join("link")).expect("symlink");
         let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
@@ -286,10 +292,7 @@ fn the_persons_changes_among_a_half_landing_are_kept_as_they_are() {
         write_file(&wt.join("notes.txt"), &lines("TWO"));
         write_file(&wt.join("gone.txt"), "new\n");
         write_file(&wt.join("todo.txt"), "TODO: one\nTODO: two\n");
-        t.codex(&["session", "review", "s"]).assert().success();
-        t.codex(&["session", "review", "s", "--approve"])
-            .assert()
-            .success();
+        approve_s(t);
         killed_before_landing(t, "merge");
         // git wrote two files, then died; the person works on a minute later (and, later
         // still, saves one of git's files again, same bytes).
@@ -410,14 +413,7 @@ fn a_merge_killed_while_it_kept_the_persons_changes_aside_writes_them_back_next_
             killed_before_landing(t, "merge");
             write_file(&t.repo.join("one.txt"), "one\n");
             write_file(&t.repo.join("README.md"), "the person's edit\n");
-            let command: Vec<String> = ["session", "merge", "s"].map(String::from).to_vec();
-            let plan = Plan::Matching {
-                args: "merge --no-ff",
-                after,
-                group: false,
-            };
-            let out = run_crashed(t, &command, plan, None);
-            assert!(out.killed, "{}", out.stderr);
+            let out = merge_killed_at(t, "merge", "merge --no-ff", after);
             assert!(
                 out.stderr.contains("kept 1 changed path(s)"),
                 "{}",
@@ -457,15 +453,7 @@ fn a_merge_killed_while_it_kept_the_persons_changes_aside_writes_them_back_next_
 fn a_squash_stopped_before_its_commit_with_the_persons_edit_lands_and_keeps_it() {
     each_git(|t| {
         approved_two_files(t);
-        let command: Vec<String> = ["session", "merge", "s", "--strategy", "squash"]
-            .map(String::from)
-            .to_vec();
-        let plan = Plan::Matching {
-            args: "commit -q -m",
-            after: false,
-            group: false,
-        };
-        assert!(run_crashed(t, &command, plan, None).killed);
+        merge_killed_at(t, "squash", "commit -q -m", false);
         assert!(t.repo.join(".git/SQUASH_MSG").exists());
         write_file(
             &t.repo.join("README.md"),
@@ -491,26 +479,15 @@ fn a_squash_stopped_before_its_commit_with_the_persons_edit_lands_and_keeps_it()
 #[test]
 fn a_landing_killed_after_it_moved_the_branch_lands_nothing_twice_by_another_strategy() {
     each_git(|t| {
-        for (first, args) in [("squash", "commit -q -m"), ("rebase", "merge --ff-only")] {
+        for (first, call) in [("squash", "commit -q -m"), ("rebase", "merge --ff-only")] {
             let t = &TestEnv::new(&t.git);
             write_file(&t.repo.join("theirs.txt"), "the target moved on\n");
             let wt = t.add("s");
             t.git(&["add", "theirs.txt"]);
             t.git(&["commit", "-q", "-m", "theirs"]);
             write_file(&wt.join("one.txt"), "one\n");
-            t.codex(&["session", "review", "s"]).assert().success();
-            t.codex(&["session", "review", "s", "--approve"])
-                .assert()
-                .success();
-            let command: Vec<String> = ["session", "merge", "s", "--strategy", first]
-                .map(String::from)
-                .to_vec();
-            let plan = Plan::Matching {
-                args,
-                after: true,
-                group: false,
-            };
-            assert!(run_crashed(t, &command, plan, None).killed, "{first}");
+            approve_s(t);
+            merge_killed_at(t, first, call, true);
             let landed = t.git(&["rev-parse", "main"]);
             assert_eq!(t.git(&["show", "main:one.txt"]), "one", "{first}");
             let args = ["session", "merge", "s", "--strategy", "merge"];
@@ -532,10 +509,7 @@ fn a_half_landing_of_a_name_that_is_not_utf8_is_landed_whole() {
         let wt = t.add("s");
         std::fs::write(wt.join(name), "cafe\n").expect("write");
         write_file(&wt.join("g.txt"), "g\n");
-        t.codex(&["session", "review", "s"]).assert().success();
-        t.codex(&["session", "review", "s", "--approve"])
-            .assert()
-            .success();
+        approve_s(t);
         killed_before_landing(t, "merge");
         std::fs::write(t.repo.join(name), "cafe\n").expect("write");
         write_file(&t.repo.join("g.txt"), "g\n");
@@ -629,18 +603,12 @@ fn killed_again_while_kept_aside_the_next_merge_still_lands_and_keeps_the_newest
             approved_two_files(t);
             killed_before_landing(t, "merge");
             write_file(&t.repo.join("README.md"), "the person's edit\n");
-            let command: Vec<String> = ["session", "merge", "s"].map(String::from).to_vec();
-            let args = if newer {
+            let call = if newer {
                 "checkout -q HEAD --pathspec-from-file=- --pathspec-file-nul"
             } else {
                 "merge --no-ff"
             };
-            let plan = Plan::Matching {
-                args,
-                after: false,
-                group: false,
-            };
-            assert!(run_crashed(t, &command, plan, None).killed);
+            merge_killed_at(t, "merge", call, false);
             let mine = if newer {
                 // The put-back never ran: the person goes on editing their file.
                 "the person's edit\nand more\n"
@@ -847,10 +815,7 @@ fn a_half_landing_in_a_sparse_checkout_is_landed_whole() {
         let wt = t.add("s");
         write_file(&wt.join("far/x.txt"), "far, by the session\n");
         write_file(&wt.join("near/y.txt"), "new\n");
-        t.codex(&["session", "review", "s"]).assert().success();
-        t.codex(&["session", "review", "s", "--approve"])
-            .assert()
-            .success();
+        approve_s(t);
         t.git(&["sparse-checkout", "set", "near"]);
         assert!(!t.repo.join("far/x.txt").exists());
         killed_before_landing(t, "merge");
@@ -877,10 +842,7 @@ fn a_half_landing_that_adds_a_submodule_is_landed_whole() {
         let link = format!("160000,{head},sub");
         t.git_in(&wt, &["update-index", "--add", "--cacheinfo", &link]);
         write_file(&wt.join("one.txt"), "one\n");
-        t.codex(&["session", "review", "s"]).assert().success();
-        t.codex(&["session", "review", "s", "--approve"])
-            .assert()
-            .success();
+        approve_s(t);
         assert_eq!(
             t.git(&["ls-tree", "codex/s", "sub"]),
             format!("160000 commit {head}\tsub")
@@ -940,15 +902,7 @@ fn a_first_file_cut_short_is_the_landings_only_moments_after_it_began() {
 fn a_squash_killed_while_it_wrote_its_message_is_landed_by_the_next_merge() {
     each_git(|t| {
         approved_two_files(t);
-        let command: Vec<String> = ["session", "merge", "s", "--strategy", "squash"]
-            .map(String::from)
-            .to_vec();
-        let plan = Plan::Matching {
-            args: "commit -q -m",
-            after: false,
-            group: false,
-        };
-        assert!(run_crashed(t, &command, plan, None).killed);
+        merge_killed_at(t, "squash", "commit -q -m", false);
         write_file(
             &t.repo.join(".git/SQUASH_MSG"),
             "Squashed commit of the following:\n\nco",
@@ -985,10 +939,7 @@ fn a_half_landing_that_turns_a_file_into_a_directory_or_back_is_landed_whole() {
                 std::fs::remove_dir_all(wt.join("d")).expect("rm");
                 write_file(&wt.join("d"), "file\n");
             }
-            t.codex(&["session", "review", "s"]).assert().success();
-            t.codex(&["session", "review", "s", "--approve"])
-                .assert()
-                .success();
+            approve_s(t);
             killed_before_landing(t, "merge");
             // What git wrote before it was killed: the new shape, the index not yet.
             if file_to_dir {
@@ -1023,10 +974,7 @@ fn a_landing_never_overwrites_an_ignored_file_of_the_persons() {
         let wt = t.add("s");
         write_file(&wt.join("cfg.local"), "the session's\n");
         t.git_in(&wt, &["add", "-f", "cfg.local"]);
-        t.codex(&["session", "review", "s"]).assert().success();
-        t.codex(&["session", "review", "s", "--approve"])
-            .assert()
-            .success();
+        approve_s(t);
         write_file(&t.repo.join("cfg.local"), "the person's secret\n");
         let main = t.git(&["rev-parse", "main"]);
         for strategy in ["merge", "squash", "rebase", "ff"] {
@@ -1109,10 +1057,7 @@ fn a_big_file_git_was_still_writing_when_killed_is_the_landings() {
         let big: String = (0..4_000_000).map(|n| format!("{n}\n")).collect();
         write_file(&wt.join("big.txt"), &big);
         write_file(&wt.join("README.md"), "changed by the session\n");
-        t.codex(&["session", "review", "s"]).assert().success();
-        t.codex(&["session", "review", "s", "--approve"])
-            .assert()
-            .success();
+        approve_s(t);
         killed_before_landing(t, "merge");
         write_file(&t.repo.join("README.md"), "changed by the session\n");
         write_file(&t.repo.join("big.txt"), &big[..big.len() - 1000]);

@@ -604,29 +604,35 @@ fn a_review_run_again_clears_the_branch_lock_a_killed_git_left() {
     });
 }
 
+/// Starts `session add x` with a `session.setup` of `sh -c BODY` and kills it once the setup
+/// has run `pause` into BODY; returns the mark everything the setup started carries.
+fn add_killed_during_setup(t: &TestEnv, body: &str, pause: std::time::Duration) -> String {
+    let started = t.root().join("setup-started");
+    let script = format!("touch '{}'; {body}", started.display());
+    t.set_config(&format!(
+        "[session]\nsetup = [[\"/bin/sh\", \"-c\", {script:?}]]\n"
+    ));
+    let mark = t.root().display().to_string();
+    let mut child = t
+        .codex_process(&["session", "add", "x"])
+        .env("INTERRUPTED_SETUP_MARK", &mark)
+        .spawn()
+        .expect("start git-codex");
+    common::wait_until("setup to start", || started.exists());
+    std::thread::sleep(pause);
+    let _ = child.kill();
+    let _ = child.wait();
+    mark
+}
+
 /// Attacker's break 5: a session.setup command still running when `session add` is killed
 /// went on writing into the worktree after the next command had rolled the add back. It
 /// ends with git-codex now, and with it what it started (here a child of its shell).
 #[test]
 fn a_setup_command_ends_with_a_killed_add() {
     each_git(|t| {
-        let started = t.root().join("setup-started");
-        let script = format!(
-            "touch '{}'; (while :; do date >> setup.log; /bin/sleep 0.02; done) & wait",
-            started.display()
-        );
-        t.set_config(&format!(
-            "[session]\nsetup = [[\"/bin/sh\", \"-c\", {script:?}]]\n"
-        ));
-        let mark = t.root().display().to_string();
-        let mut child = t
-            .codex_process(&["session", "add", "x"])
-            .env("INTERRUPTED_SETUP_MARK", &mark)
-            .spawn()
-            .expect("start git-codex");
-        common::wait_until("setup to start", || started.exists());
-        let _ = child.kill();
-        let _ = child.wait();
+        let body = "(while :; do date >> setup.log; /bin/sleep 0.02; done) & wait";
+        let mark = add_killed_during_setup(t, body, std::time::Duration::ZERO);
         common::wait_until("the setup command to end", || {
             common::marked("INTERRUPTED_SETUP_MARK", &mark).is_empty()
         });
@@ -644,24 +650,8 @@ fn a_setup_command_ends_with_a_killed_add() {
 #[test]
 fn what_a_setup_forks_while_it_is_killed_goes_too() {
     each_git(|t| {
-        let started = t.root().join("setup-started");
-        let script = format!(
-            "touch '{}'; i=0; while [ $i -lt 3000 ]; do /bin/sleep 120 & i=$((i + 1)); done; wait",
-            started.display()
-        );
-        t.set_config(&format!(
-            "[session]\nsetup = [[\"/bin/sh\", \"-c\", {script:?}]]\n"
-        ));
-        let mark = t.root().display().to_string();
-        let mut child = t
-            .codex_process(&["session", "add", "x"])
-            .env("INTERRUPTED_SETUP_MARK", &mark)
-            .spawn()
-            .expect("start git-codex");
-        common::wait_until("setup to start", || started.exists());
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let _ = child.kill();
-        let _ = child.wait();
+        let body = "i=0; while [ $i -lt 3000 ]; do /bin/sleep 120 & i=$((i + 1)); done; wait";
+        let mark = add_killed_during_setup(t, body, std::time::Duration::from_millis(100));
         common::wait_until_or(
             || {
                 let left = common::marked("INTERRUPTED_SETUP_MARK", &mark);
