@@ -50,7 +50,7 @@ pub struct Landing<'a> {
 }
 
 /// A landing that does not merge cleanly, naming `files` (one a line).
-pub fn conflict(files: &str) -> anyhow::Error {
+fn conflict(files: &str) -> anyhow::Error {
     let files: Vec<&str> = files.lines().filter(|l| !l.is_empty()).collect();
     UserError::runtime(format!(
         "the session does not merge cleanly: conflicts in {}",
@@ -83,6 +83,29 @@ impl Git {
             }
         }
         Ok(None)
+    }
+
+    /// The tree merging the landing's tip into its target makes, or the conflict that stops
+    /// it, naming the files (nothing is written but objects).
+    pub fn merged_tree(&self, landing: &Landing<'_>) -> anyhow::Result<String> {
+        let Some(tree) = self.landing_tree(landing.main_root, landing.old, landing.tip, false)?
+        else {
+            return Err(UserError::runtime(format!(
+                "git merge-tree could not merge {} into {}",
+                landing.tip, landing.old
+            ))
+            .into());
+        };
+        if tree.conflicted.is_empty() {
+            return Ok(tree.tree);
+        }
+        let mut files: Vec<String> = tree
+            .conflicted
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        files.sort();
+        Err(conflict(&files.join("\n")))
     }
 
     /// Refuses a landing in `wt` that would overwrite untracked files of the person's: git
@@ -264,44 +287,7 @@ impl Git {
         strategy: Strategy,
     ) -> anyhow::Result<()> {
         let root = landing.main_root;
-        let merged = self.run(
-            root,
-            &[
-                "merge-tree",
-                "--write-tree",
-                "--name-only",
-                landing.old,
-                landing.tip,
-            ],
-        );
-        let tree = match merged {
-            Ok(out) => out.lines().next().unwrap_or_default().to_string(),
-            Err(err) => {
-                return Err(match err.downcast_ref::<GitFailed>() {
-                    Some(_) => {
-                        let out = self
-                            .command(root)
-                            .args([
-                                "merge-tree",
-                                "--write-tree",
-                                "--name-only",
-                                landing.old,
-                                landing.tip,
-                            ])
-                            .output()?;
-                        let text = String::from_utf8_lossy(&out.stdout);
-                        let files: String = text
-                            .lines()
-                            .skip(1)
-                            .take_while(|l| !l.is_empty())
-                            .collect::<Vec<_>>()
-                            .join("\n");
-                        conflict(&files)
-                    }
-                    None => err,
-                });
-            }
-        };
+        let tree = self.merged_tree(landing)?;
         let mut args = vec!["commit-tree", tree.as_str(), "-p", landing.old];
         if strategy == Strategy::Merge {
             args.extend(["-p", landing.tip]);

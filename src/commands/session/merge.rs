@@ -178,20 +178,8 @@ fn land(
     }
     // A landing that cannot merge cleanly fails before it touches anything: what an earlier
     // one, killed, left stays as it is for the person to see.
-    if checkout.is_some()
-        && matches!(strategy, Strategy::Merge | Strategy::Squash)
-        && let Some(tree) = ctx
-            .git
-            .landing_tree(&ctx.paths.main_root, &old_hex, &tip_hex, false)?
-        && !tree.conflicted.is_empty()
-    {
-        let mut files: Vec<String> = tree
-            .conflicted
-            .iter()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect();
-        files.sort();
-        return Err(crate::git::land::conflict(&files.join("\n")));
+    if checkout.is_some() && matches!(strategy, Strategy::Merge | Strategy::Squash) {
+        ctx.git.merged_tree(&landing)?;
     }
     let mut kept = None;
     if let Some(wt) = &checkout {
