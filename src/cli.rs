@@ -262,7 +262,7 @@ pub enum SessionCommand {
     Run(SessionRunArgs),
     /// Summarise what a session changed, run the review hook, approve or reject its tip
     #[command(
-        after_long_help = "Example:\n  git codex session review fix-login\n  git codex session review fix-login --approve -m \"LGTM\""
+        after_long_help = "Examples:\n  git codex session review fix-login\n  git codex session review fix-login --format html -o review.html\n  git codex session review fix-login --approve --tip 1a2b3c4d -m \"LGTM\"\n  git codex session review fix-login --reject -m \"fix the failing test in login.rs\""
     )]
     Review(SessionReviewArgs),
     /// Land an approved session on a protected branch
@@ -369,18 +369,31 @@ pub struct SessionReviewArgs {
     /// Session id
     #[arg(add = ArgValueCompleter::new(crate::complete::session_ids))]
     pub id: String,
-    /// Approve the current tip (refused when the review hook failed, unless --force)
+    /// Approve the current tip (refused while the agent runs, and when the review hook failed
+    /// unless --force)
     #[arg(long, conflicts_with = "reject")]
     pub approve: bool,
-    /// Reject the current tip
+    /// Reject the current tip; -m's message reaches the agent's next run
+    /// (CODEX_REVIEW_FEEDBACK)
     #[arg(long)]
     pub reject: bool,
+    /// Approve or reject only if the session's tip is still this commit (an id or a unique
+    /// prefix of one): what the review you read showed
+    #[arg(long, value_name = "SHA")]
+    pub tip: Option<String>,
     /// The approval's or rejection's message
     #[arg(short, long, value_name = "MSG")]
     pub message: Option<String>,
-    /// Report format (default: review.summary_format)
+    /// Report format: markdown (with each file's patch), json, or html (a page for a browser);
+    /// without it, a summary and the patch as git shows it
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<ReportFormat>,
+    /// Print the summary alone, without the patch
+    #[arg(long)]
+    pub stat: bool,
+    /// Put each file's hunks in the JSON report
+    #[arg(long)]
+    pub patch: bool,
     /// Write the report to FILE instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<String>,
@@ -393,6 +406,7 @@ pub struct SessionReviewArgs {
 pub enum ReportFormat {
     Markdown,
     Json,
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

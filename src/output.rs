@@ -4,6 +4,7 @@
 //! even from a message that forgot to quote a name.
 
 pub mod escape;
+pub mod pager;
 
 use owo_colors::OwoColorize;
 

@@ -226,6 +226,10 @@ impl Settings {
                 auto_stage: self.boolean("review.auto_stage"),
                 require_approval: self.boolean("review.require_approval"),
                 summary_format: self.string("review.summary_format"),
+                max_patch_lines: match self.values.get("review.max_patch_lines") {
+                    Some((Value::Integer(n), _)) => usize::try_from(*n).unwrap_or(2000),
+                    _ => 2000,
+                },
                 hook: self.string("review.hook"),
                 hook_timeout: self.ttl("review.hook_timeout"),
                 // Checked when loaded; should it still not parse, every branch is protected.
@@ -278,6 +282,8 @@ pub struct ReviewConfig {
     pub require_approval: bool,
     /// "markdown" or "json".
     pub summary_format: String,
+    /// How many lines of each file's patch the reports show.
+    pub max_patch_lines: usize,
     /// A program path, relative to the main worktree unless absolute; empty for none.
     pub hook: String,
     pub hook_timeout: Ttl,

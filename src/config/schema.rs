@@ -175,6 +175,15 @@ pub static KEYS: &[KeyDef] = &[
         "\"markdown\" or \"json\""
     ),
     key!(
+        "review.max_patch_lines",
+        Kind::Count {
+            min: 1,
+            max: 1_000_000
+        },
+        "2000",
+        "lines of each file's patch the reports and the page show; longer ones are cut with a note"
+    ),
+    key!(
         "review.hook",
         Kind::Text,
         "\"\"",

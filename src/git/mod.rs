@@ -11,6 +11,7 @@ pub mod loose_lock;
 pub mod merge_leftovers;
 pub mod nested;
 pub mod orphans;
+pub mod patch;
 pub mod read;
 pub mod refs;
 pub mod restore;

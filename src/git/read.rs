@@ -114,6 +114,27 @@ impl Reader {
         Ok(commit.id)
     }
 
+    /// The commit whose id is or starts with `hex` (4 to 40 hex digits): `Ok(None)` when no
+    /// object has it, an error naming the problem when it is ambiguous or not a commit.
+    pub fn commit_by_prefix(&self, hex: &str) -> anyhow::Result<Option<ObjectId>> {
+        use gix::prelude::Find as _;
+        let prefix = gix::hash::Prefix::from_hex(hex).map_err(|err| {
+            anyhow::anyhow!("'{hex}' is not a commit id or a prefix of one ({err})")
+        })?;
+        let id = match self.repo.objects.lookup_prefix(prefix, None)? {
+            None => return Ok(None),
+            Some(Err(())) => {
+                anyhow::bail!("'{hex}' is the start of more than one object's id: give more of it")
+            }
+            Some(Ok(id)) => id,
+        };
+        let mut buf = Vec::new();
+        match self.repo.objects.try_find(&id, &mut buf)? {
+            Some(data) if data.kind == gix::object::Kind::Commit => Ok(Some(id)),
+            _ => anyhow::bail!("'{hex}' names {id}, which is not a commit"),
+        }
+    }
+
     /// The commit a ref points at, or `None` when the ref does not exist.
     pub fn ref_target(&self, name: &str) -> anyhow::Result<Option<ObjectId>> {
         match steady_refs::find(&self.repo, name)? {

@@ -148,6 +148,18 @@ pub fn md_block(text: &str) -> String {
     format!("{fence}text\n{}\n{fence}", body.trim_end())
 }
 
+/// Lines kept line for line (a patch) as a fenced markdown code block tagged `lang`: each
+/// line escaped as free text, its trailing whitespace kept, under a fence no line can close.
+pub fn md_fence<'a>(lang: &str, lines: impl IntoIterator<Item = &'a str>) -> String {
+    let mut body = String::new();
+    for l in lines {
+        body.push_str(&self::text(l));
+        body.push('\n');
+    }
+    let fence = "`".repeat(longest_run(&body, '`').max(2) + 1);
+    format!("{fence}{lang}\n{body}{fence}")
+}
+
 /// Pretty JSON, exact, with no character a terminal would act on written raw: serde escapes
 /// the C0 controls, and DEL, C1 controls, bidi and invisible marks become `\uXXXX` here.
 pub fn json_pretty(value: &serde_json::Value) -> anyhow::Result<String> {

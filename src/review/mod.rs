@@ -3,7 +3,10 @@
 
 pub mod approval;
 pub mod diff;
+pub mod feedback;
 pub mod hook;
+pub mod html;
+pub mod patch;
 pub mod render;
 
 use gix::ObjectId;
@@ -13,6 +16,7 @@ use crate::git::read::Reader;
 use approval::ApprovalState;
 use diff::FileStat;
 use hook::HookResult;
+use patch::FilePatch;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,6 +50,12 @@ pub struct Summary {
     pub approval: ApprovalState,
     /// Nested repositories in the worktree (`dir/`): git run there uses the agent's config.
     pub nested: Vec<String>,
+    /// The patch (`git diff base tip`), file by file in git's order; empty until read.
+    pub patches: Vec<FilePatch>,
+    /// How many lines of each file's patch the reports show (`review.max_patch_lines`).
+    pub max_patch_lines: usize,
+    /// Whether the JSON report carries each file's hunks (`--patch`).
+    pub json_hunks: bool,
 }
 
 impl Summary {
@@ -75,7 +85,28 @@ impl Summary {
             hook: None,
             approval: ApprovalState::Pending,
             nested: Vec::new(),
+            patches: Vec::new(),
+            max_patch_lines: usize::MAX,
+            json_hunks: false,
         })
+    }
+
+    /// The command that approves exactly this tip, and nothing the agent adds after it.
+    pub fn approve_command(&self) -> String {
+        format!(
+            "git codex session review {} --approve --tip {}",
+            self.session, self.tip
+        )
+    }
+
+    /// Whether the tip is approved already (then there is nothing left to approve).
+    pub fn approved_here(&self) -> bool {
+        matches!(&self.approval, ApprovalState::Approved(v) if v.commit == self.tip.to_string())
+    }
+
+    /// The patch of the file known as `path`.
+    pub fn patch_of(&self, path: &str) -> Option<&FilePatch> {
+        self.patches.iter().find(|p| p.path == path)
     }
 
     /// The warning for each nested repository, for people and reports alike.

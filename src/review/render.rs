@@ -7,10 +7,10 @@ use serde_json::json;
 use super::Summary;
 use super::approval::ApprovalState;
 use super::diff::FileStatus;
-use crate::output::escape::{md_block, md_cell, md_code, md_text};
+use crate::output::escape::{self, md_block, md_cell, md_code, md_fence, md_text};
 
 pub fn json(summary: &Summary) -> serde_json::Value {
-    json!({
+    let mut value = json!({
         "schema": 1,
         "session": summary.session,
         "branch": summary.branch,
@@ -23,14 +23,59 @@ pub fn json(summary: &Summary) -> serde_json::Value {
         "hook": summary.hook,
         "approval": summary.approval.to_json(),
         "nestedRepositories": summary.nested,
-    })
+        "approveCommand": (!summary.approved_here()).then(|| summary.approve_command()),
+    });
+    if summary.json_hunks
+        && let Some(files) = value.get_mut("files").and_then(|f| f.as_array_mut())
+    {
+        for file in files.iter_mut() {
+            let Some(path) = file.get("path").and_then(|p| p.as_str()) else {
+                continue;
+            };
+            let (hunks, cut) = match summary.patch_of(path) {
+                Some(patch) => patch.hunks_within(summary.max_patch_lines),
+                None => (Vec::new(), 0),
+            };
+            if let Some(object) = file.as_object_mut() {
+                object.insert("hunks".into(), json!(hunks));
+                object.insert("hunkLinesCut".into(), json!(cut));
+            }
+        }
+    }
+    value
 }
 
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
+/// The markdown report: the summary, then each file's patch in a fenced `diff` block.
 pub fn markdown(s: &Summary) -> String {
+    let mut out = summary_markdown(s);
+    out.push_str("\n## Changes\n\n");
+    if s.patches.is_empty() {
+        out.push_str("None.\n");
+    }
+    for patch in &s.patches {
+        let _ = writeln!(out, "### {}\n", md_code(&patch.path));
+        if patch.binary {
+            out.push_str("Binary file: its content is not shown.\n\n");
+        }
+        let (lines, more) = patch.lines(s.max_patch_lines);
+        let _ = writeln!(out, "{}\n", md_fence("diff", lines));
+        if more > 0 {
+            let _ = writeln!(
+                out,
+                "*{more} more line(s) of this file's patch are left out (review.max_patch_lines = {}); `git diff {} {}` shows all of it.*\n",
+                s.max_patch_lines, s.base, s.tip
+            );
+        }
+    }
+    out
+}
+
+/// The summary alone: what the terminal shows above the patch, and `--stat` shows.
+pub fn summary_markdown(s: &Summary) -> String {
     let base = s.base.to_string();
     let tip = s.tip.to_string();
     let mut out = String::new();
@@ -164,6 +209,13 @@ pub fn markdown(s: &Summary) -> String {
         ),
     };
     let _ = writeln!(out, "{line}");
+    if !s.approved_here() {
+        let _ = writeln!(
+            out,
+            "\nTo approve exactly this tip, and nothing added after it:\n\n    {}",
+            s.approve_command()
+        );
+    }
     if let ApprovalState::Approved(v)
     | ApprovalState::Stale(v)
     | ApprovalState::Rejected(v)
@@ -171,6 +223,55 @@ pub fn markdown(s: &Summary) -> String {
         && !v.message.trim().is_empty()
     {
         let _ = writeln!(out, "\n{}", md_block(&v.message));
+    }
+    out
+}
+
+/// The patch as a terminal shows it: git's lines, each escaped as free text (a control
+/// character or escape sequence in the agent's file shows as `\033`, never acts), coloured
+/// afterwards with `colors` (`color.diff.<slot>` sequences) when given.
+pub fn terminal_patch(s: &Summary, colors: Option<&[(&str, String)]>) -> String {
+    let color = |slot: &str| -> &str {
+        colors
+            .and_then(|c| c.iter().find(|(name, _)| *name == slot))
+            .map_or("", |(_, seq)| seq.as_str())
+    };
+    let paint = |out: &mut String, slot: &str, text: &str| {
+        let seq = color(slot);
+        if seq.is_empty() {
+            out.push_str(text);
+        } else {
+            let _ = write!(out, "{seq}{text}\x1b[m");
+        }
+    };
+    let mut out = String::new();
+    for patch in &s.patches {
+        for line in &patch.header {
+            paint(&mut out, "meta", &escape::line(line));
+            out.push('\n');
+        }
+        for hunk in &patch.hunks {
+            let header = escape::line(&hunk.header);
+            match header.find(" @@").map(|at| at + 3) {
+                Some(end) if end < header.len() => {
+                    paint(&mut out, "frag", &header[..end]);
+                    out.push(' ');
+                    paint(&mut out, "func", header[end..].trim_start_matches(' '));
+                }
+                _ => paint(&mut out, "frag", &header),
+            }
+            out.push('\n');
+            for line in &hunk.lines {
+                let text = escape::text(line);
+                let slot = match line.as_bytes().first() {
+                    Some(b'+') => "new",
+                    Some(b'-') => "old",
+                    _ => "context",
+                };
+                paint(&mut out, slot, &text);
+                out.push('\n');
+            }
+        }
     }
     out
 }

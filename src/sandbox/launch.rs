@@ -66,6 +66,9 @@ pub struct Request<'a> {
     pub command: &'a [String],
     /// A known agent gets its profile; the review hook does not.
     pub agent: bool,
+    /// The reviewer's feedback for the agent (a rejection's message): in a file named by
+    /// `CODEX_REVIEW_FEEDBACK`, and in the agent's instructions file where its profile has one.
+    pub feedback: Option<&'a str>,
     pub proxy_log: Arc<Mutex<dyn Write + Send>>,
 }
 
@@ -125,6 +128,7 @@ pub fn prepare(
             &ctx.state.root.join("agents").join(&record.id),
             p,
             home.as_deref(),
+            req.feedback,
         )?),
         _ => None,
     };
@@ -244,6 +248,30 @@ pub fn prepare(
     }
     if let Some(c) = &confinement {
         command.envs(confine::git_env(c));
+    }
+    // git-codex's own dir: readable in the sandbox, not the agent's to write.
+    let feedback_file = ctx
+        .state
+        .root
+        .join("reviews")
+        .join(&record.id)
+        .join("feedback.md");
+    match req.feedback {
+        Some(feedback) => {
+            crate::state::replace_file(&feedback_file, feedback.as_bytes())?;
+            command.env("CODEX_REVIEW_FEEDBACK", feedback_file.as_str());
+        }
+        None if req.agent => {
+            // Feedback on a tip the agent has since moved on from is not for this run.
+            match fs_err::remove_file(&feedback_file) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+                _ => {}
+            }
+            command.env_remove("CODEX_REVIEW_FEEDBACK");
+        }
+        None => {
+            command.env_remove("CODEX_REVIEW_FEEDBACK");
+        }
     }
 
     let describe = describe(req, &network, &fs, proxy.is_some(), profile);

@@ -25,6 +25,10 @@ pub struct Profile {
     /// The files of the person's own state that seed the session's copy (credentials and
     /// settings; never history).
     pub seed: &'static [Seed],
+    /// The agent's own instructions file in its state dir (Codex's global `AGENTS.md`,
+    /// Claude Code's user `CLAUDE.md`): seeded from the person's, with the reviewer's
+    /// feedback added, so the agent reads it in its own terms.
+    pub instructions: Option<Seed>,
 }
 
 /// A file of the person's that seeds the agent's state dir: `from` relative to `$HOME`,
@@ -53,6 +57,10 @@ pub static PROFILES: &[Profile] = &[
                 to: "auth.json",
             },
         ],
+        instructions: Some(Seed {
+            from: ".codex/AGENTS.md",
+            to: "AGENTS.md",
+        }),
     },
     Profile {
         name: "claude",
@@ -73,6 +81,10 @@ pub static PROFILES: &[Profile] = &[
                 to: ".claude.json",
             },
         ],
+        instructions: Some(Seed {
+            from: ".claude/CLAUDE.md",
+            to: "CLAUDE.md",
+        }),
     },
     Profile {
         name: "gemini",
@@ -84,6 +96,7 @@ pub static PROFILES: &[Profile] = &[
         ],
         state_var: None,
         seed: &[],
+        instructions: None,
     },
     Profile {
         name: "aider",
@@ -91,6 +104,7 @@ pub static PROFILES: &[Profile] = &[
         hosts: &["api.openai.com", "api.anthropic.com", "openrouter.ai"],
         state_var: None,
         seed: &[],
+        instructions: None,
     },
     Profile {
         name: "opencode",
@@ -98,6 +112,7 @@ pub static PROFILES: &[Profile] = &[
         hosts: &["api.openai.com", "api.anthropic.com", "models.dev"],
         state_var: None,
         seed: &[],
+        instructions: None,
     },
 ];
 
@@ -121,6 +136,7 @@ pub fn seed(
     agents_root: &Utf8Path,
     profile: &Profile,
     home: Option<&Utf8Path>,
+    feedback: Option<&str>,
 ) -> anyhow::Result<Utf8PathBuf> {
     fs_err::create_dir_all(agents_root)?;
     let dir = state_dir(agents_root, profile);
@@ -140,6 +156,19 @@ pub fn seed(
             "cannot open {dir} (something not a plain directory is in its place: {err})"
         )
     })?;
+    if let Some(instructions) = &profile.instructions {
+        let persons = home.and_then(|h| fs_err::read(h.join(instructions.from)).ok());
+        let text = instructions_with(persons, feedback);
+        match text {
+            Some(bytes) => write_fresh(&fd, instructions.to, &bytes),
+            // An earlier run's feedback is not for this one.
+            None => match rustix::fs::unlinkat(&fd, instructions.to, AtFlags::empty()) {
+                Ok(()) | Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::ISDIR) => Ok(()),
+                Err(err) => Err(err.into()),
+            },
+        }
+        .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", dir.join(instructions.to)))?;
+    }
     let Some(home) = home else { return Ok(dir) };
     for seed in profile.seed {
         let from = home.join(seed.from);
@@ -151,6 +180,22 @@ pub fn seed(
             .map_err(|err| anyhow::anyhow!("cannot write {}: {err}", dir.join(seed.to)))?;
     }
     Ok(dir)
+}
+
+/// The agent's instructions: the person's own, then the reviewer's feedback.
+fn instructions_with(persons: Option<Vec<u8>>, feedback: Option<&str>) -> Option<Vec<u8>> {
+    let Some(feedback) = feedback else {
+        return persons;
+    };
+    let mut text = persons.unwrap_or_default();
+    if !text.is_empty() {
+        if !text.ends_with(b"\n") {
+            text.push(b'\n');
+        }
+        text.push(b'\n');
+    }
+    text.extend_from_slice(feedback.as_bytes());
+    Some(text)
 }
 
 fn open_dir(path: &Utf8Path) -> anyhow::Result<OwnedFd> {
@@ -210,7 +255,7 @@ mod tests {
         fs_err::write(home.join(".codex/config.toml"), "model = \"x\"\n").expect("config");
         let agents = root.join("state/agents/s");
         let profile = detect(&["codex".to_string()]).expect("codex");
-        let dir = seed(&agents, profile, Some(&home)).expect("seed");
+        let dir = seed(&agents, profile, Some(&home), None).expect("seed");
         assert_eq!(
             fs_err::read_to_string(dir.join("config.toml")).expect("copy"),
             "model = \"x\"\n"
@@ -221,7 +266,7 @@ mod tests {
         std::os::unix::fs::symlink(home.join(".codex/config.toml"), dir.join("config.toml"))
             .expect("link");
         fs_err::write(home.join(".codex/config.toml"), "model = \"y\"\n").expect("config");
-        seed(&agents, profile, Some(&home)).expect("seed again");
+        seed(&agents, profile, Some(&home), None).expect("seed again");
         assert!(
             !fs_err::symlink_metadata(dir.join("config.toml"))
                 .expect("meta")
@@ -234,7 +279,7 @@ mod tests {
         // The whole dir swapped for a link to the person's: refused, nothing written there.
         fs_err::remove_dir_all(&dir).expect("rm dir");
         std::os::unix::fs::symlink(home.join(".codex"), &dir).expect("dir link");
-        assert!(seed(&agents, profile, Some(&home)).is_err());
+        assert!(seed(&agents, profile, Some(&home), None).is_err());
         assert_eq!(
             fs_err::read_to_string(home.join(".codex/config.toml")).expect("person's"),
             "model = \"y\"\n"

@@ -1,6 +1,7 @@
 //! `git codex session review <id> [--approve | --reject]`: commit the agent's changes, summarise
 //! the range, run the review hook, and record a verdict bound to the exact tip.
 
+use std::io::IsTerminal as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use crate::git::read::worktree_state_knowing;
 use crate::git::refs::RefUpdate;
 use crate::output::{self, escape};
 use crate::review::approval::{self, ApprovalState, approval_ref, rejection_ref};
-use crate::review::{Summary, hook, render};
+use crate::review::{Summary, hook, patch, render};
 use crate::sandbox::launch;
 use crate::state::session_file_excluded;
 use crate::state::{SessionRecord, id, replace_file};
@@ -32,56 +33,283 @@ pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
     }
     let ctx = Ctx::open(&[])?;
     ctx.warn_if_gate_off();
-    let format = args
-        .format
-        .unwrap_or(if ctx.config.review.summary_format == "json" {
-            ReportFormat::Json
-        } else {
-            ReportFormat::Markdown
-        });
-    let (record, mut summary) = summarize(&ctx, &id, format)?;
-    let tip = summary.tip;
-    let report_dir = ctx.state.root.join("reviews").join(&record.id);
-
-    let verdict = if args.approve {
-        let hook_failed = summary.hook.as_ref().is_some_and(|h| !h.passed);
-        if hook_failed && !args.force {
-            write_reports(&report_dir, &summary)?;
-            emit(&summary, format, args.output.as_deref())?;
-            return Err(UserError::refused(format!(
-                "not approved: the review hook failed for session '{id}' at {}",
-                short(&tip)
-            ))
-            .hint("fix what the hook reports and review again, or pass --force to approve anyway")
+    let view = View::of(&ctx, &args);
+    let verdict = match (args.approve, args.reject) {
+        (true, _) => Some(Verdict::Approve),
+        (_, true) => Some(Verdict::Reject),
+        _ => None,
+    };
+    let seen = match &args.tip {
+        Some(tip) if verdict.is_some() => Some(seen_tip(&ctx, tip)?),
+        Some(_) => {
+            return Err(UserError::bad_input(
+                "--tip names the tip an --approve or --reject is for",
+            )
+            .hint("add --approve or --reject, or leave --tip out")
             .into());
         }
-        Some(record_verdict(
-            &ctx,
-            &record,
-            tip,
-            Verdict::Approve,
-            args.message.as_deref(),
-            &summary,
-        )?)
-    } else if args.reject {
-        Some(record_verdict(
+        None => None,
+    };
+    if verdict == Some(Verdict::Approve) {
+        refuse_while_agent_runs(&ctx, &id)?;
+    }
+    if let Some(seen) = seen {
+        // Before anything is staged or run: the tip moved since the review that was read.
+        refuse_unless_tip(&ctx, &id, seen)?;
+    }
+    let (record, mut summary) = summarize(&ctx, &id, view.hook_report())?;
+    summary.json_hunks = args.patch;
+    let tip = summary.tip;
+    let report_dir = ctx.state.root.join("reviews").join(&record.id);
+    if let Some(seen) = seen
+        && seen != tip
+    {
+        // Review staged the worktree's changes: they are not what was read.
+        write_reports(&report_dir, &summary)?;
+        return Err(moved_since(&ctx, &id, seen, tip)?);
+    }
+
+    let verdict_line = match verdict {
+        Some(Verdict::Approve) => {
+            let hook_failed = summary.hook.as_ref().is_some_and(|h| !h.passed);
+            if hook_failed && !args.force {
+                write_reports(&report_dir, &summary)?;
+                view.emit(&ctx, &report_dir, &summary, args.output.as_deref())?;
+                return Err(UserError::refused(format!(
+                    "not approved: the review hook failed for session '{id}' at {}",
+                    short(&tip)
+                ))
+                .hint(
+                    "fix what the hook reports and review again, or pass --force to approve anyway",
+                )
+                .into());
+            }
+            Some(record_verdict(
+                &ctx,
+                &record,
+                tip,
+                Verdict::Approve,
+                args.message.as_deref(),
+                &summary,
+            )?)
+        }
+        Some(Verdict::Reject) => Some(record_verdict(
             &ctx,
             &record,
             tip,
             Verdict::Reject,
             args.message.as_deref(),
             &summary,
-        )?)
-    } else {
-        None
+        )?),
+        None => None,
     };
     summary.approval = approval::state(&ctx.reader, &record.id, tip, ctx.signers().as_ref())?;
     write_reports(&report_dir, &summary)?;
-    emit(&summary, format, args.output.as_deref())?;
-    if let Some(line) = verdict {
+    view.emit(&ctx, &report_dir, &summary, args.output.as_deref())?;
+    if let Some(line) = verdict_line {
         output::note(&line);
     }
     Ok(())
+}
+
+/// What the review prints, and where.
+struct View {
+    format: Option<ReportFormat>,
+    stat: bool,
+}
+
+impl View {
+    fn of(ctx: &Ctx, args: &SessionReviewArgs) -> View {
+        let configured = (ctx.config.review.summary_format == "json").then_some(ReportFormat::Json);
+        // A file gets the markdown report unless told otherwise; stdout gets the summary and
+        // the patch as git shows them.
+        let format = args
+            .format
+            .or(configured)
+            .or(args.output.as_ref().map(|_| ReportFormat::Markdown));
+        View {
+            format,
+            stat: args.stat,
+        }
+    }
+
+    /// The report the review hook reads (`CODEX_REVIEW_REPORT`).
+    fn hook_report(&self) -> ReportFormat {
+        if self.format == Some(ReportFormat::Json) {
+            ReportFormat::Json
+        } else {
+            ReportFormat::Markdown
+        }
+    }
+
+    fn emit(
+        &self,
+        ctx: &Ctx,
+        report_dir: &Utf8Path,
+        summary: &Summary,
+        file: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let text = match self.format {
+            Some(ReportFormat::Html) => {
+                let saved = write_page(report_dir, summary)?;
+                if let Some(path) = file {
+                    fs_err::write(path, render_page(summary).as_bytes())?;
+                    output::note(&format!(
+                        "Wrote the review page of '{}' to {path} (also saved as {saved})",
+                        summary.session
+                    ));
+                } else {
+                    output::note(&format!(
+                        "Wrote the review page of '{}': open it in a browser",
+                        summary.session
+                    ));
+                    output::data(saved.as_str());
+                }
+                return Ok(());
+            }
+            Some(ReportFormat::Json) => {
+                format!("{}\n", escape::json_pretty(&render::json(summary))?)
+            }
+            Some(ReportFormat::Markdown) if self.stat => render::summary_markdown(summary),
+            Some(ReportFormat::Markdown) => render::markdown(summary),
+            None => {
+                let mut text = render::summary_markdown(summary);
+                if !self.stat && !summary.patches.is_empty() {
+                    let colors = patch_colors(ctx);
+                    text.push('\n');
+                    text.push_str(&render::terminal_patch(summary, colors.as_deref()));
+                }
+                text
+            }
+        };
+        match file {
+            Some(path) => {
+                fs_err::write(path, text.as_bytes())?;
+                output::note(&format!(
+                    "Wrote the review of '{}' to {path}",
+                    summary.session
+                ));
+                Ok(())
+            }
+            None => {
+                let pager = std::io::stdout()
+                    .is_terminal()
+                    .then(|| ctx.git.pager(&ctx.paths.main_root))
+                    .flatten();
+                output::pager::show(&text, pager.as_deref())
+            }
+        }
+    }
+}
+
+/// git's colours for the patch on stdout: at a terminal unless colour is off (`--color`,
+/// `NO_COLOR`, git's `color.diff` / `color.ui`), always with `--color=always`.
+fn patch_colors(ctx: &Ctx) -> Option<Vec<(&'static str, String)>> {
+    use anstream::ColorChoice;
+    let forced = ColorChoice::global() == ColorChoice::Always;
+    let wanted = forced
+        || matches!(
+            anstream::AutoStream::choice(&std::io::stdout()),
+            ColorChoice::Always | ColorChoice::AlwaysAnsi
+        );
+    if !wanted {
+        return None;
+    }
+    match ctx.git.diff_colors(&ctx.paths.main_root) {
+        Some(colors) => Some(colors),
+        None if forced => Some(
+            crate::git::patch::COLOR_SLOTS
+                .iter()
+                .map(|(slot, seq)| (*slot, (*seq).to_string()))
+                .collect(),
+        ),
+        None => None,
+    }
+}
+
+/// `--approve` approves what a person saw: never a tip an agent is still writing.
+fn refuse_while_agent_runs(ctx: &Ctx, id: &crate::state::SessionId) -> anyhow::Result<()> {
+    let record = ctx.state.record(id)?;
+    match &record.agent {
+        Some(agent) if agent.is_alive() => Err(UserError::refused(format!(
+            "not approved: an agent is still running in session '{id}' (pid {}): what it writes next would be approved unseen",
+            agent.pid
+        ))
+        .hint(format!(
+            "wait for it to end (or stop it), then review '{id}' again and approve the tip you read with --approve --tip SHA"
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// The commit `--tip` names: a full id or a unique prefix of one.
+fn seen_tip(ctx: &Ctx, given: &str) -> anyhow::Result<ObjectId> {
+    let bad = |why: String| -> anyhow::Error {
+        UserError::bad_input(format!("--tip {}: {why}", escape::quote(given)))
+            .hint("give the tip the review showed (its full id, or at least 4 hex digits of it)")
+            .into()
+    };
+    if given.len() < 4 || given.len() > 40 || !given.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad("not a commit id (4 to 40 hex digits)".into()));
+    }
+    match ctx.reader.commit_by_prefix(given) {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(bad("no commit in this repository has that id".into())),
+        Err(err) => Err(bad(format!("{err:#}"))),
+    }
+}
+
+/// Refuses unless the session's branch is at `seen`.
+fn refuse_unless_tip(
+    ctx: &Ctx,
+    id: &crate::state::SessionId,
+    seen: ObjectId,
+) -> anyhow::Result<()> {
+    let record = ctx.state.record(id)?;
+    let tip = branch_tip(ctx, &record)?;
+    if tip == seen {
+        return Ok(());
+    }
+    Err(moved_since(ctx, id, seen, tip)?)
+}
+
+/// The refusal of a verdict on `seen` when the tip is `tip`: the commits added since, named.
+fn moved_since(
+    ctx: &Ctx,
+    id: &crate::state::SessionId,
+    seen: ObjectId,
+    tip: ObjectId,
+) -> anyhow::Result<anyhow::Error> {
+    let added = ctx.reader.commit_lines(tip, seen)?;
+    let contained = ctx.reader.commit_lines(seen, tip)?.is_empty();
+    let mut message = if contained {
+        format!(
+            "nothing recorded: session '{id}' is at {} now, not at {}; {} commit(s) were added since:",
+            short(&tip),
+            short(&seen),
+            added.len()
+        )
+    } else {
+        format!(
+            "nothing recorded: session '{id}' is at {} now, and {} is not in its history (the branch was rewritten); its commits not in {}:",
+            short(&tip),
+            short(&seen),
+            short(&seen)
+        )
+    };
+    for commit in &added {
+        message.push_str(&format!(
+            "\n  {} {}",
+            &commit.sha[..12.min(commit.sha.len())],
+            escape::line(&commit.subject)
+        ));
+    }
+    Ok(UserError::refused(message)
+        .hint(format!(
+            "review '{id}' again to see what they change; its approve command then names the new tip"
+        ))
+        .into())
 }
 
 /// Everything `review` does short of a verdict: stage the agent's changes, summarise the
@@ -145,6 +373,8 @@ pub fn summarize(
     };
     let tip = summary.tip;
     summary.staged = staged;
+    summary.patches = patch::parse(&ctx.git.patch(&ctx.paths.main_root, summary.base, tip)?);
+    summary.max_patch_lines = ctx.config.review.max_patch_lines;
     summary.nested = crate::git::nested::nested_repositories(&record.worktree);
     for warning in summary
         .nested_warnings()
@@ -210,7 +440,23 @@ pub(super) fn write_reports(dir: &camino::Utf8Path, summary: &Summary) -> anyhow
         render::markdown(summary).as_bytes(),
     )?;
     let json = format!("{}\n", escape::json_pretty(&render::json(summary))?);
-    replace_file(&dir.join(format!("{tip}.json")), json.as_bytes())
+    replace_file(&dir.join(format!("{tip}.json")), json.as_bytes())?;
+    // A page saved earlier for this tip shows its approval state as it is now.
+    if dir.join(format!("{tip}.html")).is_file() {
+        write_page(dir, summary)?;
+    }
+    Ok(())
+}
+
+/// Saves the review page as `<tip>.html` beside the other reports.
+fn write_page(dir: &Utf8Path, summary: &Summary) -> anyhow::Result<Utf8PathBuf> {
+    let path = dir.join(format!("{}.html", summary.tip));
+    replace_file(&path, render_page(summary).as_bytes())?;
+    Ok(path)
+}
+
+fn render_page(summary: &Summary) -> String {
+    crate::review::html::page(summary)
 }
 
 fn run_hook(
@@ -289,6 +535,7 @@ fn confined_hook(
         source,
         command: &command,
         agent: false,
+        feedback: None,
         proxy_log,
     };
     let mut sandbox = launch::prepare(ctx, &request, network, fs)?;
@@ -328,6 +575,10 @@ fn record_verdict(
     summary: &Summary,
 ) -> anyhow::Result<String> {
     let _lock = super::journal::lock(ctx)?;
+    if verdict == Verdict::Approve {
+        // A run may have begun since the review started.
+        refuse_while_agent_runs(ctx, &crate::state::id::parse(&record.id)?)?;
+    }
     if branch_tip(ctx, record)? != tip {
         return Err(
             UserError::refused(format!("session '{}' moved during the review", record.id))
@@ -435,25 +686,36 @@ fn record_verdict(
     } else {
         "Rejected"
     };
-    Ok(format!("{done} session '{id}' at {} ({name})", short(&tip)))
+    let mut said = format!("{done} session '{id}' at {tip} ({name}):");
+    for file in &summary.files {
+        let counts = if file.binary {
+            "binary".to_string()
+        } else {
+            format!("+{} -{}", file.insertions, file.deletions)
+        };
+        let name = match &file.old_path {
+            Some(old) => format!("{} -> {}", escape::quote(old), escape::quote(&file.path)),
+            None => escape::quote(&file.path).into_owned(),
+        };
+        said.push_str(&format!("\n  {} {name} ({counts})", status_letter(file)));
+    }
+    said.push_str(&format!(
+        "\n  {} file(s), +{} -{}",
+        t.files, t.insertions, t.deletions
+    ));
+    Ok(said)
 }
 
-fn emit(summary: &Summary, format: ReportFormat, file: Option<&str>) -> anyhow::Result<()> {
-    let text = match format {
-        ReportFormat::Markdown => render::markdown(summary),
-        ReportFormat::Json => format!("{}\n", escape::json_pretty(&render::json(summary))?),
-    };
-    match file {
-        Some(path) => {
-            fs_err::write(path, text.as_bytes())?;
-            output::note(&format!(
-                "Wrote the review of '{}' to {path}",
-                summary.session
-            ));
-        }
-        None => print!("{text}"),
+/// git's one-letter status (`--name-status`).
+fn status_letter(file: &crate::review::diff::FileStat) -> char {
+    use crate::review::diff::FileStatus;
+    match file.status {
+        FileStatus::Added => 'A',
+        FileStatus::Modified => 'M',
+        FileStatus::Deleted => 'D',
+        FileStatus::Renamed => 'R',
+        FileStatus::Copied => 'C',
     }
-    Ok(())
 }
 
 /// `-o PATH` must be writable before anything is committed or recorded: its directory there,

@@ -67,12 +67,17 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
         crate::state::create_fresh(&log_path)?,
         &log_path,
     )));
+    let tip = ctx
+        .reader
+        .ref_target(&format!("refs/heads/{}", record.branch))?;
+    let feedback = crate::review::feedback::current(&ctx.reader, &record.id, tip)?;
     let request = launch::Request {
         record: &record,
         mode: &mode,
         source,
         command: &args.command,
         agent: true,
+        feedback: feedback.as_deref(),
         proxy_log: log.clone(),
     };
     let mut sandbox = launch::prepare(&ctx, &request, plan, fs)?;
