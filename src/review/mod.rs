@@ -101,7 +101,7 @@ impl Summary {
 
     /// Whether the tip is approved already (then there is nothing left to approve).
     pub fn approved_here(&self) -> bool {
-        matches!(&self.approval, ApprovalState::Approved(v) if v.commit == self.tip.to_string())
+        matches!(&self.approval, ApprovalState::Approved(v) if v.commit_id() == Some(self.tip))
     }
 
     /// The patch of the file known as `path`.

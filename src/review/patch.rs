@@ -155,7 +155,7 @@ fn git_line_name(rest: &str) -> String {
         return String::new();
     }
     let len = rest.len();
-    if len >= 5 && (len - 5) % 2 == 0 {
+    if len >= 5 && (len - 5).is_multiple_of(2) {
         let n = (len - 5) / 2;
         if let (Some(a), Some(b)) = (rest.get(2..2 + n), rest.get(n + 5..))
             && a == b

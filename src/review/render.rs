@@ -247,7 +247,7 @@ pub fn terminal_patch(s: &Summary, colors: Option<&[(&str, String)]>) -> String 
     let mut out = String::new();
     for patch in &s.patches {
         for line in &patch.header {
-            paint(&mut out, "meta", &escape::line(line));
+            paint(&mut out, "meta", &escape::text(line));
             out.push('\n');
         }
         for hunk in &patch.hunks {
