@@ -428,3 +428,44 @@ fn the_mock_speaks_http_1_1_and_both_apis() {
         "nothing listens once the mock is dropped"
     );
 }
+
+/// A rejection's message reaches the real agents' model in their own terms: Codex reads the
+/// `AGENTS.md` of its `CODEX_HOME`, Claude Code the `CLAUDE.md` of its `CLAUDE_CONFIG_DIR`,
+/// the session's copies git-codex seeds with the person's own and the reviewer's words.
+#[test]
+fn a_rejections_message_reaches_each_real_agents_model() {
+    let agents = [installed("codex"), installed("claude")];
+    let Some(git) = common::gits().into_iter().next() else {
+        return;
+    };
+    let words = "REVIEWER-SAYS fix the failing test in login.rs";
+    for (agent, profile) in agents.iter().zip(["codex", "claude"]) {
+        let Some(agent) = agent else { continue };
+        let t = TestEnv::new(&git);
+        let mock = MockModels::start(COMMAND);
+        prepare(&t, &mock);
+        let (code, _, err) = run(t.codex(&["session", "review", "s", "--reject", "-m", words]));
+        assert_eq!(code, 0, "reject: {err}");
+        let base_url = mock.base_url();
+        let codex_args = codex_args(&mock.openai_base_url());
+        let (args, env): (Vec<&str>, Vec<(&str, &str)>) = if profile == "codex" {
+            (strs(&codex_args), vec![("OPENAI_API_KEY", CODEX_KEY)])
+        } else {
+            (
+                CLAUDE_ARGS.to_vec(),
+                vec![
+                    ("ANTHROPIC_BASE_URL", base_url.as_str()),
+                    ("ANTHROPIC_API_KEY", CLAUDE_KEY),
+                ],
+            )
+        };
+        run_agent(&t, &mock, agent, &args, &env);
+        assert!(
+            mock.requests()
+                .iter()
+                .any(|r| r.body_text().contains(words)),
+            "{profile}: the reviewer's words never reached the model:\n{}",
+            mock.summary()
+        );
+    }
+}
