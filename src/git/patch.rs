@@ -21,7 +21,7 @@ impl Git {
     /// from one run to the next or run a program kept out: no external diff or textconv
     /// program (the agent's commit may name one in `.gitattributes`), no colour (added by the
     /// caller, after escaping), the usual `a/` and `b/` prefixes (the patch is read back by
-    /// file), paths from the repository's root.
+    /// file), paths from the repository's root, no submodule change left out.
     pub fn patch(&self, cwd: &Utf8Path, base: ObjectId, tip: ObjectId) -> anyhow::Result<Vec<u8>> {
         let base = base.to_string();
         let tip = tip.to_string();
@@ -33,6 +33,9 @@ impl Git {
                 "--no-textconv",
                 "--no-color",
                 "--no-relative",
+                // Every gitlink as its commit line, whatever .gitmodules or config say.
+                "--ignore-submodules=none",
+                "--submodule=short",
                 "--src-prefix=a/",
                 "--dst-prefix=b/",
                 &base,

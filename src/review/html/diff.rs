@@ -4,8 +4,8 @@
 
 use maud::{Markup, html};
 
-use super::{FileStat, counts, path, status};
-use crate::output::escape::{line, text};
+use super::{counts, path, status};
+use crate::output::escape::{line, quote, text};
 use crate::review::Summary;
 use crate::review::patch::{FilePatch, Hunk};
 
@@ -184,21 +184,31 @@ pub(super) fn changes(s: &Summary) -> Markup {
             @for (n, file) in s.files.iter().enumerate() {
                 details.file id=(format!("file-{}", n + 1)) open {
                     summary.file-head { (status(file)) span.path { (path(file)) } (counts(file)) }
-                    div.file-body { (body(s, file)) }
+                    div.file-body {
+                        @match s.patch_of(&file.path) {
+                            Some(patch) => (body(s, patch, file.binary)),
+                            None => p.muted { "git diff shows no patch for this file." },
+                        }
+                    }
+                }
+            }
+            // What git's patch holds beyond the file list (its rename detection may pair
+            // files otherwise): shown too, so no part of the change is left off the page.
+            @for patch in s.patches.iter().filter(|p| !s.files.iter().any(|f| f.path == p.path)) {
+                details.file open {
+                    summary.file-head { span.path { code { (quote(&patch.path)) } } }
+                    div.file-body { (body(s, patch, patch.binary)) }
                 }
             }
         }
     }
 }
 
-fn body(s: &Summary, file: &FileStat) -> Markup {
-    let Some(patch) = s.patch_of(&file.path) else {
-        return html! { p.muted { "git diff shows no patch for this file." } };
-    };
+fn body(s: &Summary, patch: &FilePatch, binary: bool) -> Markup {
     let (hunks, cut) = patch.hunks_within(s.max_patch_lines);
     html! {
         (meta(patch))
-        @if patch.binary || file.binary {
+        @if patch.binary || binary {
             p.muted { "Binary file: its content is not shown." }
         } @else if hunks.is_empty() && cut == 0 {
             p.muted { "The content is unchanged." }

@@ -247,3 +247,15 @@ fn binary_files_and_renames_say_so() {
     assert!(html.contains("old.bin → "));
     assert!(html.contains("rename from old.bin"));
 }
+
+#[test]
+fn a_part_of_gits_patch_the_file_list_does_not_name_is_shown_too() {
+    let mut s = hostile();
+    // git paired the files otherwise than the list: a deletion only its patch names.
+    s.patches.extend(patch::parse(
+        b"diff --git a/gone.txt b/gone.txt\ndeleted file mode 100644\nindex 1..0\n--- a/gone.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-the deleted secret\n",
+    ));
+    let html = page(&s);
+    assert!(html.contains("gone.txt"), "{html}");
+    assert!(html.contains("the deleted secret"), "{html}");
+}
