@@ -262,7 +262,7 @@ pub enum SessionCommand {
     Run(SessionRunArgs),
     /// Summarise what a session changed, run the review hook, approve or reject its tip
     #[command(
-        after_long_help = "Examples:\n  git codex session review fix-login\n  git codex session review fix-login --format html -o review.html\n  git codex session review fix-login --approve --tip 1a2b3c4d -m \"LGTM\"\n  git codex session review fix-login --reject -m \"fix the failing test in login.rs\""
+        after_long_help = "Example:\n  git codex session review fix-login\n  git codex session review fix-login --format html -o review.html\n  git codex session review fix-login --approve --tip 1a2b3c4d -m \"LGTM\"\n  git codex session review fix-login --reject -m \"fix the failing test in login.rs\""
     )]
     Review(SessionReviewArgs),
     /// Land an approved session on a protected branch

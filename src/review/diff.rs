@@ -1,12 +1,10 @@
-//! Per-file change statistics between two commits, computed in-process with gix so that they
-//! equal `git diff --numstat <base> <tip>`: renames detected as git does, binary files counted
-//! as `-`.
+//! Per-file change statistics, read off git's own patch (`git diff base tip`) so that they
+//! equal `git diff --numstat <base> <tip>`: git's rename detection, binary files counted as
+//! `-`, a type change (a file made a link, say) one file.
 
-use std::ops::ControlFlow;
-
-use gix::ObjectId;
-use gix::object::tree::diff::Change;
 use serde::Serialize;
+
+use super::patch::FilePatch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,78 +28,63 @@ pub struct FileStat {
     pub deletions: u64,
 }
 
-/// The files that differ between `base` and `tip`, sorted by path.
-pub fn file_stats(
-    repo: &gix::Repository,
-    base: ObjectId,
-    tip: ObjectId,
-) -> anyhow::Result<Vec<FileStat>> {
-    let base_tree = repo.find_commit(base)?.tree()?;
-    let tip_tree = repo.find_commit(tip)?.tree()?;
-    let mut cache = repo.diff_resource_cache_for_tree_diff()?;
-    let mut stats = Vec::new();
-    let mut failure = None;
-    let mut platform = base_tree.changes()?;
-    platform.options(|opts| {
-        opts.track_path();
-    });
-    platform.for_each_to_obtain_tree(&tip_tree, |change| {
-        if change.entry_mode().is_tree() {
-            return Ok(ControlFlow::Continue(()));
+/// The files the patch changes, in git's order: one per path, as `--numstat` has them (git
+/// writes a type change as a deletion and an addition of the same path, one after the other).
+pub fn file_stats(patches: &[FilePatch]) -> Vec<FileStat> {
+    let mut stats: Vec<FileStat> = Vec::new();
+    for patch in patches {
+        let (insertions, deletions) = counts(patch);
+        if let Some(last) = stats.last_mut()
+            && last.path == patch.path
+            && patch.old_path.is_none()
+        {
+            last.status = FileStatus::Modified;
+            last.binary |= patch.binary;
+            last.insertions += insertions;
+            last.deletions += deletions;
+            continue;
         }
-        match stat_of(&change, &mut cache) {
-            Ok(stat) => stats.push(stat),
-            Err(err) => {
-                failure = Some(err);
-                return Ok(ControlFlow::Break(()));
-            }
-        }
-        cache.clear_resource_cache_keep_allocation();
-        Ok(ControlFlow::Continue(()))
-    })?;
-    if let Some(err) = failure {
-        return Err(err);
+        stats.push(FileStat {
+            path: patch.path.clone(),
+            old_path: patch.old_path.clone(),
+            status: status_of(patch),
+            binary: patch.binary,
+            insertions,
+            deletions,
+        });
     }
-    stats.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(stats)
+    for stat in stats.iter_mut().filter(|s| s.binary) {
+        stat.insertions = 0;
+        stat.deletions = 0;
+    }
+    stats
 }
 
-fn stat_of(
-    change: &Change<'_, '_, '_>,
-    cache: &mut gix::diff::blob::Platform,
-) -> anyhow::Result<FileStat> {
-    let (status, old_path) = match change {
-        Change::Addition { .. } => (FileStatus::Added, None),
-        Change::Deletion { .. } => (FileStatus::Deleted, None),
-        Change::Modification { .. } => (FileStatus::Modified, None),
-        Change::Rewrite {
-            source_location,
-            copy,
-            ..
-        } => (
-            if *copy {
-                FileStatus::Copied
-            } else {
-                FileStatus::Renamed
-            },
-            Some(source_location.to_string()),
-        ),
-    };
-    let counts = if change.entry_mode().is_commit() {
-        // A submodule moved: git counts the one-line change of its commit id.
-        Some((1, u64::from(!matches!(status, FileStatus::Added))))
+fn status_of(patch: &FilePatch) -> FileStatus {
+    let has = |prefix: &str| patch.header.iter().any(|l| l.starts_with(prefix));
+    if has("rename from ") {
+        FileStatus::Renamed
+    } else if has("copy from ") {
+        FileStatus::Copied
+    } else if has("new file mode ") {
+        FileStatus::Added
+    } else if has("deleted file mode ") {
+        FileStatus::Deleted
     } else {
-        change
-            .diff(cache)?
-            .line_counts()?
-            .map(|c| (u64::from(c.insertions), u64::from(c.removals)))
-    };
-    Ok(FileStat {
-        path: change.location().to_string(),
-        old_path,
-        status,
-        binary: counts.is_none(),
-        insertions: counts.map_or(0, |c| c.0),
-        deletions: counts.map_or(0, |c| c.1),
-    })
+        FileStatus::Modified
+    }
+}
+
+/// Added and removed lines, as `--numstat` counts them.
+fn counts(patch: &FilePatch) -> (u64, u64) {
+    let mut plus = 0;
+    let mut minus = 0;
+    for line in patch.hunks.iter().flat_map(|h| &h.lines) {
+        match line.as_bytes().first() {
+            Some(b'+') => plus += 1,
+            Some(b'-') => minus += 1,
+            _ => {}
+        }
+    }
+    (plus, minus)
 }

@@ -8,14 +8,20 @@ use super::approval;
 use crate::git::read::Reader;
 
 /// The feedback a run of session `id` gets: the message of the rejection of the tip it starts
-/// from. A tip the agent moved on from (it committed since) has none: what was rejected is
-/// no longer what it works on.
-pub fn current(reader: &Reader, id: &str, tip: Option<ObjectId>) -> anyhow::Result<Option<String>> {
+/// from. A tip the agent moved on from (it committed since) has none: what was rejected is no
+/// longer what it works on; nor has `earlier`, the rejection of an earlier session of that id
+/// (removed since) that was there when this one was made.
+pub fn current(
+    reader: &Reader,
+    id: &str,
+    earlier: Option<&str>,
+    tip: Option<ObjectId>,
+) -> anyhow::Result<Option<String>> {
     let Some(tip) = tip else { return Ok(None) };
     let Some(verdict) = approval::read(reader, &approval::rejection_ref(id))? else {
         return Ok(None);
     };
-    if verdict.commit_id() != Some(tip) {
+    if verdict.commit_id() != Some(tip) || earlier == Some(verdict.tag.as_str()) {
         return Ok(None);
     }
     let Some(message) = persons_words(&verdict.message) else {

@@ -59,15 +59,16 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Reads the range `base..tip`; the hook result and approval state are filled in later.
+    /// Reads the range `base..tip` (`patch` is `git diff base tip`, read back by
+    /// [`patch::parse`]); the hook result and approval state are filled in later.
     pub fn build(
         reader: &Reader,
         session: &str,
         branch: &str,
-        base: ObjectId,
-        tip: ObjectId,
+        (base, tip): (ObjectId, ObjectId),
+        patches: Vec<FilePatch>,
     ) -> anyhow::Result<Summary> {
-        let files = diff::file_stats(&reader.repo, base, tip)?;
+        let files = diff::file_stats(&patches);
         let totals = Totals {
             files: files.len(),
             insertions: files.iter().map(|f| f.insertions).sum(),
@@ -85,7 +86,7 @@ impl Summary {
             hook: None,
             approval: ApprovalState::Pending,
             nested: Vec::new(),
-            patches: Vec::new(),
+            patches,
             max_patch_lines: usize::MAX,
             json_hunks: false,
         })
@@ -104,9 +105,9 @@ impl Summary {
         matches!(&self.approval, ApprovalState::Approved(v) if v.commit_id() == Some(self.tip))
     }
 
-    /// The patch of the file known as `path`.
-    pub fn patch_of(&self, path: &str) -> Option<&FilePatch> {
-        self.patches.iter().find(|p| p.path == path)
+    /// The parts of the patch of the file known as `path` (two for a type change).
+    pub fn patches_of<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a FilePatch> + 'a {
+        self.patches.iter().filter(move |p| p.path == path)
     }
 
     /// The warning for each nested repository, for people and reports alike.

@@ -167,6 +167,7 @@ fn git_line_name(rest: &str) -> String {
 }
 
 /// A name as git prints it: bare, or in double quotes with C escapes (`\t`, `\"`, `\303`).
+/// One whose bytes are not UTF-8 is kept in git's escaped form, without the quotes.
 pub fn unquote(name: &str) -> String {
     let Some(inner) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) else {
         return name.to_string();
@@ -203,7 +204,9 @@ pub fn unquote(name: &str) -> String {
             None => bytes.push(b'\\'),
         }
     }
-    String::from_utf8_lossy(&bytes).into_owned()
+    // A name that is not UTF-8 stays as git wrote it (octal escapes): two such names never
+    // read as one.
+    String::from_utf8(bytes).unwrap_or_else(|_| inner.to_string())
 }
 
 /// `@@ -a,b +c,d @@ context`, with `,b` and `,d` optional (then 1).

@@ -32,10 +32,13 @@ pub fn json(summary: &Summary) -> serde_json::Value {
             let Some(path) = file.get("path").and_then(|p| p.as_str()) else {
                 continue;
             };
-            let (hunks, cut) = match summary.patch_of(path) {
-                Some(patch) => patch.hunks_within(summary.max_patch_lines),
-                None => (Vec::new(), 0),
-            };
+            let mut hunks = Vec::new();
+            let mut cut = 0;
+            for patch in summary.patches_of(path) {
+                let (some, left_out) = patch.hunks_within(summary.max_patch_lines);
+                hunks.extend(some);
+                cut += left_out;
+            }
             if let Some(object) = file.as_object_mut() {
                 object.insert("hunks".into(), json!(hunks));
                 object.insert("hunkLinesCut".into(), json!(cut));
@@ -262,7 +265,7 @@ pub fn terminal_patch(s: &Summary, colors: Option<&[(&str, String)]>) -> String 
             }
             out.push('\n');
             for line in &hunk.lines {
-                let text = escape::text(line);
+                let text = marked(line, colors.is_some());
                 let slot = match line.as_bytes().first() {
                     Some(b'+') => "new",
                     Some(b'-') => "old",
@@ -274,4 +277,25 @@ pub fn terminal_patch(s: &Summary, colors: Option<&[(&str, String)]>) -> String 
         }
     }
     out
+}
+
+/// A line of the agent's as [`escape::text`] shows it; in colour, each escape in reverse
+/// video, so a real control character never reads as the backslash sequence a file may hold.
+fn marked(line: &str, color: bool) -> std::borrow::Cow<'_, str> {
+    if !color {
+        return escape::text(line);
+    }
+    let parts = escape::text_parts(line);
+    if parts.iter().all(|(escaped, _)| !escaped) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    for (escaped, part) in parts {
+        if escaped {
+            let _ = write!(out, "\x1b[7m{part}\x1b[27m");
+        } else {
+            out.push_str(&part);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }

@@ -48,6 +48,10 @@ pub struct SessionRecord {
     /// landed whole by the next merge (`doctor` names them meanwhile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub landing: Option<Landing>,
+    /// The rejection tag `refs/codex/rejections/<id>` held when this session was made: an
+    /// earlier session's of that id, whose message is not feedback for this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier_rejection: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

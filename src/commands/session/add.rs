@@ -189,6 +189,10 @@ pub fn new_record(
         last_run: None,
         landed: None,
         landing: None,
+        earlier_rejection: ctx
+            .reader
+            .ref_id(&crate::review::approval::rejection_ref(&id.to_string()))?
+            .map(|tag| tag.to_string()),
     })
 }
 

@@ -349,9 +349,9 @@ pub fn summarize(
     super::stale_locks::clear_session(&ctx.paths, &(&record).into())?;
     let tip = branch_tip(ctx, &record)?;
     let base = crate::gate::base::current(ctx, &record, tip)?;
-    // The worktree's status first (by stat alone when it is clean), then the summary, on one
-    // thread: gix maps each loose object it reads, and unmapping while a second thread of
-    // this process runs costs every unmap a cross-core TLB flush.
+    // The worktree's status first (by stat alone when it is clean), on one thread: gix maps
+    // each loose object it reads, and unmapping while a second thread of this process runs
+    // costs every unmap a cross-core TLB flush.
     let known = known_head(
         ctx,
         &record.branch,
@@ -361,19 +361,24 @@ pub fn summarize(
         worktree_state_knowing(&record.worktree, known.as_ref()),
         Ok(state) if state.head == Some(tip) && matches!(state.dirty, Ok(false))
     );
-    let summary = Summary::build(&ctx.reader, &record.id, &record.branch, base, tip);
     let (record, staged) = stage(ctx, id, clean)?;
-    let mut summary = match staged {
-        None => summary?,
+    let (base, tip) = match staged {
+        None => (base, tip),
         Some(_) => {
             let tip = branch_tip(ctx, &record)?;
-            let base = crate::gate::base::current(ctx, &record, tip)?;
-            Summary::build(&ctx.reader, &record.id, &record.branch, base, tip)?
+            (crate::gate::base::current(ctx, &record, tip)?, tip)
         }
     };
+    let patches = patch::parse(&ctx.git.patch(&ctx.paths.main_root, base, tip)?);
+    let mut summary = Summary::build(
+        &ctx.reader,
+        &record.id,
+        &record.branch,
+        (base, tip),
+        patches,
+    )?;
     let tip = summary.tip;
     summary.staged = staged;
-    summary.patches = patch::parse(&ctx.git.patch(&ctx.paths.main_root, summary.base, tip)?);
     summary.max_patch_lines = ctx.config.review.max_patch_lines;
     summary.nested = crate::git::nested::nested_repositories(&record.worktree);
     for warning in summary

@@ -70,7 +70,12 @@ pub fn run(args: SessionRunArgs) -> anyhow::Result<()> {
     let tip = ctx
         .reader
         .ref_target(&format!("refs/heads/{}", record.branch))?;
-    let feedback = crate::review::feedback::current(&ctx.reader, &record.id, tip)?;
+    let feedback = crate::review::feedback::current(
+        &ctx.reader,
+        &record.id,
+        record.earlier_rejection.as_deref(),
+        tip,
+    )?;
     let request = launch::Request {
         record: &record,
         mode: &mode,

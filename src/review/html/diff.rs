@@ -5,7 +5,7 @@
 use maud::{Markup, html};
 
 use super::{counts, path, status};
-use crate::output::escape::{line, quote, text};
+use crate::output::escape::{line, quote, text_parts};
 use crate::review::Summary;
 use crate::review::patch::{FilePatch, Hunk};
 
@@ -185,10 +185,7 @@ pub(super) fn changes(s: &Summary) -> Markup {
                 details.file id=(format!("file-{}", n + 1)) open {
                     summary.file-head { (status(file)) span.path { (path(file)) } (counts(file)) }
                     div.file-body {
-                        @match s.patch_of(&file.path) {
-                            Some(patch) => (body(s, patch, file.binary)),
-                            None => p.muted { "git diff shows no patch for this file." },
-                        }
+                        @for patch in s.patches_of(&file.path) { (body(s, patch, file.binary)) }
                     }
                 }
             }
@@ -274,7 +271,7 @@ fn unified(hunks: &[Hunk]) -> Markup {
                         tr class=(row.kind.class()) {
                             td.num { @if let Some(n) = row.old { (n) } }
                             td.num { @if let Some(n) = row.new { (n) } }
-                            td.code { (text(row.text)) }
+                            td.code { (shown(row.text)) }
                         }
                     }
                 }
@@ -307,8 +304,18 @@ fn side(cell: Option<Cell<'_>>, which: &str) -> Markup {
     html! {
         td class={ "num " (class) " " (which) } { @if let Some(n) = cell.num { (n) } }
         td class={ "code " (class) } {
-            (text(cell.text))
+            (shown(cell.text))
             @if let Some(note) = cell.note { span.noeol { (line(note)) } }
+        }
+    }
+}
+
+/// A line of the agent's, escaped as `escape::text` does, each escape marked apart (`span.ctl`) so a
+/// real control character never reads as the backslash sequence a file may hold.
+fn shown(code: &str) -> Markup {
+    html! {
+        @for (escaped, part) in text_parts(code) {
+            @if escaped { span.ctl title="a control or invisible character" { (part) } } @else { (part) }
         }
     }
 }

@@ -107,8 +107,10 @@ fn agent_text_is_escaped_never_markup() {
         "terminal escapes shown as text"
     );
     assert!(
-        html.contains("bidi \\342\\200\\256txt"),
-        "bidi override shown as bytes"
+        html.contains(
+            "bidi <span class=\"ctl\" title=\"a control or invisible character\">\\342\\200\\256</span>txt"
+        ),
+        "bidi override shown as bytes, set apart: {html}"
     );
     assert!(html.contains("&lt;svg onload=alert(5)&gt;/"));
     assert!(html.contains("&lt;script&gt;alert(2)&lt;/script&gt;"));
