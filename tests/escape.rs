@@ -8,10 +8,15 @@ use std::os::unix::fs::PermissionsExt as _;
 use common::{TestEnv, each_git, json, write_file};
 
 /// Characters that must never reach a terminal raw: controls other than newline (tab
-/// included, it breaks tables), C1 controls, bidi overrides and isolates, zero-width marks.
+/// included, it breaks tables, but for the patch after the summary, whose tabs are the
+/// files' own, as `git diff` shows them), C1 controls, bidi overrides and isolates,
+/// zero-width marks.
 fn raw_controls(bytes: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(bytes)
-        .chars()
+    let text = String::from_utf8_lossy(bytes);
+    let patch_at = text.find("\ndiff --git ").unwrap_or(text.len());
+    text.char_indices()
+        .filter(|&(at, c)| !(c == '\t' && at > patch_at))
+        .map(|(_, c)| c)
         .filter(|&c| {
             (c.is_control() && c != '\n')
                 || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
