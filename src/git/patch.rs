@@ -28,6 +28,10 @@ impl Git {
         self.run_bytes(
             cwd,
             &[
+                // Every name that is not plain ASCII quoted, its bytes as octal escapes: two
+                // names never read as one, whatever the person's core.quotePath.
+                "-c",
+                "core.quotePath=true",
                 "diff",
                 "--no-ext-diff",
                 "--no-textconv",

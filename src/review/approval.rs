@@ -70,9 +70,9 @@ pub fn read(reader: &Reader, refname: &str) -> anyhow::Result<Option<Verdict>> {
 pub enum ApprovalState {
     /// Nothing decided for the current tip.
     Pending,
-    /// Approved, and the approval contains the branch tip.
+    /// Approved, and the approval is of the branch tip itself.
     Approved(Verdict),
-    /// Approved once, but the branch has commits the approval does not contain.
+    /// Approved once, but the branch is at another commit since.
     Stale(Verdict),
     /// Rejected at the current tip.
     Rejected(Verdict),
@@ -119,8 +119,10 @@ pub fn state(
         {
             return Ok(ApprovalState::Unverified(approval, why));
         }
+        // Exactly the approved commit: an older one of its history (the branch reset back)
+        // was never shown as it is, and the gate refuses it alone.
         let approved = ObjectId::from_hex(approval.commit.as_bytes())?;
-        if reader.count_exclusive(tip, &[approved])? == 0 {
+        if approved == tip {
             return Ok(ApprovalState::Approved(approval));
         }
         // A rejection of the tip outranks an approval of what landed before it.

@@ -20,6 +20,9 @@ pub enum FileStatus {
 #[serde(rename_all = "camelCase")]
 pub struct FileStat {
     pub path: String,
+    /// The path's bytes (`path` shows a byte that is not UTF-8 as `\377`).
+    #[serde(skip)]
+    pub raw_path: Vec<u8>,
     /// The source of a rename or copy.
     pub old_path: Option<String>,
     pub status: FileStatus,
@@ -34,9 +37,11 @@ pub fn file_stats(patches: &[FilePatch]) -> Vec<FileStat> {
     let mut stats: Vec<FileStat> = Vec::new();
     for patch in patches {
         let (insertions, deletions) = counts(patch);
+        // A type change: the path deleted, then added again.
         if let Some(last) = stats.last_mut()
-            && last.path == patch.path
-            && patch.old_path.is_none()
+            && last.raw_path == patch.raw_path
+            && last.status == FileStatus::Deleted
+            && status_of(patch) == FileStatus::Added
         {
             last.status = FileStatus::Modified;
             last.binary |= patch.binary;
@@ -46,6 +51,7 @@ pub fn file_stats(patches: &[FilePatch]) -> Vec<FileStat> {
         }
         stats.push(FileStat {
             path: patch.path.clone(),
+            raw_path: patch.raw_path.clone(),
             old_path: patch.old_path.clone(),
             status: status_of(patch),
             binary: patch.binary,

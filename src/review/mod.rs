@@ -105,9 +105,14 @@ impl Summary {
         matches!(&self.approval, ApprovalState::Approved(v) if v.commit_id() == Some(self.tip))
     }
 
-    /// The parts of the patch of the file known as `path` (two for a type change).
-    pub fn patches_of<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a FilePatch> + 'a {
-        self.patches.iter().filter(move |p| p.path == path)
+    /// The parts of the patch of `file` (two for a type change).
+    pub fn patches_of<'a>(
+        &'a self,
+        file: &'a FileStat,
+    ) -> impl Iterator<Item = &'a FilePatch> + 'a {
+        self.patches
+            .iter()
+            .filter(move |p| p.raw_path == file.raw_path)
     }
 
     /// The warning for each nested repository, for people and reports alike.
@@ -124,6 +129,43 @@ impl Summary {
                 ))
             })
             .collect()
+    }
+
+    /// What the patch cannot show as it will be: a Git LFS pointer stands for content the
+    /// patch does not hold; a control or invisible character (shown escaped) may make a line
+    /// run otherwise than it reads (a carriage return, say).
+    pub fn content_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for file in &self.files {
+            let added = || {
+                self.patches_of(file)
+                    .flat_map(|p| &p.hunks)
+                    .flat_map(|h| new_lines(h))
+            };
+            if added().any(|(_, l)| l.starts_with("+version https://git-lfs.github.com/spec/")) {
+                out.push(format!(
+                    "session '{}' adds {} as a Git LFS pointer: the review shows the pointer, not the content it stands for, which lands with it; read that content ('git lfs' brings it) before you approve",
+                    self.session, file.path
+                ));
+            }
+            let marked: Vec<u64> = added()
+                .filter(|(_, l)| {
+                    !matches!(
+                        crate::output::escape::text(l),
+                        std::borrow::Cow::Borrowed(_)
+                    )
+                })
+                .map(|(n, _)| n)
+                .collect();
+            if let Some(first) = marked.first() {
+                out.push(format!(
+                    "{}: {} added line(s) hold control or invisible characters, shown escaped (\\r, \\033, ...), first at line {first}: a line may run otherwise than it reads",
+                    file.path,
+                    marked.len()
+                ));
+            }
+        }
+        out
     }
 
     pub fn nested_warnings(&self) -> Vec<String> {
@@ -175,4 +217,23 @@ mod hook_config_tests {
         assert_eq!(hook_config_tool(".husky/pre-commit"), None);
         assert_eq!(hook_config_tool("src/main.rs"), None);
     }
+}
+
+/// The added lines of `hunk` with their line numbers in the new file.
+fn new_lines(hunk: &patch::Hunk) -> impl Iterator<Item = (u64, &str)> {
+    let mut number = hunk.new_start;
+    hunk.lines.iter().filter_map(move |line| {
+        let at = number;
+        match line.as_bytes().first() {
+            Some(b'+') => {
+                number += 1;
+                Some((at, line.as_str()))
+            }
+            Some(b' ') => {
+                number += 1;
+                None
+            }
+            _ => None,
+        }
+    })
 }

@@ -6,8 +6,11 @@ use serde::Serialize;
 /// One file's part of the patch, from its `diff --git` line to the next.
 #[derive(Debug, Clone, Default)]
 pub struct FilePatch {
-    /// The path the change is known by (the new one of a rename; the old one of a deletion).
+    /// The path the change is known by (the new one of a rename; the old one of a deletion),
+    /// as text: a byte that is not UTF-8 as git writes it (`\377`).
     pub path: String,
+    /// The path's bytes: what tells two files apart.
+    pub raw_path: Vec<u8>,
     /// The source of a rename or copy.
     pub old_path: Option<String>,
     pub binary: bool,
@@ -119,15 +122,15 @@ fn name_it(file: &mut FilePatch) {
     };
     let renamed_to = field("rename to ").or_else(|| field("copy to "));
     let renamed_from = field("rename from ").or_else(|| field("copy from "));
-    let new = field("+++ ").filter(|n| n != "/dev/null");
-    let old = field("--- ").filter(|n| n != "/dev/null");
-    file.path = if let Some(to) = renamed_to {
-        file.old_path = renamed_from;
+    let new = field("+++ ").filter(|n| n != b"/dev/null");
+    let old = field("--- ").filter(|n| n != b"/dev/null");
+    let raw = if let Some(to) = renamed_to {
+        file.old_path = renamed_from.as_deref().map(shown);
         to
     } else if let Some(new) = new {
-        new.strip_prefix("b/").unwrap_or(&new).to_string()
+        new.strip_prefix(b"b/").unwrap_or(&new).to_vec()
     } else if let Some(old) = old {
-        old.strip_prefix("a/").unwrap_or(&old).to_string()
+        old.strip_prefix(b"a/").unwrap_or(&old).to_vec()
     } else {
         file.header
             .first()
@@ -135,10 +138,24 @@ fn name_it(file: &mut FilePatch) {
             .map(git_line_name)
             .unwrap_or_default()
     };
+    file.path = shown(&raw);
+    file.raw_path = raw;
+}
+
+/// A name's bytes as text: UTF-8 as it is, any other byte as git writes it (`\377`).
+fn shown(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\{byte:03o}"));
+        }
+    }
+    out
 }
 
 /// The name in `a/X b/X` (both the same when the header alone names the file).
-fn git_line_name(rest: &str) -> String {
+fn git_line_name(rest: &str) -> Vec<u8> {
     if rest.starts_with('"') {
         // `"a/x" "b/x"` or `"a/x" b/x`: the first quoted name ends at its closing quote.
         let mut escaped = false;
@@ -147,12 +164,12 @@ fn git_line_name(rest: &str) -> String {
                 '\\' if !escaped => escaped = true,
                 '"' if !escaped => {
                     let name = unquote(&rest[..=at]);
-                    return name.strip_prefix("a/").unwrap_or(&name).to_string();
+                    return name.strip_prefix(b"a/").unwrap_or(&name).to_vec();
                 }
                 _ => escaped = false,
             }
         }
-        return String::new();
+        return Vec::new();
     }
     let len = rest.len();
     if len >= 5 && (len - 5).is_multiple_of(2) {
@@ -160,17 +177,17 @@ fn git_line_name(rest: &str) -> String {
         if let (Some(a), Some(b)) = (rest.get(2..2 + n), rest.get(n + 5..))
             && a == b
         {
-            return a.to_string();
+            return a.as_bytes().to_vec();
         }
     }
-    rest.strip_prefix("a/").unwrap_or(rest).to_string()
+    rest.strip_prefix("a/").unwrap_or(rest).as_bytes().to_vec()
 }
 
-/// A name as git prints it: bare, or in double quotes with C escapes (`\t`, `\"`, `\303`).
-/// One whose bytes are not UTF-8 is kept in git's escaped form, without the quotes.
-pub fn unquote(name: &str) -> String {
+/// A name's bytes, as git prints it: bare, or in double quotes with C escapes (`\t`, `\"`,
+/// `\303`).
+pub fn unquote(name: &str) -> Vec<u8> {
     let Some(inner) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) else {
-        return name.to_string();
+        return name.as_bytes().to_vec();
     };
     let mut bytes = Vec::with_capacity(inner.len());
     let mut chars = inner.bytes().peekable();
@@ -204,9 +221,7 @@ pub fn unquote(name: &str) -> String {
             None => bytes.push(b'\\'),
         }
     }
-    // A name that is not UTF-8 stays as git wrote it (octal escapes): two such names never
-    // read as one.
-    String::from_utf8(bytes).unwrap_or_else(|_| inner.to_string())
+    bytes
 }
 
 /// `@@ -a,b +c,d @@ context`, with `,b` and `,d` optional (then 1).

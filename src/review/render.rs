@@ -28,13 +28,10 @@ pub fn json(summary: &Summary) -> serde_json::Value {
     if summary.json_hunks
         && let Some(files) = value.get_mut("files").and_then(|f| f.as_array_mut())
     {
-        for file in files.iter_mut() {
-            let Some(path) = file.get("path").and_then(|p| p.as_str()) else {
-                continue;
-            };
+        for (file, stat) in files.iter_mut().zip(&summary.files) {
             let mut hunks = Vec::new();
             let mut cut = 0;
-            for patch in summary.patches_of(path) {
+            for patch in summary.patches_of(stat) {
                 let (some, left_out) = patch.hunks_within(summary.max_patch_lines);
                 hunks.extend(some);
                 cut += left_out;
@@ -140,6 +137,14 @@ pub fn summary_markdown(s: &Summary) -> String {
     if !s.nested.is_empty() {
         out.push_str("## Nested repositories\n\n");
         for warning in s.nested_warnings() {
+            let _ = writeln!(out, "- **warning:** {}", md_text(&warning));
+        }
+        out.push('\n');
+    }
+    let content = s.content_warnings();
+    if !content.is_empty() {
+        out.push_str("## Not shown as it will be\n\n");
+        for warning in content {
             let _ = writeln!(out, "- **warning:** {}", md_text(&warning));
         }
         out.push('\n');

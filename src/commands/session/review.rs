@@ -385,6 +385,7 @@ pub fn summarize(
         .nested_warnings()
         .into_iter()
         .chain(summary.hook_config_warnings())
+        .chain(summary.content_warnings())
     {
         output::warning(&warning);
     }

@@ -185,13 +185,13 @@ pub(super) fn changes(s: &Summary) -> Markup {
                 details.file id=(format!("file-{}", n + 1)) open {
                     summary.file-head { (status(file)) span.path { (path(file)) } (counts(file)) }
                     div.file-body {
-                        @for patch in s.patches_of(&file.path) { (body(s, patch, file.binary)) }
+                        @for patch in s.patches_of(file) { (body(s, patch, file.binary)) }
                     }
                 }
             }
             // What git's patch holds beyond the file list (its rename detection may pair
             // files otherwise): shown too, so no part of the change is left off the page.
-            @for patch in s.patches.iter().filter(|p| !s.files.iter().any(|f| f.path == p.path)) {
+            @for patch in s.patches.iter().filter(|p| !s.files.iter().any(|f| f.raw_path == p.raw_path)) {
                 details.file open {
                     summary.file-head { span.path { code { (quote(&patch.path)) } } }
                     div.file-body { (body(s, patch, patch.binary)) }

@@ -137,7 +137,8 @@ fn warnings(s: &Summary) -> Markup {
     let all = s
         .nested_warnings()
         .into_iter()
-        .chain(s.hook_config_warnings());
+        .chain(s.hook_config_warnings())
+        .chain(s.content_warnings());
     html! {
         @for warning in all {
             div.callout { strong { "⚠ warning: " } (line(&warning)) }

@@ -18,6 +18,7 @@ fn id(hex: &str) -> ObjectId {
 fn stat(path: &str, status: FileStatus, ins: u64, del: u64) -> FileStat {
     FileStat {
         path: path.into(),
+        raw_path: path.as_bytes().to_vec(),
         old_path: None,
         status,
         binary: false,
