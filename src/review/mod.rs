@@ -140,7 +140,7 @@ impl Summary {
             let added = || {
                 self.patches_of(file)
                     .flat_map(|p| &p.hunks)
-                    .flat_map(|h| new_lines(h))
+                    .flat_map(new_lines)
             };
             if added().any(|(_, l)| l.starts_with("+version https://git-lfs.github.com/spec/")) {
                 out.push(format!(
@@ -197,6 +197,25 @@ fn hook_config_tool(path: &str) -> Option<&'static str> {
     }
 }
 
+/// The added lines of `hunk` with their line numbers in the new file.
+fn new_lines(hunk: &patch::Hunk) -> impl Iterator<Item = (u64, &str)> {
+    let mut number = hunk.new_start;
+    hunk.lines.iter().filter_map(move |line| {
+        let at = number;
+        match line.as_bytes().first() {
+            Some(b'+') => {
+                number += 1;
+                Some((at, line.as_str()))
+            }
+            Some(b' ') => {
+                number += 1;
+                None
+            }
+            _ => None,
+        }
+    })
+}
+
 #[cfg(test)]
 mod hook_config_tests {
     use super::hook_config_tool;
@@ -217,23 +236,4 @@ mod hook_config_tests {
         assert_eq!(hook_config_tool(".husky/pre-commit"), None);
         assert_eq!(hook_config_tool("src/main.rs"), None);
     }
-}
-
-/// The added lines of `hunk` with their line numbers in the new file.
-fn new_lines(hunk: &patch::Hunk) -> impl Iterator<Item = (u64, &str)> {
-    let mut number = hunk.new_start;
-    hunk.lines.iter().filter_map(move |line| {
-        let at = number;
-        match line.as_bytes().first() {
-            Some(b'+') => {
-                number += 1;
-                Some((at, line.as_str()))
-            }
-            Some(b' ') => {
-                number += 1;
-                None
-            }
-            _ => None,
-        }
-    })
 }
