@@ -292,13 +292,22 @@ fn pre_commit() -> anyhow::Result<()> {
     let Ok(text) = fs_err::read_to_string(&squash) else {
         return Ok(());
     };
-    let squashed = text
+    let squashed: Vec<ObjectId> = text
         .lines()
-        .filter_map(|l| oid(l.strip_prefix("commit ")?.trim()));
+        .filter_map(|l| oid(l.strip_prefix("commit ")?.trim()))
+        .collect();
+    if squashed.is_empty() {
+        return Ok(());
+    }
     let gate = Gate::load(&ctx)?;
-    check_all(
-        &gate,
-        squashed.map(|commit| (refname.as_str(), Some(head), commit)),
+    // The squash brings its commits together: an approval of the range's tip covers them.
+    let violations = gate.check_together(&refname, Some(head), &squashed)?;
+    if violations.is_empty() {
+        return Ok(());
+    }
+    refuse(
+        &refname,
+        &violations,
         "undo the squash with 'git reset --merge'",
     )
 }

@@ -282,11 +282,33 @@ impl<'a> Gate<'a> {
         self.check_landing(old, new)
     }
 
+    /// As [`Gate::check`], for what several commits bring to `refname` together (a squash
+    /// of a range lists each of its commits: together they land the range's tip).
+    pub fn check_together(
+        &self,
+        refname: &str,
+        old: Option<ObjectId>,
+        news: &[ObjectId],
+    ) -> anyhow::Result<Vec<Violation>> {
+        if !self.protects(refname) {
+            return Ok(Vec::new());
+        }
+        self.check_landing_of(old, news)
+    }
+
     /// As [`Gate::check`], for a range landing on a protected ref that is not named.
     pub fn check_landing(
         &self,
         old: Option<ObjectId>,
         new: ObjectId,
+    ) -> anyhow::Result<Vec<Violation>> {
+        self.check_landing_of(old, &[new])
+    }
+
+    fn check_landing_of(
+        &self,
+        old: Option<ObjectId>,
+        news: &[ObjectId],
     ) -> anyhow::Result<Vec<Violation>> {
         if !self.enabled {
             return Ok(Vec::new());
@@ -294,7 +316,7 @@ impl<'a> Gate<'a> {
         let old_list: Vec<ObjectId> = old.into_iter().collect();
         let landing: HashSet<ObjectId> = self
             .history
-            .commits_between(&[new], &old_list)?
+            .commits_between(news, &old_list)?
             .into_iter()
             .collect();
         if landing.is_empty() {
@@ -350,7 +372,10 @@ impl<'a> Gate<'a> {
         let mut seen = HashSet::new();
         // Per original: the hunks of the change its approval covers, diffed once.
         let mut approved_changes: HashMap<usize, Vec<Hunk>> = HashMap::new();
-        let net = old.map(|old| (old, new));
+        let net = match (old, news) {
+            (Some(old), [new]) => Some((old, *new)),
+            _ => None,
+        };
         for found in copies::find(self, &foreign, &elsewhere, net)? {
             let original = &elsewhere[found.original];
             if seen.contains(&(found.original, found.copy)) {
