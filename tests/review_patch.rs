@@ -734,8 +734,26 @@ fn an_approval_covers_its_commit_and_never_an_older_one_of_its_history() {
         assert_ne!(code, 0, "{err}");
         assert_eq!(t.git(&["show", "main:app.sh"]), "echo app");
 
-        // The approved commit itself lands, history and all.
+        // Nor a copy of it, the branch back at the approved tip: a cherry-pick of the commit a
+        // later one took back.
         t.git_in(&wt, &["reset", "-q", "--hard", &tip]);
+        // (main moves first, so the pick is a new commit, not the session's own again)
+        t.commit_in(&t.repo, "main-only.txt", "main\n");
+        let picked = t.git_output(&t.repo, &["cherry-pick", &payload]);
+        let said = String::from_utf8_lossy(&picked.stderr);
+        assert!(
+            !picked.status.success() && said.contains("the review gate refused"),
+            "the gate refuses the copy: {said}"
+        );
+        let _ = t.git_output(&t.repo, &["reset", "-q", "--merge"]);
+        assert_eq!(t.git(&["show", "main:app.sh"]), "echo app");
+
+        // The approved commit itself lands, history and all, replayed too.
+        let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", "rebase"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(t.git(&["show", "main:README"]), "doc");
+        assert_eq!(t.git(&["show", "main:app.sh"]), "echo app");
+        t.git(&["reset", "-q", "--hard", "HEAD~3"]);
         let (code, _, err) = run(t.codex(&["session", "merge", "s"]));
         assert_eq!(code, 0, "{err}");
         assert_eq!(t.git(&["show", "main:README"]), "doc");

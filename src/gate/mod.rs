@@ -376,13 +376,27 @@ impl<'a> Gate<'a> {
             (Some(old), [new]) => Some((old, *new)),
             _ => None,
         };
-        for found in copies::find(self, &foreign, &elsewhere, net)? {
+        let found_all = copies::find(self, &foreign, &elsewhere, net)?;
+        // As for a session's own commits: a copy of an approved commit's history counts as
+        // approved only beside a copy of the approved commit itself (a replay of the whole
+        // range), never alone (a cherry-pick of what a later commit took out again).
+        let carried_whole: HashSet<usize> = found_all
+            .iter()
+            .filter(|f| {
+                elsewhere[f.original]
+                    .session
+                    .approval
+                    .is_some_and(|a| a.commit == f.of)
+            })
+            .map(|f| f.original)
+            .collect();
+        for found in found_all {
             let original = &elsewhere[found.original];
             if seen.contains(&(found.original, found.copy)) {
                 continue;
             }
             let approved = self.approved(original.session, &original.hidden)?;
-            if approved.contains(&found.of) {
+            if approved.contains(&found.of) && carried_whole.contains(&found.original) {
                 continue;
             }
             // What the approved change holds too was shown and approved: landing it is no
