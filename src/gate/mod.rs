@@ -377,30 +377,22 @@ impl<'a> Gate<'a> {
             _ => None,
         };
         let found_all = copies::find(self, &foreign, &elsewhere, net)?;
-        // As for a session's own commits: a copy of an approved commit's history counts as
-        // approved only beside a copy of the approved commit itself (a replay of the whole
-        // range), never alone (a cherry-pick of what a later commit took out again).
-        let carried_whole: HashSet<usize> = found_all
-            .iter()
-            .filter(|f| {
-                elsewhere[f.original]
-                    .session
-                    .approval
-                    .is_some_and(|a| a.commit == f.of)
+        // What the landing as a whole still carries when it is done (its new tip's entries:
+        // the whole change's, and the tip commit's own, counted in to be safe).
+        let still_carried = |found: &copies::Found| {
+            net.is_none_or(|(_, new)| {
+                found_all
+                    .iter()
+                    .any(|g| g.copy == new && g.original == found.original && g.hunk == found.hunk)
             })
-            .map(|f| f.original)
-            .collect();
-        for found in found_all {
+        };
+        for found in &found_all {
             let original = &elsewhere[found.original];
             if seen.contains(&(found.original, found.copy)) {
                 continue;
             }
-            let approved = self.approved(original.session, &original.hidden)?;
-            if approved.contains(&found.of) && carried_whole.contains(&found.original) {
-                continue;
-            }
-            // What the approved change holds too was shown and approved: landing it is no
-            // copy of the rest (a session's rebased-away commits carry the same hunks).
+            // What the approved change holds was shown and approved: landing it is no copy
+            // of the rest (a session's rebased-away commits carry the same hunks).
             if let Some(approval) = original.session.approval
                 && self.unverified(original.session)?.is_none()
             {
@@ -415,6 +407,14 @@ impl<'a> Gate<'a> {
                 if change.iter().any(|h| found.hunk.within(h)) {
                     continue;
                 }
+            }
+            // A commit of the approved history whose hunk the approved change does not hold
+            // (a later commit took it out again): a replay of the range that takes it out
+            // again too may land, as the range itself may; a copy that leaves it in may not
+            // (a cherry-pick of it alone).
+            let approved = self.approved(original.session, &original.hidden)?;
+            if approved.contains(&found.of) && !still_carried(found) {
+                continue;
             }
             seen.insert((found.original, found.copy));
             violations.push(self.violation(original.session, found.copy, Some(found.of)));

@@ -175,7 +175,13 @@ impl Git {
         };
         match (worktree, strategy) {
             (Some(wt), Strategy::Ff | Strategy::Rebase) => {
-                self.run(wt, &["merge", "--ff-only", "-q", &tip])?;
+                if let Err(err) = self.run(wt, &["merge", "--ff-only", "-q", &tip]) {
+                    // A hook refused the branch's move after git wrote the files: they go
+                    // again (the checkout was clean of tracked changes, and no untracked file
+                    // stood in the landing's way).
+                    let _ = self.run(wt, &["reset", "-q", "--merge"]);
+                    return Err(err);
+                }
             }
             (Some(wt), Strategy::Merge) => self.merge_in(
                 wt,
