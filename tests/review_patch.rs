@@ -884,3 +884,31 @@ fn a_replay_never_lands_what_the_approved_tip_does_not_hold() {
         );
     });
 }
+
+#[test]
+fn a_replay_of_an_approved_range_whose_last_commit_takes_a_line_out_lands() {
+    each_git(|t| {
+        t.write("app.py", "def run(path):\n    return path\n");
+        t.git(&["add", "."]);
+        t.git(&["commit", "-q", "-m", "app"]);
+        let wt = t.add("s");
+        t.commit_in(
+            &wt,
+            "app.py",
+            "def run(path):\n    x = load_config(path)\n    os.system(x.hook)\n    return path\n",
+        );
+        t.commit_in(
+            &wt,
+            "app.py",
+            "def run(path):\n    x = load_config(path)\n    return path\n",
+        );
+        let tip = t.git(&["rev-parse", "codex/s"]);
+        t.codex(&["session", "review", "s", "--approve", "--tip", &tip])
+            .assert()
+            .success();
+        t.commit_in(&t.repo, "m.txt", "m\n");
+        let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", "rebase"]));
+        assert_eq!(code, 0, "the replay of the approved range lands: {err}");
+        assert!(!t.git(&["show", "main:app.py"]).contains("os.system"));
+    });
+}

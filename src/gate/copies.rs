@@ -40,6 +40,8 @@ pub struct Found {
     /// The session commit the hunk is from; the session's branch tip for its whole change.
     pub of: ObjectId,
     pub hunk: Hunk,
+    /// Found in the landing's whole change (what it leaves when done), not one commit's.
+    pub in_net: bool,
 }
 
 /// One side of a landing commit's change (against one parent), by file.
@@ -126,6 +128,7 @@ pub fn find(
                     copy,
                     of: source.of,
                     hunk: hunk.clone(),
+                    in_net: *owner == NET,
                 });
             }
         }

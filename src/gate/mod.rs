@@ -377,14 +377,13 @@ impl<'a> Gate<'a> {
             _ => None,
         };
         let found_all = copies::find(self, &foreign, &elsewhere, net)?;
-        // What the landing as a whole still carries when it is done (its new tip's entries:
-        // the whole change's, and the tip commit's own, counted in to be safe).
+        // What the landing as a whole still carries when it is done (without its whole
+        // change to look at, everything counts as carried).
         let still_carried = |found: &copies::Found| {
-            net.is_none_or(|(_, new)| {
-                found_all
+            net.is_none()
+                || found_all
                     .iter()
-                    .any(|g| g.copy == new && g.original == found.original && g.hunk == found.hunk)
-            })
+                    .any(|g| g.in_net && g.original == found.original && g.hunk == found.hunk)
         };
         for found in &found_all {
             let original = &elsewhere[found.original];
