@@ -12,12 +12,14 @@ pub mod prune;
 pub mod remove;
 pub mod restore;
 pub mod review;
+mod review_hook;
 pub mod run;
 pub mod show;
 pub mod stale_locks;
 pub mod status;
 pub mod touch;
 pub mod trash;
+mod verdict;
 
 use crate::cli::SessionCommand;
 
