@@ -198,7 +198,7 @@ pub fn summary_markdown(s: &Summary) -> String {
             )
         }
         ApprovalState::Stale(v) => format!(
-            "Stale: approved by {} for {}, but the branch has moved on since.",
+            "Stale: approved by {} for {}, but the branch is at another commit now.",
             md_text(&v.by),
             md_code(short(&v.commit))
         ),

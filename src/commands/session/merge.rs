@@ -475,7 +475,7 @@ fn require_approval(
             &v.commit[..12]
         ))),
         ApprovalState::Stale(v) => Err(refused(format!(
-            "session '{id}' is not approved at {}: its approval is for {}, and the branch has moved on",
+            "session '{id}' is not approved at {}: its approval is for {}, another commit",
             &tip.to_string()[..12],
             &v.commit[..12]
         ))),

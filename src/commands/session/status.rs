@@ -26,7 +26,7 @@ pub enum State {
     ReviewPending,
     /// The approval contains the branch tip.
     Approved,
-    /// Approved once; the branch has moved on since.
+    /// Approved once; the branch is at another commit since.
     StaleApproval,
     Rejected,
     /// Every commit of the session is on its base branch.

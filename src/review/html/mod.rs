@@ -182,7 +182,7 @@ fn approval_line(state: &ApprovalState) -> Markup {
             html! { "Approved by " (line(&v.by)) " for " (sha(&v.commit)) "." }
         }
         ApprovalState::Stale(v) => html! {
-            "Stale: approved by " (line(&v.by)) " for " (sha(&v.commit)) ", but the branch has moved on since."
+            "Stale: approved by " (line(&v.by)) " for " (sha(&v.commit)) ", but the branch is at another commit now."
         },
         ApprovalState::Rejected(v) => {
             html! { "Rejected by " (line(&v.by)) " at " (sha(&v.commit)) "." }
