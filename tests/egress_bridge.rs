@@ -18,25 +18,14 @@ const PYTHON: &str = "/usr/bin/python3";
 fn wrappers() -> Vec<Vec<String>> {
     let ci = std::env::var("CI").as_deref() == Ok("true");
     let mut found = Vec::new();
-    let candidates: [(&str, &[&str]); 2] = [
-        (
-            "unshare",
-            &["unshare", "--user", "--map-current-user", "--net", "--"],
-        ),
-        (
-            "bwrap",
-            &[
-                "bwrap",
-                "--dev-bind",
-                "/",
-                "/",
-                "--unshare-net",
-                "--die-with-parent",
-                "--",
-            ],
-        ),
-    ];
-    for (name, prefix) in candidates {
+    // Unprivileged unshare first (the variant the product uses), then bwrap.
+    for name in ["unshare", "bwrap"] {
+        let Some(&(_, prefix)) = common::sandbox::NET_NAMESPACE_WRAPPERS
+            .iter()
+            .find(|(n, _)| *n == name)
+        else {
+            continue;
+        };
         let works = Command::new(prefix[0])
             .args(&prefix[1..])
             .arg("true")

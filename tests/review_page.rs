@@ -65,26 +65,10 @@ fn offline_browser() -> Option<Browser> {
     let Some(chromium) = on_path("chromium").or_else(|| on_path("chromium-browser")) else {
         return skip("chromium is not installed");
     };
-    let wrappers: [(&[&str], &str); 3] = [
-        (
-            &[
-                "bwrap",
-                "--dev-bind",
-                "/",
-                "/",
-                "--unshare-net",
-                "--die-with-parent",
-                "--",
-            ],
-            "bwrap",
-        ),
-        (
-            &["unshare", "--user", "--net", "--"],
-            "unshare --user --net",
-        ),
-        (&["unshare", "--net", "--"], "unshare --net"),
-    ];
-    let Some((wrapper, how)) = wrappers.into_iter().find(|(w, _)| isolates(w)) else {
+    let Some(&(how, wrapper)) = common::sandbox::NET_NAMESPACE_WRAPPERS
+        .iter()
+        .find(|(_, w)| isolates(w))
+    else {
         return skip("neither bwrap nor unshare can make a network namespace here");
     };
     let mut argv: Vec<String> = wrapper.iter().map(|s| s.to_string()).collect();

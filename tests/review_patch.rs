@@ -44,6 +44,13 @@ fn varied_session(t: &TestEnv) -> (String, String) {
     (base, tip)
 }
 
+/// Whether the repository has `name` (a verdict ref, say).
+fn has_ref(t: &TestEnv, name: &str) -> bool {
+    t.git_output(&t.repo, &["rev-parse", "-q", "--verify", name])
+        .status
+        .success()
+}
+
 /// The fenced `diff` blocks of a markdown report, joined: the patch it carries.
 fn fenced_patch(markdown: &str) -> String {
     let mut out = String::new();
@@ -214,15 +221,7 @@ fn control_characters_in_the_agents_files_are_shown_escaped_and_colour_is_gits()
 /// Runs `git-codex ARGS` at a pseudo-terminal with `env` added; returns what the terminal
 /// showed. `None` when python3 is missing (and the test may skip).
 fn at_a_terminal(t: &TestEnv, args: &[&str], env: &[(&str, &str)]) -> Option<String> {
-    let python = Path::new("/usr/bin/python3");
-    if !python.is_file() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 is needed to give the test a terminal"
-        );
-        eprintln!("skipping: no python3 to make a pseudo-terminal");
-        return None;
-    }
+    let python = common::sandbox::python_for_a_terminal()?;
     let mut argv = vec!["git-codex".to_string()];
     argv.extend(args.iter().map(|a| a.to_string()));
     let driver = format!(
@@ -332,23 +331,15 @@ fn a_verdict_with_tip_is_recorded_only_for_that_tip_and_names_what_was_added() {
             "{err}"
         );
         assert!(
-            t.git_output(
-                &t.repo,
-                &["rev-parse", "-q", "--verify", "refs/codex/approvals/s"]
-            )
-            .stdout
-            .is_empty()
+            !has_ref(t, "refs/codex/approvals/s"),
+            "no verdict was recorded"
         );
         let (code, _, err) =
             run(t.codex(&["session", "review", "s", "--reject", "--tip", &seen[..10]]));
         assert_eq!(code, 3, "{err}");
         assert!(
-            t.git_output(
-                &t.repo,
-                &["rev-parse", "-q", "--verify", "refs/codex/rejections/s"]
-            )
-            .stdout
-            .is_empty()
+            !has_ref(t, "refs/codex/rejections/s"),
+            "no verdict was recorded"
         );
 
         // Uncommitted changes are no part of what was seen: review would stage them.
@@ -358,12 +349,8 @@ fn a_verdict_with_tip_is_recorded_only_for_that_tip_and_names_what_was_added() {
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("codex(s): snapshot"), "{err}");
         assert!(
-            t.git_output(
-                &t.repo,
-                &["rev-parse", "-q", "--verify", "refs/codex/approvals/s"]
-            )
-            .stdout
-            .is_empty()
+            !has_ref(t, "refs/codex/approvals/s"),
+            "no verdict was recorded"
         );
 
         // Bad ids are bad input, and change nothing.
@@ -444,12 +431,8 @@ fn approve_while_the_agent_runs_refuses_at_once() {
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("agent is still running"), "{err}");
         assert!(
-            t.git_output(
-                &t.repo,
-                &["rev-parse", "-q", "--verify", "refs/codex/approvals/s"]
-            )
-            .stdout
-            .is_empty()
+            !has_ref(t, "refs/codex/approvals/s"),
+            "no verdict was recorded"
         );
         assert!(
             t.git_in(&wt, &["status", "--porcelain"])

@@ -388,15 +388,9 @@ fn doctor_passes_on_a_healthy_repo_and_fails_with_hints_on_a_broken_one() {
 
 #[test]
 fn at_a_terminal_the_agent_gets_a_terminal_and_keys_reach_it() {
-    let python = Path::new("/usr/bin/python3");
-    if !python.is_file() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 is needed to give the test a terminal"
-        );
-        eprintln!("skipping: no python3 to make a pseudo-terminal");
+    let Some(python) = common::sandbox::python_for_a_terminal() else {
         return;
-    }
+    };
     each_git(|t| {
         t.add("tty");
         // A person at a terminal: python's pty module plays the terminal and types a line.

@@ -261,15 +261,16 @@ pub fn prepare(
             crate::state::replace_file(&feedback_file, feedback.as_bytes())?;
             command.env("CODEX_REVIEW_FEEDBACK", feedback_file.as_str());
         }
-        None if req.agent => {
-            // Feedback on a tip the agent has since moved on from is not for this run.
-            match fs_err::remove_file(&feedback_file) {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
-                _ => {}
-            }
-            command.env_remove("CODEX_REVIEW_FEEDBACK");
-        }
         None => {
+            if req.agent {
+                // Feedback on a tip the agent has since moved on from is not for this run.
+                match fs_err::remove_file(&feedback_file) {
+                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(err.into());
+                    }
+                    _ => {}
+                }
+            }
             command.env_remove("CODEX_REVIEW_FEEDBACK");
         }
     }

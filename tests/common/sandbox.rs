@@ -54,3 +54,41 @@ pub fn results(out: &str) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
+
+/// Command prefixes that run a program in a network namespace of its own, by name: bwrap,
+/// then util-linux's unshare (a user namespace, or as root without one). Which of them
+/// works here is the caller's to find out.
+pub const NET_NAMESPACE_WRAPPERS: &[(&str, &[&str])] = &[
+    (
+        "bwrap",
+        &[
+            "bwrap",
+            "--dev-bind",
+            "/",
+            "/",
+            "--unshare-net",
+            "--die-with-parent",
+            "--",
+        ],
+    ),
+    (
+        "unshare",
+        &["unshare", "--user", "--map-current-user", "--net", "--"],
+    ),
+    ("unshare as root", &["unshare", "--net", "--"]),
+];
+
+/// The python3 that plays a terminal (its pty module) in the tests; `None`, with the reason
+/// printed, when it is missing. With CI=true it must be there.
+pub fn python_for_a_terminal() -> Option<&'static std::path::Path> {
+    let python = std::path::Path::new("/usr/bin/python3");
+    if python.is_file() {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "python3 is needed to give the test a terminal"
+    );
+    eprintln!("skipping: no python3 to make a pseudo-terminal");
+    None
+}

@@ -153,7 +153,7 @@ impl View {
             Some(ReportFormat::Html) => {
                 let saved = write_page(report_dir, summary)?;
                 if let Some(path) = file {
-                    fs_err::write(path, render_page(summary).as_bytes())?;
+                    fs_err::write(path, crate::review::html::page(summary).as_bytes())?;
                     output::note(&format!(
                         "Wrote the review page of '{}' to {path} (also saved as {saved})",
                         summary.session
@@ -372,12 +372,8 @@ pub(super) fn write_reports(dir: &camino::Utf8Path, summary: &Summary) -> anyhow
 /// Saves the review page as `<tip>.html` beside the other reports.
 fn write_page(dir: &Utf8Path, summary: &Summary) -> anyhow::Result<Utf8PathBuf> {
     let path = dir.join(format!("{}.html", summary.tip));
-    replace_file(&path, render_page(summary).as_bytes())?;
+    replace_file(&path, crate::review::html::page(summary).as_bytes())?;
     Ok(path)
-}
-
-fn render_page(summary: &Summary) -> String {
-    crate::review::html::page(summary)
 }
 
 /// `-o PATH` must be writable before anything is committed or recorded: its directory there,
