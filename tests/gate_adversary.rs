@@ -402,46 +402,58 @@ fn replace_refs_and_grafts_do_not_hide_a_landing() {
     });
 }
 
+/// `count` commits on branch `branch` from `from`, each rewriting `file`, made with
+/// fast-import.
+fn bulk(t: &TestEnv, branch: &str, from: &str, file: &str, count: usize) {
+    let mut script = String::new();
+    for n in 0..count {
+        script.push_str(&format!(
+            "commit refs/heads/{branch}\ncommitter A <a@b> {} +0000\ndata 2\nc\n",
+            1_000_000_000 + n
+        ));
+        if n == 0 {
+            script.push_str(&format!("from {from}\n"));
+        }
+        script.push_str(&format!(
+            "M 644 inline {file}\ndata {}\n{n}\n\n",
+            n.to_string().len() + 1
+        ));
+    }
+    let mut child = std::process::Command::new(&t.git)
+        .env_clear()
+        .envs(t.vars())
+        .current_dir(&t.repo)
+        .args(["fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("fast-import");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write");
+    assert!(child.wait().expect("wait").success());
+}
+
 #[test]
 fn too_many_commits_to_compare_fail_closed() {
     each_git(|t| {
         session(t, "s");
-        // 5,001 commits on a side branch, made with fast-import.
-        let mut script = String::new();
         let base = main_tip(t);
-        for n in 0..5001 {
-            script.push_str(&format!(
-                "commit refs/heads/bulk\ncommitter A <a@b> {} +0000\ndata 2\nc\n",
-                1_000_000_000 + n
-            ));
-            if n == 0 {
-                script.push_str(&format!("from {base}\n"));
-            }
-            script.push_str(&format!(
-                "M 644 inline bulk.txt\ndata {}\n{n}\n\n",
-                n.to_string().len() + 1
-            ));
-        }
-        let mut child = std::process::Command::new(&t.git)
-            .env_clear()
-            .envs(t.vars())
-            .current_dir(&t.repo)
-            .args(["fast-import", "--quiet"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("fast-import");
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write");
-        assert!(child.wait().expect("wait").success());
-        let (ok, err) = attempt(t, &t.repo, &["merge", "-q", "--ff-only", "bulk"]);
+        // 5,001 commits that change a file the pending session changed: each must be
+        // compared with its hunks, and that is more than the gate compares.
+        bulk(t, "near", &base, "s-a.txt", 5001);
+        let (ok, err) = attempt(t, &t.repo, &["merge", "-q", "--ff-only", "near"]);
         assert!(!ok, "refused");
         assert!(err.contains("compares at most"), "{err}");
         assert_eq!(main_tip(t), base);
+        // As many that change no file of any session's change copy nothing of it: they land.
+        bulk(t, "far", &base, "bulk.txt", 5001);
+        let (ok, err) = attempt(t, &t.repo, &["merge", "-q", "--ff-only", "far"]);
+        assert!(ok, "{err}");
+        assert_eq!(main_tip(t), t.git(&["rev-parse", "far"]));
     });
 }
 

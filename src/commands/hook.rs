@@ -160,7 +160,7 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         // A detached commit or a stash in a worktree: recorded above, nothing lands.
         return Ok(());
     }
-    let gate = Gate::load_with(&ctx, &records)?;
+    let gate = Gate::load_with(&ctx, &records)?.with_cache(ctx.state.gate_cache());
     if ctx.config.review.require_approval {
         refuse_protected_symrefs(&gate, &symrefs)?;
     }
@@ -273,7 +273,7 @@ fn pre_merge_commit() -> anyhow::Result<()> {
     let merged: Vec<ObjectId> = std::env::vars_os()
         .filter_map(|(name, _)| oid(name.to_str()?.strip_prefix("GITHEAD_")?))
         .collect();
-    let gate = Gate::load(&ctx)?;
+    let gate = Gate::load(&ctx)?.with_cache(ctx.state.gate_cache());
     check_all(
         &gate,
         merged
@@ -299,7 +299,7 @@ fn pre_commit() -> anyhow::Result<()> {
     if squashed.is_empty() {
         return Ok(());
     }
-    let gate = Gate::load(&ctx)?;
+    let gate = Gate::load(&ctx)?.with_cache(ctx.state.gate_cache());
     // The squash brings its commits together: an approval of the range's tip covers them.
     let violations = gate.check_together(&refname, Some(head), &squashed)?;
     if violations.is_empty() {
@@ -324,7 +324,7 @@ fn pre_push() -> anyhow::Result<()> {
         let old = oid(remote).filter(|id| ctx.reader.repo.has_object(id));
         Some((remote_ref, old, oid(local)?))
     });
-    let gate = Gate::load(&ctx)?;
+    let gate = Gate::load(&ctx)?.with_cache(ctx.state.gate_cache());
     check_all(&gate, updates, "nothing was pushed")
 }
 
@@ -386,11 +386,11 @@ fn pre_receive() -> anyhow::Result<()> {
         &cwd,
         review.require_approval,
         &review.protected,
-        refs.sessions(&git, &cwd)?,
+        refs.sessions(),
         Signers::from_config(review, &cwd),
     );
     let landed = gate.protected_tips(server::branch_tips(&git, &cwd)?);
-    let gate = gate.with_landed(landed);
+    let gate = gate.with_landed(landed).with_cache(state.gate_cache());
     let lands = updates
         .iter()
         .find(|u| u.new.is_some() && gate.protects(&u.name))

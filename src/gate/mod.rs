@@ -11,6 +11,7 @@
 
 pub mod base;
 mod copies;
+mod footprint;
 pub mod record;
 pub mod server;
 
@@ -25,10 +26,10 @@ use serde::Serialize;
 use crate::config::ProtectedPatterns;
 use crate::context::Ctx;
 use crate::git::Git;
-use crate::git::hunks::Hunk;
+use crate::git::hunks::{DiffOf, Hunk};
 use crate::git::ledger::{self, Ledger};
 use crate::git::read::Reader;
-use crate::review::approval::{self, Signers, approval_ref};
+use crate::review::approval::{Signers, approval_ref};
 use crate::state::SessionRecord;
 
 /// `refs/codex/bases/<id>`: where a session started, kept as long as its branch, so the gate
@@ -54,6 +55,27 @@ pub trait History {
     fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>>;
     /// The best common ancestor of two commits, if they have one.
     fn merge_base(&self, a: ObjectId, b: ObjectId) -> anyhow::Result<Option<ObjectId>>;
+    /// What an approval tag names (`None`: not a tag).
+    fn tag_target(&self, tag: ObjectId) -> anyhow::Result<Option<ObjectId>>;
+    /// The object ref `name` names (not peeled), if it exists.
+    fn ref_id(&self, name: &str) -> anyhow::Result<Option<ObjectId>>;
+    /// The paths each diff of `items` changes.
+    fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Vec<Vec<u8>>>>;
+    /// What a branch's tip names, annotated tags peeled (as `rev-list` takes a tip).
+    fn peel(&self, id: ObjectId) -> anyhow::Result<ObjectId> {
+        Ok(id)
+    }
+    /// As [`History::commits_between`], each commit with its parents.
+    fn commits_with_parents(
+        &self,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<(ObjectId, Vec<ObjectId>)>> {
+        self.commits_between(tips, hidden)?
+            .into_iter()
+            .map(|c| Ok((c, self.parents(c)?)))
+            .collect()
+    }
 }
 
 impl History for Reader {
@@ -90,6 +112,33 @@ impl History for Reader {
             .flatten()
             .map(|id| id.detach()))
     }
+
+    fn tag_target(&self, tag: ObjectId) -> anyhow::Result<Option<ObjectId>> {
+        let Ok(tag) = self.repo.find_object(tag)?.try_into_tag() else {
+            return Ok(None);
+        };
+        Ok(Some(tag.decode()?.target()))
+    }
+
+    fn commits_with_parents(
+        &self,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<(ObjectId, Vec<ObjectId>)>> {
+        Reader::commits_with_parents(self, tips, hidden)
+    }
+
+    fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
+        Reader::paths_changed(self, items)
+    }
+
+    fn ref_id(&self, name: &str) -> anyhow::Result<Option<ObjectId>> {
+        Reader::ref_id(self, name)
+    }
+
+    fn peel(&self, id: ObjectId) -> anyhow::Result<ObjectId> {
+        Ok(self.repo.find_object(id)?.peel_tags_to_end()?.id)
+    }
 }
 
 /// A session as the gate sees it.
@@ -106,6 +155,12 @@ pub struct SessionLine {
     pub branch_tip: Option<ObjectId>,
     pub base: Option<ObjectId>,
     pub approval: Option<Approval>,
+    /// Ledger heads not read yet, and the approval tag not read yet: a line is made light
+    /// (refs only) and read whole by [`complete`] only when a landing could concern it.
+    pub ledgers: Vec<ObjectId>,
+    pub approval_tag: Option<ObjectId>,
+    /// Its approval ref is still to be looked up (`approval_tag` means nothing yet).
+    pub approval_unread: bool,
 }
 
 impl SessionLine {
@@ -119,6 +174,17 @@ impl SessionLine {
             branch_tip: None,
             base: None,
             approval: None,
+            ledgers: Vec::new(),
+            approval_tag: None,
+            approval_unread: false,
+        }
+    }
+
+    /// A ledger of the session, to be read by [`complete`].
+    pub fn add_ledger_head(&mut self, head: ObjectId) {
+        self.add_tip(head);
+        if !self.ledgers.contains(&head) {
+            self.ledgers.push(head);
         }
     }
 
@@ -136,6 +202,31 @@ impl SessionLine {
             self.tips.push(tip);
         }
     }
+}
+
+/// `line` read whole: its ledgers (their entries, the commits they recorded, their base, which
+/// wins over the one the line was given) and its approval.
+pub fn complete(history: &dyn History, line: &SessionLine) -> anyhow::Result<SessionLine> {
+    let mut full = line.clone();
+    // Branch tips as listed (not peeled: that reads each one's object) are peeled here.
+    for tip in full.tips.iter_mut().filter(|t| !line.ledgers.contains(t)) {
+        *tip = history.peel(*tip)?;
+    }
+    if let Some(tip) = full.branch_tip {
+        full.branch_tip = Some(history.peel(tip)?);
+    }
+    for head in std::mem::take(&mut full.ledgers) {
+        full.add_ledger(history.ledger(head)?);
+    }
+    if std::mem::take(&mut full.approval_unread) {
+        full.approval_tag = history.ref_id(&approval_ref(&full.id))?;
+    }
+    if let Some(tag) = full.approval_tag.take() {
+        full.approval = history
+            .tag_target(tag)?
+            .map(|commit| Approval { tag, commit });
+    }
+    Ok(full)
 }
 
 /// A session's approval: the tag at `refs/codex/approvals/<id>` and the commit it names.
@@ -199,6 +290,11 @@ pub struct Gate<'a> {
     signers: Option<Signers>,
     /// Per session id: `None` when its approval counts, else why not.
     verdicts: RefCell<HashMap<String, Option<String>>>,
+    /// Where the sessions' footprints are kept between landings (see `footprint`), and
+    /// what was read of them.
+    cache: Option<camino::Utf8PathBuf>,
+    cache_written: bool,
+    store: RefCell<Option<footprint::Store>>,
 }
 
 impl<'a> Gate<'a> {
@@ -221,7 +317,19 @@ impl<'a> Gate<'a> {
             landed: Vec::new(),
             signers,
             verdicts: RefCell::default(),
+            cache: None,
+            cache_written: false,
+            store: RefCell::default(),
         }
+    }
+
+    /// Keeps the sessions' footprints in `path` between landings: a cache, which only makes
+    /// the same verdicts faster (see `footprint`). Hooks keep it up to date; a command of
+    /// git-codex's own only reads it (a refused command changes nothing on disk).
+    pub fn with_cache(mut self, path: camino::Utf8PathBuf) -> Gate<'a> {
+        self.cache = Some(path);
+        self.cache_written = true;
+        self
     }
 
     /// Tells the gate what the protected branches hold now (see `landed`).
@@ -239,16 +347,24 @@ impl<'a> Gate<'a> {
     /// As [`Gate::load`], with the records the caller has read already.
     pub fn load_with(ctx: &'a Ctx, records: &[SessionRecord]) -> anyhow::Result<Gate<'a>> {
         let review = &ctx.config.review;
+        let branches = branches(ctx)?;
         let gate = Gate::new(
             &ctx.reader,
             &ctx.git,
             &ctx.paths.main_root,
             review.require_approval,
             &review.protected,
-            sessions(ctx, records)?,
+            lines(ctx, records, &branches)?,
             ctx.signers(),
         );
-        Ok(gate.with_landed(protected_tips(ctx)?))
+        let landed = gate
+            .protected_tips(branches.into_iter().collect())
+            .into_iter()
+            .map(|tip| ctx.reader.peel(tip))
+            .collect::<anyhow::Result<_>>()?;
+        let mut gate = gate.with_landed(landed);
+        gate.cache = Some(ctx.state.gate_cache());
+        Ok(gate)
     }
 
     /// The tips of the protected branches among `branches` (full names).
@@ -314,19 +430,21 @@ impl<'a> Gate<'a> {
             return Ok(Vec::new());
         }
         let old_list: Vec<ObjectId> = old.into_iter().collect();
-        let landing: HashSet<ObjectId> = self
-            .history
-            .commits_between(news, &old_list)?
-            .into_iter()
-            .collect();
-        if landing.is_empty() {
+        let walked = self.history.commits_with_parents(news, &old_list)?;
+        if walked.is_empty() {
             return Ok(Vec::new());
         }
+        let landing: HashSet<ObjectId> = walked.iter().map(|(c, _)| *c).collect();
+        let net = match (old, news) {
+            (Some(old), [new]) => Some((old, *new)),
+            _ => None,
+        };
+        let sessions = self.concerned(&walked, net)?;
         let mut violations = Vec::new();
         let mut session_commits = HashSet::new();
         // Session commits that do not land themselves, whose change might land as a copy.
         let mut elsewhere = Vec::new();
-        for session in &self.sessions {
+        for session in &sessions {
             let mut hidden = old_list.clone();
             match session.base {
                 Some(base) => hidden.push(base),
@@ -372,10 +490,6 @@ impl<'a> Gate<'a> {
         let mut seen = HashSet::new();
         // Per original: the hunks of the change its approval covers, diffed once.
         let mut approved_changes: HashMap<usize, Vec<Hunk>> = HashMap::new();
-        let net = match (old, news) {
-            (Some(old), [new]) => Some((old, *new)),
-            _ => None,
-        };
         let found_all = copies::find(self, &foreign, &elsewhere, net)?;
         // What the landing as a whole still carries when it is done (without its whole
         // change to look at, everything counts as carried).
@@ -419,6 +533,37 @@ impl<'a> Gate<'a> {
             violations.push(self.violation(original.session, found.copy, Some(found.of)));
         }
         Ok(violations)
+    }
+
+    /// The sessions a landing of `walked` (each commit with its parents) could concern, read
+    /// whole: the others provably have nothing to say about it (see `footprint`).
+    fn concerned(
+        &self,
+        walked: &[(ObjectId, Vec<ObjectId>)],
+        net: Option<(ObjectId, ObjectId)>,
+    ) -> anyhow::Result<Vec<SessionLine>> {
+        let mut store = self.store.borrow_mut();
+        let store = store.get_or_insert_with(|| {
+            self.cache
+                .as_deref()
+                .map(footprint::Store::load)
+                .unwrap_or_default()
+        });
+        let mut found = footprint::concerned(self.history, store, &self.sessions, walked, net)?;
+        if found.changed
+            && self.cache_written
+            && let Some(path) = &self.cache
+        {
+            store.save(path);
+        }
+        found
+            .lines
+            .into_iter()
+            .map(|index| match found.completed.remove(&index) {
+                Some(full) => Ok(full),
+                None => complete(self.history, &self.sessions[index]),
+            })
+            .collect()
     }
 
     /// The session's own commits: what its tips reach, less `hidden` and its ledger entries.
@@ -513,49 +658,61 @@ pub fn protected_tips(ctx: &Ctx) -> anyhow::Result<Vec<ObjectId>> {
 }
 
 /// Every session of a repository with a worktree, by id: records, branches under the prefix
-/// and ledgers, each with its tips, base and approval.
-fn sessions(ctx: &Ctx, records: &[SessionRecord]) -> anyhow::Result<Vec<SessionLine>> {
+/// and ledgers, each with its tips, base and approval — light (see `SessionLine::ledgers`):
+/// what one listing of the refs tells, without reading a ledger or an approval.
+pub(crate) fn sessions(ctx: &Ctx, records: &[SessionRecord]) -> anyhow::Result<Vec<SessionLine>> {
+    lines(ctx, records, &branches(ctx)?)
+}
+
+/// Every local branch, by full name, with what it names as listed (not peeled: see
+/// `complete`).
+fn branches(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, ObjectId>> {
+    ctx.reader.refs_with_prefix("refs/heads/")
+}
+
+/// As [`sessions`], with the branches read already.
+fn lines(
+    ctx: &Ctx,
+    records: &[SessionRecord],
+    branches: &BTreeMap<String, ObjectId>,
+) -> anyhow::Result<Vec<SessionLine>> {
+    let ledgers = ctx.reader.refs_with_prefix(ledger::LEDGER_PREFIX)?;
     let mut lines: BTreeMap<String, SessionLine> = BTreeMap::new();
     for record in records {
         let line = lines
             .entry(record.id.clone())
             .or_insert_with(|| SessionLine::new(&record.id));
-        if let Some(tip) = ctx
-            .reader
-            .ref_target(&format!("refs/heads/{}", record.branch))?
-        {
-            line.add_tip(tip);
-            line.branch_tip = Some(tip);
+        if let Some(tip) = branches.get(&format!("refs/heads/{}", record.branch)) {
+            line.add_tip(*tip);
+            line.branch_tip = Some(*tip);
         }
-        // A ledger's base, when there is one, wins (see `add_ledger`).
+        // A ledger's base, when there is one, wins (see `complete`).
         line.base = ObjectId::from_hex(record.base_commit.as_bytes()).ok();
     }
     let prefix = format!("refs/heads/{}", ctx.config.branch_prefix);
-    for (name, tip) in ctx.reader.branches_with_prefix(&prefix)? {
-        let id = name.trim_start_matches(&prefix).to_string();
+    for (name, tip) in branches {
+        let Some(id) = name.strip_prefix(&prefix) else {
+            continue;
+        };
         let line = lines
-            .entry(id.clone())
-            .or_insert_with(|| SessionLine::new(&id));
-        line.add_tip(tip);
-        line.branch_tip = line.branch_tip.or(Some(tip));
+            .entry(id.to_string())
+            .or_insert_with(|| SessionLine::new(id));
+        line.add_tip(*tip);
+        line.branch_tip = line.branch_tip.or(Some(*tip));
     }
-    for (id, head) in ledger::all(&ctx.reader.repo)? {
-        let ledger = ledger::read(&ctx.reader.repo, head)?;
-        lines
-            .entry(id.clone())
-            .or_insert_with(|| SessionLine::new(&id))
-            .add_ledger(ledger);
+    for (name, head) in &ledgers {
+        if let Some(id) = name.strip_prefix(ledger::LEDGER_PREFIX) {
+            lines
+                .entry(id.to_string())
+                .or_insert_with(|| SessionLine::new(id))
+                .add_ledger_head(*head);
+        }
     }
     for line in lines.values_mut() {
         if line.base.is_none() {
             line.base = ctx.reader.ref_target(&base_ref(&line.id))?;
         }
-        line.approval = approval::read(&ctx.reader, &approval_ref(&line.id))?.and_then(|v| {
-            Some(Approval {
-                tag: ObjectId::from_hex(v.tag.as_bytes()).ok()?,
-                commit: v.commit_id()?,
-            })
-        });
+        line.approval_unread = true;
     }
     Ok(lines.into_values().filter(|l| !l.tips.is_empty()).collect())
 }

@@ -130,9 +130,15 @@ pub fn record_updates(
 ) -> anyhow::Result<()> {
     let here = ctx.reader.current_git_dir();
     let here = here.canonicalize_utf8().unwrap_or(here);
-    let in_worktree = records.iter().find(|r| {
-        admin_dir_of(&r.worktree, &ctx.paths.common_dir).is_some_and(|admin| admin == here)
-    });
+    // Only a linked worktree's git dir is a session's admin dir: from the main worktree no
+    // record is looked at (each would cost a path resolution, on every commit on main).
+    let in_worktree = if here.starts_with(ctx.paths.common_dir.join("worktrees")) {
+        records.iter().find(|r| {
+            admin_dir_of(&r.worktree, &ctx.paths.common_dir).is_some_and(|admin| admin == here)
+        })
+    } else {
+        None
+    };
     let prefix = format!("refs/heads/{}", ctx.config.branch_prefix);
     let mut found: Vec<(String, Option<ObjectId>, Vec<ObjectId>)> = Vec::new();
     for (old, new, name) in updates {
@@ -303,6 +309,7 @@ fn past_gate(ctx: &Ctx, id: &str) -> anyhow::Result<usize> {
     else {
         return Ok(0);
     };
+    let line = super::complete(&ctx.reader, &line)?;
     // Only what is past the session's base can be its: the landing is counted from there.
     let old = line.base;
     let protected = super::protected_tips(ctx)?;

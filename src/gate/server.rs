@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use camino::Utf8Path;
 use gix::ObjectId;
 
-use super::{Approval, History, SessionLine, base_ref};
+use super::{History, SessionLine, base_ref};
 use crate::git::Git;
+use crate::git::hunks::DiffOf;
 use crate::git::ledger::{self, LEDGER_PREFIX, Ledger};
 use crate::review::approval::approval_ref;
 
@@ -60,6 +61,48 @@ impl History for CliHistory<'_> {
             .run(self.cwd, &["merge-base", &a.to_string(), &b.to_string()])
             .ok()
             .and_then(|out| ObjectId::from_hex(out.trim().as_bytes()).ok()))
+    }
+
+    fn ref_id(&self, name: &str) -> anyhow::Result<Option<ObjectId>> {
+        let out = self
+            .git
+            .run(self.cwd, &["for-each-ref", "--format=%(objectname)", name])?;
+        Ok(out
+            .lines()
+            .next()
+            .and_then(|l| ObjectId::from_hex(l.as_bytes()).ok()))
+    }
+
+    fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
+        self.git.paths_changed(self.cwd, items)
+    }
+
+    fn tag_target(&self, tag: ObjectId) -> anyhow::Result<Option<ObjectId>> {
+        Ok(self.git.peel_to_commits(self.cwd, &[tag])?.into_iter().next().flatten())
+    }
+
+    fn commits_with_parents(
+        &self,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<(ObjectId, Vec<ObjectId>)>> {
+        if tips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args: Vec<String> = vec!["rev-list".to_string(), "--parents".to_string()];
+        args.extend(tips.iter().map(ObjectId::to_string));
+        args.extend(hidden.iter().map(|h| format!("^{h}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.git.run(self.cwd, &args)?;
+        Ok(out
+            .lines()
+            .filter_map(|l| {
+                let mut ids = l
+                    .split(' ')
+                    .filter_map(|h| ObjectId::from_hex(h.as_bytes()).ok());
+                Some((ids.next()?, ids.collect()))
+            })
+            .collect())
     }
 
     fn raw_tag(&self, id: ObjectId) -> anyhow::Result<Vec<u8>> {
@@ -190,7 +233,9 @@ impl ServerRefs {
     /// so that a push cannot make them ordinary by moving or deleting a ref. Its base is the
     /// one the server held (a new one only for a new session); its approval the one it holds
     /// after the push (approvals arrive with pushes).
-    pub fn sessions(&self, git: &Git, cwd: &Utf8Path) -> anyhow::Result<Vec<SessionLine>> {
+    /// Light (see `SessionLine::ledgers`): the gate reads a ledger or an approval only of a
+    /// session a landing could concern.
+    pub fn sessions(&self) -> Vec<SessionLine> {
         let mut ids: Vec<&str> = self
             .before
             .keys()
@@ -199,16 +244,6 @@ impl ServerRefs {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let tags: Vec<ObjectId> = ids
-            .iter()
-            .filter_map(|id| self.after.get(&approval_ref(id)).copied())
-            .collect();
-        let approved: HashMap<ObjectId, Option<ObjectId>> = tags
-            .iter()
-            .copied()
-            .zip(git.peel_to_commits(cwd, &tags)?)
-            .collect();
-        let history = CliHistory { git, cwd };
         let mut sessions = Vec::new();
         for id in ids {
             let branch = format!("{}{id}", self.prefix);
@@ -230,20 +265,15 @@ impl ServerRefs {
                 .into_iter()
                 .flatten()
             {
-                line.add_ledger(history.ledger(*head)?);
+                line.add_ledger_head(*head);
             }
             if line.tips.is_empty() {
                 continue;
             }
-            line.approval = self.after.get(&approval_ref(id)).and_then(|&tag| {
-                Some(Approval {
-                    tag,
-                    commit: approved.get(&tag).copied().flatten()?,
-                })
-            });
+            line.approval_tag = self.after.get(&approval_ref(id)).copied();
             sessions.push(line);
         }
-        Ok(sessions)
+        sessions
     }
 
     /// Whether the server held the branch of session `id` before the push.

@@ -73,6 +73,40 @@ impl Git {
     /// The hunks of each diff of `items`, in order, from one `git diff-tree --stdin` process.
     /// History is read as stored: replace objects and grafts are off (see [`Git::command`]).
     pub fn hunks(&self, cwd: &Utf8Path, items: &[DiffOf]) -> anyhow::Result<Vec<Vec<Hunk>>> {
+        let out = self.diff_tree(
+            cwd,
+            items,
+            &[
+                "-p",
+                "-U0",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-textconv",
+                // Never `diff.submodule=log|diff` from the person's config: both open the
+                // nested repository at that path, which may be the agent's.
+                "--submodule=short",
+                "--full-index",
+                "--src-prefix=a/",
+                "--dst-prefix=b/",
+            ],
+        )?;
+        let parsed = parse(&out);
+        answered(parsed, items.len())
+    }
+
+    /// The paths each diff of `items` changes (as stored, not quoted), in order, from one
+    /// `git diff-tree --stdin` process: what the gate's cache keeps of a session's change.
+    pub fn paths_changed(
+        &self,
+        cwd: &Utf8Path,
+        items: &[DiffOf],
+    ) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
+        let out = self.diff_tree(cwd, items, &["--raw", "-z"])?;
+        answered(parse_raw(&out), items.len())
+    }
+
+    /// `git diff-tree --stdin` of `items` with `format` (renames off, every diff answered).
+    fn diff_tree(&self, cwd: &Utf8Path, items: &[DiffOf], format: &[&str]) -> anyhow::Result<Vec<u8>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -85,28 +119,11 @@ impl Git {
             })
             .collect();
         let mut cmd = self.command(cwd);
-        cmd.args([
-            "diff-tree",
-            "--stdin",
-            "--always",
-            "--root",
-            "-r",
-            "-p",
-            "-U0",
-            "--no-color",
-            "--no-ext-diff",
-            "--no-textconv",
-            // Never `diff.submodule=log|diff` from the person's config: both open the nested
-            // repository at that path, which may be the agent's.
-            "--submodule=short",
-            "--no-renames",
-            "--full-index",
-            "--src-prefix=a/",
-            "--dst-prefix=b/",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        cmd.args(["diff-tree", "--stdin", "--always", "--root", "-r", "--no-renames"])
+            .args(format)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let child = cmd.spawn().context("cannot run git diff-tree")?;
         let output = super::feed_and_wait(child, input.as_bytes())?;
         if !output.status.success() {
@@ -115,17 +132,37 @@ impl Git {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        let out = output.stdout;
-        let parsed = parse(&out);
-        if parsed.len() != items.len() {
-            anyhow::bail!(
-                "git diff-tree answered {} diffs for {} asked",
-                parsed.len(),
-                items.len()
-            );
-        }
-        Ok(parsed)
+        Ok(output.stdout)
     }
+}
+
+/// `parsed`, when git answered each of the `asked` diffs.
+fn answered<T>(parsed: Vec<T>, asked: usize) -> anyhow::Result<Vec<T>> {
+    if parsed.len() != asked {
+        anyhow::bail!(
+            "git diff-tree answered {} diffs for {asked} asked",
+            parsed.len()
+        );
+    }
+    Ok(parsed)
+}
+
+/// Splits `diff-tree --stdin --always --raw -z` output into the paths of each diff: a
+/// header is an object id alone, an entry is `:<modes ids status>` then its path (renames
+/// are off: one path), so a path that looks like an object id is still a path.
+fn parse_raw(out: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    let mut diffs: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut fields = out.split(|b| *b == 0).filter(|f| !f.is_empty());
+    while let Some(field) = fields.next() {
+        if field.starts_with(b":") {
+            if let (Some(path), Some(current)) = (fields.next(), diffs.last_mut()) {
+                current.push(path.to_vec());
+            }
+        } else {
+            diffs.push(Vec::new());
+        }
+    }
+    diffs
 }
 
 /// Splits `diff-tree --stdin --always -p -U0` output into one list of hunks per header line.

@@ -25,17 +25,19 @@ pub fn orphans_at_work(places: &[Utf8PathBuf]) -> bool {
         .iter()
         .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone().into_std_path_buf()))
         .collect();
+    // The cheap questions first (most processes are no git): its name, where it works, and
+    // only then its environment.
     crate::procfs::pids().into_iter().any(|pid| {
-        crate::procfs::env_var(pid, MARKER).is_some_and(|owner| {
-            owner != me
-                && owner.bytes().all(|b| b.is_ascii_digit())
-                && !crate::procfs::exists(&owner)
-                && is_git_at_work(pid)
-                && crate::procfs::cwd(pid).is_some_and(|cwd| {
-                    // A dir deleted under it reads "<path> (deleted)": still that place.
-                    places.iter().any(|p| cwd.starts_with(p))
-                })
-        })
+        is_git_at_work(pid)
+            && crate::procfs::cwd(pid).is_some_and(|cwd| {
+                // A dir deleted under it reads "<path> (deleted)": still that place.
+                places.iter().any(|p| cwd.starts_with(p))
+            })
+            && crate::procfs::env_var(pid, MARKER).is_some_and(|owner| {
+                owner != me
+                    && owner.bytes().all(|b| b.is_ascii_digit())
+                    && !crate::procfs::exists(&owner)
+            })
     })
 }
 

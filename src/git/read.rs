@@ -254,6 +254,33 @@ impl Reader {
         Ok(out)
     }
 
+    /// As [`Reader::commits_from`], each commit with its parents.
+    pub fn commits_with_parents(
+        &self,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<(ObjectId, Vec<ObjectId>)>> {
+        let tips: Vec<ObjectId> = tips
+            .iter()
+            .filter(|t| !hidden.contains(t))
+            .copied()
+            .collect();
+        if tips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let walk = self
+            .repo
+            .rev_walk(tips)
+            .with_hidden(hidden.iter().copied())
+            .all()?;
+        let mut out = Vec::new();
+        for info in walk {
+            let info = info?;
+            out.push((info.id, info.parent_ids.iter().copied().collect()));
+        }
+        Ok(out)
+    }
+
     /// Commits reachable from `tip` but from none of `hidden`.
     pub fn count_exclusive(&self, tip: ObjectId, hidden: &[ObjectId]) -> anyhow::Result<usize> {
         Ok(self.commits_between(tip, hidden)?.len())
@@ -271,6 +298,20 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+
+    /// Every ref whose full name starts with `prefix`, with the object it names (not peeled).
+    pub fn refs_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, ObjectId>> {
+        Ok(steady_refs::list(&self.repo, prefix)?
+            .into_iter()
+            .filter_map(|r| {
+                let id = r.target().try_id()?.to_owned();
+                Some((r.name().as_bstr().to_string(), id))
+            })
+            .collect())
     }
 
     /// Tips of every local branch except those named (full names) in `except`.
@@ -416,7 +457,7 @@ pub struct WorktreeState {
 /// Reads a worktree's state in-process, opening it once. `known` is a commit and its tree the
 /// caller has already read (the session branch's tip): when HEAD is there, no object is read.
 pub fn worktree_state(worktree: &Utf8Path) -> anyhow::Result<WorktreeState> {
-    worktree_state_knowing(worktree, None)
+    worktree_state_knowing(worktree, None, false)
 }
 
 /// What the caller already knows of the branch a worktree should have checked out.
@@ -434,9 +475,13 @@ pub struct KnownHead {
 
 /// A worktree's HEAD and whether it is dirty. With `known`, a clean worktree on that branch
 /// is recognised by stat alone (see `fast_status`); anything else gets gix's full status.
+/// With `refresh`, a clean worktree whose files had to be read gets its index written back
+/// with their stat data, as `git status` does (see `index_refresh`): only for a worktree no
+/// agent is running in.
 pub fn worktree_state_knowing(
     worktree: &Utf8Path,
     known: Option<&KnownHead>,
+    refresh: bool,
 ) -> anyhow::Result<WorktreeState> {
     if let Some(k) = known
         && super::fast_status::certainly_clean(worktree, k)
@@ -454,18 +499,22 @@ pub fn worktree_state_knowing(
     };
     Ok(WorktreeState {
         head,
-        dirty: is_dirty(&repo, head_tree),
+        dirty: is_dirty(&repo, head_tree, refresh),
     })
 }
 
-fn is_dirty(repo: &gix::Repository, head_tree: Option<ObjectId>) -> anyhow::Result<bool> {
+fn is_dirty(
+    repo: &gix::Repository,
+    head_tree: Option<ObjectId>,
+    refresh: bool,
+) -> anyhow::Result<bool> {
     if has_untrusted_filter(repo) {
         // Comparing content would run a filter command from the worktree the agent wrote:
         // counted dirty without looking (a removal then snapshots it, through git-codex's git,
         // which does not run such filters in session worktrees).
         return Ok(true);
     }
-    let index = read_index(repo)?;
+    let (index, read) = read_index(repo)?;
     let head_tree = match head_tree {
         Some(tree) => tree,
         None => repo.head_tree_id_or_empty()?.detach(),
@@ -481,6 +530,15 @@ fn is_dirty(repo: &gix::Repository, head_tree: Option<ObjectId>) -> anyhow::Resu
     {
         return Ok(true);
     }
+    let index_path = repo.index_path();
+    let refresh = refresh && !read.is_empty() && super::index_refresh::may_write(&index);
+    // Refreshed, the index is written beside the real one first.
+    let file_path = if refresh {
+        super::index_refresh::temp_path(&index_path)
+    } else {
+        index_path.clone()
+    };
+    let index = gix::index::File::from_state(index, file_path);
     let mut items = repo
         .status(gix::progress::Discard)?
         .index(gix::worktree::IndexPersistedOrInMemory::InMemory(index))
@@ -494,7 +552,14 @@ fn is_dirty(repo: &gix::Repository, head_tree: Option<ObjectId>) -> anyhow::Resu
         // One thread per worktree: callers spread many worktrees over the cores instead.
         .index_worktree_options_mut(|opts| opts.thread_limit = Some(1))
         .into_index_worktree_iter(Vec::<gix::bstr::BString>::new())?;
-    Ok(items.next().transpose()?.is_some())
+    let dirty = items.next().transpose()?.is_some();
+    if !dirty
+        && refresh
+        && let Some(outcome) = items.into_outcome()
+    {
+        super::index_refresh::write_back(&index_path, &read, outcome);
+    }
+    Ok(dirty)
 }
 
 /// Whether the repository configures a filter driver other than git-lfs's (see
@@ -522,22 +587,20 @@ fn has_untrusted_filter(repo: &gix::Repository) -> bool {
 
 /// The worktree's index, read into memory rather than mapped (with several threads at work,
 /// every unmap interrupts the other cores) and without re-hashing the whole file.
-fn read_index(repo: &gix::Repository) -> anyhow::Result<gix::index::File> {
+/// With the bytes it was read from (none when there is no index).
+fn read_index(repo: &gix::Repository) -> anyhow::Result<(gix::index::State, Vec<u8>)> {
     let path = repo.index_path();
     let data = match std::fs::read(&path) {
         Ok(data) => data,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(gix::index::File::from_state(
-                gix::index::State::new(repo.object_hash()),
-                path,
-            ));
+            return Ok((gix::index::State::new(repo.object_hash()), Vec::new()));
         }
         Err(err) => return Err(err.into()),
     };
     let mtime = filetime::FileTime::from_last_modification_time(&std::fs::metadata(&path)?);
     let (state, _) =
         gix::index::State::from_bytes(&data, mtime, repo.object_hash(), Default::default())?;
-    Ok(gix::index::File::from_state(state, path))
+    Ok((state, data))
 }
 
 /// Whether the index differs from HEAD's tree. The index's cache-tree answers at once when

@@ -173,6 +173,12 @@ impl StateDir {
 
     /// Programs git-codex puts first on a confined agent's PATH (its `git`, see
     /// `sandbox::git_shim`): never writable by the agent.
+    /// The review gate's cache of what each session could bring to a landing (SPEC §6):
+    /// deleting it changes no verdict.
+    pub fn gate_cache(&self) -> Utf8PathBuf {
+        self.root.join("gate-cache")
+    }
+
     pub fn bin_dir(&self) -> Utf8PathBuf {
         self.root.join("bin")
     }

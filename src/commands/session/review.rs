@@ -273,7 +273,7 @@ pub fn summarize(
         session_file_excluded(&ctx.paths.common_dir),
     );
     let clean = matches!(
-        worktree_state_knowing(&record.worktree, known.as_ref()),
+        worktree_state_knowing(&record.worktree, known.as_ref(), false),
         Ok(state) if state.head == Some(tip) && matches!(state.dirty, Ok(false))
     );
     let (record, staged) = stage(ctx, id, clean)?;

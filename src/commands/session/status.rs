@@ -82,6 +82,7 @@ impl SessionView {
                 session_file_excluded(&ctx.paths.common_dir),
             )
             .as_ref(),
+            may_refresh(&record),
         );
         SessionView::gather_with(ctx, record, now, dirty)
     }
@@ -90,11 +91,16 @@ impl SessionView {
     pub fn gather_all(ctx: &Ctx, records: Vec<SessionRecord>, now: Timestamp) -> Vec<SessionView> {
         // Each branch tip's tree is read here, once, through the shared object cache.
         let excluded = session_file_excluded(&ctx.paths.common_dir);
-        let jobs: Vec<(Utf8PathBuf, Option<KnownHead>)> = records
+        let jobs: Vec<(Utf8PathBuf, Option<KnownHead>, bool)> = records
             .iter()
-            .map(|r| (r.worktree.clone(), known_head(ctx, &r.branch, excluded)))
+            .map(|r| {
+                let known = known_head(ctx, &r.branch, excluded);
+                (r.worktree.clone(), known, may_refresh(r))
+            })
             .collect();
-        let dirty = parallel::map(&jobs, |(path, known)| dirty_of(path, known.as_ref()));
+        let dirty = parallel::map(&jobs, |(path, known, refresh)| {
+            dirty_of(path, known.as_ref(), *refresh)
+        });
         records
             .into_iter()
             .zip(dirty)
@@ -228,13 +234,24 @@ impl SessionView {
     }
 }
 
-/// A worktree's dirty flag; `None` when the worktree is gone.
-fn dirty_of(worktree: &Utf8Path, known: Option<&KnownHead>) -> Option<Result<bool, String>> {
+/// Whether a look at the session's worktree may write its refreshed index back (as `git
+/// status` does): never while its agent runs, whose index it is.
+fn may_refresh(record: &SessionRecord) -> bool {
+    record.agent.as_ref().is_none_or(|agent| !agent.is_alive())
+}
+
+/// A worktree's dirty flag; `None` when the worktree is gone. With `refresh`, see
+/// [`worktree_state_knowing`].
+fn dirty_of(
+    worktree: &Utf8Path,
+    known: Option<&KnownHead>,
+    refresh: bool,
+) -> Option<Result<bool, String>> {
     if !worktree.is_dir() {
         return None;
     }
     Some(
-        worktree_state_knowing(worktree, known)
+        worktree_state_knowing(worktree, known, refresh)
             .and_then(|state| state.dirty)
             .map_err(|err| format!("{err:#}")),
     )

@@ -1,0 +1,205 @@
+//! The gate's cache (`<state>/gate-cache`, issue 18) is a cache and nothing more: the gate
+//! refuses and allows exactly the same landings with it as it was left, removed, corrupted
+//! (garbage, cut short, one byte changed) or put back from when a session was at an older tip.
+//! Real hooks, real git, on both gits; locally and on a server's pre-receive.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{TestEnv, each_git, run, write_file};
+
+/// Lines long enough to count as a change of their own (never a "short" hunk).
+fn lines(tag: &str) -> String {
+    (1..=4)
+        .map(|n| format!("{tag} feature line {n} with enough words to be a change\n"))
+        .collect()
+}
+
+/// What is done to the cache before each landing.
+#[derive(Clone, Copy, Debug)]
+enum Cache {
+    AsLeft,
+    Removed,
+    Garbage,
+    CutShort,
+    ByteChanged,
+    OlderTip,
+}
+
+const CONDITIONS: [Cache; 6] = [
+    Cache::AsLeft,
+    Cache::Removed,
+    Cache::Garbage,
+    Cache::CutShort,
+    Cache::ByteChanged,
+    Cache::OlderTip,
+];
+
+fn apply(cache: Cache, file: &Path, older: &[u8]) {
+    let now = std::fs::read(file).unwrap_or_default();
+    match cache {
+        Cache::AsLeft => {}
+        Cache::Removed => {
+            let _ = std::fs::remove_file(file);
+        }
+        Cache::Garbage => std::fs::write(file, b"\0\xffnot a cache\n{}").expect("write"),
+        Cache::CutShort => std::fs::write(file, &now[..now.len() / 2]).expect("write"),
+        Cache::ByteChanged => {
+            let mut changed = now.clone();
+            // A hex digit of a path or commit in the body, so the text still parses.
+            if let Some(at) = changed.iter().rposition(|b| b.is_ascii_hexdigit()) {
+                changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+            }
+            std::fs::write(file, changed).expect("write");
+        }
+        Cache::OlderTip => std::fs::write(file, older).expect("write"),
+    }
+}
+
+/// A landing a person (or an agent outside its sandbox) tries on main.
+const LANDINGS: [&str; 7] = [
+    "own-commit",
+    "own-edit-of-a-session-file",
+    "cherry-pick",
+    "retyped-copy",
+    "merge-unapproved",
+    "squash-unapproved",
+    "merge-approved",
+];
+
+fn ok(t: &TestEnv, args: &[&str]) -> bool {
+    t.git_output(&t.repo, args).status.success()
+}
+
+fn land(t: &TestEnv, name: &str) -> bool {
+    match name {
+        "own-commit" => {
+            t.write("notes.txt", &lines("a person's notes"));
+            ok(t, &["add", "notes.txt"]) && ok(t, &["commit", "-q", "-m", "notes"])
+        }
+        "own-edit-of-a-session-file" => {
+            t.write("shared.txt", &lines("the person's own"));
+            ok(t, &["commit", "-q", "-am", "own edit"])
+        }
+        "cherry-pick" => ok(t, &["cherry-pick", "codex/a"]),
+        "retyped-copy" => {
+            t.write("shared.txt", &format!("shared\n{}", lines("alpha later")));
+            ok(t, &["commit", "-q", "-am", "typed it myself"])
+        }
+        "merge-unapproved" => ok(t, &["merge", "-q", "--no-edit", "codex/b"]),
+        "squash-unapproved" => {
+            ok(t, &["merge", "-q", "--squash", "codex/b"])
+                && ok(t, &["commit", "-q", "-m", "squashed"])
+        }
+        "merge-approved" => ok(t, &["merge", "-q", "--no-edit", "codex/c"]),
+        other => panic!("no landing {other}"),
+    }
+}
+
+/// Puts main (and the worktree) back to `start` after a landing, whatever it left.
+fn undo(t: &TestEnv, start: &str) {
+    for args in [
+        &["merge", "--abort"][..],
+        &["cherry-pick", "--abort"],
+        &["reset", "-q", "--hard", start],
+    ] {
+        let _ = t.git_output(&t.repo, args);
+    }
+    assert_eq!(t.git(&["rev-parse", "main"]), start);
+    let _ = std::fs::remove_file(t.repo.join("notes.txt"));
+}
+
+/// Sessions a (two commits: the second adds lines to shared.txt, which main has too),
+/// b (unapproved) and c (approved). Returns the cache file and its bytes from when a was at
+/// its first commit.
+fn setup(t: &TestEnv) -> (PathBuf, Vec<u8>) {
+    t.commit_in(&t.repo, "shared.txt", "shared\n");
+    let a = t.add("a");
+    t.commit_in(&a, "a.txt", &lines("alpha"));
+    let b = t.add("b");
+    t.commit_in(&b, "b.txt", &lines("beta"));
+    let c = t.add("c");
+    t.commit_in(&c, "c.txt", &lines("gamma"));
+    run(t.codex(&["session", "review", "c", "--approve"]));
+    // A landing makes the cache: a is at its first commit.
+    t.commit_in(&t.repo, "first.txt", "first\n");
+    let file = t.state_dir().join("gate-cache");
+    let older = std::fs::read(&file).expect("the gate keeps a cache");
+    assert!(
+        String::from_utf8_lossy(&older).contains("\"a\""),
+        "the cache holds session a"
+    );
+    t.commit_in(&a, "shared.txt", &format!("shared\n{}", lines("alpha later")));
+    (file, older)
+}
+
+#[test]
+fn the_gate_decides_the_same_with_its_cache_removed_corrupted_or_from_an_older_tip() {
+    each_git(|t| {
+        let (file, older) = setup(t);
+        let start = t.git(&["rev-parse", "main"]);
+        let expected = [true, true, false, false, false, false, true];
+        for cache in CONDITIONS {
+            let mut got = Vec::new();
+            for landing in LANDINGS {
+                apply(cache, &file, &older);
+                got.push(land(t, landing));
+                undo(t, &start);
+            }
+            let table: Vec<String> = LANDINGS
+                .iter()
+                .zip(&got)
+                .map(|(l, g)| format!("{l}={g}"))
+                .collect();
+            assert_eq!(got, expected, "cache {cache:?}: {}", table.join(" "));
+        }
+        // The cache is in use: made again after being removed, and whole.
+        let _ = std::fs::remove_file(&file);
+        assert!(land(t, "own-commit"));
+        let made = std::fs::read(&file).expect("made again");
+        assert!(made.starts_with(b"git-codex gate cache"));
+    });
+}
+
+/// Pushes `refspecs` to the server skipping local hooks; whether it was accepted.
+fn push(t: &TestEnv, refspecs: &[&str]) -> bool {
+    let mut args = vec!["push", "--no-verify", "-q", "origin"];
+    args.extend_from_slice(refspecs);
+    t.git_output(&t.repo, &args).status.success()
+}
+
+#[test]
+fn the_servers_gate_decides_the_same_with_its_cache_removed_corrupted_or_from_an_older_tip() {
+    each_git(|t| {
+        let server = t.bare_clone("server.git");
+        let (code, _, err) = run(t.codex_in(&server, &["hooks", "install", "--server"]));
+        assert_eq!(code, 0, "{err}");
+        write_file(&server.join("codex/config.toml"), "");
+        t.git(&["remote", "add", "origin", server.to_str().expect("utf-8")]);
+        t.commit_in(&t.repo, "shared.txt", "shared\n");
+        assert!(push(t, &["main"]));
+        let a = t.add("a");
+        t.commit_in(&a, "a.txt", &lines("alpha"));
+        assert!(push(t, &["codex/a", "refs/codex/bases/a"]));
+        // A push to main makes the server's cache: a is at its first commit.
+        t.commit_in(&t.repo, "first.txt", "first\n");
+        assert!(push(t, &["main"]));
+        let file = server.join("codex/gate-cache");
+        let older = std::fs::read(&file).expect("the server's gate keeps a cache");
+        t.commit_in(&a, "shared.txt", &format!("shared\n{}", lines("alpha later")));
+        assert!(push(t, &["codex/a"]));
+        let mut start = t.git(&["rev-parse", "main"]);
+        for cache in CONDITIONS {
+            // A copy of a's newest commit is refused; a person's own commit is not.
+            apply(cache, &file, &older);
+            assert!(ok(t, &["-c", "core.hooksPath=/dev/null", "cherry-pick", "codex/a"]));
+            assert!(!push(t, &["main"]), "cache {cache:?}: a copy was accepted");
+            undo(t, &start);
+            apply(cache, &file, &older);
+            t.commit_in(&t.repo, &format!("notes-{cache:?}.txt"), &lines("notes"));
+            assert!(push(t, &["main"]), "cache {cache:?}: a person's commit refused");
+            start = t.git(&["rev-parse", "main"]);
+        }
+    });
+}

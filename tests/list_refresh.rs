@@ -1,0 +1,128 @@
+//! `session list` on sessions just made (every index entry racily clean, so every file is
+//! read) writes the refreshed index back, as `git status` does: the first list pays and the
+//! next ones do not. Never while another process holds `index.lock`, never while the
+//! session's agent runs, and never over an index changed meanwhile. Real git, both gits.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{TestEnv, each_git, json, run};
+
+fn index_of(t: &TestEnv, wt: &Path) -> PathBuf {
+    PathBuf::from(t.git_in(wt, &["rev-parse", "--path-format=absolute", "--git-path", "index"]))
+}
+
+fn list(t: &TestEnv) -> serde_json::Value {
+    let (code, out, err) = run(t.codex(&["session", "list", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    json(&out)
+}
+
+fn dirty(listing: &serde_json::Value, id: &str) -> bool {
+    listing["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|s| s["id"] == id)
+        .expect("listed")["dirty"]
+        .as_bool()
+        .expect("a dirty flag")
+}
+
+/// Whether git (`ls-files --debug`) sees every entry with the stat data of its file and an
+/// index written after the files: no entry left for the next status to read again.
+fn refreshed(t: &TestEnv, wt: &Path) -> bool {
+    let index = index_of(t, wt);
+    let written = std::fs::metadata(&index).expect("index").modified().expect("mtime");
+    let files = t.git_in(wt, &["ls-files"]);
+    files.lines().all(|f| {
+        let meta = std::fs::symlink_metadata(wt.join(f)).expect("file");
+        meta.modified().expect("mtime") < written
+    }) && !t
+        .git_in(wt, &["ls-files", "--debug"])
+        .lines()
+        .any(|l| l.trim() == "size: 0\tflags: 0")
+}
+
+#[test]
+fn the_first_list_writes_the_refreshed_index_back_and_the_next_finds_it() {
+    each_git(|t| {
+        for n in 0..30 {
+            t.write(&format!("src/f{n}.txt"), &format!("file {n}\n"));
+        }
+        t.git(&["add", "-A"]);
+        t.git(&["commit", "-q", "-m", "files"]);
+        let wt = t.add("s");
+        let index = index_of(t, &wt);
+        // Past the second the checkout's files were written in: git would refresh now too.
+        std::thread::sleep(Duration::from_millis(1100));
+        let before = std::fs::read(&index).expect("index");
+        assert!(!dirty(&list(t), "s"));
+        let after = std::fs::read(&index).expect("index");
+        assert_ne!(before, after, "the refreshed index was written back");
+        assert!(refreshed(t, &wt), "every entry has its file's stat data");
+        // What git sees is unchanged: clean, the same entries, nothing for it to write.
+        assert_eq!(t.git_in(&wt, &["status", "--porcelain"]), "");
+        assert_eq!(
+            t.git_in(&wt, &["ls-files", "-s"]),
+            t.git_in(&t.repo, &["ls-tree", "-r", "--format=%(objectmode) %(objectname) 0\t%(path)", "codex/s"])
+        );
+        // The next list finds nothing to refresh.
+        assert!(!dirty(&list(t), "s"));
+        assert_eq!(std::fs::read(&index).expect("index"), after);
+        // A change made after it is seen, not hidden by the written stat data.
+        std::fs::write(wt.join("src/f3.txt"), "file 3 changed\n").expect("write");
+        assert!(dirty(&list(t), "s"));
+    });
+}
+
+#[test]
+fn no_index_is_written_under_anothers_lock_or_while_the_agent_runs() {
+    each_git(|t| {
+        let wt = t.add("s");
+        let index = index_of(t, &wt);
+        std::thread::sleep(Duration::from_millis(1100));
+        let before = std::fs::read(&index).expect("index");
+        // Another git holds the lock: it is left alone, and so is the index.
+        let lock = PathBuf::from(format!("{}.lock", index.display()));
+        std::fs::write(&lock, b"someone else's").expect("lock");
+        assert!(!dirty(&list(t), "s"));
+        assert_eq!(std::fs::read(&index).expect("index"), before);
+        assert_eq!(std::fs::read(&lock).expect("lock"), b"someone else's");
+        std::fs::remove_file(&lock).expect("unlock");
+        // The session's agent runs (and touched a file, whose entry a status would refresh):
+        // its index is its own.
+        let go_on = t.state_dir().join("tmp/s/go-on");
+        let script =
+            "touch README.md; echo > touched; while [ ! -e \"$TMPDIR/go-on\" ]; do sleep 0.05; done";
+        let mut agent = t
+            .codex_process(&[
+                "session",
+                "run",
+                "s",
+                "--sandbox",
+                "network-enabled",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("session run");
+        common::wait_until("the agent runs", || {
+            !t.show("s")["agent"].is_null() && wt.join("touched").exists()
+        });
+        std::fs::remove_file(wt.join("touched")).expect("clean again");
+        let before = std::fs::read(&index).expect("index");
+        assert!(!dirty(&list(t), "s"));
+        assert_eq!(std::fs::read(&index).expect("index"), before);
+        std::fs::write(&go_on, b"").expect("go on");
+        assert!(agent.wait().expect("agent").success());
+        // Once it ended, the next list refreshes it.
+        assert!(!dirty(&list(t), "s"));
+        assert!(refreshed(t, &wt));
+    });
+}
