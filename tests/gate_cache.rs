@@ -130,7 +130,11 @@ fn setup(t: &TestEnv) -> (PathBuf, Vec<u8>) {
         String::from_utf8_lossy(&older).contains("\"a\""),
         "the cache holds session a"
     );
-    t.commit_in(&a, "shared.txt", &format!("shared\n{}", lines("alpha later")));
+    t.commit_in(
+        &a,
+        "shared.txt",
+        &format!("shared\n{}", lines("alpha later")),
+    );
     (file, older)
 }
 
@@ -187,18 +191,28 @@ fn the_servers_gate_decides_the_same_with_its_cache_removed_corrupted_or_from_an
         assert!(push(t, &["main"]));
         let file = server.join("codex/gate-cache");
         let older = std::fs::read(&file).expect("the server's gate keeps a cache");
-        t.commit_in(&a, "shared.txt", &format!("shared\n{}", lines("alpha later")));
+        t.commit_in(
+            &a,
+            "shared.txt",
+            &format!("shared\n{}", lines("alpha later")),
+        );
         assert!(push(t, &["codex/a"]));
         let mut start = t.git(&["rev-parse", "main"]);
         for cache in CONDITIONS {
             // A copy of a's newest commit is refused; a person's own commit is not.
             apply(cache, &file, &older);
-            assert!(ok(t, &["-c", "core.hooksPath=/dev/null", "cherry-pick", "codex/a"]));
+            assert!(ok(
+                t,
+                &["-c", "core.hooksPath=/dev/null", "cherry-pick", "codex/a"]
+            ));
             assert!(!push(t, &["main"]), "cache {cache:?}: a copy was accepted");
             undo(t, &start);
             apply(cache, &file, &older);
             t.commit_in(&t.repo, &format!("notes-{cache:?}.txt"), &lines("notes"));
-            assert!(push(t, &["main"]), "cache {cache:?}: a person's commit refused");
+            assert!(
+                push(t, &["main"]),
+                "cache {cache:?}: a person's commit refused"
+            );
             start = t.git(&["rev-parse", "main"]);
         }
     });

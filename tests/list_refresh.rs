@@ -11,7 +11,10 @@ use std::time::Duration;
 use common::{TestEnv, each_git, json, run};
 
 fn index_of(t: &TestEnv, wt: &Path) -> PathBuf {
-    PathBuf::from(t.git_in(wt, &["rev-parse", "--path-format=absolute", "--git-path", "index"]))
+    PathBuf::from(t.git_in(
+        wt,
+        &["rev-parse", "--path-format=absolute", "--git-path", "index"],
+    ))
 }
 
 fn list(t: &TestEnv) -> serde_json::Value {
@@ -35,7 +38,10 @@ fn dirty(listing: &serde_json::Value, id: &str) -> bool {
 /// index written after the files: no entry left for the next status to read again.
 fn refreshed(t: &TestEnv, wt: &Path) -> bool {
     let index = index_of(t, wt);
-    let written = std::fs::metadata(&index).expect("index").modified().expect("mtime");
+    let written = std::fs::metadata(&index)
+        .expect("index")
+        .modified()
+        .expect("mtime");
     let files = t.git_in(wt, &["ls-files"]);
     files.lines().all(|f| {
         let meta = std::fs::symlink_metadata(wt.join(f)).expect("file");
@@ -67,7 +73,15 @@ fn the_first_list_writes_the_refreshed_index_back_and_the_next_finds_it() {
         assert_eq!(t.git_in(&wt, &["status", "--porcelain"]), "");
         assert_eq!(
             t.git_in(&wt, &["ls-files", "-s"]),
-            t.git_in(&t.repo, &["ls-tree", "-r", "--format=%(objectmode) %(objectname) 0\t%(path)", "codex/s"])
+            t.git_in(
+                &t.repo,
+                &[
+                    "ls-tree",
+                    "-r",
+                    "--format=%(objectmode) %(objectname) 0\t%(path)",
+                    "codex/s"
+                ]
+            )
         );
         // The next list finds nothing to refresh.
         assert!(!dirty(&list(t), "s"));
@@ -95,8 +109,7 @@ fn no_index_is_written_under_anothers_lock_or_while_the_agent_runs() {
         // The session's agent runs (and touched a file, whose entry a status would refresh):
         // its index is its own.
         let go_on = t.state_dir().join("tmp/s/go-on");
-        let script =
-            "touch README.md; echo > touched; while [ ! -e \"$TMPDIR/go-on\" ]; do sleep 0.05; done";
+        let script = "touch README.md; echo > touched; while [ ! -e \"$TMPDIR/go-on\" ]; do sleep 0.05; done";
         let mut agent = t
             .codex_process(&[
                 "session",

@@ -40,18 +40,24 @@ const MAX_REACH: usize = 20_000;
 #[derive(Debug, Clone)]
 pub struct Footprint {
     reach: HashSet<ObjectId>,
-    paths: HashSet<Vec<u8>>,
+    /// Into [`Store::paths`].
+    paths: Vec<u32>,
 }
 
-/// The footprints a cache file holds.
+/// The footprints a cache file holds, with the file names they touch (each once: sessions
+/// touch the same files).
 #[derive(Debug, Default)]
 pub struct Store {
     /// Per session id: its key (the tips and base it was made for) and footprint.
     entries: HashMap<String, (String, Footprint)>,
+    paths: Vec<Vec<u8>>,
+    numbers: HashMap<Vec<u8>, u32>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct StoredFile {
+    /// Hex of each path's bytes (a path need not be UTF-8).
+    paths: Vec<String>,
     sessions: BTreeMap<String, StoredEntry>,
 }
 
@@ -59,8 +65,8 @@ struct StoredFile {
 struct StoredEntry {
     key: String,
     reach: Vec<String>,
-    /// Hex of each path's bytes (a path need not be UTF-8).
-    paths: Vec<String>,
+    /// Into `StoredFile::paths`.
+    paths: Vec<u32>,
 }
 
 /// What a session's footprint is made for: its branch tips, its ledgers and the base it was
@@ -69,7 +75,10 @@ pub fn key(line: &SessionLine) -> String {
     let hexes = |ids: &mut Vec<ObjectId>| -> String {
         ids.sort_unstable();
         ids.dedup();
-        ids.iter().map(ObjectId::to_string).collect::<Vec<_>>().join(",")
+        ids.iter()
+            .map(ObjectId::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     };
     let mut tips: Vec<ObjectId> = line
         .tips
@@ -103,49 +112,71 @@ impl Store {
             return None;
         }
         let file: StoredFile = serde_json::from_str(body).ok()?;
-        let ids = |hexes: &[String]| -> Option<Vec<ObjectId>> {
-            hexes
+        let mut store = Store::default();
+        for hex in &file.paths {
+            store.number(from_hex(hex)?);
+        }
+        if store.paths.len() != file.paths.len() {
+            return None;
+        }
+        for (id, entry) in file.sessions {
+            if entry.paths.iter().any(|&n| n as usize >= store.paths.len()) {
+                return None;
+            }
+            let reach = entry
+                .reach
                 .iter()
                 .map(|h| ObjectId::from_hex(h.as_bytes()).ok())
-                .collect()
-        };
-        let mut entries = HashMap::new();
-        for (id, entry) in file.sessions {
-            let paths = entry
-                .paths
-                .iter()
-                .map(|p| from_hex(p))
                 .collect::<Option<HashSet<_>>>()?;
             let footprint = Footprint {
-                reach: ids(&entry.reach)?.into_iter().collect(),
-                paths,
+                reach,
+                paths: entry.paths,
             };
-            entries.insert(id, (entry.key, footprint));
+            store.entries.insert(id, (entry.key, footprint));
         }
-        Some(Store { entries })
+        Some(store)
+    }
+
+    /// The number of `path` in [`Store::paths`], given it when new.
+    fn number(&mut self, path: Vec<u8>) -> u32 {
+        if let Some(known) = self.numbers.get(&path) {
+            return *known;
+        }
+        let next = u32::try_from(self.paths.len()).unwrap_or(u32::MAX);
+        self.paths.push(path.clone());
+        self.numbers.insert(path, next);
+        next
     }
 
     /// Writes the cache (best effort: a place that cannot be written, such as the state dir
     /// inside a confined run, only means the next landing works it out again).
     pub fn save(&self, path: &Utf8Path) {
-        let file = StoredFile {
-            sessions: self
-                .entries
+        // Only the paths some footprint still names, numbered afresh.
+        let mut renumbered: HashMap<u32, u32> = HashMap::new();
+        let mut paths = Vec::new();
+        let mut sessions = BTreeMap::new();
+        for (id, (key, f)) in &self.entries {
+            let mut reach: Vec<String> = f.reach.iter().map(ObjectId::to_string).collect();
+            reach.sort_unstable();
+            let mut numbers: Vec<u32> = f
+                .paths
                 .iter()
-                .map(|(id, (key, f))| {
-                    let mut reach: Vec<String> = f.reach.iter().map(ObjectId::to_string).collect();
-                    reach.sort_unstable();
-                    let mut paths: Vec<String> = f.paths.iter().map(|p| to_hex(p)).collect();
-                    paths.sort_unstable();
-                    let entry = StoredEntry {
-                        key: key.clone(),
-                        reach,
-                        paths,
-                    };
-                    (id.clone(), entry)
+                .map(|&n| {
+                    *renumbered.entry(n).or_insert_with(|| {
+                        paths.push(to_hex(&self.paths[n as usize]));
+                        u32::try_from(paths.len() - 1).unwrap_or(u32::MAX)
+                    })
                 })
-                .collect(),
-        };
+                .collect();
+            numbers.sort_unstable();
+            let entry = StoredEntry {
+                key: key.clone(),
+                reach,
+                paths: numbers,
+            };
+            sessions.insert(id.clone(), entry);
+        }
+        let file = StoredFile { paths, sessions };
         let Ok(body) = serde_json::to_string(&file) else {
             return;
         };
@@ -218,13 +249,21 @@ pub fn concerned(
     }
     let mut answers = history.paths_changed(&items)?.into_iter();
     for (index, key, mut footprint, asked) in fresh {
-        for paths in answers.by_ref().take(asked.len()) {
-            footprint.paths.extend(paths);
+        for path in answers.by_ref().take(asked.len()).flatten() {
+            footprint.paths.push(store.number(path));
         }
-        store.entries.insert(lines[index].id.clone(), (key, footprint));
+        footprint.paths.sort_unstable();
+        footprint.paths.dedup();
+        store
+            .entries
+            .insert(lines[index].id.clone(), (key, footprint));
         changed = true;
     }
-    let touched: HashSet<Vec<u8>> = answers.flatten().collect();
+    // The landing's files, as numbers of the footprints' (a file no footprint names is none).
+    let touched: HashSet<u32> = answers
+        .flatten()
+        .filter_map(|p| store.numbers.get(&p).copied())
+        .collect();
     let landing_ids: HashSet<ObjectId> = landing.iter().map(|(c, _)| *c).collect();
     let concerned = lines
         .iter()
@@ -248,7 +287,10 @@ pub fn concerned(
 /// A session's footprint (its paths still to be filled from the diffs returned), or `None`
 /// when it cannot have one: no base to count from, too many commits past it, or a ledger
 /// entry in its branch's history.
-fn make(history: &dyn History, line: &SessionLine) -> anyhow::Result<Option<(Footprint, Vec<DiffOf>)>> {
+fn make(
+    history: &dyn History,
+    line: &SessionLine,
+) -> anyhow::Result<Option<(Footprint, Vec<DiffOf>)>> {
     let Some(base) = line.base else {
         return Ok(None);
     };
@@ -271,7 +313,11 @@ fn make(history: &dyn History, line: &SessionLine) -> anyhow::Result<Option<(Foo
         if parents.is_empty() {
             items.push(DiffOf::Root(commit));
         }
-        items.extend(parents.into_iter().map(|from| DiffOf::Pair { from, to: commit }));
+        items.extend(
+            parents
+                .into_iter()
+                .map(|from| DiffOf::Pair { from, to: commit }),
+        );
     }
     if let Some(tip) = line.branch_tip {
         items.push(DiffOf::Pair {
@@ -281,7 +327,7 @@ fn make(history: &dyn History, line: &SessionLine) -> anyhow::Result<Option<(Foo
     }
     let footprint = Footprint {
         reach,
-        paths: HashSet::new(),
+        paths: Vec::new(),
     };
     Ok(Some((footprint, items)))
 }
@@ -292,8 +338,7 @@ fn branch_holds_ledger_entry(
     tip: ObjectId,
     chain: &HashSet<ObjectId>,
 ) -> bool {
-    let parents: HashMap<ObjectId, &Vec<ObjectId>> =
-        commits.iter().map(|(c, p)| (*c, p)).collect();
+    let parents: HashMap<ObjectId, &Vec<ObjectId>> = commits.iter().map(|(c, p)| (*c, p)).collect();
     let mut seen = HashSet::new();
     let mut next = vec![tip];
     while let Some(commit) = next.pop() {
@@ -321,12 +366,20 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    let nibble = |b: u8| -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    };
+    let bytes = text.as_bytes();
+    if bytes.len() % 2 != 0 {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
         .collect()
 }
 
@@ -338,13 +391,14 @@ mod tests {
     fn a_cache_file_that_is_not_whole_is_not_read() {
         let mut store = Store::default();
         let id = ObjectId::from_hex(b"1111111111111111111111111111111111111111").unwrap();
+        let number = store.number(b"a\xffb".to_vec());
         store.entries.insert(
             "s1".to_string(),
             (
                 "k".to_string(),
                 Footprint {
                     reach: [id].into_iter().collect(),
-                    paths: [b"a\xffb".to_vec()].into_iter().collect(),
+                    paths: vec![number],
                 },
             ),
         );
@@ -355,7 +409,7 @@ mod tests {
         let (key, footprint) = &back.entries["s1"];
         assert!(footprint.reach.contains(&id));
         assert_eq!(key, "k");
-        assert!(footprint.paths.contains(&b"a\xffb".to_vec()));
+        assert_eq!(back.paths[footprint.paths[0] as usize], b"a\xffb".to_vec());
         let bytes = std::fs::read(&path).unwrap();
         for cut in [bytes.len() - 1, bytes.len() / 2, 10] {
             assert!(Store::parse(&bytes[..cut]).is_none(), "cut at {cut}");

@@ -78,7 +78,12 @@ impl History for CliHistory<'_> {
     }
 
     fn tag_target(&self, tag: ObjectId) -> anyhow::Result<Option<ObjectId>> {
-        Ok(self.git.peel_to_commits(self.cwd, &[tag])?.into_iter().next().flatten())
+        Ok(self
+            .git
+            .peel_to_commits(self.cwd, &[tag])?
+            .into_iter()
+            .next()
+            .flatten())
     }
 
     fn commits_with_parents(

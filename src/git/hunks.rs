@@ -106,7 +106,12 @@ impl Git {
     }
 
     /// `git diff-tree --stdin` of `items` with `format` (renames off, every diff answered).
-    fn diff_tree(&self, cwd: &Utf8Path, items: &[DiffOf], format: &[&str]) -> anyhow::Result<Vec<u8>> {
+    fn diff_tree(
+        &self,
+        cwd: &Utf8Path,
+        items: &[DiffOf],
+        format: &[&str],
+    ) -> anyhow::Result<Vec<u8>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -119,11 +124,18 @@ impl Git {
             })
             .collect();
         let mut cmd = self.command(cwd);
-        cmd.args(["diff-tree", "--stdin", "--always", "--root", "-r", "--no-renames"])
-            .args(format)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "diff-tree",
+            "--stdin",
+            "--always",
+            "--root",
+            "-r",
+            "--no-renames",
+        ])
+        .args(format)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let child = cmd.spawn().context("cannot run git diff-tree")?;
         let output = super::feed_and_wait(child, input.as_bytes())?;
         if !output.status.success() {

@@ -106,13 +106,20 @@ pub fn describe_missing(state: &HookState, dir: &Utf8Path) -> String {
 /// Prints the loud warning when git-codex's hooks are not all in place. Never fails: a
 /// command goes on, the person is told.
 pub fn warn_if_off(git: &Git, main_root: &Utf8Path, common_dir: &Utf8Path) {
-    let Ok(health) = check(git, main_root, common_dir) else {
-        return;
-    };
-    let problems = health.problems();
-    if problems.is_empty() {
-        return;
+    if let Some(health) = off(git, main_root, common_dir) {
+        warn(&health);
     }
+}
+
+/// The hooks' health when git does not run all of git-codex's hooks here (see [`warn`]).
+pub fn off(git: &Git, main_root: &Utf8Path, common_dir: &Utf8Path) -> Option<Health> {
+    let health = check(git, main_root, common_dir).ok()?;
+    (!health.problems().is_empty()).then_some(health)
+}
+
+/// Says that the review gate is not in place, and why.
+pub fn warn(health: &Health) {
+    let problems = health.problems();
     crate::output::warning(
         "the review gate is not in place: git does not run all of git-codex's hooks here, so unapproved work can land on a protected branch",
     );

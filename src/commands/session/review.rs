@@ -32,7 +32,16 @@ pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
         check_output(Utf8Path::new(path))?;
     }
     let ctx = Ctx::open(&[])?;
-    ctx.warn_if_gate_off();
+    // Whether git runs git-codex's hooks here (a git process) is asked while the review is
+    // made, and said once it is.
+    let health = {
+        let (git, root, common) = (
+            ctx.git.clone(),
+            ctx.paths.main_root.clone(),
+            ctx.paths.common_dir.clone(),
+        );
+        std::thread::spawn(move || crate::hooks::health::off(&git, &root, &common))
+    };
     let view = View::of(&ctx, &args);
     let verdict = match (args.approve, args.reject) {
         (true, _) => Some(Verdict::Approve),
@@ -57,7 +66,11 @@ pub fn run(args: SessionReviewArgs) -> anyhow::Result<()> {
         // Before anything is staged or run: the tip moved since the review that was read.
         refuse_unless_tip(&ctx, &id, seen)?;
     }
-    let (record, mut summary) = summarize(&ctx, &id, view.hook_report())?;
+    let made = summarize(&ctx, &id, view.hook_report());
+    if let Ok(Some(health)) = health.join() {
+        crate::hooks::health::warn(&health);
+    }
+    let (record, mut summary) = made?;
     summary.json_hunks = args.patch;
     let tip = summary.tip;
     let report_dir = ctx.state.root.join("reviews").join(&record.id);
@@ -258,33 +271,43 @@ pub fn summarize(
             .hint(format!("run 'git codex session prune' to save what remains, then 'git codex session restore {id}'"))
             .into());
     }
-    // A git killed there (with its agent, say) left its locks: git would refuse to stage, and
-    // to move the branch (its ref lock is the repository's).
-    super::stale_locks::clear_main(&ctx.paths)?;
-    super::stale_locks::clear_session(&ctx.paths, &(&record).into())?;
     let tip = branch_tip(ctx, &record)?;
     let base = crate::gate::base::current(ctx, &record, tip)?;
-    // The worktree's status first (by stat alone when it is clean), on one thread: gix maps
-    // each loose object it reads, and unmapping while a second thread of this process runs
-    // costs every unmap a cross-core TLB flush.
-    let known = known_head(
-        ctx,
-        &record.branch,
-        session_file_excluded(&ctx.paths.common_dir),
-    );
-    let clean = matches!(
-        worktree_state_knowing(&record.worktree, known.as_ref(), false),
-        Ok(state) if state.head == Some(tip) && matches!(state.dirty, Ok(false))
-    );
-    let (record, staged) = stage(ctx, id, clean)?;
-    let (base, tip) = match staged {
-        None => (base, tip),
-        Some(_) => {
+    // Git computes the patch of the branch as it is while the rest is looked at: used when
+    // nothing was staged (the usual case), computed again for the snapshot otherwise. The
+    // second thread only waits on git's pipe; gix's work stays on this one (unmapping while
+    // another thread of this process runs costs a TLB flush).
+    let (git, main_root) = (&ctx.git, &ctx.paths.main_root);
+    let (record, staged, early, nested) = std::thread::scope(|scope| {
+        let early = scope.spawn(move || git.patch(main_root, base, tip));
+        // A git killed there (with its agent, say) left its locks: git would refuse to stage,
+        // and to move the branch (its ref lock is the repository's).
+        super::stale_locks::clear_main(&ctx.paths)?;
+        super::stale_locks::clear_session(&ctx.paths, &(&record).into())?;
+        let nested = crate::git::nested::nested_repositories(&record.worktree);
+        let known = known_head(
+            ctx,
+            &record.branch,
+            session_file_excluded(&ctx.paths.common_dir),
+        );
+        let clean = matches!(
+            worktree_state_knowing(&record.worktree, known.as_ref(), false),
+            Ok(state) if state.head == Some(tip) && matches!(state.dirty, Ok(false))
+        );
+        let staged = stage(ctx, id, clean);
+        let early = early.join();
+        staged.map(|(record, staged)| (record, staged, early, nested))
+    })?;
+    let (base, tip, raw) = match (&staged, early) {
+        (None, Ok(early)) => (base, tip, early?),
+        (None, Err(_)) => (base, tip, ctx.git.patch(&ctx.paths.main_root, base, tip)?),
+        (Some(_), _) => {
             let tip = branch_tip(ctx, &record)?;
-            (crate::gate::base::current(ctx, &record, tip)?, tip)
+            let base = crate::gate::base::current(ctx, &record, tip)?;
+            (base, tip, ctx.git.patch(&ctx.paths.main_root, base, tip)?)
         }
     };
-    let patches = patch::parse(&ctx.git.patch(&ctx.paths.main_root, base, tip)?);
+    let patches = patch::parse(&raw);
     let mut summary = Summary::build(
         &ctx.reader,
         &record.id,
@@ -295,7 +318,7 @@ pub fn summarize(
     let tip = summary.tip;
     summary.staged = staged;
     summary.max_patch_lines = ctx.config.review.max_patch_lines;
-    summary.nested = crate::git::nested::nested_repositories(&record.worktree);
+    summary.nested = nested;
     for warning in summary
         .nested_warnings()
         .into_iter()
