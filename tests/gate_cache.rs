@@ -217,3 +217,123 @@ fn the_servers_gate_decides_the_same_with_its_cache_removed_corrupted_or_from_an
         }
     });
 }
+
+/// Tries `landing` on main twice from where main is: with the cache as it was left, then
+/// with it removed; the two verdicts must be the same. Returns it.
+fn same_verdict(t: &TestEnv, what: &str, landing: impl Fn(&TestEnv) -> bool) -> bool {
+    let start = t.git(&["rev-parse", "main"]);
+    let file = t.state_dir().join("gate-cache");
+    assert!(file.exists(), "{what}: a cache to try");
+    let with_cache = landing(t);
+    undo(t, &start);
+    let _ = std::fs::remove_file(&file);
+    let without = landing(t);
+    undo(t, &start);
+    assert_eq!(with_cache, without, "{what}: the cache changed the verdict");
+    with_cache
+}
+
+fn rm_and_commit(t: &TestEnv, file: &str) -> bool {
+    ok(t, &["rm", "-q", file]) && ok(t, &["commit", "-q", "-m", &format!("rm {file}")])
+}
+
+#[test]
+fn a_branch_put_back_at_its_ledger_or_swapped_with_another_of_the_session_is_seen_anew() {
+    each_git(|t| {
+        t.write("f", &lines("the person's file f"));
+        t.git(&["add", "f"]);
+        t.git(&["commit", "-q", "-m", "f"]);
+        // The branch gone, only the ledger left; the cache made; the branch made again at
+        // the ledger's head.
+        let wt = t.add("s");
+        t.commit_in(&wt, "g.txt", &lines("agent"));
+        run(t.codex(&["session", "remove", "s"]));
+        let _ = t.git_output(&t.repo, &["branch", "-D", "codex/s"]);
+        t.commit_in(&t.repo, "notes.txt", "notes\n");
+        t.git(&["branch", "codex/s", "refs/codex/ledger/s"]);
+        same_verdict(t, "branch at the ledger's head", |t| rm_and_commit(t, "f"));
+    });
+    each_git(|t| {
+        t.write("f", &lines("the person's file f"));
+        t.git(&["add", "f"]);
+        t.git(&["commit", "-q", "-m", "M0"]);
+        let m0 = t.git(&["rev-parse", "HEAD"]);
+        t.write("g", &lines("the person's file g"));
+        t.git(&["add", "g"]);
+        t.git(&["commit", "-q", "-m", "M1"]);
+        let wt = t.add("s");
+        write_file(
+            &wt.join("f"),
+            &format!("{}agent change\n", lines("the person's file f")),
+        );
+        t.git_in(&wt, &["commit", "-q", "-am", "A"]);
+        let a = t.git(&["rev-parse", "codex/s"]);
+        run(t.codex(&["config", "set", "session.branch_prefix", "agent/"]));
+        let tree = t.git(&["rev-parse", &format!("{m0}^{{tree}}")]);
+        let b = t.git(&["commit-tree", &tree, "-p", &m0, "-m", "B"]);
+        t.git(&["branch", "agent/s", &b]);
+        t.commit_in(&t.repo, "notes.txt", "notes\n");
+        // The record's branch and the prefix's swap tips: the same tips, another branch.
+        t.git(&["update-ref", "refs/heads/codex/s", &b]);
+        t.git(&["branch", "-f", "agent/s", &a]);
+        same_verdict(t, "branches swapped", |t| rm_and_commit(t, "g"));
+    });
+}
+
+#[test]
+fn a_tree_that_lists_a_name_twice_hides_nothing_from_the_gate() {
+    each_git(|t| {
+        t.write("a", &lines("the person's file a"));
+        t.git(&["add", "a"]);
+        t.git(&["commit", "-q", "-m", "a"]);
+        let wt = t.add("s");
+        // The agent writes a tree listing "a" twice, its new content first: git reads the
+        // change to a, a comparison by name would not.
+        let old = t.git_in(&wt, &["rev-parse", "HEAD:a"]);
+        let added =
+            "agent secret feature line with many words in it\nsecond agent line with more words\n";
+        write_file(
+            &wt.join("a"),
+            &format!("{}{added}", lines("the person's file a")),
+        );
+        let new = t.git_in(&wt, &["hash-object", "-w", "a"]);
+        let hex = |h: &str| -> Vec<u8> {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
+                .collect()
+        };
+        let mut tree = b"100644 a\0".to_vec();
+        tree.extend(hex(&new));
+        tree.extend(b"100644 a\0");
+        tree.extend(hex(&old));
+        let raw = t.root().join("tree.bin");
+        std::fs::write(&raw, &tree).expect("tree");
+        let tree = t.git_in(
+            &wt,
+            &[
+                "hash-object",
+                "-t",
+                "tree",
+                "-w",
+                "--literally",
+                raw.to_str().expect("utf-8"),
+            ],
+        );
+        let commit = t.git_in(
+            &wt,
+            &["commit-tree", &tree, "-p", "HEAD", "-m", "agent feature"],
+        );
+        t.git_in(&wt, &["reset", "-q", "--hard", &commit]);
+        t.commit_in(&t.repo, "notes.txt", "notes\n");
+        // A person retypes the agent's lines into a on main.
+        let retype = |t: &TestEnv| {
+            t.write("a", &format!("{}{added}", lines("the person's file a")));
+            ok(t, &["commit", "-q", "-am", "retyped"])
+        };
+        assert!(
+            !same_verdict(t, "a tree with a name twice", retype),
+            "the copy is refused"
+        );
+    });
+}

@@ -2,8 +2,8 @@
 //! squash, `git checkout codex/<id> -- . && git commit`, a merge whose result carries the
 //! change although neither parent is a session commit: each lands the same hunks. So the gate
 //! compares hunks, without context lines: every significant hunk of a session commit that does
-//! not land itself, and of the session's whole change (base to branch tip, what a squash
-//! lands), against what each other landing commit changes against each of its parents. A
+//! not land itself, of the session's whole change (base to branch tip, what a squash lands),
+//! and of each state its branch passed through (base to each of its commits), against what each other landing commit changes against each of its parents. A
 //! landing commit copies a hunk when the hunk stands whole within the commit's change against
 //! every parent (so a merge is judged by what it adds itself, not by what its parents
 //! brought). Past [`MAX_LANDING`] commits to compare, the gate refuses rather than skip.
@@ -182,6 +182,15 @@ fn candidate_hunks(
         {
             items.push(DiffOf::Pair { from, to: tip });
             roles.push((index, tip, Role::Whole));
+            // Every state the branch passed through on its way there, as a whole: what one
+            // commit added and a later one took out again is a change the session made too
+            // (copied by checking that commit out, or by picking the commits up to it).
+            for state in gate.history.commits_between(&[tip], &[from])? {
+                if state != tip && original.commits.contains(&state) {
+                    items.push(DiffOf::Pair { from, to: state });
+                    roles.push((index, state, Role::Whole));
+                }
+            }
             for parent in upstream {
                 items.push(DiffOf::Pair { from, to: parent });
                 roles.push((index, tip, Role::Upstream));
@@ -242,7 +251,7 @@ fn fork_point(gate: &Gate<'_>, base: ObjectId, tip: ObjectId) -> anyhow::Result<
 enum Role {
     /// One side of a session commit's change, against one of its `sides` parents.
     Commit { sides: usize },
-    /// A session's whole change.
+    /// A session's whole change, or a state its branch passed through (base to a commit).
     Whole,
     /// What the session merged in from upstream.
     Upstream,

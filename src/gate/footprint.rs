@@ -17,8 +17,10 @@
 //!   tip differs across one of the commits between them. A landing that changes none of those
 //!   files copies nothing of the session.
 //!
-//! A branch whose history holds one of its ledger's entries (an empty tree: every file
-//! deleted) has no footprint: it is asked about every landing, as without a cache.
+//! A session nothing bounds (no base, a ledger entry in its branch's history: an empty tree,
+//! every file deleted) or whose trees git-codex cannot read as git does (a name twice, out of
+//! git's order) is asked about every landing, as without a cache; so is every session for a
+//! landing with such a tree.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -42,12 +44,19 @@ pub struct Footprint {
     reach: HashSet<ObjectId>,
     /// Into [`Store::paths`].
     paths: Vec<u32>,
+    /// Nothing tells what the session could bring (no base to count from, too many commits,
+    /// a ledger entry in its branch, a tree git-codex cannot read as git does): it is asked
+    /// about every landing.
+    always: bool,
 }
 
 /// The footprints a cache file holds, with the file names they touch (each once: sessions
 /// touch the same files).
 #[derive(Debug, Default)]
 pub struct Store {
+    /// What the repository's `shallow` file held when the footprints were made: history
+    /// deepened (or made shallower) reaches other commits from the same tips.
+    shallow: String,
     /// Per session id: its key (the tips and base it was made for) and footprint.
     entries: HashMap<String, (String, Footprint)>,
     paths: Vec<Vec<u8>>,
@@ -56,6 +65,7 @@ pub struct Store {
 
 #[derive(Serialize, Deserialize)]
 struct StoredFile {
+    shallow: String,
     /// Hex of each path's bytes (a path need not be UTF-8).
     paths: Vec<String>,
     sessions: BTreeMap<String, StoredEntry>,
@@ -64,15 +74,19 @@ struct StoredFile {
 #[derive(Serialize, Deserialize)]
 struct StoredEntry {
     key: String,
+    #[serde(default)]
+    always: bool,
     reach: Vec<String>,
     /// Into `StoredFile::paths`.
     paths: Vec<u32>,
 }
 
-/// What a session's footprint is made for: its branch tips, its ledgers and the base it was
-/// given (a ledger's own base, when it has one, is the ledger's content).
+/// What a session's footprint is made for: which commit its branch is at, every tip it has
+/// (branches and ledgers), which of them are ledgers, and the base it was given (a ledger's
+/// own base, when it has one, is the ledger's content).
 pub fn key(line: &SessionLine) -> String {
-    let hexes = |ids: &mut Vec<ObjectId>| -> String {
+    let hexes = |ids: &[ObjectId]| -> String {
+        let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
         ids.iter()
@@ -80,18 +94,13 @@ pub fn key(line: &SessionLine) -> String {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let mut tips: Vec<ObjectId> = line
-        .tips
-        .iter()
-        .filter(|t| !line.ledgers.contains(t))
-        .copied()
-        .collect();
-    let mut ledgers = line.ledgers.clone();
+    let one = |id: Option<ObjectId>| id.map_or_else(|| "-".to_string(), |id| id.to_string());
     format!(
-        "tips={};ledgers={};base={}",
-        hexes(&mut tips),
-        hexes(&mut ledgers),
-        line.base.map_or_else(|| "-".to_string(), |b| b.to_string())
+        "branch={};tips={};ledgers={};base={}",
+        one(line.branch_tip),
+        hexes(&line.tips),
+        hexes(&line.ledgers),
+        one(line.base)
     )
 }
 
@@ -112,7 +121,10 @@ impl Store {
             return None;
         }
         let file: StoredFile = serde_json::from_str(body).ok()?;
-        let mut store = Store::default();
+        let mut store = Store {
+            shallow: file.shallow,
+            ..Store::default()
+        };
         for hex in &file.paths {
             store.number(from_hex(hex)?);
         }
@@ -131,6 +143,7 @@ impl Store {
             let footprint = Footprint {
                 reach,
                 paths: entry.paths,
+                always: entry.always,
             };
             store.entries.insert(id, (entry.key, footprint));
         }
@@ -171,12 +184,17 @@ impl Store {
             numbers.sort_unstable();
             let entry = StoredEntry {
                 key: key.clone(),
+                always: f.always,
                 reach,
                 paths: numbers,
             };
             sessions.insert(id.clone(), entry);
         }
-        let file = StoredFile { paths, sessions };
+        let file = StoredFile {
+            shallow: self.shallow.clone(),
+            paths,
+            sessions,
+        };
         let Ok(body) = serde_json::to_string(&file) else {
             return;
         };
@@ -207,6 +225,14 @@ pub fn concerned(
     net: Option<(ObjectId, ObjectId)>,
 ) -> anyhow::Result<Concerned> {
     let mut changed = false;
+    let shallow = history.shallow()?;
+    if store.shallow != shallow {
+        *store = Store {
+            shallow,
+            ..Store::default()
+        };
+        changed = true;
+    }
     let mut completed = HashMap::new();
     let mut fresh: Vec<(usize, String, Footprint, Vec<DiffOf>)> = Vec::new();
     let mut keys = Vec::new();
@@ -216,9 +242,8 @@ pub fn concerned(
             // Made for other tips (or none can be made): never used again.
             changed |= store.entries.remove(&line.id).is_some();
             let full = super::complete(history, line)?;
-            if let Some((footprint, items)) = make(history, &full)? {
-                fresh.push((index, key.clone(), footprint, items));
-            }
+            let (footprint, items) = make(history, &full)?;
+            fresh.push((index, key.clone(), footprint, items));
             completed.insert(index, full);
         }
         keys.push(key);
@@ -249,8 +274,15 @@ pub fn concerned(
     }
     let mut answers = history.paths_changed(&items)?.into_iter();
     for (index, key, mut footprint, asked) in fresh {
-        for path in answers.by_ref().take(asked.len()).flatten() {
-            footprint.paths.push(store.number(path));
+        for paths in answers.by_ref().take(asked.len()) {
+            match paths {
+                Some(paths) => {
+                    for path in paths {
+                        footprint.paths.push(store.number(path));
+                    }
+                }
+                None => footprint.always = true,
+            }
         }
         footprint.paths.sort_unstable();
         footprint.paths.dedup();
@@ -259,8 +291,18 @@ pub fn concerned(
             .insert(lines[index].id.clone(), (key, footprint));
         changed = true;
     }
-    // The landing's files, as numbers of the footprints' (a file no footprint names is none).
-    let touched: HashSet<u32> = answers
+    // The landing's files, as numbers of the footprints' (a file no footprint names is none);
+    // a landing whose trees cannot be read as git reads them concerns every session.
+    let landing_paths: Option<Vec<Vec<Vec<u8>>>> = answers.collect();
+    let Some(landing_paths) = landing_paths else {
+        return Ok(Concerned {
+            lines: (0..lines.len()).collect(),
+            completed,
+            changed,
+        });
+    };
+    let touched: HashSet<u32> = landing_paths
+        .into_iter()
         .flatten()
         .filter_map(|p| store.numbers.get(&p).copied())
         .collect();
@@ -270,7 +312,8 @@ pub fn concerned(
         .enumerate()
         .filter(|(index, line)| match store.entries.get(&line.id) {
             Some((stored, f)) if *stored == keys[*index] => {
-                f.reach.iter().any(|c| landing_ids.contains(c))
+                f.always
+                    || f.reach.iter().any(|c| landing_ids.contains(c))
                     || f.paths.iter().any(|p| touched.contains(p))
             }
             _ => true,
@@ -284,24 +327,26 @@ pub fn concerned(
     })
 }
 
-/// A session's footprint (its paths still to be filled from the diffs returned), or `None`
-/// when it cannot have one: no base to count from, too many commits past it, or a ledger
-/// entry in its branch's history.
-fn make(
-    history: &dyn History,
-    line: &SessionLine,
-) -> anyhow::Result<Option<(Footprint, Vec<DiffOf>)>> {
+/// A session's footprint (its paths still to be filled from the diffs returned), one that
+/// is always asked when nothing bounds what it could bring: no base to count from, too many
+/// commits past it, or a ledger entry in its branch's history.
+fn make(history: &dyn History, line: &SessionLine) -> anyhow::Result<(Footprint, Vec<DiffOf>)> {
+    let always = Footprint {
+        reach: HashSet::new(),
+        paths: Vec::new(),
+        always: true,
+    };
     let Some(base) = line.base else {
-        return Ok(None);
+        return Ok((always, Vec::new()));
     };
     let commits = history.commits_with_parents(&line.tips, &[base])?;
     if commits.len() > MAX_REACH {
-        return Ok(None);
+        return Ok((always, Vec::new()));
     }
     if let Some(tip) = line.branch_tip
         && branch_holds_ledger_entry(&commits, tip, &line.chain)
     {
-        return Ok(None);
+        return Ok((always, Vec::new()));
     }
     let mut items = Vec::new();
     let mut reach = HashSet::new();
@@ -328,8 +373,9 @@ fn make(
     let footprint = Footprint {
         reach,
         paths: Vec::new(),
+        always: false,
     };
-    Ok(Some((footprint, items)))
+    Ok((footprint, items))
 }
 
 /// Whether `tip`'s history among `commits` (each with its parents) holds one of `chain`.
@@ -399,6 +445,7 @@ mod tests {
                 Footprint {
                     reach: [id].into_iter().collect(),
                     paths: vec![number],
+                    always: false,
                 },
             ),
         );

@@ -59,8 +59,12 @@ pub trait History {
     fn tag_target(&self, tag: ObjectId) -> anyhow::Result<Option<ObjectId>>;
     /// The object ref `name` names (not peeled), if it exists.
     fn ref_id(&self, name: &str) -> anyhow::Result<Option<ObjectId>>;
-    /// The paths each diff of `items` changes.
-    fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Vec<Vec<u8>>>>;
+    /// The paths each diff of `items` changes; `None` for one whose trees cannot be read the
+    /// way git reads them.
+    fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Option<Vec<Vec<u8>>>>>;
+    /// What the repository's `shallow` file holds (empty when it has none): where its history
+    /// is cut off.
+    fn shallow(&self) -> anyhow::Result<String>;
     /// What a branch's tip names, annotated tags peeled (as `rev-list` takes a tip).
     fn peel(&self, id: ObjectId) -> anyhow::Result<ObjectId> {
         Ok(id)
@@ -128,12 +132,20 @@ impl History for Reader {
         Reader::commits_with_parents(self, tips, hidden)
     }
 
-    fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
+    fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Option<Vec<Vec<u8>>>>> {
         Reader::paths_changed(self, items)
     }
 
     fn ref_id(&self, name: &str) -> anyhow::Result<Option<ObjectId>> {
         Reader::ref_id(self, name)
+    }
+
+    fn shallow(&self) -> anyhow::Result<String> {
+        match std::fs::read_to_string(self.repo.common_dir().join("shallow")) {
+            Ok(text) => Ok(text),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(err) => Err(err.into()),
+        }
     }
 
     fn peel(&self, id: ObjectId) -> anyhow::Result<ObjectId> {

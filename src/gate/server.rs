@@ -73,8 +73,31 @@ impl History for CliHistory<'_> {
             .and_then(|l| ObjectId::from_hex(l.as_bytes()).ok()))
     }
 
-    fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
-        self.git.paths_changed(self.cwd, items)
+    fn shallow(&self) -> anyhow::Result<String> {
+        let path = self.git.run(
+            self.cwd,
+            &[
+                "rev-parse",
+                "--path-format=absolute",
+                "--git-path",
+                "shallow",
+            ],
+        )?;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Option<Vec<Vec<u8>>>>> {
+        // git's own reading of the trees, whatever they hold.
+        Ok(self
+            .git
+            .paths_changed(self.cwd, items)?
+            .into_iter()
+            .map(Some)
+            .collect())
     }
 
     fn tag_target(&self, tag: ObjectId) -> anyhow::Result<Option<ObjectId>> {

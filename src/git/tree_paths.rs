@@ -14,8 +14,11 @@ use super::read::Reader;
 type Side = (EntryKind, ObjectId);
 
 impl Reader {
-    /// The paths each diff of `items` changes, as stored (bytes, `/`-joined), in order.
-    pub fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
+    /// The paths each diff of `items` changes, as stored (bytes, `/`-joined), in order; `None`
+    /// for a diff with a tree that is not as git writes trees (a name twice, names out of
+    /// git's order, an empty name or one with a `/`): git's own reading of such a tree is
+    /// not a comparison by name, and none is guessed at.
+    pub fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Option<Vec<Vec<u8>>>>> {
         items
             .iter()
             .map(|item| {
@@ -24,8 +27,8 @@ impl Reader {
                     DiffOf::Root(commit) => (None, self.tree_of(*commit)?),
                 };
                 let mut out = Vec::new();
-                self.diff_trees(from, Some(to), &mut Vec::new(), &mut out)?;
-                Ok(out)
+                let read = self.diff_trees(from, Some(to), &mut Vec::new(), &mut out)?;
+                Ok(read.then_some(out))
             })
             .collect()
     }
@@ -34,32 +37,58 @@ impl Reader {
         Ok(self.repo.find_commit(commit)?.tree_id()?.detach())
     }
 
-    fn entries(&self, tree: Option<ObjectId>) -> anyhow::Result<BTreeMap<Vec<u8>, Side>> {
+    /// A tree's entries by name; `None` when it is not as git writes trees.
+    fn entries(&self, tree: Option<ObjectId>) -> anyhow::Result<Option<BTreeMap<Vec<u8>, Side>>> {
         let Some(tree) = tree else {
-            return Ok(BTreeMap::new());
+            return Ok(Some(BTreeMap::new()));
         };
         let tree = self.repo.find_tree(tree)?;
-        let decoded = tree.decode()?;
-        Ok(decoded
-            .entries
-            .iter()
-            .map(|e| (e.filename.to_vec(), (e.mode.kind(), e.oid.to_owned())))
-            .collect())
+        // A tree gix cannot decode is one git may read otherwise: not guessed at either.
+        let Ok(decoded) = tree.decode() else {
+            return Ok(None);
+        };
+        let mut by_name = BTreeMap::new();
+        let mut last: Option<Vec<u8>> = None;
+        for entry in &decoded.entries {
+            let name: &[u8] = entry.filename.as_ref();
+            let kind = entry.mode.kind();
+            if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+                return Ok(None);
+            }
+            // git's order: a tree's name sorts as if it ended in '/'.
+            let mut order = name.to_vec();
+            if kind == EntryKind::Tree {
+                order.push(b'/');
+            }
+            if last.as_ref().is_some_and(|last| *last >= order) {
+                return Ok(None);
+            }
+            last = Some(order);
+            if by_name
+                .insert(name.to_vec(), (kind, entry.oid.to_owned()))
+                .is_some()
+            {
+                return Ok(None);
+            }
+        }
+        Ok(Some(by_name))
     }
 
     /// Adds to `out` every path under `prefix` that differs between trees `a` and `b`
-    /// (`None`: no tree there).
+    /// (`None`: no tree there). Returns false when a tree is not as git writes trees.
     fn diff_trees(
         &self,
         a: Option<ObjectId>,
         b: Option<ObjectId>,
         prefix: &mut Vec<u8>,
         out: &mut Vec<Vec<u8>>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         if a == b {
-            return Ok(());
+            return Ok(true);
         }
-        let (old, new) = (self.entries(a)?, self.entries(b)?);
+        let (Some(old), Some(new)) = (self.entries(a)?, self.entries(b)?) else {
+            return Ok(false);
+        };
         let mut names: Vec<&Vec<u8>> = old.keys().chain(new.keys()).collect();
         names.sort_unstable();
         names.dedup();
@@ -77,7 +106,9 @@ impl Reader {
             let (tree_before, tree_after) = (tree(before), tree(after));
             if tree_before.is_some() || tree_after.is_some() {
                 prefix.push(b'/');
-                self.diff_trees(tree_before, tree_after, prefix, out)?;
+                if !self.diff_trees(tree_before, tree_after, prefix, out)? {
+                    return Ok(false);
+                }
                 prefix.truncate(at + name.len());
             }
             // What is not a tree on either side (a file, a link, a gitlink) is a path.
@@ -87,6 +118,6 @@ impl Reader {
             }
             prefix.truncate(at);
         }
-        Ok(())
+        Ok(true)
     }
 }
