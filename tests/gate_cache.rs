@@ -337,3 +337,78 @@ fn a_tree_that_lists_a_name_twice_hides_nothing_from_the_gate() {
         );
     });
 }
+
+#[test]
+fn a_tree_entry_git_reads_as_a_gitlink_neither_blocks_main_nor_hides_a_change() {
+    each_git(|t| {
+        t.write("dir/old.txt", "config_value = load_configuration(path)\n");
+        t.git(&["add", "dir/old.txt"]);
+        t.git(&["commit", "-q", "-m", "dir"]);
+        let wt = t.add("s");
+        // The agent writes a root tree whose "dir" has mode 140000: git reads it as a gitlink
+        // (the session deletes dir/old.txt), a reading by gix's modes as a directory.
+        let hex = |h: &str| -> Vec<u8> {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
+                .collect()
+        };
+        let readme = t.git_in(&wt, &["rev-parse", "HEAD:README.md"]);
+        let dir = t.git_in(&wt, &["rev-parse", "HEAD:dir"]);
+        let mut tree = b"100644 README.md\0".to_vec();
+        tree.extend(hex(&readme));
+        tree.extend(b"140000 dir\0");
+        tree.extend(hex(&dir));
+        let raw = t.root().join("tree.bin");
+        std::fs::write(&raw, &tree).expect("tree");
+        let tree = t.git_in(
+            &wt,
+            &[
+                "hash-object",
+                "-t",
+                "tree",
+                "-w",
+                "--literally",
+                raw.to_str().expect("utf-8"),
+            ],
+        );
+        let commit = t.git_in(&wt, &["commit-tree", &tree, "-p", "HEAD", "-m", "odd"]);
+        t.git_in(&wt, &["reset", "-q", "--soft", &commit]);
+        // Another session's such entry names a blob: nothing to read as a directory.
+        let other = t.add("b");
+        let blob = t.git_in(&other, &["rev-parse", "HEAD:dir/old.txt"]);
+        let mut tree = b"100644 README.md\0".to_vec();
+        tree.extend(hex(&readme));
+        tree.extend(b"140000 dir\0");
+        tree.extend(hex(&blob));
+        std::fs::write(&raw, &tree).expect("tree");
+        let tree = t.git_in(
+            &other,
+            &[
+                "hash-object",
+                "-t",
+                "tree",
+                "-w",
+                "--literally",
+                raw.to_str().expect("utf-8"),
+            ],
+        );
+        let commit = t.git_in(&other, &["commit-tree", &tree, "-p", "HEAD", "-m", "odd"]);
+        t.git_in(&other, &["reset", "-q", "--soft", &commit]);
+        // A person's own commit on main lands (nothing of either session's in it).
+        t.write("notes.txt", "notes\n");
+        assert!(ok(t, &["add", "notes.txt"]));
+        let out = t.git_output(&t.repo, &["commit", "-q", "-m", "notes"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Deleting the file as the session's tree does is a copy of its change.
+        let delete = |t: &TestEnv| rm_and_commit(t, "dir/old.txt");
+        assert!(
+            !same_verdict(t, "a 140000 entry", delete),
+            "the copy is refused"
+        );
+    });
+}

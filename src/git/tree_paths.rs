@@ -37,41 +37,17 @@ impl Reader {
         Ok(self.repo.find_commit(commit)?.tree_id()?.detach())
     }
 
-    /// A tree's entries by name; `None` when it is not as git writes trees.
+    /// A tree's entries by name; `None` when it is not as git writes trees, or is no tree.
+    /// The raw object is read, not gix's decoding of it: gix reads modes git reads otherwise
+    /// (`140000` as a tree, where git's canonical mode makes it a gitlink).
     fn entries(&self, tree: Option<ObjectId>) -> anyhow::Result<Option<BTreeMap<Vec<u8>, Side>>> {
         let Some(tree) = tree else {
             return Ok(Some(BTreeMap::new()));
         };
-        let tree = self.repo.find_tree(tree)?;
-        // A tree gix cannot decode is one git may read otherwise: not guessed at either.
-        let Ok(decoded) = tree.decode() else {
+        let Ok(tree) = self.repo.find_tree(tree) else {
             return Ok(None);
         };
-        let mut by_name = BTreeMap::new();
-        let mut last: Option<Vec<u8>> = None;
-        for entry in &decoded.entries {
-            let name: &[u8] = entry.filename.as_ref();
-            let kind = entry.mode.kind();
-            if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
-                return Ok(None);
-            }
-            // git's order: a tree's name sorts as if it ended in '/'.
-            let mut order = name.to_vec();
-            if kind == EntryKind::Tree {
-                order.push(b'/');
-            }
-            if last.as_ref().is_some_and(|last| *last >= order) {
-                return Ok(None);
-            }
-            last = Some(order);
-            if by_name
-                .insert(name.to_vec(), (kind, entry.oid.to_owned()))
-                .is_some()
-            {
-                return Ok(None);
-            }
-        }
-        Ok(Some(by_name))
+        Ok(parse_tree(&tree.data))
     }
 
     /// Adds to `out` every path under `prefix` that differs between trees `a` and `b`
@@ -119,5 +95,88 @@ impl Reader {
             prefix.truncate(at);
         }
         Ok(true)
+    }
+}
+
+/// The entries of a raw tree object by name, when every entry is as git writes it: one of
+/// git's five modes exactly (`100644`, `100755`, `120000`, `160000`, `40000`), a name that is
+/// not empty, `.`, `..` or holding a `/`, each name once, in git's order (a tree's name sorts
+/// as if it ended in `/`). `None` otherwise.
+fn parse_tree(mut data: &[u8]) -> Option<BTreeMap<Vec<u8>, Side>> {
+    let mut by_name = BTreeMap::new();
+    let mut last: Option<Vec<u8>> = None;
+    while !data.is_empty() {
+        let space = data.iter().position(|b| *b == b' ')?;
+        let kind = match &data[..space] {
+            b"100644" => EntryKind::Blob,
+            b"100755" => EntryKind::BlobExecutable,
+            b"120000" => EntryKind::Link,
+            b"160000" => EntryKind::Commit,
+            b"40000" => EntryKind::Tree,
+            _ => return None,
+        };
+        let rest = &data[space + 1..];
+        let nul = rest.iter().position(|b| *b == 0)?;
+        let name = &rest[..nul];
+        let id = rest.get(nul + 1..nul + 21)?;
+        data = &rest[nul + 21..];
+        if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') {
+            return None;
+        }
+        let mut order = name.to_vec();
+        if kind == EntryKind::Tree {
+            order.push(b'/');
+        }
+        if last.as_ref().is_some_and(|last| *last >= order) {
+            return None;
+        }
+        last = Some(order);
+        let id = ObjectId::try_from(id).ok()?;
+        if by_name.insert(name.to_vec(), (kind, id)).is_some() {
+            return None;
+        }
+    }
+    Some(by_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(mode: &str, name: &str) -> Vec<u8> {
+        [mode.as_bytes(), b" ", name.as_bytes(), b"\0", &[7u8; 20]].concat()
+    }
+
+    #[test]
+    fn only_trees_as_git_writes_them_are_read() {
+        let good = [
+            entry("100644", "a"),
+            entry("40000", "b"),
+            entry("160000", "c"),
+        ]
+        .concat();
+        let parsed = parse_tree(&good).expect("as git writes it");
+        assert_eq!(parsed[b"b".as_slice()].0, EntryKind::Tree);
+        assert_eq!(parsed[b"c".as_slice()].0, EntryKind::Commit);
+        for odd in [
+            // git reads 140000 as a gitlink, gix as a tree; 040000 is zero-padded.
+            entry("140000", "a"),
+            entry("040000", "a"),
+            entry("100664", "a"),
+            [entry("100644", "a"), entry("100644", "a")].concat(),
+            [entry("100644", "b"), entry("100644", "a")].concat(),
+            // "a" the tree sorts as "a/", after "a-b".
+            [entry("40000", "a"), entry("100644", "a-b")].concat(),
+            entry("100644", "x/y"),
+            entry("100644", ".."),
+            good[..good.len() - 1].to_vec(),
+        ] {
+            assert!(
+                parse_tree(&odd).is_none(),
+                "{}",
+                String::from_utf8_lossy(&odd)
+            );
+        }
+        assert!(parse_tree(&[entry("100644", "a-b"), entry("40000", "a")].concat()).is_some());
     }
 }

@@ -82,12 +82,14 @@ impl SessionView {
                 session_file_excluded(&ctx.paths.common_dir),
             )
             .as_ref(),
-            may_refresh(&record),
+            false,
         );
         SessionView::gather_with(ctx, record, now, dirty)
     }
 
-    /// Many sessions at once: the worktrees' status (file-system work) is read in parallel.
+    /// Many sessions at once: the worktrees' status (file-system work) is read in parallel;
+    /// `session list`'s look, which writes a refreshed index back as `git status` does (see
+    /// [`worktree_state_knowing`]).
     pub fn gather_all(ctx: &Ctx, records: Vec<SessionRecord>, now: Timestamp) -> Vec<SessionView> {
         // Each branch tip's tree is read here, once, through the shared object cache.
         let excluded = session_file_excluded(&ctx.paths.common_dir);
