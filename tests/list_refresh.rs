@@ -139,3 +139,55 @@ fn no_index_is_written_under_anothers_lock_or_while_the_agent_runs() {
         assert!(refreshed(t, &wt));
     });
 }
+
+#[test]
+fn a_file_changed_in_the_tick_of_its_checkout_is_dirty_whatever_its_stat_says() {
+    each_git(|t| {
+        for n in 0..10 {
+            t.write(&format!("src/f{n}.txt"), &format!("file {n}\n"));
+        }
+        t.git(&["add", "-A"]);
+        t.git(&["commit", "-q", "-m", "files"]);
+        let wt = t.add("s");
+        // The same size, and the time the checkout gave it: only its content tells.
+        let file = wt.join("src/f4.txt");
+        let mtime = std::fs::metadata(&file)
+            .expect("file")
+            .modified()
+            .expect("mtime");
+        std::fs::write(&file, "file X\n").expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .expect("open")
+            .set_modified(mtime)
+            .expect("set mtime");
+        let index = index_of(t, &wt);
+        let before = std::fs::read(&index).expect("index");
+        assert!(dirty(&list(t), "s"), "the change is seen");
+        assert!(dirty(&list(t), "s"), "and seen again");
+        assert_eq!(
+            std::fs::read(&index).expect("index"),
+            before,
+            "a dirty index is left alone"
+        );
+        assert!(t.git_in(&wt, &["status", "--porcelain"]).contains("f4.txt"));
+        // Put back as it was, it is clean again.
+        std::fs::write(&file, "file 4\n").expect("write");
+        assert!(!dirty(&list(t), "s"));
+    });
+}
+
+#[test]
+fn with_attributes_or_end_of_line_conversion_the_full_status_decides() {
+    each_git(|t| {
+        t.write(".gitattributes", "*.txt text eol=crlf\n");
+        t.write("a.txt", "one\ntwo\n");
+        t.git(&["add", "-A"]);
+        t.git(&["commit", "-q", "-m", "crlf"]);
+        let wt = t.add("s");
+        assert!(!dirty(&list(t), "s"), "a checkout with CRLF is clean");
+        std::fs::write(wt.join("a.txt"), "one\r\nTWO\r\n").expect("write");
+        assert!(dirty(&list(t), "s"));
+    });
+}
