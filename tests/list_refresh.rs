@@ -110,6 +110,14 @@ fn no_index_is_written_under_anothers_lock_or_while_the_agent_runs() {
         // its index is its own.
         let go_on = t.state_dir().join("tmp/s/go-on");
         let script = "touch README.md; echo > touched; while [ ! -e \"$TMPDIR/go-on\" ]; do sleep 0.05; done";
+        // Let go of the agent when the test ends, passed or not.
+        struct GoOn(PathBuf);
+        impl Drop for GoOn {
+            fn drop(&mut self) {
+                let _ = std::fs::write(&self.0, b"");
+            }
+        }
+        let _release = GoOn(go_on.clone());
         let mut agent = t
             .codex_process(&[
                 "session",
