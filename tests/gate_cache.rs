@@ -280,6 +280,29 @@ fn a_branch_put_back_at_its_ledger_or_swapped_with_another_of_the_session_is_see
     });
 }
 
+/// A commit on `wt`'s HEAD whose root tree is written byte for byte from `entries` (mode,
+/// name, object id), as a hand-made tree git accepts with `hash-object --literally` but never
+/// writes itself (a name twice, a mode git does not use).
+fn commit_literal_tree(t: &TestEnv, wt: &Path, entries: &[(&str, &str, &str)]) -> String {
+    let mut tree = Vec::new();
+    for (mode, name, id) in entries {
+        tree.extend(format!("{mode} {name}\0").as_bytes());
+        tree.extend(
+            (0..id.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&id[i..i + 2], 16).expect("hex")),
+        );
+    }
+    let raw = t.root().join("tree.bin");
+    std::fs::write(&raw, &tree).expect("tree");
+    let raw = raw.to_str().expect("utf-8");
+    let tree = t.git_in(wt, &["hash-object", "-t", "tree", "-w", "--literally", raw]);
+    t.git_in(
+        wt,
+        &["commit-tree", &tree, "-p", "HEAD", "-m", "agent feature"],
+    )
+}
+
 #[test]
 fn a_tree_that_lists_a_name_twice_hides_nothing_from_the_gate() {
     each_git(|t| {
@@ -297,33 +320,7 @@ fn a_tree_that_lists_a_name_twice_hides_nothing_from_the_gate() {
             &format!("{}{added}", lines("the person's file a")),
         );
         let new = t.git_in(&wt, &["hash-object", "-w", "a"]);
-        let hex = |h: &str| -> Vec<u8> {
-            (0..h.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
-                .collect()
-        };
-        let mut tree = b"100644 a\0".to_vec();
-        tree.extend(hex(&new));
-        tree.extend(b"100644 a\0");
-        tree.extend(hex(&old));
-        let raw = t.root().join("tree.bin");
-        std::fs::write(&raw, &tree).expect("tree");
-        let tree = t.git_in(
-            &wt,
-            &[
-                "hash-object",
-                "-t",
-                "tree",
-                "-w",
-                "--literally",
-                raw.to_str().expect("utf-8"),
-            ],
-        );
-        let commit = t.git_in(
-            &wt,
-            &["commit-tree", &tree, "-p", "HEAD", "-m", "agent feature"],
-        );
+        let commit = commit_literal_tree(t, &wt, &[("100644", "a", &new), ("100644", "a", &old)]);
         t.git_in(&wt, &["reset", "-q", "--hard", &commit]);
         t.commit_in(&t.repo, "notes.txt", "notes\n");
         // A person retypes the agent's lines into a on main.
@@ -347,53 +344,22 @@ fn a_tree_entry_git_reads_as_a_gitlink_neither_blocks_main_nor_hides_a_change() 
         let wt = t.add("s");
         // The agent writes a root tree whose "dir" has mode 140000: git reads it as a gitlink
         // (the session deletes dir/old.txt), a reading by gix's modes as a directory.
-        let hex = |h: &str| -> Vec<u8> {
-            (0..h.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
-                .collect()
-        };
         let readme = t.git_in(&wt, &["rev-parse", "HEAD:README.md"]);
         let dir = t.git_in(&wt, &["rev-parse", "HEAD:dir"]);
-        let mut tree = b"100644 README.md\0".to_vec();
-        tree.extend(hex(&readme));
-        tree.extend(b"140000 dir\0");
-        tree.extend(hex(&dir));
-        let raw = t.root().join("tree.bin");
-        std::fs::write(&raw, &tree).expect("tree");
-        let tree = t.git_in(
-            &wt,
-            &[
-                "hash-object",
-                "-t",
-                "tree",
-                "-w",
-                "--literally",
-                raw.to_str().expect("utf-8"),
-            ],
-        );
-        let commit = t.git_in(&wt, &["commit-tree", &tree, "-p", "HEAD", "-m", "odd"]);
+        let odd = [
+            ("100644", "README.md", readme.as_str()),
+            ("140000", "dir", &dir),
+        ];
+        let commit = commit_literal_tree(t, &wt, &odd);
         t.git_in(&wt, &["reset", "-q", "--soft", &commit]);
         // Another session's such entry names a blob: nothing to read as a directory.
         let other = t.add("b");
         let blob = t.git_in(&other, &["rev-parse", "HEAD:dir/old.txt"]);
-        let mut tree = b"100644 README.md\0".to_vec();
-        tree.extend(hex(&readme));
-        tree.extend(b"140000 dir\0");
-        tree.extend(hex(&blob));
-        std::fs::write(&raw, &tree).expect("tree");
-        let tree = t.git_in(
-            &other,
-            &[
-                "hash-object",
-                "-t",
-                "tree",
-                "-w",
-                "--literally",
-                raw.to_str().expect("utf-8"),
-            ],
-        );
-        let commit = t.git_in(&other, &["commit-tree", &tree, "-p", "HEAD", "-m", "odd"]);
+        let odd = [
+            ("100644", "README.md", readme.as_str()),
+            ("140000", "dir", &blob),
+        ];
+        let commit = commit_literal_tree(t, &other, &odd);
         t.git_in(&other, &["reset", "-q", "--soft", &commit]);
         // A person's own commit on main lands (nothing of either session's in it).
         t.write("notes.txt", "notes\n");

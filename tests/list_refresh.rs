@@ -108,31 +108,7 @@ fn no_index_is_written_under_anothers_lock_or_while_the_agent_runs() {
         std::fs::remove_file(&lock).expect("unlock");
         // The session's agent runs (and touched a file, whose entry a status would refresh):
         // its index is its own.
-        let go_on = t.state_dir().join("tmp/s/go-on");
-        let script = "touch README.md; echo > touched; while [ ! -e \"$TMPDIR/go-on\" ]; do sleep 0.05; done";
-        // Let go of the agent when the test ends, passed or not.
-        struct GoOn(PathBuf);
-        impl Drop for GoOn {
-            fn drop(&mut self) {
-                let _ = std::fs::write(&self.0, b"");
-            }
-        }
-        let _release = GoOn(go_on.clone());
-        let mut agent = t
-            .codex_process(&[
-                "session",
-                "run",
-                "s",
-                "--sandbox",
-                "network-enabled",
-                "--",
-                "sh",
-                "-c",
-                script,
-            ])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("session run");
+        let agent = t.hold_agent("s", "touch README.md; echo > touched");
         common::wait_until("the agent runs", || {
             !t.show("s")["agent"].is_null() && wt.join("touched").exists()
         });
@@ -140,8 +116,7 @@ fn no_index_is_written_under_anothers_lock_or_while_the_agent_runs() {
         let before = std::fs::read(&index).expect("index");
         assert!(!dirty(&list(t), "s"));
         assert_eq!(std::fs::read(&index).expect("index"), before);
-        std::fs::write(&go_on, b"").expect("go on");
-        assert!(agent.wait().expect("agent").success());
+        assert!(agent.release().success());
         // Once it ended, the next list refreshes it.
         assert!(!dirty(&list(t), "s"));
         assert!(refreshed(t, &wt));

@@ -397,37 +397,17 @@ fn approve_while_the_agent_runs_refuses_at_once() {
     each_git(|t| {
         let wt = t.add("s");
         t.commit_in(&wt, "a.txt", "a\n");
-        // In the session's tmp dir: the one place outside its worktree a confined agent sees.
-        let go_on = t.state_dir().join("tmp/s/go-on");
-        let script = "echo half > half.txt; while [ ! -e \"$TMPDIR/go-on\" ]; do sleep 0.05; done";
-        let log = t.root().join("run.log");
-        let mut agent = t
-            .codex_process(&[
-                "session",
-                "run",
-                "s",
-                "--sandbox",
-                "network-enabled",
-                "--",
-                "sh",
-                "-c",
-                script,
-            ])
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let mut agent = t.hold_agent("s", "echo half > half.txt");
         common::wait_until_or(
-            || {
-                format!(
-                    "the agent runs: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            },
+            || format!("the agent runs: {}", agent.log()),
             || wt.join("half.txt").exists(),
         );
         let (code, _, err) = run(t.codex(&["session", "review", "s", "--approve"]));
         // It returned while the agent still runs: it did not wait for it.
-        assert!(agent.try_wait().unwrap().is_none(), "the agent still runs");
+        assert!(
+            agent.child.try_wait().unwrap().is_none(),
+            "the agent still runs"
+        );
         assert_eq!(code, 3, "{err}");
         assert!(err.contains("agent is still running"), "{err}");
         assert!(
@@ -439,8 +419,7 @@ fn approve_while_the_agent_runs_refuses_at_once() {
                 .contains("half.txt"),
             "nothing of the running agent's was staged"
         );
-        std::fs::write(&go_on, "").unwrap();
-        agent.wait().unwrap();
+        agent.release();
         let (code, _, err) = run(t.codex(&["session", "review", "s", "--approve"]));
         assert_eq!(code, 0, "{err}");
     });

@@ -378,6 +378,7 @@ fn pre_receive() -> anyhow::Result<()> {
     let history = CliHistory {
         git: &git,
         cwd: &cwd,
+        common_dir: Utf8Path::new(&common),
     };
     let review = &config.review;
     let gate = Gate::new(

@@ -54,12 +54,12 @@ struct Source {
     whole: bool,
 }
 
-/// The landing commits of `foreign` (not themselves session commits) that carry a whole hunk
-/// of the sessions' changes in `originals`. Whether the original is approved is the caller's
-/// question.
+/// The landing commits of `foreign` (not themselves session commits, each with its parents)
+/// that carry a whole hunk of the sessions' changes in `originals`. Whether the original is
+/// approved is the caller's question.
 pub fn find(
     gate: &Gate<'_>,
-    foreign: &[ObjectId],
+    foreign: &[(ObjectId, Vec<ObjectId>)],
     originals: &[Original<'_>],
     net: Option<(ObjectId, ObjectId)>,
 ) -> anyhow::Result<Vec<Found>> {
@@ -80,17 +80,9 @@ pub fn find(
     }
     let mut items = Vec::new();
     let mut owners = Vec::new();
-    for commit in foreign {
-        let parents = gate.history.parents(*commit)?;
-        if parents.is_empty() {
-            items.push(DiffOf::Root(*commit));
-            owners.push(*commit);
-        }
-        for parent in parents {
-            items.push(DiffOf::Pair {
-                from: parent,
-                to: *commit,
-            });
+    for (commit, parents) in foreign {
+        for item in DiffOf::of_commit(*commit, parents) {
+            items.push(item);
             owners.push(*commit);
         }
     }

@@ -259,15 +259,7 @@ pub fn concerned(
         items.extend(asked.iter().copied());
     }
     for (commit, parents) in landing {
-        if parents.is_empty() {
-            items.push(DiffOf::Root(*commit));
-        }
-        for parent in parents {
-            items.push(DiffOf::Pair {
-                from: *parent,
-                to: *commit,
-            });
-        }
+        items.extend(DiffOf::of_commit(*commit, parents));
     }
     if let Some((old, new)) = net {
         items.push(DiffOf::Pair { from: old, to: new });
@@ -355,14 +347,7 @@ fn make(history: &dyn History, line: &SessionLine) -> anyhow::Result<(Footprint,
             continue;
         }
         reach.insert(commit);
-        if parents.is_empty() {
-            items.push(DiffOf::Root(commit));
-        }
-        items.extend(
-            parents
-                .into_iter()
-                .map(|from| DiffOf::Pair { from, to: commit }),
-        );
+        items.extend(DiffOf::of_commit(commit, &parents));
     }
     if let Some(tip) = line.branch_tip {
         items.push(DiffOf::Pair {

@@ -41,12 +41,25 @@ pub fn base_ref(id: &str) -> String {
 /// How the gate walks history: gix in a repository, the git CLI where gix cannot see the
 /// objects (a server's quarantined push). Replace objects and grafts are off in both.
 pub trait History {
-    /// The commits reachable from any of `tips` but from none of `hidden`.
+    /// The commits reachable from any of `tips` but from none of `hidden`, each with its
+    /// parents.
+    fn commits_with_parents(
+        &self,
+        tips: &[ObjectId],
+        hidden: &[ObjectId],
+    ) -> anyhow::Result<Vec<(ObjectId, Vec<ObjectId>)>>;
+    /// As [`History::commits_with_parents`], the commits alone.
     fn commits_between(
         &self,
         tips: &[ObjectId],
         hidden: &[ObjectId],
-    ) -> anyhow::Result<Vec<ObjectId>>;
+    ) -> anyhow::Result<Vec<ObjectId>> {
+        Ok(self
+            .commits_with_parents(tips, hidden)?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect())
+    }
     /// A commit's parents, in order.
     fn parents(&self, id: ObjectId) -> anyhow::Result<Vec<ObjectId>>;
     /// The ledger whose newest entry is `head`.
@@ -69,28 +82,9 @@ pub trait History {
     fn peel(&self, id: ObjectId) -> anyhow::Result<ObjectId> {
         Ok(id)
     }
-    /// As [`History::commits_between`], each commit with its parents.
-    fn commits_with_parents(
-        &self,
-        tips: &[ObjectId],
-        hidden: &[ObjectId],
-    ) -> anyhow::Result<Vec<(ObjectId, Vec<ObjectId>)>> {
-        self.commits_between(tips, hidden)?
-            .into_iter()
-            .map(|c| Ok((c, self.parents(c)?)))
-            .collect()
-    }
 }
 
 impl History for Reader {
-    fn commits_between(
-        &self,
-        tips: &[ObjectId],
-        hidden: &[ObjectId],
-    ) -> anyhow::Result<Vec<ObjectId>> {
-        Reader::commits_from(self, tips, hidden)
-    }
-
     fn parents(&self, id: ObjectId) -> anyhow::Result<Vec<ObjectId>> {
         Ok(self
             .repo
@@ -141,11 +135,7 @@ impl History for Reader {
     }
 
     fn shallow(&self) -> anyhow::Result<String> {
-        match std::fs::read_to_string(self.repo.common_dir().join("shallow")) {
-            Ok(text) => Ok(text),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(err) => Err(err.into()),
-        }
+        shallow_of(self.repo.common_dir())
     }
 
     fn peel(&self, id: ObjectId) -> anyhow::Result<ObjectId> {
@@ -213,6 +203,16 @@ impl SessionLine {
         if !self.tips.contains(&tip) {
             self.tips.push(tip);
         }
+    }
+}
+
+/// What the `shallow` file of the repository whose common dir is `common_dir` holds (empty
+/// when there is none).
+pub fn shallow_of(common_dir: &std::path::Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(common_dir.join("shallow")) {
+        Ok(text) => Ok(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -493,9 +493,11 @@ impl<'a> Gate<'a> {
                 hidden,
             });
         }
-        let foreign: Vec<ObjectId> = landing
-            .into_iter()
-            .filter(|c| !session_commits.contains(c))
+        // Each with its parents, as the landing's walk read them.
+        let foreign: Vec<(ObjectId, Vec<ObjectId>)> = walked
+            .iter()
+            .filter(|(c, _)| !session_commits.contains(c))
+            .cloned()
             .collect();
         // A copy matters only when its original is not approved: approvals (and their
         // signatures) are looked at only for sessions a copy was found of.

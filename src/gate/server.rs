@@ -16,28 +16,11 @@ use crate::review::approval::approval_ref;
 pub struct CliHistory<'a> {
     pub git: &'a Git,
     pub cwd: &'a Utf8Path,
+    /// The repository's common dir (where its `shallow` file is).
+    pub common_dir: &'a Utf8Path,
 }
 
 impl History for CliHistory<'_> {
-    fn commits_between(
-        &self,
-        tips: &[ObjectId],
-        hidden: &[ObjectId],
-    ) -> anyhow::Result<Vec<ObjectId>> {
-        if tips.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut args: Vec<String> = vec!["rev-list".to_string()];
-        args.extend(tips.iter().map(ObjectId::to_string));
-        args.extend(hidden.iter().map(|h| format!("^{h}")));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = self.git.run(self.cwd, &args)?;
-        Ok(out
-            .lines()
-            .filter_map(|l| ObjectId::from_hex(l.as_bytes()).ok())
-            .collect())
-    }
-
     fn parents(&self, id: ObjectId) -> anyhow::Result<Vec<ObjectId>> {
         let out = self.git.run(
             self.cwd,
@@ -74,20 +57,7 @@ impl History for CliHistory<'_> {
     }
 
     fn shallow(&self) -> anyhow::Result<String> {
-        let path = self.git.run(
-            self.cwd,
-            &[
-                "rev-parse",
-                "--path-format=absolute",
-                "--git-path",
-                "shallow",
-            ],
-        )?;
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(text),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(err) => Err(err.into()),
-        }
+        super::shallow_of(self.common_dir.as_std_path())
     }
 
     fn paths_changed(&self, items: &[DiffOf]) -> anyhow::Result<Vec<Option<Vec<Vec<u8>>>>> {

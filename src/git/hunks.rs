@@ -18,6 +18,20 @@ pub enum DiffOf {
     Root(ObjectId),
 }
 
+impl DiffOf {
+    /// What `commit` changes against each of its `parents` (against the empty tree when it
+    /// has none), one diff per parent.
+    pub fn of_commit(commit: ObjectId, parents: &[ObjectId]) -> Vec<DiffOf> {
+        if parents.is_empty() {
+            return vec![DiffOf::Root(commit)];
+        }
+        parents
+            .iter()
+            .map(|&from| DiffOf::Pair { from, to: commit })
+            .collect()
+    }
+}
+
 /// One hunk: the lines a change removes and adds at one place in one file. Binary files
 /// give one hunk naming the old and new blob.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -234,24 +234,11 @@ impl Reader {
         tips: &[ObjectId],
         hidden: &[ObjectId],
     ) -> anyhow::Result<Vec<ObjectId>> {
-        let tips: Vec<ObjectId> = tips
-            .iter()
-            .filter(|t| !hidden.contains(t))
-            .copied()
-            .collect();
-        if tips.is_empty() {
-            return Ok(Vec::new());
-        }
-        let walk = self
-            .repo
-            .rev_walk(tips)
-            .with_hidden(hidden.iter().copied())
-            .all()?;
-        let mut out = Vec::new();
-        for info in walk {
-            out.push(info?.id);
-        }
-        Ok(out)
+        Ok(self
+            .commits_with_parents(tips, hidden)?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect())
     }
 
     /// As [`Reader::commits_from`], each commit with its parents.

@@ -97,6 +97,32 @@ impl TestEnv {
         cmd
     }
 
+    /// `session run <id>` in the default sandbox of an agent that runs the shell line `first`,
+    /// then waits until the test lets it go ([`HeldAgent::release`], or the end of the test,
+    /// passed or not). Its stderr goes to the returned log.
+    pub fn hold_agent(&self, id: &str, first: &str) -> HeldAgent {
+        // In the session's tmp dir: the one place outside its worktree a confined agent sees.
+        let go_on = self.state_dir().join(format!("tmp/{id}/go-on"));
+        let script = format!("{first}; while [ ! -e \"$TMPDIR/go-on\" ]; do sleep 0.05; done");
+        let log = self.root().join(format!("run-{id}.log"));
+        let child = self
+            .codex_process(&[
+                "session",
+                "run",
+                id,
+                "--sandbox",
+                "network-enabled",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("session run");
+        HeldAgent { child, go_on, log }
+    }
+
     /// The hermetic environment every process gets.
     pub fn vars(&self) -> Vec<(String, String)> {
         let bin_dir = Path::new(BIN).parent().expect("bin dir");
@@ -424,4 +450,30 @@ pub fn marked(var: &str, value: &str) -> Vec<u32> {
         }
     }
     found
+}
+
+/// An agent [`TestEnv::hold_agent`] started, waiting to be let go.
+pub struct HeldAgent {
+    pub child: std::process::Child,
+    go_on: PathBuf,
+    pub log: PathBuf,
+}
+
+impl HeldAgent {
+    /// What its run printed on stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Lets it end, and waits for its run.
+    pub fn release(mut self) -> std::process::ExitStatus {
+        std::fs::write(&self.go_on, b"").expect("go on");
+        self.child.wait().expect("agent")
+    }
+}
+
+impl Drop for HeldAgent {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.go_on, b"");
+    }
 }
