@@ -5,6 +5,7 @@ mod commands;
 mod complete;
 mod config;
 mod context;
+mod dirfiles;
 mod error;
 mod gate;
 mod git;

@@ -378,3 +378,71 @@ fn a_tree_entry_git_reads_as_a_gitlink_neither_blocks_main_nor_hides_a_change() 
         );
     });
 }
+
+/// The hooks keep what they read of the records and loose refs (`<state>/read-memo`) and take a
+/// file's value from there while its stat data is what it was. A branch rewritten in place,
+/// same size, its modification time put back (what anyone running as the user can do, hooks
+/// or no hooks), still has another change time: the next landing reads the branch's new tip.
+/// Here the session was approved at A, which landed, and its branch is moved to an unapproved
+/// B (a file of its own) that way; a cherry-pick of B must be refused, with the memo as left
+/// and removed.
+#[test]
+fn a_branch_rewritten_in_place_with_its_old_times_is_read_anew() {
+    each_git(|t| {
+        t.commit_in(&t.repo, "shared.txt", "shared\n");
+        let s = t.add("s");
+        t.commit_in(&s, "s.txt", &lines("sigma"));
+        run(t.codex(&["session", "review", "s", "--approve"]));
+        // A lands: what the branch's old tip reaches is on main, so a landing that brings
+        // nothing of A's and touches none of its files does not concern the session as it
+        // was (a stale read of the branch would let B's change through).
+        assert!(ok(t, &["merge", "-q", "--no-ff", "--no-edit", "codex/s"]));
+        let branch = t.repo.join(".git/refs/heads/codex/s");
+        let before = std::fs::metadata(&branch).expect("a loose branch");
+        // Left alone long enough to be kept: then a landing reads (and keeps) every session.
+        std::thread::sleep(std::time::Duration::from_millis(2200));
+        t.commit_in(&t.repo, "first.txt", "first\n");
+        let memo = t.state_dir().join("read-memo");
+        let kept = std::fs::read(&memo).expect("the hook keeps what it read");
+        assert!(
+            kept.windows(b"refs/heads/codex".len())
+                .any(|w| w == b"refs/heads/codex"),
+            "the memo holds the session branches"
+        );
+        // B: a commit on A (a file of its own), made without moving any ref.
+        write_file(&s.join("t.txt"), &lines("tau, unapproved"));
+        t.git_in(&s, &["add", "t.txt"]);
+        let tree = t.git_in(&s, &["write-tree"]);
+        let a = t.git_in(&s, &["rev-parse", "HEAD"]);
+        let b = t.git_in(&s, &["commit-tree", &tree, "-p", &a, "-m", "unapproved"]);
+        {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&branch)
+                .expect("open the branch");
+            file.write_all(format!("{b}\n").as_bytes()).expect("write");
+        }
+        filetime::set_file_mtime(
+            &branch,
+            filetime::FileTime::from_last_modification_time(&before),
+        )
+        .expect("put the time back");
+        assert_eq!(t.git(&["rev-parse", "codex/s"]), b);
+        let start = t.git(&["rev-parse", "main"]);
+        for memo_state in ["as left", "removed"] {
+            if memo_state == "removed" {
+                let _ = std::fs::remove_file(&memo);
+            }
+            // A copy of B's change, by B's id: only the branch tells the gate it is the
+            // session's (the reference-transaction hook decides, which keeps the memo).
+            let out = t.git_output(&t.repo, &["cherry-pick", &b]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && stderr.contains("session 's'"),
+                "memo {memo_state}: a copy of unapproved {b} must be refused: {stderr}"
+            );
+            undo(t, &start);
+        }
+    });
+}

@@ -127,12 +127,26 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
             Ok((old, new, name))
         })
         .collect::<anyhow::Result<_>>()?;
-    refuse_ledger_rewinds(&ctx, &updates)?;
+    ctx.state.remember_reads();
+    let verdict = gate_transaction(&ctx, &updates, &symrefs);
+    if std::env::var_os("CODEX_SESSION_ID").is_none() {
+        best_effort("keep what it read", ctx.state.keep_reads());
+    }
+    verdict
+}
+
+/// [`reference_transaction`] once the transaction's lines are read.
+fn gate_transaction(
+    ctx: &Ctx,
+    updates: &[record::Update],
+    symrefs: &[(String, String)],
+) -> anyhow::Result<()> {
+    refuse_ledger_rewinds(ctx, updates)?;
     // Read once: the ledger's bookkeeping, the shim's cache and the gate all need them.
-    let (records, _) = ctx.state.records()?;
+    let records = ctx.state.briefs()?;
     best_effort(
         "record session commits",
-        record::record_updates(&ctx, &records, &updates),
+        record::record_updates(ctx, &records, updates),
     );
     best_effort(
         "refresh the hooks' cache",
@@ -150,7 +164,7 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         .collect();
     let deletes = updates.iter().any(|(_, new, _)| new.is_none());
     if deletes && let Some(target) = renamed_onto() {
-        for (old, new, _) in &updates {
+        for (old, new, _) in updates {
             if let (Some(moved), None) = (old, new) {
                 checks.push((target.clone(), ctx.reader.ref_target(&target)?, *moved));
             }
@@ -160,9 +174,9 @@ fn reference_transaction(args: &[String]) -> anyhow::Result<()> {
         // A detached commit or a stash in a worktree: recorded above, nothing lands.
         return Ok(());
     }
-    let gate = Gate::load_with(&ctx, &records)?.with_cache(ctx.state.gate_cache());
+    let gate = Gate::load_with(ctx, &records)?.with_cache(ctx.state.gate_cache());
     if ctx.config.review.require_approval {
-        refuse_protected_symrefs(&gate, &symrefs)?;
+        refuse_protected_symrefs(&gate, symrefs)?;
     }
     check_all(
         &gate,

@@ -72,7 +72,7 @@ fn this_binary() -> anyhow::Result<Utf8PathBuf> {
 pub fn install_client(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = hooks::hooks_dir(&ctx.git, &ctx.paths.main_root)?;
     let states = hooks::install(&dir, CLIENT_HOOKS, &this_binary()?, &ctx.state.root)?;
-    hooks::refresh_cache(&ctx.state, &ctx.state.records()?.0)?;
+    hooks::refresh_cache(&ctx.state, &ctx.state.briefs()?)?;
     let chained: Vec<String> = states
         .iter()
         .filter(|s| s.chained)

@@ -30,7 +30,7 @@ use crate::git::hunks::{DiffOf, Hunk};
 use crate::git::ledger::{self, Ledger};
 use crate::git::read::Reader;
 use crate::review::approval::{Signers, approval_ref};
-use crate::state::SessionRecord;
+use crate::state::SessionBrief;
 
 /// `refs/codex/bases/<id>`: where a session started, kept as long as its branch, so the gate
 /// knows a session's own commits even after its record is gone (and on a server).
@@ -353,11 +353,11 @@ impl<'a> Gate<'a> {
     /// The gate of a repository with a worktree: every session — live records, branches
     /// under the prefix, and ledgers kept after their session went — and their approvals.
     pub fn load(ctx: &'a Ctx) -> anyhow::Result<Gate<'a>> {
-        Gate::load_with(ctx, &ctx.state.records()?.0)
+        Gate::load_with(ctx, &ctx.state.briefs()?)
     }
 
     /// As [`Gate::load`], with the records the caller has read already.
-    pub fn load_with(ctx: &'a Ctx, records: &[SessionRecord]) -> anyhow::Result<Gate<'a>> {
+    pub fn load_with(ctx: &'a Ctx, records: &[SessionBrief]) -> anyhow::Result<Gate<'a>> {
         let review = &ctx.config.review;
         let branches = branches(ctx)?;
         let gate = Gate::new(
@@ -674,7 +674,7 @@ pub fn protected_tips(ctx: &Ctx) -> anyhow::Result<Vec<ObjectId>> {
 /// Every session of a repository with a worktree, by id: records, branches under the prefix
 /// and ledgers, each with its tips, base and approval — light (see `SessionLine::ledgers`):
 /// what one listing of the refs tells, without reading a ledger or an approval.
-pub(crate) fn sessions(ctx: &Ctx, records: &[SessionRecord]) -> anyhow::Result<Vec<SessionLine>> {
+pub(crate) fn sessions(ctx: &Ctx, records: &[SessionBrief]) -> anyhow::Result<Vec<SessionLine>> {
     lines(ctx, records, &branches(ctx)?)
 }
 
@@ -687,7 +687,7 @@ fn branches(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, ObjectId>> {
 /// As [`sessions`], with the branches read already.
 fn lines(
     ctx: &Ctx,
-    records: &[SessionRecord],
+    records: &[SessionBrief],
     branches: &BTreeMap<String, ObjectId>,
 ) -> anyhow::Result<Vec<SessionLine>> {
     let ledgers = ctx.reader.refs_with_prefix(ledger::LEDGER_PREFIX)?;

@@ -10,7 +10,7 @@ use crate::context::Ctx;
 use crate::git::hunks::{DiffOf, Hunk};
 use crate::git::ledger;
 use crate::git::worktrees::admin_dir_of;
-use crate::state::SessionRecord;
+use crate::state::{SessionBrief, SessionRecord};
 
 /// Records what session `record` holds now: its branch's tip, every value the branch's reflog
 /// and its worktree's HEAD reflog remember (a commit reset away, a detached commit), and a
@@ -125,7 +125,7 @@ pub type Update = (Option<ObjectId>, Option<ObjectId>, String);
 /// branch's old tip stays the session's.
 pub fn record_updates(
     ctx: &Ctx,
-    records: &[SessionRecord],
+    records: &[SessionBrief],
     updates: &[Update],
 ) -> anyhow::Result<()> {
     let here = ctx.reader.current_git_dir();
@@ -176,7 +176,7 @@ pub fn record_updates(
     Ok(())
 }
 
-fn record_base(record: &SessionRecord) -> Option<ObjectId> {
+fn record_base(record: &SessionBrief) -> Option<ObjectId> {
     ObjectId::from_hex(record.base_commit.as_bytes()).ok()
 }
 
@@ -302,8 +302,7 @@ fn past_gate(ctx: &Ctx, id: &str) -> anyhow::Result<usize> {
     if !files.review.require_approval {
         return Ok(0);
     }
-    let (records, _) = ctx.state.records()?;
-    let Some(line) = super::sessions(ctx, &records)?
+    let Some(line) = super::sessions(ctx, &ctx.state.briefs()?)?
         .into_iter()
         .find(|l| l.id == id)
     else {

@@ -292,13 +292,7 @@ impl Reader {
         &self,
         prefix: &str,
     ) -> anyhow::Result<std::collections::BTreeMap<String, ObjectId>> {
-        Ok(steady_refs::list(&self.repo, prefix)?
-            .into_iter()
-            .filter_map(|r| {
-                let id = r.target().try_id()?.to_owned();
-                Some((r.name().as_bstr().to_string(), id))
-            })
-            .collect())
+        steady_refs::direct_with_prefix(&self.repo, prefix)
     }
 
     /// Tips of every local branch except those named (full names) in `except`.

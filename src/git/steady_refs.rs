@@ -6,8 +6,13 @@
 //! the file was replaced under it or a read failed; bounded, then the last answer stands.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
+
+use gix::ObjectId;
+
+use crate::dirfiles::{self, Known};
 
 /// How often a read of refs is made before its answer (or error) stands.
 const ATTEMPTS: u32 = 10;
@@ -111,6 +116,113 @@ pub fn list<'r>(
                 .collect()
         },
     )
+}
+
+/// Every direct ref (not symbolic) whose full name starts with `prefix` (`refs/heads/`, ending
+/// in `/`), with the object it names, as [`list`] tells it. Loose refs are read here, each
+/// relative to its directory (a hook lists hundreds of session branches and ledgers on every
+/// landing: issue 18); anything gix's reader might tell otherwise (a link, a name that is not
+/// UTF-8, a file that does not parse, a ref namespace, reftable, a pack under way) is left to
+/// [`list`].
+pub fn direct_with_prefix(
+    repo: &gix::Repository,
+    prefix: &str,
+) -> anyhow::Result<BTreeMap<String, ObjectId>> {
+    if let Some(found) = loose_then_packed(repo, prefix)? {
+        return Ok(found);
+    }
+    Ok(list(repo, prefix)?
+        .into_iter()
+        .filter_map(|r| {
+            let id = r.target().try_id()?.to_owned();
+            Some((r.name().as_bstr().to_string(), id))
+        })
+        .collect())
+}
+
+/// [`direct_with_prefix`] read directly, or `None` where it is left to gix.
+fn loose_then_packed(
+    repo: &gix::Repository,
+    prefix: &str,
+) -> anyhow::Result<Option<BTreeMap<String, ObjectId>>> {
+    if !prefix.starts_with("refs/")
+        || !prefix.ends_with('/')
+        || repo.refs.namespace.is_some()
+        || repo.common_dir().join("reftable").exists()
+    {
+        return Ok(None);
+    }
+    let before = sync(repo);
+    let mut found = BTreeMap::new();
+    let dir = repo.common_dir().join(prefix.trim_end_matches('/'));
+    if !loose_under(repo, &dir, prefix, &mut found)? {
+        return Ok(None);
+    }
+    if let Some(packed) = repo.refs.cached_packed_buffer()? {
+        for reference in packed.iter_prefixed(prefix.into())? {
+            let Ok(reference) = reference else {
+                return Ok(None);
+            };
+            found
+                .entry(reference.name.as_bstr().to_string())
+                .or_insert_with(|| reference.target());
+        }
+    }
+    if stamp(repo) != before {
+        return Ok(None);
+    }
+    Ok(Some(found))
+}
+
+/// Adds the direct loose refs under `dir` (named `prefix…`) to `found`; `false` when one of
+/// them is anything but a plain file with a valid name that parses as an object id (or a link,
+/// which gix's reader skips, as git does).
+fn loose_under(
+    repo: &gix::Repository,
+    dir: &std::path::Path,
+    prefix: &str,
+    found: &mut BTreeMap<String, ObjectId>,
+) -> anyhow::Result<bool> {
+    // A loose ref as git writes it: the id in hex and a newline. Anything else (a symbolic
+    // ref, odd spacing) is left to gix.
+    let hex_len = repo.object_hash().len_in_hex();
+    let derive = |_: &str, bytes: &[u8]| -> Option<Vec<u8>> {
+        let hex = bytes.strip_suffix(b"\n").filter(|h| h.len() == hex_len)?;
+        Some(ObjectId::from_hex(hex).ok()?.as_bytes().to_vec())
+    };
+    let entries = match dirfiles::read_known("loose ref", dir, derive) {
+        Ok(Some(entries)) => entries,
+        Ok(None) => return Ok(true),
+        Err(_) => return Ok(false),
+    };
+    for entry in entries {
+        match entry {
+            Known::File(name, value) => {
+                let full = format!("{prefix}{name}");
+                if gix::validate::reference::name_partial(full.as_bytes().into()).is_err() {
+                    // A lock, say: not a ref to git or gix.
+                    continue;
+                }
+                let Some(id) = value
+                    .ok()
+                    .flatten()
+                    .and_then(|raw| ObjectId::try_from(raw.as_slice()).ok())
+                else {
+                    return Ok(false);
+                };
+                found.insert(full, id);
+            }
+            Known::Dir(name) => {
+                if !loose_under(repo, &dir.join(&name), &format!("{prefix}{name}/"), found)? {
+                    return Ok(false);
+                }
+            }
+            // A link is no ref to gix (nor to git's listing); a name that is not UTF-8 is
+            // left to gix.
+            Known::Other(_) => return Ok(false),
+        }
+    }
+    Ok(true)
 }
 
 /// Every ref but those that cannot be read once a pack is through with them (a broken loose

@@ -13,7 +13,7 @@ use super::sh_quote;
 /// read first, so a file changed meanwhile only makes the shim ask git-codex again.
 pub fn refresh_cache(
     state: &crate::state::StateDir,
-    records: &[crate::state::SessionRecord],
+    records: &[crate::state::SessionBrief],
 ) -> anyhow::Result<()> {
     let texts = ConfigTexts::read(&state.config_file());
     let settings = crate::config::Settings::load_files(&state.config_file())?;
@@ -61,7 +61,7 @@ pub fn write_cache(
     state_dir: &Utf8Path,
     config: &Config,
     texts: &ConfigTexts,
-    records: &[crate::state::SessionRecord],
+    records: &[crate::state::SessionBrief],
 ) -> anyhow::Result<()> {
     let gate_on = config.review.require_approval && config.gate_reference_transaction;
     let mut text =
@@ -97,7 +97,7 @@ const CACHE_VERSION: u32 = 3;
 /// `codex_session_ref REF`: whether REF is, or may be, a session's branch (under the branch
 /// prefix, or named by a record outside it, say after the prefix changed), whose moves the
 /// ledger keeps. Sessions under the prefix add nothing, so adding one leaves the cache as it is.
-fn session_ref_function(config: &Config, records: &[crate::state::SessionRecord]) -> String {
+fn session_ref_function(config: &Config, records: &[crate::state::SessionBrief]) -> String {
     let mut patterns = vec![format!(
         "refs/heads/{}*",
         literal_pattern(&config.branch_prefix)

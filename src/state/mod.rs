@@ -11,7 +11,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::error::UserError;
 pub use id::SessionId;
-pub use record::SessionRecord;
+pub use record::{SessionBrief, SessionRecord};
 
 /// Creates `path` anew for writing (a log), in a dir a confined agent can write: whatever is
 /// there goes first (a link is removed, never followed), and the file is made exclusively,
@@ -179,6 +179,27 @@ impl StateDir {
         self.root.join("gate-cache")
     }
 
+    /// What the last hook read of the records and loose refs (see `dirfiles::read_known`).
+    pub fn read_memo(&self) -> Utf8PathBuf {
+        self.root.join("read-memo")
+    }
+
+    /// Lets this process take a file's value from what the last hook read, while the file is
+    /// as it was then (see `dirfiles::read_known`): for the hooks.
+    pub fn remember_reads(&self) {
+        let kept = read_regular_file(&self.read_memo()).ok().flatten();
+        crate::dirfiles::remember(kept.as_deref());
+    }
+
+    /// Leaves what this process read for the next hook: best effort (a confined run's state
+    /// dir is read-only).
+    pub fn keep_reads(&self) -> anyhow::Result<()> {
+        match crate::dirfiles::memo_bytes() {
+            Some(bytes) => replace_file(&self.read_memo(), &bytes),
+            None => Ok(()),
+        }
+    }
+
     pub fn bin_dir(&self) -> Utf8PathBuf {
         self.root.join("bin")
     }
@@ -301,28 +322,39 @@ impl StateDir {
         let dir = self.sessions_dir();
         let mut good = Vec::new();
         let mut broken = Vec::new();
-        let entries = match fs_err::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok((good, broken)),
-            Err(err) => return Err(err.into()),
+        let whole = |_: &str, bytes: &[u8]| Some(bytes.to_vec());
+        let Some(entries) =
+            crate::dirfiles::read_known("session record file", dir.as_std_path(), whole)
+                .map_err(|err| anyhow::anyhow!("cannot read {dir}: {err}"))?
+        else {
+            return Ok((good, broken));
         };
         for entry in entries {
-            let entry = entry?;
-            let Ok(path) = Utf8PathBuf::from_path_buf(entry.path()) else {
+            let not_a_file = || Err("not a plain file".to_string());
+            let (name, bytes) = match entry {
+                crate::dirfiles::Known::File(name, bytes) => (
+                    name,
+                    bytes
+                        .map_err(|err| err.to_string())
+                        .map(Option::unwrap_or_default),
+                ),
+                crate::dirfiles::Known::Dir(name) => (name, not_a_file()),
+                crate::dirfiles::Known::Other(name) => match String::from_utf8(name) {
+                    Ok(name) => (name, not_a_file()),
+                    Err(_) => continue,
+                },
+            };
+            let Some(stem) = record_stem(&name) else {
                 continue;
             };
-            let (Some(stem), Some("json")) = (path.file_stem(), path.extension()) else {
-                continue;
-            };
-            if stem.starts_with('.') {
-                continue;
-            }
-            match read_record(&path) {
+            let path = dir.join(&name);
+            let read = bytes.map_err(|problem| (problem, None));
+            match read.and_then(|bytes| parse_record(&bytes, stem).map_err(|e| (e, Some(bytes)))) {
                 Ok(record) => good.push(record),
-                Err(problem) => broken.push(BrokenRecord {
+                Err((problem, bytes)) => broken.push(BrokenRecord {
                     id: stem.to_string(),
-                    port: fs_err::read(&path).ok().and_then(|b| lenient_port(&b)),
-                    path: path.clone(),
+                    port: bytes.as_deref().and_then(lenient_port),
+                    path,
                     problem,
                 }),
             }
@@ -330,6 +362,42 @@ impl StateDir {
         good.sort_by(|a, b| a.id.cmp(&b.id));
         broken.sort_by(|a, b| a.id.cmp(&b.id));
         Ok((good, broken))
+    }
+
+    /// What [`StateDir::records`] tells of each readable record, in brief: for the hooks,
+    /// which read every record on every landing. A record is read again only when its file
+    /// changed since an earlier hook read it (see `dirfiles::read_known`).
+    pub fn briefs(&self) -> anyhow::Result<Vec<SessionBrief>> {
+        let dir = self.sessions_dir();
+        let derive = |name: &str, bytes: &[u8]| {
+            SessionBrief::from(&parse_record(bytes, record_stem(name)?).ok()?).encode()
+        };
+        let Some(entries) =
+            crate::dirfiles::read_known("session record", dir.as_std_path(), derive)
+                .map_err(|err| anyhow::anyhow!("cannot read {dir}: {err}"))?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut briefs = Vec::new();
+        for entry in entries {
+            let crate::dirfiles::Known::File(name, value) = entry else {
+                continue;
+            };
+            if record_stem(&name).is_none() {
+                continue;
+            }
+            match value.map(|v| v.as_deref().and_then(SessionBrief::decode)) {
+                Ok(Some(brief)) => briefs.push(brief),
+                // Broken, or what a brief cannot hold: as `records` tells it.
+                Ok(None) => {
+                    return Ok(self.records()?.0.iter().map(SessionBrief::from).collect());
+                }
+                // Unreadable: a broken record, which no session line counts.
+                Err(_) => {}
+            }
+        }
+        briefs.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(briefs)
     }
 
     /// The record of `id` (exact), exit 4 when there is none, exit 1 when it is corrupt.
@@ -389,11 +457,22 @@ impl StateDir {
 
 fn read_record(path: &Utf8Path) -> Result<SessionRecord, String> {
     let bytes = fs_err::read(path).map_err(|e| e.to_string())?;
-    let record: SessionRecord = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    parse_record(&bytes, path.file_stem().unwrap_or_default())
+}
+
+/// The id a file in the sessions dir is the record of, if it is one's (`<id>.json`, not
+/// hidden).
+fn record_stem(name: &str) -> Option<&str> {
+    name.strip_suffix(".json")
+        .filter(|stem| !stem.is_empty() && !stem.starts_with('.'))
+}
+
+/// A record from its file's bytes; `expected` is the id its file name gives.
+fn parse_record(bytes: &[u8], expected: &str) -> Result<SessionRecord, String> {
+    let record: SessionRecord = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if record.schema != record::SCHEMA {
         return Err(format!("unsupported schema {}", record.schema));
     }
-    let expected = path.file_stem().unwrap_or_default();
     if record.id != expected {
         return Err(format!(
             "its id '{}' does not match its file name",

@@ -188,3 +188,53 @@ impl SessionRecord {
         )
     }
 }
+
+/// What the hooks read of every record on every landing: which session a branch or worktree
+/// is, and where it started. A record read whole gives the same ([`From`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionBrief {
+    pub id: String,
+    pub branch: String,
+    pub worktree: Utf8PathBuf,
+    pub base_commit: String,
+}
+
+impl From<&SessionRecord> for SessionBrief {
+    fn from(record: &SessionRecord) -> SessionBrief {
+        SessionBrief {
+            id: record.id.clone(),
+            branch: record.branch.clone(),
+            worktree: record.worktree.clone(),
+            base_commit: record.base_commit.clone(),
+        }
+    }
+}
+
+impl SessionBrief {
+    /// Its fields, NUL between them; `None` when one holds a NUL itself.
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        let fields = [
+            self.id.as_str(),
+            self.branch.as_str(),
+            self.worktree.as_str(),
+            self.base_commit.as_str(),
+        ];
+        if fields.iter().any(|f| f.contains('\0')) {
+            return None;
+        }
+        Some(fields.join("\0").into_bytes())
+    }
+
+    /// What [`SessionBrief::encode`] wrote.
+    pub fn decode(bytes: &[u8]) -> Option<SessionBrief> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut fields = text.split('\0');
+        let brief = SessionBrief {
+            id: fields.next()?.to_string(),
+            branch: fields.next()?.to_string(),
+            worktree: fields.next()?.into(),
+            base_commit: fields.next()?.to_string(),
+        };
+        fields.next().is_none().then_some(brief)
+    }
+}

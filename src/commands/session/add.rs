@@ -490,11 +490,7 @@ fn create_steps(ctx: &Ctx, plan: &Plan, undo: &mut Undo) -> anyhow::Result<()> {
             record.id
         ));
     }
-    let records = ctx
-        .state
-        .records()
-        .map(|(good, _)| good)
-        .unwrap_or_default();
+    let records = ctx.state.briefs().unwrap_or_default();
     if let Err(err) = crate::hooks::refresh_cache(&ctx.state, &records) {
         output::warning(&format!("could not refresh the hooks' cache: {err:#}"));
     }
