@@ -169,12 +169,20 @@ pub fn read_known(
     // What `derive` makes of a file is told apart by `kind` (another caller's of one file
     // is not this one's).
     let key = [kind.as_bytes(), b"\0", dir.as_os_str().as_bytes()].concat();
-    let mut guard = MEMO.lock().ok();
-    let mut memo = guard
-        .as_mut()
-        .and_then(|slot| slot.as_mut())
-        .filter(|m| m.on);
-    let mut seen: DirFiles = HashMap::new();
+    // The lock is held only to take this directory's files out and put them back: listings
+    // of other directories may run meanwhile, on other threads.
+    let (settled_before, known) = {
+        let mut slot = MEMO.lock().ok();
+        match slot.as_mut().and_then(|s| s.as_mut()).filter(|m| m.on) {
+            Some(m) => (
+                Some(m.settled_before),
+                m.known.remove(&key).unwrap_or_default(),
+            ),
+            None => (None, DirFiles::new()),
+        }
+    };
+    let mut seen = DirFiles::new();
+    let mut changed = false;
     let mut out = Vec::with_capacity(names.len());
     for (name, listed) in names {
         let text = match String::from_utf8(name) {
@@ -217,9 +225,8 @@ pub fn read_known(
             }
         }
         let sig = Sig::of(&stat);
-        let kept = memo
-            .as_ref()
-            .and_then(|m| m.known.get(&key)?.get(&text))
+        let kept = known
+            .get(&text)
             .filter(|(was, _)| *was == sig)
             .map(|(_, value)| value.clone());
         let hit = kept.is_some();
@@ -227,19 +234,24 @@ pub fn read_known(
             Some(value) => Ok(Some(value)),
             None => read_at(fd, &text).map(|bytes| derive(&text, &bytes)),
         };
-        if let (Some(m), Ok(Some(value))) = (memo.as_mut(), &value)
-            && sig.ctime < m.settled_before
-            && sig.mtime < m.settled_before
+        if let (Some(settled_before), Ok(Some(value))) = (settled_before, &value)
+            && sig.ctime < settled_before
+            && sig.mtime < settled_before
         {
-            m.changed |= !hit;
+            changed |= !hit;
             seen.insert(text.clone(), (sig, value.clone()));
         }
         out.push(Known::File(text, value));
     }
-    if let Some(m) = memo.as_mut() {
+    if settled_before.is_some()
+        && let Ok(mut slot) = MEMO.lock()
+        && let Some(m) = slot.as_mut()
+    {
         // A file kept before and gone (or changed) since is dropped.
-        m.changed |= m.known.get(&key).map_or(0, HashMap::len) != seen.len()
+        m.changed |= changed
+            || known.len() != seen.len()
             || m.seen.get(&key).is_some_and(|was| *was != seen);
+        m.known.insert(key.clone(), known);
         m.seen.insert(key, seen);
     }
     Ok(Some(out))

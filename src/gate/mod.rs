@@ -359,14 +359,20 @@ impl<'a> Gate<'a> {
     /// As [`Gate::load`], with the records the caller has read already.
     pub fn load_with(ctx: &'a Ctx, records: &[SessionBrief]) -> anyhow::Result<Gate<'a>> {
         let review = &ctx.config.review;
-        let branches = branches(ctx)?;
+        let cache = ctx.state.gate_cache();
+        // The footprints are read while the refs are listed: a landing needs both.
+        let (listed, store) = std::thread::scope(|scope| {
+            let store = scope.spawn(|| footprint::Store::load(&cache));
+            (branches_and_ledgers(ctx), store.join().ok())
+        });
+        let (branches, ledgers) = listed?;
         let gate = Gate::new(
             &ctx.reader,
             &ctx.git,
             &ctx.paths.main_root,
             review.require_approval,
             &review.protected,
-            lines(ctx, records, &branches)?,
+            lines(ctx, records, &branches, &ledgers)?,
             ctx.signers(),
         );
         let landed = gate
@@ -375,7 +381,8 @@ impl<'a> Gate<'a> {
             .map(|tip| ctx.reader.peel(tip))
             .collect::<anyhow::Result<_>>()?;
         let mut gate = gate.with_landed(landed);
-        gate.cache = Some(ctx.state.gate_cache());
+        gate.cache = Some(cache);
+        gate.store = RefCell::new(store);
         Ok(gate)
     }
 
@@ -675,22 +682,32 @@ pub fn protected_tips(ctx: &Ctx) -> anyhow::Result<Vec<ObjectId>> {
 /// and ledgers, each with its tips, base and approval — light (see `SessionLine::ledgers`):
 /// what one listing of the refs tells, without reading a ledger or an approval.
 pub(crate) fn sessions(ctx: &Ctx, records: &[SessionBrief]) -> anyhow::Result<Vec<SessionLine>> {
-    lines(ctx, records, &branches(ctx)?)
+    let (branches, ledgers) = branches_and_ledgers(ctx)?;
+    lines(ctx, records, &branches, &ledgers)
 }
 
-/// Every local branch, by full name, with what it names as listed (not peeled: see
-/// `complete`).
-fn branches(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, ObjectId>> {
-    ctx.reader.refs_with_prefix("refs/heads/")
+type Listed = BTreeMap<String, ObjectId>;
+
+/// Every local branch and every ledger, by full name, with what each names as listed (not
+/// peeled: see `complete`).
+fn branches_and_ledgers(ctx: &Ctx) -> anyhow::Result<(Listed, Listed)> {
+    let mut both = ctx
+        .reader
+        .refs_with_prefixes(&["refs/heads/", ledger::LEDGER_PREFIX])?
+        .into_iter();
+    Ok((
+        both.next().unwrap_or_default(),
+        both.next().unwrap_or_default(),
+    ))
 }
 
 /// As [`sessions`], with the branches read already.
 fn lines(
     ctx: &Ctx,
     records: &[SessionBrief],
-    branches: &BTreeMap<String, ObjectId>,
+    branches: &Listed,
+    ledgers: &Listed,
 ) -> anyhow::Result<Vec<SessionLine>> {
-    let ledgers = ctx.reader.refs_with_prefix(ledger::LEDGER_PREFIX)?;
     let mut lines: BTreeMap<String, SessionLine> = BTreeMap::new();
     for record in records {
         let line = lines
@@ -714,7 +731,7 @@ fn lines(
         line.add_tip(*tip);
         line.branch_tip = line.branch_tip.or(Some(*tip));
     }
-    for (name, head) in &ledgers {
+    for (name, head) in ledgers {
         if let Some(id) = name.strip_prefix(ledger::LEDGER_PREFIX) {
             lines
                 .entry(id.to_string())

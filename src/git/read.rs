@@ -287,12 +287,13 @@ impl Reader {
         Ok(out)
     }
 
-    /// Every ref whose full name starts with `prefix`, with the object it names (not peeled).
-    pub fn refs_with_prefix(
+    /// For each of `prefixes` (ending in `/`), every ref whose full name starts with it,
+    /// with the object it names (not peeled); read side by side.
+    pub fn refs_with_prefixes(
         &self,
-        prefix: &str,
-    ) -> anyhow::Result<std::collections::BTreeMap<String, ObjectId>> {
-        steady_refs::direct_with_prefix(&self.repo, prefix)
+        prefixes: &[&str],
+    ) -> anyhow::Result<Vec<std::collections::BTreeMap<String, ObjectId>>> {
+        steady_refs::direct_with_prefixes(&self.repo, prefixes)
     }
 
     /// Tips of every local branch except those named (full names) in `except`.

@@ -118,46 +118,79 @@ pub fn list<'r>(
     )
 }
 
-/// Every direct ref (not symbolic) whose full name starts with `prefix` (`refs/heads/`, ending
-/// in `/`), with the object it names, as [`list`] tells it. Loose refs are read here, each
-/// relative to its directory (a hook lists hundreds of session branches and ledgers on every
-/// landing: issue 18); anything gix's reader might tell otherwise (a link, a name that is not
-/// UTF-8, a file that does not parse, a ref namespace, reftable, a pack under way) is left to
-/// [`list`].
-pub fn direct_with_prefix(
+/// For each of `prefixes` (`refs/heads/`, ending in `/`), every direct ref (not symbolic)
+/// whose full name starts with it, with the object it names, as [`list`] tells it; the
+/// prefixes' loose refs are read side by side. Loose refs are read here, each relative to its
+/// directory (a hook lists hundreds of session branches and ledgers on every landing: issue
+/// 18); anything gix's reader might tell otherwise (a link, a name that is not UTF-8, a file
+/// that does not parse, a ref namespace, reftable, a pack under way) is left to [`list`].
+pub fn direct_with_prefixes(
     repo: &gix::Repository,
-    prefix: &str,
-) -> anyhow::Result<BTreeMap<String, ObjectId>> {
-    if let Some(found) = loose_then_packed(repo, prefix)? {
-        return Ok(found);
+    prefixes: &[&str],
+) -> anyhow::Result<Vec<BTreeMap<String, ObjectId>>> {
+    let readable = repo.refs.namespace.is_none() && !repo.common_dir().join("reftable").exists();
+    let before = sync(repo);
+    let hex_len = repo.object_hash().len_in_hex();
+    let common = repo.common_dir();
+    let walk = |prefix: &str| {
+        let plain = prefix.starts_with("refs/") && prefix.ends_with('/');
+        (readable && plain)
+            .then(|| loose_refs(common, prefix, hex_len))
+            .flatten()
+    };
+    let loose: Vec<Option<BTreeMap<String, ObjectId>>> = match prefixes {
+        [prefix] => vec![walk(prefix)],
+        _ => std::thread::scope(|scope| {
+            let walks: Vec<_> = prefixes
+                .iter()
+                .map(|prefix| scope.spawn(move || walk(prefix)))
+                .collect();
+            walks
+                .into_iter()
+                .map(|walk| walk.join().ok().flatten())
+                .collect()
+        }),
+    };
+    let steady = stamp(repo) == before;
+    let mut out = Vec::with_capacity(prefixes.len());
+    for (prefix, loose) in prefixes.iter().zip(loose) {
+        let found = match loose {
+            Some(found) if steady => with_packed(repo, prefix, found)?,
+            _ => None,
+        };
+        out.push(match found {
+            Some(found) => found,
+            None => list(repo, prefix)?
+                .into_iter()
+                .filter_map(|r| {
+                    let id = r.target().try_id()?.to_owned();
+                    Some((r.name().as_bstr().to_string(), id))
+                })
+                .collect(),
+        });
     }
-    Ok(list(repo, prefix)?
-        .into_iter()
-        .filter_map(|r| {
-            let id = r.target().try_id()?.to_owned();
-            Some((r.name().as_bstr().to_string(), id))
-        })
-        .collect())
+    Ok(out)
 }
 
-/// [`direct_with_prefix`] read directly, or `None` where it is left to gix.
-fn loose_then_packed(
+/// The loose refs under `prefix` in the repository whose common dir is `common`, or `None`
+/// where they are left to gix (see [`loose_under`]).
+fn loose_refs(
+    common: &std::path::Path,
+    prefix: &str,
+    hex_len: usize,
+) -> Option<BTreeMap<String, ObjectId>> {
+    let mut found = BTreeMap::new();
+    let dir = common.join(prefix.trim_end_matches('/'));
+    loose_under(hex_len, &dir, prefix, &mut found).then_some(found)
+}
+
+/// `found` (the loose refs under `prefix`) with the packed ones no loose one hides; `None`
+/// when `packed-refs` cannot be read whole.
+fn with_packed(
     repo: &gix::Repository,
     prefix: &str,
+    mut found: BTreeMap<String, ObjectId>,
 ) -> anyhow::Result<Option<BTreeMap<String, ObjectId>>> {
-    if !prefix.starts_with("refs/")
-        || !prefix.ends_with('/')
-        || repo.refs.namespace.is_some()
-        || repo.common_dir().join("reftable").exists()
-    {
-        return Ok(None);
-    }
-    let before = sync(repo);
-    let mut found = BTreeMap::new();
-    let dir = repo.common_dir().join(prefix.trim_end_matches('/'));
-    if !loose_under(repo, &dir, prefix, &mut found)? {
-        return Ok(None);
-    }
     if let Some(packed) = repo.refs.cached_packed_buffer()? {
         for reference in packed.iter_prefixed(prefix.into())? {
             let Ok(reference) = reference else {
@@ -168,9 +201,6 @@ fn loose_then_packed(
                 .or_insert_with(|| reference.target());
         }
     }
-    if stamp(repo) != before {
-        return Ok(None);
-    }
     Ok(Some(found))
 }
 
@@ -178,22 +208,21 @@ fn loose_then_packed(
 /// them is anything but a plain file with a valid name that parses as an object id (or a link,
 /// which gix's reader skips, as git does).
 fn loose_under(
-    repo: &gix::Repository,
+    hex_len: usize,
     dir: &std::path::Path,
     prefix: &str,
     found: &mut BTreeMap<String, ObjectId>,
-) -> anyhow::Result<bool> {
+) -> bool {
     // A loose ref as git writes it: the id in hex and a newline. Anything else (a symbolic
     // ref, odd spacing) is left to gix.
-    let hex_len = repo.object_hash().len_in_hex();
     let derive = |_: &str, bytes: &[u8]| -> Option<Vec<u8>> {
         let hex = bytes.strip_suffix(b"\n").filter(|h| h.len() == hex_len)?;
         Some(ObjectId::from_hex(hex).ok()?.as_bytes().to_vec())
     };
     let entries = match dirfiles::read_known("loose ref", dir, derive) {
         Ok(Some(entries)) => entries,
-        Ok(None) => return Ok(true),
-        Err(_) => return Ok(false),
+        Ok(None) => return true,
+        Err(_) => return false,
     };
     for entry in entries {
         match entry {
@@ -208,21 +237,26 @@ fn loose_under(
                     .flatten()
                     .and_then(|raw| ObjectId::try_from(raw.as_slice()).ok())
                 else {
-                    return Ok(false);
+                    return false;
                 };
                 found.insert(full, id);
             }
             Known::Dir(name) => {
-                if !loose_under(repo, &dir.join(&name), &format!("{prefix}{name}/"), found)? {
-                    return Ok(false);
+                if !loose_under(
+                    hex_len,
+                    &dir.join(&name),
+                    &format!("{prefix}{name}/"),
+                    found,
+                ) {
+                    return false;
                 }
             }
             // A link is no ref to gix (nor to git's listing); a name that is not UTF-8 is
             // left to gix.
-            Known::Other(_) => return Ok(false),
+            Known::Other(_) => return false,
         }
     }
-    Ok(true)
+    true
 }
 
 /// Every ref but those that cannot be read once a pack is through with them (a broken loose
