@@ -1,11 +1,18 @@
 //! Reading every small file of a directory (session records, loose refs) in few system calls:
 //! one handle on the directory, each file opened relative to it (no path walked again), read
-//! into one buffer, no link ever followed. A hook reads hundreds of these on every landing on
-//! a protected branch (issue 18): through `std::fs` each costs twice the calls on a full path.
+//! into one buffer, no link followed below the directory. A hook reads hundreds of these on
+//! every landing on a protected branch (issue 18): through `std::fs` each costs twice the
+//! calls on a full path.
+//!
+//! A hook also remembers what it made of each file's bytes (a record parsed, say): once a
+//! process has [`remember`]ed what an earlier one left ([`memo_bytes`]), [`read_known`] takes
+//! the value for bytes it has seen before instead of making it again. Every file is still read
+//! on every call, and a value is only ever found by the very bytes it was made from: what the
+//! memo holds cannot stand for a file that changed, however it changed (an earlier design
+//! trusted stat data, which a write through a shared mapping leaves as it was).
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -17,11 +24,12 @@ type Listing = (Dir, Vec<(Vec<u8>, FileType)>);
 
 /// The entries of `dir` but `.` and `..` (each name with the type the listing gives), in the
 /// order the file system lists them, with the open directory; `None` when there is no
-/// directory there. A link at `dir` itself is not followed (an error).
+/// directory there. `dir` itself may be a link to one (as `std::fs::read_dir` and gix's
+/// listings allow).
 fn list(dir: &Path) -> std::io::Result<Option<Listing>> {
     let fd = match rustix::fs::open(
         dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     ) {
         Ok(fd) => fd,
@@ -60,61 +68,19 @@ fn read_at(dir: impl AsFd, name: &str) -> std::io::Result<Vec<u8>> {
     }
 }
 
-// --- Files known again by their stat data ----------------------------------------------------
-//
-// A hook reads the same few hundred files on every landing (a record per session, its branch,
-// its ledger), and they seldom change. Once a process has [`remember`]ed what an earlier one
-// [`memo_bytes`] left, [`read_known`] takes a file's value from there instead of reading it
-// when the file's stat data (inode, device, mode, size, modification and change times) is the
-// one it was read with. A change of its bytes changes its change time, which no one but the
-// kernel sets; a file changed within `SETTLED_NS` of its read is not kept, so no change can
-// fall in the clock tick it was read in (as git's index treats racily clean entries). Only
-// git-codex's hooks keep the memo (`<state>/read-memo`, which no confined agent can write);
-// its own commands read every file.
-
-/// How long a file must have been left alone before its value is kept.
-const SETTLED_NS: i128 = 2_000_000_000;
-
 /// The memo file's first line; anything else is not read.
-const MEMO_HEADER: &[u8] = b"git-codex read memo 1\n";
+const MEMO_HEADER: &[u8] = b"git-codex read memo 2\n";
 
-/// What tells one state of a file from another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Sig {
-    dev: u64,
-    ino: u64,
-    mode: u32,
-    size: u64,
-    mtime: i128,
-    ctime: i128,
-}
-
-impl Sig {
-    fn of(stat: &rustix::fs::Statx) -> Sig {
-        let ns = |t: rustix::fs::StatxTimestamp| {
-            i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec)
-        };
-        Sig {
-            dev: (u64::from(stat.stx_dev_major) << 32) | u64::from(stat.stx_dev_minor),
-            ino: stat.stx_ino,
-            mode: u32::from(stat.stx_mode),
-            size: stat.stx_size,
-            mtime: ns(stat.stx_mtime),
-            ctime: ns(stat.stx_ctime),
-        }
-    }
-}
+/// By kind (what `derive` makes), each file's bytes and what was made of them.
+type Values = HashMap<String, HashMap<Vec<u8>, Vec<u8>>>;
 
 #[derive(Default)]
 struct Memo {
-    /// Loaded: `read_known` consults and fills it.
-    on: bool,
-    /// Now, less [`SETTLED_NS`], when it was loaded: files changed since are not kept.
-    settled_before: i128,
-    /// What the last process left, by directory and name.
-    known: Files,
-    /// What this one saw, to leave for the next.
-    seen: Files,
+    /// What the last process left.
+    known: Values,
+    /// What this one made or found, to leave for the next (what no file holds any more is
+    /// dropped).
+    seen: Values,
     /// Whether what it saw differs from what it was left.
     changed: bool,
 }
@@ -124,23 +90,16 @@ static MEMO: Mutex<Option<Memo>> = Mutex::new(None);
 /// Turns the memo on for this process, with what `bytes` (an earlier [`memo_bytes`], or
 /// nothing) holds; anything that does not read back whole is dropped.
 pub fn remember(bytes: Option<&[u8]>) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128);
     let memo = Memo {
-        on: true,
-        settled_before: now - SETTLED_NS,
         known: bytes.and_then(decode).unwrap_or_default(),
-        seen: HashMap::new(),
-        changed: false,
+        ..Memo::default()
     };
     if let Ok(mut slot) = MEMO.lock() {
         *slot = Some(memo);
     }
 }
 
-/// What to leave for the next process: every file [`read_known`] saw here, or `None` when
-/// that is what the last one left (nothing to write).
+/// What to leave for the next process, or `None` when it is what the last one left.
 pub fn memo_bytes() -> Option<Vec<u8>> {
     let mut slot = MEMO.lock().ok()?;
     let memo = slot.as_mut()?;
@@ -153,12 +112,11 @@ pub fn memo_bytes() -> Option<Vec<u8>> {
 }
 
 /// Every entry of `dir` but `.` and `..`, in the order the file system lists them (`None`
-/// when there is no directory there; a link at `dir` is not followed), each plain file's
-/// value being `derive` of its bytes (`None`: it has none,
-/// and is not kept) — or the value kept for it, while it is as it was. `kind` names what
-/// `derive` makes.
+/// when there is no directory there), each plain file's value being `derive` of its bytes
+/// (`None`: it has none). With `kind` (what `derive` makes), in a process that
+/// [`remember`]s, a value made before from the same bytes is taken instead.
 pub fn read_known(
-    kind: &str,
+    kind: Option<&str>,
     dir: &Path,
     derive: impl Fn(&str, &[u8]) -> Option<Vec<u8>>,
 ) -> std::io::Result<Option<Vec<Known>>> {
@@ -166,23 +124,14 @@ pub fn read_known(
         return Ok(None);
     };
     let fd = listing.fd()?;
-    // What `derive` makes of a file is told apart by `kind` (another caller's of one file
-    // is not this one's).
-    let key = [kind.as_bytes(), b"\0", dir.as_os_str().as_bytes()].concat();
-    // The lock is held only to take this directory's files out and put them back: listings
-    // of other directories may run meanwhile, on other threads.
-    let (settled_before, known) = {
-        let mut slot = MEMO.lock().ok();
-        match slot.as_mut().and_then(|s| s.as_mut()).filter(|m| m.on) {
-            Some(m) => (
-                Some(m.settled_before),
-                m.known.remove(&key).unwrap_or_default(),
-            ),
-            None => (None, DirFiles::new()),
-        }
-    };
-    let mut seen = DirFiles::new();
-    let mut changed = false;
+    // The lock is held only to take this kind's values out and put them back: listings of
+    // other kinds may run meanwhile, on other threads.
+    let memo = kind.and_then(|kind| {
+        let mut slot = MEMO.lock().ok()?;
+        let m = slot.as_mut()?;
+        Some(m.known.remove(kind).unwrap_or_default())
+    });
+    let mut seen: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     let mut out = Vec::with_capacity(names.len());
     for (name, listed) in names {
         let text = match String::from_utf8(name) {
@@ -192,28 +141,20 @@ pub fn read_known(
                 continue;
             }
         };
-        if !matches!(listed, FileType::RegularFile | FileType::Unknown) {
-            out.push(if listed == FileType::Directory {
-                Known::Dir(text)
-            } else {
-                Known::Other(text.into_bytes())
-            });
-            continue;
-        }
-        let stat = rustix::fs::statx(
-            fd,
-            text.as_str(),
-            AtFlags::SYMLINK_NOFOLLOW,
-            StatxFlags::BASIC_STATS,
-        );
-        let stat = match stat {
-            Ok(stat) => stat,
-            Err(err) => {
-                out.push(Known::File(text, Err(err.into())));
-                continue;
-            }
+        let listed = match listed {
+            FileType::Unknown => match rustix::fs::statx(
+                fd,
+                text.as_str(),
+                AtFlags::SYMLINK_NOFOLLOW,
+                StatxFlags::TYPE,
+            ) {
+                Ok(stat) => FileType::from_raw_mode(u32::from(stat.stx_mode)),
+                // Gone since it was listed: the read says so.
+                Err(_) => FileType::RegularFile,
+            },
+            listed => listed,
         };
-        match FileType::from_raw_mode(u32::from(stat.stx_mode)) {
+        match listed {
             FileType::RegularFile => {}
             FileType::Directory => {
                 out.push(Known::Dir(text));
@@ -224,35 +165,29 @@ pub fn read_known(
                 continue;
             }
         }
-        let sig = Sig::of(&stat);
-        let kept = known
-            .get(&text)
-            .filter(|(was, _)| *was == sig)
-            .map(|(_, value)| value.clone());
-        let hit = kept.is_some();
-        let value = match kept {
-            Some(value) => Ok(Some(value)),
-            None => read_at(fd, &text).map(|bytes| derive(&text, &bytes)),
-        };
-        if let (Some(settled_before), Ok(Some(value))) = (settled_before, &value)
-            && sig.ctime < settled_before
-            && sig.mtime < settled_before
-        {
-            changed |= !hit;
-            seen.insert(text.clone(), (sig, value.clone()));
-        }
+        let value = read_at(fd, &text).map(|bytes| {
+            let Some(memo) = &memo else {
+                return derive(&text, &bytes);
+            };
+            let value = match memo.get(&bytes) {
+                Some(value) => Some(value.clone()),
+                None => derive(&text, &bytes),
+            };
+            if let Some(value) = &value {
+                seen.insert(bytes, value.clone());
+            }
+            value
+        });
         out.push(Known::File(text, value));
     }
-    if settled_before.is_some()
+    if let (Some(kind), Some(known)) = (kind, memo)
         && let Ok(mut slot) = MEMO.lock()
         && let Some(m) = slot.as_mut()
     {
-        // A file kept before and gone (or changed) since is dropped.
-        m.changed |= changed
-            || known.len() != seen.len()
-            || m.seen.get(&key).is_some_and(|was| *was != seen);
-        m.known.insert(key.clone(), known);
-        m.seen.insert(key, seen);
+        // Bytes no file holds any more are dropped; bytes not seen before are added.
+        m.changed |= known.len() != seen.len() || seen.keys().any(|b| !known.contains_key(b));
+        m.known.insert(kind.to_string(), known);
+        m.seen.insert(kind.to_string(), seen);
     }
     Ok(Some(out))
 }
@@ -260,7 +195,8 @@ pub fn read_known(
 /// One entry of a directory, as [`read_known`] found it.
 #[derive(Debug)]
 pub enum Known {
-    /// A plain file and its value (`None`: `derive` gave none).
+    /// A plain file and its value (`None`: `derive` gave none), or why it could not be read
+    /// (gone since it was listed, say).
     File(String, std::io::Result<Option<Vec<u8>>>),
     Dir(String),
     /// Anything else (a link, a socket, a name that is not UTF-8), by name.
@@ -278,29 +214,17 @@ fn fnv(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// A directory's files kept: each one's stat data and value, by name.
-type DirFiles = HashMap<String, (Sig, Vec<u8>)>;
-
-/// Every directory's, by what reads it and where it is.
-type Files = HashMap<Vec<u8>, DirFiles>;
-
-fn encode(all: &Files) -> Vec<u8> {
+fn encode(all: &Values) -> Vec<u8> {
     let mut body = Vec::new();
     let put = |body: &mut Vec<u8>, bytes: &[u8]| {
         body.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         body.extend_from_slice(bytes);
     };
-    for (dir, files) in all {
-        put(&mut body, dir);
-        body.extend_from_slice(&(files.len() as u32).to_le_bytes());
-        for (name, (sig, value)) in files {
-            put(&mut body, name.as_bytes());
-            body.extend_from_slice(&sig.dev.to_le_bytes());
-            body.extend_from_slice(&sig.ino.to_le_bytes());
-            body.extend_from_slice(&sig.mode.to_le_bytes());
-            body.extend_from_slice(&sig.size.to_le_bytes());
-            body.extend_from_slice(&sig.mtime.to_le_bytes());
-            body.extend_from_slice(&sig.ctime.to_le_bytes());
+    for (kind, values) in all {
+        put(&mut body, kind.as_bytes());
+        body.extend_from_slice(&(values.len() as u32).to_le_bytes());
+        for (bytes, value) in values {
+            put(&mut body, bytes);
             put(&mut body, value);
         }
     }
@@ -313,7 +237,7 @@ fn encode(all: &Files) -> Vec<u8> {
 
 /// Reads what [`encode`] wrote; `None` for anything else (another version, cut short, a
 /// byte changed).
-fn decode(bytes: &[u8]) -> Option<Files> {
+fn decode(bytes: &[u8]) -> Option<Values> {
     let rest = bytes.strip_prefix(MEMO_HEADER)?;
     let mut at = Cursor(rest);
     let sum = at.u64()?;
@@ -321,24 +245,16 @@ fn decode(bytes: &[u8]) -> Option<Files> {
     if at.0.len() != len || fnv(at.0) != sum {
         return None;
     }
-    let mut all = Files::new();
+    let mut all = Values::new();
     while !at.0.is_empty() {
-        let dir = at.bytes()?.to_vec();
+        let kind = String::from_utf8(at.bytes()?.to_vec()).ok()?;
         let count = at.u32()?;
-        let mut files = HashMap::new();
+        let mut values = HashMap::new();
         for _ in 0..count {
-            let name = String::from_utf8(at.bytes()?.to_vec()).ok()?;
-            let sig = Sig {
-                dev: at.u64()?,
-                ino: at.u64()?,
-                mode: at.u32()?,
-                size: at.u64()?,
-                mtime: at.i128()?,
-                ctime: at.i128()?,
-            };
-            files.insert(name, (sig, at.bytes()?.to_vec()));
+            let bytes = at.bytes()?.to_vec();
+            values.insert(bytes, at.bytes()?.to_vec());
         }
-        all.insert(dir, files);
+        all.insert(kind, values);
     }
     Some(all)
 }
@@ -359,9 +275,6 @@ impl<'a> Cursor<'a> {
     }
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn i128(&mut self) -> Option<i128> {
-        Some(i128::from_le_bytes(self.take(16)?.try_into().ok()?))
     }
     fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = usize::try_from(self.u32()?).ok()?;

@@ -379,70 +379,157 @@ fn a_tree_entry_git_reads_as_a_gitlink_neither_blocks_main_nor_hides_a_change() 
     });
 }
 
-/// The hooks keep what they read of the records and loose refs (`<state>/read-memo`) and take a
-/// file's value from there while its stat data is what it was. A branch rewritten in place,
-/// same size, its modification time put back (what anyone running as the user can do, hooks
-/// or no hooks), still has another change time: the next landing reads the branch's new tip.
-/// Here the session was approved at A, which landed, and its branch is moved to an unapproved
-/// B (a file of its own) that way; a cherry-pick of B must be refused, with the memo as left
-/// and removed.
+/// A landing reads every session's branch afresh, however its file changed. A branch rewritten
+/// in place, same size, its modification time put back (what anyone running as the user can
+/// do, hooks or no hooks), keeps the stat data it had but for its change time; written through
+/// a shared mapping it keeps even that. Nothing the hooks keep (`<state>/read-memo`,
+/// `gate-cache`) may stand for the branch as it was. Here the session was approved at A, which
+/// landed, and its branch is moved to an unapproved B (a file of its own) that way; a
+/// cherry-pick of B must be refused, with what the hooks keep as left and removed.
 #[test]
 fn a_branch_rewritten_in_place_with_its_old_times_is_read_anew() {
-    each_git(|t| {
-        t.commit_in(&t.repo, "shared.txt", "shared\n");
-        let s = t.add("s");
-        t.commit_in(&s, "s.txt", &lines("sigma"));
-        run(t.codex(&["session", "review", "s", "--approve"]));
-        // A lands: what the branch's old tip reaches is on main, so a landing that brings
-        // nothing of A's and touches none of its files does not concern the session as it
-        // was (a stale read of the branch would let B's change through).
-        assert!(ok(t, &["merge", "-q", "--no-ff", "--no-edit", "codex/s"]));
-        let branch = t.repo.join(".git/refs/heads/codex/s");
-        let before = std::fs::metadata(&branch).expect("a loose branch");
-        // Left alone long enough to be kept: then a landing reads (and keeps) every session.
-        std::thread::sleep(std::time::Duration::from_millis(2200));
-        t.commit_in(&t.repo, "first.txt", "first\n");
-        let memo = t.state_dir().join("read-memo");
-        let kept = std::fs::read(&memo).expect("the hook keeps what it read");
-        assert!(
-            kept.windows(b"refs/heads/codex".len())
-                .any(|w| w == b"refs/heads/codex"),
-            "the memo holds the session branches"
-        );
-        // B: a commit on A (a file of its own), made without moving any ref.
-        write_file(&s.join("t.txt"), &lines("tau, unapproved"));
-        t.git_in(&s, &["add", "t.txt"]);
-        let tree = t.git_in(&s, &["write-tree"]);
-        let a = t.git_in(&s, &["rev-parse", "HEAD"]);
-        let b = t.git_in(&s, &["commit-tree", &tree, "-p", &a, "-m", "unapproved"]);
-        {
+    each_git(|t| branch_moved_behind_the_hooks(t, Rewrite::InPlace));
+}
+
+/// As above, the branch written through a shared mapping of its file: the kernel leaves its
+/// stat data as it was, change time included, while the page stays dirty.
+#[test]
+fn a_branch_written_through_a_shared_mapping_is_read_anew() {
+    each_git(|t| branch_moved_behind_the_hooks(t, Rewrite::Mapped));
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Rewrite {
+    InPlace,
+    Mapped,
+}
+
+/// A shared, writable mapping of a 41-byte loose ref.
+struct Mapping(*mut u8);
+
+impl Mapping {
+    fn of(path: &Path) -> Mapping {
+        use std::os::fd::AsRawFd as _;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .expect("open the branch");
+        // SAFETY: a fresh shared mapping of 41 bytes of an open file, checked below.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                41,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(at, libc::MAP_FAILED, "map the branch");
+        Mapping(at.cast())
+    }
+
+    fn write(&self, text: &str) {
+        assert_eq!(text.len(), 41);
+        // SAFETY: the mapping is 41 bytes long and lives as long as `self`.
+        unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), self.0, 41) };
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping `of` made.
+        unsafe { libc::munmap(self.0.cast(), 41) };
+    }
+}
+
+fn branch_moved_behind_the_hooks(t: &TestEnv, how: Rewrite) {
+    t.commit_in(&t.repo, "shared.txt", "shared\n");
+    let s = t.add("s");
+    t.commit_in(&s, "s.txt", &lines("sigma"));
+    run(t.codex(&["session", "review", "s", "--approve"]));
+    // A lands: what the branch's old tip reaches is on main, so a landing that brings
+    // nothing of A's and touches none of its files does not concern the session as it
+    // was (a stale read of the branch would let B's change through).
+    assert!(ok(t, &["merge", "-q", "--no-ff", "--no-edit", "codex/s"]));
+    let branch = t.repo.join(".git/refs/heads/codex/s");
+    let before = std::fs::metadata(&branch).expect("a loose branch");
+    let a = t.git(&["rev-parse", "codex/s"]);
+    // Written through the mapping now, the page stays dirty: a later write through it
+    // changes no time of the file.
+    let mapping = (how == Rewrite::Mapped).then(|| {
+        let mapping = Mapping::of(&branch);
+        mapping.write(&format!("{a}\n"));
+        mapping
+    });
+    // Left alone a while (a memo that trusted stat data would trust it now).
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    t.commit_in(&t.repo, "first.txt", "first\n");
+    let memo = t.state_dir().join("read-memo");
+    let kept = std::fs::read(&memo).expect("the hook keeps what it read");
+    assert!(
+        kept.windows(b"codex/s".len()).any(|w| w == b"codex/s"),
+        "the memo holds session s"
+    );
+    // B: a commit on A (a file of its own), made without moving any ref.
+    write_file(&s.join("t.txt"), &lines("tau, unapproved"));
+    t.git_in(&s, &["add", "t.txt"]);
+    let tree = t.git_in(&s, &["write-tree"]);
+    let b = t.git_in(&s, &["commit-tree", &tree, "-p", &a, "-m", "unapproved"]);
+    match &mapping {
+        Some(mapping) => mapping.write(&format!("{b}\n")),
+        None => {
             use std::io::Write as _;
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&branch)
                 .expect("open the branch");
             file.write_all(format!("{b}\n").as_bytes()).expect("write");
+            filetime::set_file_mtime(
+                &branch,
+                filetime::FileTime::from_last_modification_time(&before),
+            )
+            .expect("put the time back");
         }
-        filetime::set_file_mtime(
-            &branch,
-            filetime::FileTime::from_last_modification_time(&before),
-        )
-        .expect("put the time back");
-        assert_eq!(t.git(&["rev-parse", "codex/s"]), b);
-        let start = t.git(&["rev-parse", "main"]);
-        for memo_state in ["as left", "removed"] {
-            if memo_state == "removed" {
-                let _ = std::fs::remove_file(&memo);
-            }
-            // A copy of B's change, by B's id: only the branch tells the gate it is the
-            // session's (the reference-transaction hook decides, which keeps the memo).
-            let out = t.git_output(&t.repo, &["cherry-pick", &b]);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                !out.status.success() && stderr.contains("session 's'"),
-                "memo {memo_state}: a copy of unapproved {b} must be refused: {stderr}"
-            );
-            undo(t, &start);
+    }
+    assert_eq!(t.git(&["rev-parse", "codex/s"]), b);
+    let start = t.git(&["rev-parse", "main"]);
+    for memo_state in ["as left", "removed"] {
+        if memo_state == "removed" {
+            let _ = std::fs::remove_file(&memo);
+            let _ = std::fs::remove_file(t.state_dir().join("gate-cache"));
         }
+        // A copy of B's change, by B's id: only the branch tells the gate it is the
+        // session's (the reference-transaction hook decides, which keeps the memo).
+        let out = t.git_output(&t.repo, &["cherry-pick", &b]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("session 's'"),
+            "memo {memo_state}: a copy of unapproved {b} must be refused: {stderr}"
+        );
+        undo(t, &start);
+    }
+}
+
+/// A person who keeps the sessions dir elsewhere (a link at `.git/codex/sessions`) still has
+/// their sessions listed, and commits on main, as before the hooks read records themselves.
+#[test]
+fn a_sessions_dir_that_is_a_link_is_read_through() {
+    each_git(|t| {
+        let s = t.add("s");
+        t.commit_in(&s, "s.txt", &lines("sigma"));
+        let dir = t.state_dir().join("sessions");
+        let elsewhere = t.root().join("sessions-elsewhere");
+        std::fs::rename(&dir, &elsewhere).expect("move the sessions dir");
+        std::os::unix::fs::symlink(&elsewhere, &dir).expect("link it");
+        let (code, listed, _) = run(t.codex(&["session", "list", "--json"]));
+        assert_eq!(code, 0);
+        assert!(listed.contains("\"s\""), "session s is listed: {listed}");
+        t.commit_in(&t.repo, "notes.txt", "a person's notes\n");
+        assert!(
+            !ok(t, &["cherry-pick", "codex/s"]),
+            "the gate still knows session s"
+        );
     });
 }

@@ -219,7 +219,7 @@ fn loose_under(
         let hex = bytes.strip_suffix(b"\n").filter(|h| h.len() == hex_len)?;
         Some(ObjectId::from_hex(hex).ok()?.as_bytes().to_vec())
     };
-    let entries = match dirfiles::read_known("loose ref", dir, derive) {
+    let entries = match dirfiles::read_known(None, dir, derive) {
         Ok(Some(entries)) => entries,
         Ok(None) => return true,
         Err(_) => return false,

@@ -179,20 +179,20 @@ impl StateDir {
         self.root.join("gate-cache")
     }
 
-    /// What the last hook read of the records and loose refs (see `dirfiles::read_known`).
+    /// What the last hook made of the records it read (see `dirfiles::read_known`).
     pub fn read_memo(&self) -> Utf8PathBuf {
         self.root.join("read-memo")
     }
 
-    /// Lets this process take a file's value from what the last hook read, while the file is
-    /// as it was then (see `dirfiles::read_known`): for the hooks.
+    /// Lets this process take what the last hook made of a record whose bytes it reads again
+    /// (see `dirfiles::read_known`): for the hooks.
     pub fn remember_reads(&self) {
         let kept = read_regular_file(&self.read_memo()).ok().flatten();
         crate::dirfiles::remember(kept.as_deref());
     }
 
-    /// Leaves what this process read for the next hook: best effort (a confined run's state
-    /// dir is read-only).
+    /// Leaves what this process made of the records for the next hook: best effort (a
+    /// confined run's state dir is read-only).
     pub fn keep_reads(&self) -> anyhow::Result<()> {
         match crate::dirfiles::memo_bytes() {
             Some(bytes) => replace_file(&self.read_memo(), &bytes),
@@ -323,9 +323,8 @@ impl StateDir {
         let mut good = Vec::new();
         let mut broken = Vec::new();
         let whole = |_: &str, bytes: &[u8]| Some(bytes.to_vec());
-        let Some(entries) =
-            crate::dirfiles::read_known("session record file", dir.as_std_path(), whole)
-                .map_err(|err| anyhow::anyhow!("cannot read {dir}: {err}"))?
+        let Some(entries) = crate::dirfiles::read_known(None, dir.as_std_path(), whole)
+            .map_err(|err| anyhow::anyhow!("cannot read {dir}: {err}"))?
         else {
             return Ok((good, broken));
         };
@@ -365,15 +364,15 @@ impl StateDir {
     }
 
     /// What [`StateDir::records`] tells of each readable record, in brief: for the hooks,
-    /// which read every record on every landing. A record is read again only when its file
-    /// changed since an earlier hook read it (see `dirfiles::read_known`).
+    /// which read every record on every landing. A record whose bytes an earlier hook parsed
+    /// is not parsed again (see `dirfiles::read_known`).
     pub fn briefs(&self) -> anyhow::Result<Vec<SessionBrief>> {
         let dir = self.sessions_dir();
         let derive = |name: &str, bytes: &[u8]| {
             SessionBrief::from(&parse_record(bytes, record_stem(name)?).ok()?).encode()
         };
         let Some(entries) =
-            crate::dirfiles::read_known("session record", dir.as_std_path(), derive)
+            crate::dirfiles::read_known(Some("session record"), dir.as_std_path(), derive)
                 .map_err(|err| anyhow::anyhow!("cannot read {dir}: {err}"))?
         else {
             return Ok(Vec::new());
