@@ -6,10 +6,10 @@
 //!
 //! A hook also remembers what it made of each file's bytes (a record parsed, say): once a
 //! process has [`remember`]ed what an earlier one left ([`memo_bytes`]), [`read_known`] takes
-//! the value for bytes it has seen before instead of making it again. Every file is still read
-//! on every call, and a value is only ever found by the very bytes it was made from: what the
-//! memo holds cannot stand for a file that changed, however it changed (an earlier design
-//! trusted stat data, which a write through a shared mapping leaves as it was).
+//! the value for a name and bytes it has seen before instead of making it again. Every file is
+//! still read on every call, and a value is only ever found by the very name and bytes it was
+//! made from: what the memo holds cannot stand for a file that changed, however it changed (an
+//! earlier design trusted stat data, which a write through a shared mapping leaves as it was).
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -71,7 +71,7 @@ fn read_at(dir: impl AsFd, name: &str) -> std::io::Result<Vec<u8>> {
 /// The memo file's first line; anything else is not read.
 const MEMO_HEADER: &[u8] = b"git-codex read memo 2\n";
 
-/// By kind (what `derive` makes), each file's bytes and what was made of them.
+/// By kind (what `derive` makes), each file's name and bytes and what was made of them.
 type Values = HashMap<String, HashMap<Vec<u8>, Vec<u8>>>;
 
 #[derive(Default)]
@@ -169,12 +169,15 @@ pub fn read_known(
             let Some(memo) = &memo else {
                 return derive(&text, &bytes);
             };
-            let value = match memo.get(&bytes) {
+            // What `derive` makes of a file's name and bytes: both are the key (a name holds
+            // no NUL).
+            let key = [text.as_bytes(), b"\0", &bytes].concat();
+            let value = match memo.get(&key) {
                 Some(value) => Some(value.clone()),
                 None => derive(&text, &bytes),
             };
             if let Some(value) = &value {
-                seen.insert(bytes, value.clone());
+                seen.insert(key, value.clone());
             }
             value
         });
@@ -279,5 +282,56 @@ impl<'a> Cursor<'a> {
     fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = usize::try_from(self.u32()?).ok()?;
         self.take(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the memo gives for a file is what `derive` makes of that file's name and bytes,
+    /// whatever else it was left: another name with the same bytes, or the same name with
+    /// other bytes, is made afresh.
+    #[test]
+    fn a_value_is_found_only_by_the_name_and_bytes_it_was_made_from() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let derive =
+            |name: &str, bytes: &[u8]| Some(format!("{name}:{}", bytes.len()).into_bytes());
+        let values = || -> Vec<(String, String)> {
+            let mut out: Vec<(String, String)> = read_known(Some("test"), dir.path(), derive)
+                .expect("read")
+                .expect("a dir")
+                .into_iter()
+                .filter_map(|k| match k {
+                    Known::File(name, Ok(Some(v))) => Some((name, String::from_utf8(v).ok()?)),
+                    _ => None,
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        std::fs::write(dir.path().join("a"), "same").expect("write");
+        remember(None);
+        assert_eq!(values(), [("a".to_string(), "a:4".to_string())]);
+        let left = memo_bytes().expect("something to leave");
+        // b gets a's bytes, a gets others: neither is what the memo holds for them.
+        std::fs::write(dir.path().join("b"), "same").expect("write");
+        std::fs::write(dir.path().join("a"), "longer").expect("write");
+        remember(Some(&left));
+        assert_eq!(
+            values(),
+            [
+                ("a".to_string(), "a:6".to_string()),
+                ("b".to_string(), "b:4".to_string())
+            ]
+        );
+        // A memo cut short or changed is not read.
+        assert!(decode(&left[..left.len() - 1]).is_none());
+        let mut changed = left.clone();
+        let last = changed.len() - 1;
+        changed[last] ^= 1;
+        assert!(decode(&changed).is_none());
+        assert!(decode(&left).is_some());
+        *MEMO.lock().expect("memo") = None;
     }
 }
