@@ -49,7 +49,9 @@ fn list(dir: &Path) -> std::io::Result<Option<Listing>> {
 }
 
 /// The bytes of the plain file `name` in the directory `dir`: a link, or anything but a plain
-/// file, is an error.
+/// file, is an error. A read that fills less than the buffer is taken as the file's end (as
+/// it is for a plain file): a ref or a record is read in one call, not two. (Where a file
+/// system returns less, what is read does not parse, and the callers read it their usual way.)
 fn read_at(dir: impl AsFd, name: &str) -> std::io::Result<Vec<u8>> {
     let file: OwnedFd = rustix::fs::openat(
         dir,
@@ -61,10 +63,10 @@ fn read_at(dir: impl AsFd, name: &str) -> std::io::Result<Vec<u8>> {
     let mut buf = [0u8; 4096];
     loop {
         let filled = rustix::io::read(&file, &mut buf)?;
-        if filled == 0 {
+        bytes.extend_from_slice(&buf[..filled]);
+        if filled < buf.len() {
             return Ok(bytes);
         }
-        bytes.extend_from_slice(&buf[..filled]);
     }
 }
 
