@@ -116,7 +116,7 @@ pub fn memo_bytes() -> Option<Vec<u8>> {
 /// Every entry of `dir` but `.` and `..`, in the order the file system lists them (`None`
 /// when there is no directory there), each plain file's value being `derive` of its bytes
 /// (`None`: it has none). With `kind` (what `derive` makes), in a process that
-/// [`remember`]s, a value made before from the same bytes is taken instead.
+/// [`remember`]s, a value made before from the same name and bytes is taken instead.
 pub fn read_known(
     kind: Option<&str>,
     dir: &Path,
@@ -189,7 +189,7 @@ pub fn read_known(
         && let Ok(mut slot) = MEMO.lock()
         && let Some(m) = slot.as_mut()
     {
-        // Bytes no file holds any more are dropped; bytes not seen before are added.
+        // What no file holds any more is dropped; what was not seen before is added.
         m.changed |= known.len() != seen.len() || seen.keys().any(|b| !known.contains_key(b));
         m.known.insert(kind.to_string(), known);
         m.seen.insert(kind.to_string(), seen);
