@@ -14,7 +14,7 @@ use crate::context::{Ctx, current_dir};
 use crate::error::UserError;
 use crate::gate::record;
 use crate::gate::server::{self, CliHistory, RefUpdate, ServerRefs};
-use crate::gate::{Gate, Violation};
+use crate::gate::{self, Gate, Violation};
 use crate::git::Git;
 use crate::git::ledger::LEDGER_PREFIX;
 use crate::hooks;
@@ -170,8 +170,11 @@ fn gate_transaction(
             }
         }
     }
+    // Only a protected branch is gated: a commit on a session's own branch (an agent's, on
+    // every commit) lists no session.
+    checks.retain(|(refname, _, _)| gate::protects(&ctx.config.review.protected, refname));
     if checks.is_empty() && symrefs.is_empty() {
-        // A detached commit or a stash in a worktree: recorded above, nothing lands.
+        // A detached commit, a stash or a session's commit: recorded above, nothing lands.
         return Ok(());
     }
     let gate = Gate::load_with(ctx, &records)?.with_cache(ctx.state.gate_cache());

@@ -397,10 +397,7 @@ impl<'a> Gate<'a> {
 
     /// Whether `refname` (a full ref name) is a protected branch.
     pub fn protects(&self, refname: &str) -> bool {
-        let Some(branch) = refname.strip_prefix("refs/heads/") else {
-            return false;
-        };
-        self.protected.matches(branch)
+        protects(&self.protected, refname)
     }
 
     /// The commits that moving `refname` from `old` (`None`: it is created) to `new` would
@@ -668,14 +665,17 @@ impl<'a> Gate<'a> {
 pub fn protected_tips(ctx: &Ctx) -> anyhow::Result<Vec<ObjectId>> {
     Ok(ctx
         .reader
-        .branches_with_prefix("refs/heads/")?
+        .branches_where(|name| protects(&ctx.config.review.protected, name))?
         .into_iter()
-        .filter(|(name, _)| {
-            name.strip_prefix("refs/heads/")
-                .is_some_and(|b| ctx.config.review.protected.matches(b))
-        })
         .map(|(_, tip)| tip)
         .collect())
+}
+
+/// Whether `refname` (a full ref name) is a branch `protected` protects.
+pub fn protects(protected: &ProtectedPatterns, refname: &str) -> bool {
+    refname
+        .strip_prefix("refs/heads/")
+        .is_some_and(|branch| protected.matches(branch))
 }
 
 /// Every session of a repository with a worktree, by id: records, branches under the prefix

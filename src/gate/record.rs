@@ -133,9 +133,22 @@ pub fn record_updates(
     // Only a linked worktree's git dir is a session's admin dir: from the main worktree no
     // record is looked at (each would cost a path resolution, on every commit on main).
     let in_worktree = if here.starts_with(ctx.paths.common_dir.join("worktrees")) {
-        records.iter().find(|r| {
+        let is_here = |r: &&SessionBrief| {
             admin_dir_of(&r.worktree, &ctx.paths.common_dir).is_some_and(|admin| admin == here)
-        })
+        };
+        // The record whose worktree the admin dir names back is asked first (one file read,
+        // not one per record); any other is found as before.
+        let named = std::fs::read_to_string(here.join("gitdir"))
+            .ok()
+            .and_then(|text| Some(Utf8Path::new(text.trim()).parent()?.to_owned()));
+        named
+            .and_then(|worktree| {
+                records
+                    .iter()
+                    .filter(|r| r.worktree == worktree)
+                    .find(is_here)
+            })
+            .or_else(|| records.iter().find(is_here))
     } else {
         None
     };

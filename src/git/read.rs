@@ -275,10 +275,19 @@ impl Reader {
 
     /// Local branches whose full name starts with `prefix`, with their tips.
     pub fn branches_with_prefix(&self, prefix: &str) -> anyhow::Result<Vec<(String, ObjectId)>> {
+        self.branches_where(|name| name.starts_with(prefix))
+    }
+
+    /// Local branches whose full name `wanted` accepts, with their tips (only those are
+    /// peeled: a hook asks for the protected ones among hundreds of session branches).
+    pub fn branches_where(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<Vec<(String, ObjectId)>> {
         let mut out = Vec::new();
         for mut reference in steady_refs::list(&self.repo, "refs/heads/")? {
             let name = reference.name().as_bstr().to_string();
-            if name.starts_with(prefix)
+            if wanted(&name)
                 && let Ok(id) = reference.peel_to_id()
             {
                 out.push((name, id.detach()));
