@@ -1,6 +1,7 @@
-//! The gate's cache (`<state>/gate-cache`, issue 18) is a cache and nothing more: the gate
-//! refuses and allows exactly the same landings with it as it was left, removed, corrupted
-//! (garbage, cut short, one byte changed) or put back from when a session was at an older tip.
+//! The gate's cache (`<state>/gate-cache`, issue 18) and the hooks' memo of what they read
+//! (`<state>/read-memo`) are caches and nothing more: the gate refuses and allows exactly the
+//! same landings with them as they were left, removed, corrupted (garbage, cut short, one byte
+//! changed) or put back from when a session was at an older tip.
 //! Real hooks, real git, on both gits; locally and on a server's pre-receive.
 
 mod common;
@@ -111,9 +112,9 @@ fn undo(t: &TestEnv, start: &str) {
 }
 
 /// Sessions a (two commits: the second adds lines to shared.txt, which main has too),
-/// b (unapproved) and c (approved). Returns the cache file and its bytes from when a was at
-/// its first commit.
-fn setup(t: &TestEnv) -> (PathBuf, Vec<u8>) {
+/// b (unapproved) and c (approved). Returns the files the hooks keep (`gate-cache`,
+/// `read-memo`), each with its bytes from when a was at its first commit.
+fn setup(t: &TestEnv) -> [(PathBuf, Vec<u8>); 2] {
     t.commit_in(&t.repo, "shared.txt", "shared\n");
     let a = t.add("a");
     t.commit_in(&a, "a.txt", &lines("alpha"));
@@ -130,24 +131,29 @@ fn setup(t: &TestEnv) -> (PathBuf, Vec<u8>) {
         String::from_utf8_lossy(&older).contains("\"a\""),
         "the cache holds session a"
     );
+    let memo = t.state_dir().join("read-memo");
+    let older_memo = std::fs::read(&memo).expect("the hook keeps what it read");
     t.commit_in(
         &a,
         "shared.txt",
         &format!("shared\n{}", lines("alpha later")),
     );
-    (file, older)
+    [(file, older), (memo, older_memo)]
 }
 
 #[test]
 fn the_gate_decides_the_same_with_its_cache_removed_corrupted_or_from_an_older_tip() {
     each_git(|t| {
-        let (file, older) = setup(t);
+        let kept = setup(t);
         let start = t.git(&["rev-parse", "main"]);
         let expected = [true, true, false, false, false, false, true];
         for cache in CONDITIONS {
             let mut got = Vec::new();
             for landing in LANDINGS {
-                apply(cache, &file, &older);
+                // The same is done to the memo of what the hooks read.
+                for (file, older) in &kept {
+                    apply(cache, file, older);
+                }
                 got.push(land(t, landing));
                 undo(t, &start);
             }
@@ -159,9 +165,10 @@ fn the_gate_decides_the_same_with_its_cache_removed_corrupted_or_from_an_older_t
             assert_eq!(got, expected, "cache {cache:?}: {}", table.join(" "));
         }
         // The cache is in use: made again after being removed, and whole.
-        let _ = std::fs::remove_file(&file);
+        let file = &kept[0].0;
+        let _ = std::fs::remove_file(file);
         assert!(land(t, "own-commit"));
-        let made = std::fs::read(&file).expect("made again");
+        let made = std::fs::read(file).expect("made again");
         assert!(made.starts_with(b"git-codex gate cache"));
     });
 }
