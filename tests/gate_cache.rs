@@ -540,3 +540,41 @@ fn a_sessions_dir_that_is_a_link_is_read_through() {
         );
     });
 }
+
+/// A record git-codex cannot read (cut short by a crash, or another session's bytes under its
+/// own name) leaves the other sessions as they were: the hooks, which read records in brief,
+/// read them whole then, as every command does. Here only its record says `codex/s` is session
+/// s's branch (the prefix changed since), so a hook that dropped the readable records with the
+/// broken one would record B, the agent's next commit, nowhere, and let a copy of it land.
+#[test]
+fn a_broken_record_leaves_the_other_sessions_gated() {
+    each_git(|t| {
+        let s = t.add("s");
+        t.commit_in(&s, "s.txt", &lines("sigma"));
+        run(t.codex(&["config", "set", "session.branch_prefix", "elsewhere/"]));
+        let sessions = t.state_dir().join("sessions");
+        let whole = std::fs::read(sessions.join("s.json")).expect("record of s");
+        for (n, broken) in [&b"{\"schema\": 1, \"id\": \"x\""[..], &whole]
+            .into_iter()
+            .enumerate()
+        {
+            std::fs::write(sessions.join("x.json"), broken).expect("write");
+            // A landing refreshes what the hooks keep, with the broken record there.
+            t.commit_in(&t.repo, &format!("notes{n}.txt"), "a person's notes\n");
+            let landed = t.git(&["rev-parse", "main"]);
+            t.commit_in(&s, &format!("t{n}.txt"), &lines(&format!("tau {n}")));
+            let b = t.git_in(&s, &["rev-parse", "HEAD"]);
+            let out = t.git_output(&t.repo, &["cherry-pick", &b]);
+            assert!(
+                !out.status.success()
+                    && String::from_utf8_lossy(&out.stderr).contains("session 's'"),
+                "a copy of unapproved {b} must be refused: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            undo(t, &landed);
+            let (code, listed, _) = run(t.codex(&["session", "list", "--json"]));
+            assert_eq!(code, 0);
+            assert!(listed.contains("\"broken\""), "{listed}");
+        }
+    });
+}
