@@ -1,12 +1,15 @@
-//! `session list` on sessions just made (every index entry racily clean, so every file is
-//! read) writes the refreshed index back, as `git status` does: the first list pays and the
-//! next ones do not. Never while another process holds `index.lock`, never while the
-//! session's agent runs, and never over an index changed meanwhile. Real git, both gits.
+//! A checkout writes its last files in the same tick of the filesystem's clock as the index,
+//! and those entries stay racily clean (every look reads their files again) until the index
+//! is written in a later tick. `session add` writes it back once that tick is past, so the
+//! first list of a new session reads no file; and `session list` on a racily clean index
+//! (a checkout in the session, an index put back) writes the refreshed index back, as `git
+//! status` does: the first list pays and the next ones do not. Never while another process
+//! holds `index.lock`, never while the session's agent runs, and never over an index changed
+//! meanwhile. Real git, both gits.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::{TestEnv, each_git, json, run};
 
@@ -52,6 +55,67 @@ fn refreshed(t: &TestEnv, wt: &Path) -> bool {
         .any(|l| l.trim() == "size: 0\tflags: 0")
 }
 
+/// The index as written: its bytes and its time (a rewrite of the same entries changes only
+/// the time).
+fn written(index: &Path) -> (Vec<u8>, std::time::SystemTime) {
+    let bytes = std::fs::read(index).expect("index");
+    let time = std::fs::metadata(index)
+        .expect("index")
+        .modified()
+        .expect("mtime");
+    (bytes, time)
+}
+
+/// Gives the index the time of the oldest of its files, as if git had written them all and
+/// the index in one tick: every entry is racily clean.
+fn make_racy(t: &TestEnv, wt: &Path) {
+    let oldest = t
+        .git_in(wt, &["ls-files"])
+        .lines()
+        .map(|f| {
+            std::fs::symlink_metadata(wt.join(f))
+                .expect("file")
+                .modified()
+                .expect("mtime")
+        })
+        .min()
+        .expect("files");
+    std::fs::File::options()
+        .write(true)
+        .open(index_of(t, wt))
+        .expect("index")
+        .set_modified(oldest)
+        .expect("set the index's time");
+    assert!(!refreshed(t, wt));
+}
+
+#[test]
+fn a_session_just_added_has_no_entry_a_look_must_read_again() {
+    each_git(|t| {
+        // Enough files that the checkout's last ones share the index's tick.
+        for n in 0..300 {
+            t.write(&format!("src/f{n}.txt"), &format!("file {n}\n"));
+        }
+        t.git(&["add", "-A"]);
+        t.git(&["commit", "-q", "-m", "files"]);
+        for id in ["a", "b", "c"] {
+            let wt = t.add(id);
+            assert!(
+                refreshed(t, &wt),
+                "session {id}: the index is past its files"
+            );
+            let index = written(&index_of(t, &wt));
+            // So the list has nothing to read or write, and git sees what it checked out.
+            assert!(!dirty(&list(t), id));
+            assert!(
+                written(&index_of(t, &wt)) == index,
+                "the list wrote nothing"
+            );
+            assert_eq!(t.git_in(&wt, &["status", "--porcelain"]), "");
+        }
+    });
+}
+
 #[test]
 fn the_first_list_writes_the_refreshed_index_back_and_the_next_finds_it() {
     each_git(|t| {
@@ -62,12 +126,11 @@ fn the_first_list_writes_the_refreshed_index_back_and_the_next_finds_it() {
         t.git(&["commit", "-q", "-m", "files"]);
         let wt = t.add("s");
         let index = index_of(t, &wt);
-        // Past the second the checkout's files were written in: git would refresh now too.
-        std::thread::sleep(Duration::from_millis(1100));
-        let before = std::fs::read(&index).expect("index");
+        make_racy(t, &wt);
+        let before = written(&index);
         assert!(!dirty(&list(t), "s"));
-        let after = std::fs::read(&index).expect("index");
-        assert_ne!(before, after, "the refreshed index was written back");
+        let after = written(&index);
+        assert!(before != after, "the refreshed index was written back");
         assert!(refreshed(t, &wt), "every entry has its file's stat data");
         // What git sees is unchanged: clean, the same entries, nothing for it to write.
         assert_eq!(t.git_in(&wt, &["status", "--porcelain"]), "");
@@ -83,9 +146,11 @@ fn the_first_list_writes_the_refreshed_index_back_and_the_next_finds_it() {
                 ]
             )
         );
-        // The next list finds nothing to refresh.
+        // The next list finds nothing to refresh (git, comparing whole seconds, may have
+        // written it again meanwhile).
+        let after = written(&index);
         assert!(!dirty(&list(t), "s"));
-        assert_eq!(std::fs::read(&index).expect("index"), after);
+        assert!(written(&index) == after, "the next list wrote nothing");
         // A change made after it is seen, not hidden by the written stat data.
         std::fs::write(wt.join("src/f3.txt"), "file 3 changed\n").expect("write");
         assert!(dirty(&list(t), "s"));
@@ -97,13 +162,13 @@ fn no_index_is_written_under_anothers_lock_or_while_the_agent_runs() {
     each_git(|t| {
         let wt = t.add("s");
         let index = index_of(t, &wt);
-        std::thread::sleep(Duration::from_millis(1100));
-        let before = std::fs::read(&index).expect("index");
+        make_racy(t, &wt);
+        let before = written(&index);
         // Another git holds the lock: it is left alone, and so is the index.
         let lock = PathBuf::from(format!("{}.lock", index.display()));
         std::fs::write(&lock, b"someone else's").expect("lock");
         assert!(!dirty(&list(t), "s"));
-        assert_eq!(std::fs::read(&index).expect("index"), before);
+        assert!(written(&index) == before, "the index is left alone");
         assert_eq!(std::fs::read(&lock).expect("lock"), b"someone else's");
         std::fs::remove_file(&lock).expect("unlock");
         // The session's agent runs (and touched a file, whose entry a status would refresh):
@@ -113,9 +178,10 @@ fn no_index_is_written_under_anothers_lock_or_while_the_agent_runs() {
             !t.show("s")["agent"].is_null() && wt.join("touched").exists()
         });
         std::fs::remove_file(wt.join("touched")).expect("clean again");
-        let before = std::fs::read(&index).expect("index");
+        make_racy(t, &wt);
+        let before = written(&index);
         assert!(!dirty(&list(t), "s"));
-        assert_eq!(std::fs::read(&index).expect("index"), before);
+        assert!(written(&index) == before, "the index is left alone");
         assert!(agent.release().success());
         // Once it ended, the next list refreshes it.
         assert!(!dirty(&list(t), "s"));
@@ -146,14 +212,10 @@ fn a_file_changed_in_the_tick_of_its_checkout_is_dirty_whatever_its_stat_says() 
             .set_modified(mtime)
             .expect("set mtime");
         let index = index_of(t, &wt);
-        let before = std::fs::read(&index).expect("index");
+        let before = written(&index);
         assert!(dirty(&list(t), "s"), "the change is seen");
         assert!(dirty(&list(t), "s"), "and seen again");
-        assert_eq!(
-            std::fs::read(&index).expect("index"),
-            before,
-            "a dirty index is left alone"
-        );
+        assert!(written(&index) == before, "a dirty index is left alone");
         assert!(t.git_in(&wt, &["status", "--porcelain"]).contains("f4.txt"));
         // Put back as it was, it is clean again.
         std::fs::write(&file, "file 4\n").expect("write");

@@ -51,7 +51,7 @@ fn check(worktree: &Utf8Path, known: &KnownHead) -> Option<bool> {
     .ok()?;
     let walk = Walk {
         index: &index,
-        options: stat::Options::default(),
+        options: NSEC_STAT,
         // A root `.gitignore` could re-include the session file with a `!` pattern.
         skip_session_file: known.session_file_excluded && !negates(&worktree.join(".gitignore")),
     };
@@ -69,6 +69,20 @@ fn negates(path: &Utf8Path) -> bool {
         }),
     }
 }
+
+/// Stat data compared to the nanosecond, as git built with `USE_NSEC` compares it: an entry is
+/// racily clean only when its file changed no earlier than the index was written, to the
+/// nanosecond the filesystem keeps, rather than in the same second. A file changed after the
+/// index was written has a time no earlier than the index's, so it either differs from the
+/// time the entry holds or is racy; git (both versions here) and gix record the nanoseconds
+/// in every entry, and an entry without them simply never matches (the slow, exact path).
+/// Without it every entry of a worktree just checked out is racy and every file is read.
+pub(crate) const NSEC_STAT: stat::Options = stat::Options {
+    trust_ctime: true,
+    check_stat: true,
+    use_nsec: true,
+    use_stdev: false,
+};
 
 struct Walk<'a> {
     index: &'a gix::index::State,

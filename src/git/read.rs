@@ -482,7 +482,11 @@ pub fn worktree_state_knowing(
             dirty: Ok(false),
         });
     }
-    let repo = gix::open(worktree.as_std_path())?;
+    // Racy entries by the nanosecond, as in `fast_status`.
+    let repo = gix::open_opts(
+        worktree.as_std_path(),
+        gix::open::Options::default().config_overrides(["gitoxide.core.useNsec=true"]),
+    )?;
     let head = repo.head_id().ok().map(|id| id.detach());
     let head_tree = match known {
         Some(k) if Some(k.tip) == head => Some(k.tree),
@@ -492,6 +496,34 @@ pub fn worktree_state_knowing(
         head,
         dirty: is_dirty(&repo, head_tree, refresh),
     })
+}
+
+/// Writes back the index of a worktree git has just checked out, as the first `git status`
+/// there would, once the filesystem's clock has moved past it: git writes the last files in
+/// the same tick of that clock as the index, and until the index is written in a later tick
+/// those entries are racily clean, so that every look reads them again and `fast_status`
+/// cannot answer at all. Best effort; the wait is at most one tick of the coarse clock the
+/// kernel stamps files with (a few ms).
+pub fn settle_checkout(worktree: &Utf8Path) {
+    let Some(admin) = super::worktrees::gitdir_of(worktree) else {
+        return;
+    };
+    let Ok(meta) = std::fs::symlink_metadata(admin.join("index")) else {
+        return;
+    };
+    wait_for_clock_past(filetime::FileTime::from_last_modification_time(&meta));
+    let _ = worktree_state_knowing(worktree, None, true);
+}
+
+fn wait_for_clock_past(time: filetime::FileTime) {
+    let time = (time.unix_seconds(), i64::from(time.nanoseconds()));
+    for _ in 0..50 {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+        if (now.tv_sec, now.tv_nsec) > time {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 fn is_dirty(

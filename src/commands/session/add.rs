@@ -313,8 +313,10 @@ impl Undo {
 pub fn create(ctx: &Ctx, plan: &Plan) -> anyhow::Result<()> {
     let mut undo = Undo::default();
     let result = create_steps(ctx, plan, &mut undo);
-    if result.is_err() {
-        undo.run(ctx, plan);
+    match &result {
+        Err(_) => undo.run(ctx, plan),
+        // So that the first `session list` does not read every file of the new session.
+        Ok(()) => crate::git::read::settle_checkout(&plan.record.worktree),
     }
     result
 }
