@@ -482,11 +482,7 @@ pub fn worktree_state_knowing(
             dirty: Ok(false),
         });
     }
-    // Racy entries by the nanosecond, as in `fast_status`.
-    let repo = gix::open_opts(
-        worktree.as_std_path(),
-        gix::open::Options::default().config_overrides(["gitoxide.core.useNsec=true"]),
-    )?;
+    let repo = open_worktree(worktree)?;
     let head = repo.head_id().ok().map(|id| id.detach());
     let head_tree = match known {
         Some(k) if Some(k.tip) == head => Some(k.tree),
@@ -502,17 +498,55 @@ pub fn worktree_state_knowing(
 /// there would, once the filesystem's clock has moved past it: git writes the last files in
 /// the same tick of that clock as the index, and until the index is written in a later tick
 /// those entries are racily clean, so that every look reads them again and `fast_status`
-/// cannot answer at all. Best effort; the wait is at most one tick of the coarse clock the
-/// kernel stamps files with (a few ms).
+/// cannot answer at all. Only tracked files are looked at (their stat data; the racy ones'
+/// content), and only when some entry is racy. Best effort; the wait is at most one tick of
+/// the coarse clock the kernel stamps files with (a few ms).
 pub fn settle_checkout(worktree: &Utf8Path) {
-    let Some(admin) = super::worktrees::gitdir_of(worktree) else {
-        return;
-    };
-    let Ok(meta) = std::fs::symlink_metadata(admin.join("index")) else {
-        return;
-    };
-    wait_for_clock_past(filetime::FileTime::from_last_modification_time(&meta));
-    let _ = worktree_state_knowing(worktree, None, true);
+    let _ = settle(worktree);
+}
+
+fn settle(worktree: &Utf8Path) -> anyhow::Result<()> {
+    let repo = open_worktree(worktree)?;
+    if has_untrusted_filter(&repo) {
+        return Ok(());
+    }
+    let (index, read) = read_index(&repo)?;
+    let written = index.timestamp();
+    let racy = index
+        .entries()
+        .iter()
+        .any(|e| e.stat.is_racy(written, super::fast_status::NSEC_STAT));
+    if read.is_empty() || !racy || !super::index_refresh::may_write(&index) {
+        return Ok(());
+    }
+    wait_for_clock_past(written);
+    let index_path = repo.index_path();
+    let index = gix::index::File::from_state(index, super::index_refresh::temp_path(&index_path));
+    let mut items = repo
+        .status(gix::progress::Discard)?
+        .index(gix::worktree::IndexPersistedOrInMemory::InMemory(index))
+        .untracked_files(gix::status::UntrackedFiles::None)
+        .index_worktree_rewrites(None)
+        .index_worktree_submodules(gix::status::Submodule::Given {
+            ignore: gix::submodule::config::Ignore::All,
+            check_dirty: false,
+        })
+        .into_index_worktree_iter(Vec::<gix::bstr::BString>::new())?;
+    if items.next().transpose()?.is_none()
+        && let Some(outcome) = items.into_outcome()
+    {
+        super::index_refresh::write_back(&index_path, &read, outcome);
+    }
+    Ok(())
+}
+
+/// A worktree opened for its status: racily clean entries are told by the nanosecond, as in
+/// `fast_status`.
+fn open_worktree(worktree: &Utf8Path) -> anyhow::Result<gix::Repository> {
+    Ok(gix::open_opts(
+        worktree.as_std_path(),
+        gix::open::Options::default().config_overrides(["gitoxide.core.useNsec=true"]),
+    )?)
 }
 
 fn wait_for_clock_past(time: filetime::FileTime) {
