@@ -578,3 +578,53 @@ fn a_broken_record_leaves_the_other_sessions_gated() {
         }
     });
 }
+
+/// One transaction puts a commit nobody approved on a session's branch and on main: the
+/// session's ledger records it as the transaction is prepared, and the gate, whose branches
+/// and ledgers are listed while the records are read, must list them again after that.
+#[test]
+fn a_commit_put_on_a_sessions_branch_and_main_in_one_transaction_is_refused() {
+    each_git(|t| {
+        let other = t.add("other");
+        t.commit_in(&other, "other.txt", "other\n");
+        // Warm the caches with a landing on main.
+        t.commit_in(&t.repo, "warm.txt", "warm\n");
+        let wt = t.add("s");
+        // The agent's work, as a commit no ref holds yet.
+        write_file(&wt.join("feature.txt"), &lines("agent"));
+        t.git_in(&wt, &["add", "feature.txt"]);
+        let tree = t.git_in(&wt, &["write-tree"]);
+        let commit = t.git_in(
+            &wt,
+            &["commit-tree", &tree, "-p", "HEAD", "-m", "agent work"],
+        );
+        let main = t.git(&["rev-parse", "main"]);
+        let branch = t.git(&["rev-parse", "codex/s"]);
+        assert_eq!(main, branch, "the session starts at main");
+        let input = format!(
+            "start\nupdate refs/heads/codex/s {commit} {branch}\nupdate refs/heads/main {commit} {main}\nprepare\ncommit\n"
+        );
+        let mut child = std::process::Command::new(&t.git)
+            .env_clear()
+            .envs(t.vars())
+            .current_dir(&t.repo)
+            .args(["update-ref", "--stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("update-ref");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("update-ref");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "refused: {err}");
+        assert_eq!(t.git(&["rev-parse", "main"]), main, "{err}");
+        assert_eq!(t.git(&["rev-parse", "codex/s"]), branch);
+    });
+}

@@ -142,19 +142,6 @@ fn gate_transaction(
     symrefs: &[(String, String)],
 ) -> anyhow::Result<()> {
     refuse_ledger_rewinds(ctx, updates)?;
-    // Read once: the ledger's bookkeeping, the shim's cache and the gate all need them.
-    let records = ctx.state.briefs()?;
-    best_effort(
-        "record session commits",
-        record::record_updates(ctx, &records, updates),
-    );
-    best_effort(
-        "refresh the hooks' cache",
-        hooks::refresh_cache(&ctx.state, &records),
-    );
-    if !ctx.config.gate_reference_transaction {
-        return Ok(());
-    }
     // `git branch -M <branch> main` deletes <branch> in a transaction but writes main outside
     // any: the deletion is where the rename shows.
     let mut checks: Vec<(String, Option<ObjectId>, ObjectId)> = updates
@@ -173,11 +160,34 @@ fn gate_transaction(
     // Only a protected branch is gated: a commit on a session's own branch (an agent's, on
     // every commit) lists no session.
     checks.retain(|(refname, _, _)| gate::protects(&ctx.config.review.protected, refname));
-    if checks.is_empty() && symrefs.is_empty() {
-        // A detached commit, a stash or a session's commit: recorded above, nothing lands.
+    // A detached commit, a stash or a session's commit is only recorded; nothing lands.
+    let gated = ctx.config.gate_reference_transaction && !(checks.is_empty() && symrefs.is_empty());
+    // Read once (the ledger's bookkeeping, the shim's cache and the gate all need them), while
+    // the gate's refs are listed beside them.
+    let state = &ctx.state;
+    let (records, listings) = std::thread::scope(|scope| {
+        let records = scope.spawn(|| state.briefs());
+        let listings = gated.then(|| gate::Listings::read(ctx));
+        (records.join(), listings)
+    });
+    let records = records.map_err(|_| anyhow::anyhow!("reading the session records failed"))??;
+    let recorded = record::record_updates(ctx, &records, updates);
+    // Written, or perhaps written before it failed.
+    let wrote = !matches!(recorded, Ok(false));
+    best_effort("record session commits", recorded.map(|_| ()));
+    best_effort(
+        "refresh the hooks' cache",
+        hooks::refresh_cache(&ctx.state, &records),
+    );
+    if !gated {
         return Ok(());
     }
-    let gate = Gate::load_with(ctx, &records)?.with_cache(ctx.state.gate_cache());
+    // A ledger written just now is not in the listing taken beside the records.
+    let listings = match listings {
+        Some(Ok(listings)) if !wrote => listings,
+        _ => gate::Listings::read(ctx)?,
+    };
+    let gate = Gate::load_listed(ctx, &records, listings)?.with_cache(ctx.state.gate_cache());
     if ctx.config.review.require_approval {
         refuse_protected_symrefs(&gate, symrefs)?;
     }

@@ -358,14 +358,21 @@ impl<'a> Gate<'a> {
 
     /// As [`Gate::load`], with the records the caller has read already.
     pub fn load_with(ctx: &'a Ctx, records: &[SessionBrief]) -> anyhow::Result<Gate<'a>> {
+        Gate::load_listed(ctx, records, Listings::read(ctx)?)
+    }
+
+    /// As [`Gate::load_with`], with the refs listed already.
+    pub fn load_listed(
+        ctx: &'a Ctx,
+        records: &[SessionBrief],
+        listings: Listings,
+    ) -> anyhow::Result<Gate<'a>> {
         let review = &ctx.config.review;
-        let cache = ctx.state.gate_cache();
-        // The footprints are read while the refs are listed: a landing needs both.
-        let (listed, store) = std::thread::scope(|scope| {
-            let store = scope.spawn(|| footprint::Store::load(&cache));
-            (branches_and_ledgers(ctx), store.join().ok())
-        });
-        let (branches, ledgers) = listed?;
+        let Listings {
+            branches,
+            ledgers,
+            store,
+        } = listings;
         let gate = Gate::new(
             &ctx.reader,
             &ctx.git,
@@ -381,7 +388,7 @@ impl<'a> Gate<'a> {
             .map(|tip| ctx.reader.peel(tip))
             .collect::<anyhow::Result<_>>()?;
         let mut gate = gate.with_landed(landed);
-        gate.cache = Some(cache);
+        gate.cache = Some(ctx.state.gate_cache());
         gate.store = RefCell::new(store);
         Ok(gate)
     }
@@ -690,6 +697,31 @@ type Listed = BTreeMap<String, ObjectId>;
 
 /// Every local branch and every ledger, by full name, with what each names as listed (not
 /// peeled: see `complete`).
+/// What a gate reads besides the records: every branch and ledger (nothing peeled), and the
+/// footprints kept in `gate-cache`.
+pub struct Listings {
+    branches: Listed,
+    ledgers: Listed,
+    store: Option<footprint::Store>,
+}
+
+impl Listings {
+    /// The footprints are read while the refs are listed: a landing needs both.
+    pub fn read(ctx: &Ctx) -> anyhow::Result<Listings> {
+        let cache = ctx.state.gate_cache();
+        let (listed, store) = std::thread::scope(|scope| {
+            let store = scope.spawn(|| footprint::Store::load(&cache));
+            (branches_and_ledgers(ctx), store.join().ok())
+        });
+        let (branches, ledgers) = listed?;
+        Ok(Listings {
+            branches,
+            ledgers,
+            store,
+        })
+    }
+}
+
 fn branches_and_ledgers(ctx: &Ctx) -> anyhow::Result<(Listed, Listed)> {
     let mut both = ctx
         .reader

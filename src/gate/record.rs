@@ -123,11 +123,12 @@ pub type Update = (Option<ObjectId>, Option<ObjectId>, String);
 /// from sessions: updates of a session's branch (by its record, or under the branch prefix),
 /// and of HEAD, the stash or any branch in a session's worktree. Both sides count: a deleted or reset
 /// branch's old tip stays the session's.
+/// Returns whether it wrote a ledger (or tried to).
 pub fn record_updates(
     ctx: &Ctx,
     records: &[SessionBrief],
     updates: &[Update],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let here = ctx.reader.current_git_dir();
     let here = here.canonicalize_utf8().unwrap_or(here);
     // Only a linked worktree's git dir is a session's admin dir: from the main worktree no
@@ -178,15 +179,17 @@ pub fn record_updates(
             None => found.push((id, base, tips)),
         }
     }
+    let mut wrote = false;
     for (id, base, tips) in found {
         let tips = not_upstream(ctx, tips)?;
         // Nothing of the session's (the deletion of a landed branch): no ledger is started
         // again for it after it was forgotten.
         if !tips.is_empty() {
+            wrote = true;
             ledger::record(&ctx.reader.repo, &id, base, &tips)?;
         }
     }
-    Ok(())
+    Ok(wrote)
 }
 
 fn record_base(record: &SessionBrief) -> Option<ObjectId> {
