@@ -181,6 +181,82 @@ fn the_shim_never_lets_through_a_branch_the_gate_protects() {
     });
 }
 
+/// The shim reads the first lines of a transaction one by one and the rest of a long one (a
+/// fetch of many refs) whole: a protected branch, a session's branch or a ledger anywhere in
+/// it still reaches git-codex, and many remote-tracking refs alone still pass.
+#[test]
+fn every_line_of_a_long_transaction_is_seen() {
+    each_git(|t| {
+        let wt = t.add("s");
+        t.commit_in(&wt, "agent.txt", "agent work\n");
+        let work = t.git(&["rev-parse", "codex/s"]);
+        let main = t.git(&["rev-parse", "main"]);
+        let update_ref = |input: &str| {
+            std::process::Command::new(&t.git)
+                .env_clear()
+                .envs(t.vars())
+                .current_dir(&t.repo)
+                .args(["update-ref", "--stdin"])
+                .stdin_file(input)
+        };
+        let remotes = |tag: &str| -> Vec<String> {
+            (0..40)
+                .map(|n| format!("update refs/remotes/origin/{tag}-{n} {main}\n"))
+                .collect()
+        };
+        for at in [0, 7, 8, 9, 39] {
+            let mut lines = remotes(&format!("m{at}"));
+            lines.insert(at, format!("update refs/heads/main {work} {main}\n"));
+            let out = update_ref(&lines.concat());
+            assert!(
+                !out.status.success(),
+                "main moved to an unapproved commit at line {at}"
+            );
+            assert_eq!(t.git(&["rev-parse", "main"]), main);
+            // A ledger is git-codex's to write: rewinding it is refused anywhere too.
+            let mut lines = remotes(&format!("l{at}"));
+            lines.insert(at, "delete refs/codex/ledger/s\n".to_string());
+            let out = update_ref(&lines.concat());
+            assert!(!out.status.success(), "a ledger deleted at line {at}");
+        }
+        // A session's branch moved at line 20 is recorded in its ledger.
+        let tree = t.git(&["rev-parse", "codex/s^{tree}"]);
+        let more = t.git(&["commit-tree", &tree, "-p", &work, "-m", "more work"]);
+        let ledger = t.git(&["rev-parse", "refs/codex/ledger/s"]);
+        let mut lines = remotes("b");
+        lines.insert(20, format!("update refs/heads/codex/s {more} {work}\n"));
+        let out = update_ref(&lines.concat());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_ne!(
+            t.git(&["rev-parse", "refs/codex/ledger/s"]),
+            ledger,
+            "the ledger records the new tip"
+        );
+        // Many remote-tracking refs alone pass.
+        let out = update_ref(&remotes("ok").concat());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            t.git(&[
+                "for-each-ref",
+                "--format=%(refname)",
+                "refs/remotes/origin/"
+            ])
+            .lines()
+            .filter(|r| r.starts_with("refs/remotes/origin/ok-"))
+            .count(),
+            40
+        );
+    });
+}
+
 trait StdinFile {
     fn stdin_file(&mut self, input: &str) -> std::process::Output;
 }
