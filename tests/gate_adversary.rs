@@ -835,3 +835,52 @@ fn a_config_the_shim_cannot_hold_is_never_trusted_from_the_cache() {
         );
     });
 }
+
+/// The shim's copy of the patterns (`hooks-cache.sh`) is a cache: cut short anywhere, with
+/// its functions or its last line missing, it lets nothing by unasked; and an override set
+/// even to nothing is git-codex's to read, never the cache's.
+#[test]
+fn a_hooks_cache_cut_short_or_an_override_set_empty_asks_git_codex() {
+    each_git(|t| {
+        let (_, tip) = session(t, "s");
+        // A commit through the hooks makes the shim's cache.
+        t.commit_in(&t.repo, "warm.txt", "warm\n");
+        let cache = t.state_dir().join("hooks-cache.sh");
+        let whole = std::fs::read_to_string(&cache).expect("cache");
+        // Every line end, and a cut inside each line (inside a quoted text or a function,
+        // where sh cannot parse what is left).
+        let cuts: Vec<usize> = whole
+            .match_indices('\n')
+            .flat_map(|(i, _)| [i, i + 1])
+            .filter(|cut| *cut < whole.len())
+            .collect();
+        assert!(cuts.len() > 10, "{cuts:?}");
+        for cut in cuts {
+            std::fs::write(&cache, &whole[..cut]).expect("cut the cache");
+            let before = main_tip(t);
+            let result = attempt(t, &t.repo, &["update-ref", "refs/heads/main", &tip]);
+            refused(t, &format!("cache cut at byte {cut}"), result, &before, "s");
+            // git-codex, asked, made it whole again.
+            assert_eq!(std::fs::read_to_string(&cache).expect("cache"), whole);
+        }
+        // An override set to nothing is not a valid value: git-codex refuses, even for a
+        // branch no pattern protects, with the cache as it was left.
+        let out = std::process::Command::new(&t.git)
+            .env_clear()
+            .envs(t.vars())
+            .env("GIT_CODEX_GATE_REFERENCE_TRANSACTION", "")
+            .current_dir(&t.repo)
+            .args(["branch", "feature"])
+            .output()
+            .expect("git branch");
+        assert!(
+            !out.status.success(),
+            "an empty override is read by git-codex"
+        );
+        assert!(
+            t.git_output(&t.repo, &["rev-parse", "--verify", "-q", "feature"])
+                .stdout
+                .is_empty()
+        );
+    });
+}

@@ -522,16 +522,7 @@ fn settle(worktree: &Utf8Path) -> anyhow::Result<()> {
     wait_for_clock_past(written);
     let index_path = repo.index_path();
     let index = gix::index::File::from_state(index, super::index_refresh::temp_path(&index_path));
-    let mut items = repo
-        .status(gix::progress::Discard)?
-        .index(gix::worktree::IndexPersistedOrInMemory::InMemory(index))
-        .untracked_files(gix::status::UntrackedFiles::None)
-        .index_worktree_rewrites(None)
-        .index_worktree_submodules(gix::status::Submodule::Given {
-            ignore: gix::submodule::config::Ignore::All,
-            check_dirty: false,
-        })
-        .into_index_worktree_iter(Vec::<gix::bstr::BString>::new())?;
+    let mut items = worktree_status(&repo, index, gix::status::UntrackedFiles::None, None)?;
     if items.next().transpose()?.is_none()
         && let Some(outcome) = items.into_outcome()
     {
@@ -596,19 +587,8 @@ fn is_dirty(
         index_path.clone()
     };
     let index = gix::index::File::from_state(index, file_path);
-    let mut items = repo
-        .status(gix::progress::Discard)?
-        .index(gix::worktree::IndexPersistedOrInMemory::InMemory(index))
-        .untracked_files(gix::status::UntrackedFiles::Collapsed)
-        .index_worktree_rewrites(None)
-        // A nested repository's status would run its config (filters), which the agent wrote.
-        .index_worktree_submodules(gix::status::Submodule::Given {
-            ignore: gix::submodule::config::Ignore::All,
-            check_dirty: false,
-        })
-        // One thread per worktree: callers spread many worktrees over the cores instead.
-        .index_worktree_options_mut(|opts| opts.thread_limit = Some(1))
-        .into_index_worktree_iter(Vec::<gix::bstr::BString>::new())?;
+    // One thread per worktree: callers spread many worktrees over the cores instead.
+    let mut items = worktree_status(repo, index, gix::status::UntrackedFiles::Collapsed, Some(1))?;
     let dirty = items.next().transpose()?.is_some();
     if !dirty
         && refresh
@@ -617,6 +597,27 @@ fn is_dirty(
         super::index_refresh::write_back(&index_path, &read, outcome);
     }
     Ok(dirty)
+}
+
+/// gix's status of the worktree against `index`, with nested repositories left out (their
+/// status would run their config, filters included, which the agent wrote).
+fn worktree_status(
+    repo: &gix::Repository,
+    index: gix::index::File,
+    untracked: gix::status::UntrackedFiles,
+    thread_limit: Option<usize>,
+) -> anyhow::Result<gix::status::index_worktree::Iter> {
+    Ok(repo
+        .status(gix::progress::Discard)?
+        .index(gix::worktree::IndexPersistedOrInMemory::InMemory(index))
+        .untracked_files(untracked)
+        .index_worktree_rewrites(None)
+        .index_worktree_submodules(gix::status::Submodule::Given {
+            ignore: gix::submodule::config::Ignore::All,
+            check_dirty: false,
+        })
+        .index_worktree_options_mut(|opts| opts.thread_limit = thread_limit)
+        .into_index_worktree_iter(Vec::<gix::bstr::BString>::new())?)
 }
 
 /// Whether the repository configures a filter driver other than git-lfs's (see

@@ -82,6 +82,8 @@ pub fn write_cache(
     ));
     text.push_str(&session_ref_function(config, records));
     text.push_str(&config.review.protected.shell_function());
+    // Last: a cache cut short anywhere lacks it, and the shim asks git-codex.
+    text.push_str("codex_cache_whole=1\n");
     let path = state_dir.join("hooks-cache.sh");
     // Hooks refresh it on every run: unchanged, it is not written (nor synced) again.
     if fs_err::read(&path).is_ok_and(|old| old == text.as_bytes()) {
@@ -92,7 +94,7 @@ pub fn write_cache(
 
 /// What the shim expects of the cache; another version makes it ask git-codex (which writes
 /// a new one).
-const CACHE_VERSION: u32 = 3;
+const CACHE_VERSION: u32 = 4;
 
 /// `codex_session_ref REF`: whether REF is, or may be, a session's branch (under the branch
 /// prefix, or named by a record outside it, say after the prefix changed), whose moves the
