@@ -836,11 +836,11 @@ fn a_config_the_shim_cannot_hold_is_never_trusted_from_the_cache() {
     });
 }
 
-/// The shim's copy of the patterns (`hooks-cache.sh`) is a cache: cut short anywhere, with
-/// its functions or its last line missing, it lets nothing by unasked; and an override set
-/// even to nothing is git-codex's to read, never the cache's.
+/// The shim's copy of the patterns (`hooks-cache.sh`) is a cache: cut short anywhere, or with
+/// any one byte changed, it lets nothing by unasked; and an override set even to nothing is
+/// git-codex's to read, never the cache's.
 #[test]
-fn a_hooks_cache_cut_short_or_an_override_set_empty_asks_git_codex() {
+fn a_hooks_cache_cut_short_or_changed_or_an_override_set_empty_asks_git_codex() {
     each_git(|t| {
         let (_, tip) = session(t, "s");
         // A commit through the hooks makes the shim's cache.
@@ -861,6 +861,23 @@ fn a_hooks_cache_cut_short_or_an_override_set_empty_asks_git_codex() {
             let result = attempt(t, &t.repo, &["update-ref", "refs/heads/main", &tip]);
             refused(t, &format!("cache cut at byte {cut}"), result, &before, "s");
             // git-codex, asked, made it whole again.
+            assert_eq!(std::fs::read_to_string(&cache).expect("cache"), whole);
+        }
+        // One byte changed: in the functions (`main)` read as `maiZ)` says "not protected"),
+        // every byte; elsewhere, every 80th.
+        let functions = whole.find("codex_session_ref()").expect("functions");
+        let offsets: Vec<usize> = (0..whole.len())
+            .filter(|at| *at >= functions || at % 80 == 0)
+            .filter(|at| whole.as_bytes()[*at] != b'Z')
+            .collect();
+        assert!(offsets.len() > 100);
+        for at in offsets {
+            let mut changed = whole.clone().into_bytes();
+            changed[at] = b'Z';
+            std::fs::write(&cache, &changed).expect("change the cache");
+            let before = main_tip(t);
+            let result = attempt(t, &t.repo, &["update-ref", "refs/heads/main", &tip]);
+            refused(t, &format!("cache byte {at} changed"), result, &before, "s");
             assert_eq!(std::fs::read_to_string(&cache).expect("cache"), whole);
         }
         // An override set to nothing is not a valid value: git-codex refuses, even for a

@@ -151,6 +151,7 @@ fn uninstall(args: &HooksInstallArgs) -> anyhow::Result<()> {
         hooks::uninstall(&default, place.names)?;
     }
     let _ = fs_err::remove_file(place.state.root.join("hooks-cache.sh"));
+    let _ = fs_err::remove_file(place.state.root.join(hooks::CACHE_SUM_FILE));
     output::note(&format!(
         "Removed the git-codex hooks from {}",
         place.hooks_dir

@@ -116,8 +116,11 @@ impl ProtectedPatterns {
     /// [`matches`](Self::matches), and for every ref name it cannot judge exactly (any
     /// character outside [`PLAIN`]); it may say "protected" more often, never less.
     pub fn shell_function(&self) -> String {
+        // `true` and `false`, not `return N`: a byte changed in the cache can make `return`
+        // end the hook with an error, where a `true` or `false` that is no longer one is a
+        // command not found (127), which the shim takes as "ask git-codex".
         if self.everything {
-            return "codex_protected() { return 0; }\n".to_string();
+            return "codex_protected() { true; }\n".to_string();
         }
         let alternatives: Vec<String> = self
             .patterns
@@ -127,11 +130,11 @@ impl ProtectedPatterns {
             .map(|case| format!("refs/heads/{case}"))
             .collect();
         let mut text = String::from("codex_protected() {\n  case \"$1\" in\n");
-        text.push_str(&format!("    *[!{PLAIN}]*) return 0 ;;\n"));
+        text.push_str(&format!("    *[!{PLAIN}]*) true ;;\n"));
         if !alternatives.is_empty() {
-            text.push_str(&format!("    {}) return 0 ;;\n", alternatives.join("|")));
+            text.push_str(&format!("    {}) true ;;\n", alternatives.join("|")));
         }
-        text.push_str("  esac\n  return 1\n}\n");
+        text.push_str("    *) false ;;\n  esac\n}\n");
         text
     }
 }

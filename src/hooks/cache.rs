@@ -85,16 +85,50 @@ pub fn write_cache(
     // Last: a cache cut short anywhere lacks it, and the shim asks git-codex.
     text.push_str("codex_cache_whole=1\n");
     let path = state_dir.join("hooks-cache.sh");
+    let sum_path = state_dir.join(SUM_FILE);
+    let sum = format!("{}\n", cksum(text.as_bytes()));
     // Hooks refresh it on every run: unchanged, it is not written (nor synced) again.
-    if fs_err::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+    if fs_err::read(&path).is_ok_and(|old| old == text.as_bytes())
+        && fs_err::read(&sum_path).is_ok_and(|old| old == sum.as_bytes())
+    {
         return Ok(());
     }
-    atomic_write(&path, text.as_bytes())
+    // The sum last: a shim reading between the two finds them apart and asks git-codex.
+    atomic_write(&path, text.as_bytes())?;
+    atomic_write(&sum_path, sum.as_bytes())
+}
+
+/// What POSIX `cksum` prints for the cache (`CRC SIZE`), kept beside it: before it decides
+/// not to ask git-codex, the shim sums the cache it sourced with `cksum` and compares, so a
+/// cache with any byte changed or cut is not trusted.
+pub const SUM_FILE: &str = "hooks-cache.sum";
+
+/// POSIX `cksum`'s CRC (polynomial 0x04C11DB7, most significant bit first, the length's bytes
+/// after the data, complemented) and the byte count, as it prints them for standard input.
+fn cksum(data: &[u8]) -> String {
+    fn feed(crc: u32, byte: u8) -> u32 {
+        let mut crc = crc ^ (u32::from(byte) << 24);
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04C1_1DB7
+            } else {
+                crc << 1
+            };
+        }
+        crc
+    }
+    let mut crc = data.iter().fold(0u32, |crc, b| feed(crc, *b));
+    let mut len = data.len();
+    while len > 0 {
+        crc = feed(crc, (len & 0xff) as u8);
+        len >>= 8;
+    }
+    format!("{} {}", !crc, data.len())
 }
 
 /// What the shim expects of the cache; another version makes it ask git-codex (which writes
 /// a new one).
-const CACHE_VERSION: u32 = 4;
+const CACHE_VERSION: u32 = 5;
 
 /// `codex_session_ref REF`: whether REF is, or may be, a session's branch (under the branch
 /// prefix, or named by a record outside it, say after the prefix changed), whose moves the
@@ -113,10 +147,11 @@ fn session_ref_function(config: &Config, records: &[crate::state::SessionBrief])
         .iter()
         .any(|p| p.chars().any(|c| c.is_control() || c == '\n'))
     {
-        return "codex_session_ref() { return 0; }\n".to_string();
+        return "codex_session_ref() { true; }\n".to_string();
     }
+    // `true` and `false`, as in `codex_protected` (see `shell_function`).
     format!(
-        "codex_session_ref() {{\n  case \"$1\" in\n    {}) return 0 ;;\n  esac\n  return 1\n}}\n",
+        "codex_session_ref() {{\n  case \"$1\" in\n    {}) true ;;\n    *) false ;;\n  esac\n}}\n",
         patterns.join("|")
     )
 }
@@ -131,4 +166,15 @@ fn literal_pattern(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sum_is_what_posix_cksum_prints() {
+        // As `printf ... | cksum` prints them (GNU coreutils).
+        assert_eq!(super::cksum(b""), "4294967295 0");
+        assert_eq!(super::cksum(b"hello\n"), "3015617425 6");
+        assert_eq!(super::cksum(b"a"), "1220704766 1");
+    }
 }

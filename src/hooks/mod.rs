@@ -26,7 +26,7 @@ mod cache;
 pub mod health;
 pub mod managers;
 
-pub use cache::refresh_cache;
+pub use cache::{SUM_FILE as CACHE_SUM_FILE, refresh_cache};
 use managers::Manager;
 
 const PREAMBLE: &str = include_str!("../../hooks/_preamble.sh");
