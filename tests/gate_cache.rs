@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{TestEnv, each_git, run, write_file};
+use common::{StdinFile as _, TestEnv, each_git, run, write_file};
 
 /// Lines long enough to count as a change of their own (never a "short" hunk).
 fn lines(tag: &str) -> String {
@@ -604,24 +604,12 @@ fn a_commit_put_on_a_sessions_branch_and_main_in_one_transaction_is_refused() {
         let input = format!(
             "start\nupdate refs/heads/codex/s {commit} {branch}\nupdate refs/heads/main {commit} {main}\nprepare\ncommit\n"
         );
-        let mut child = std::process::Command::new(&t.git)
+        let out = std::process::Command::new(&t.git)
             .env_clear()
             .envs(t.vars())
             .current_dir(&t.repo)
             .args(["update-ref", "--stdin"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("update-ref");
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write");
-        let out = child.wait_with_output().expect("update-ref");
+            .stdin_file(&input);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "refused: {err}");
         assert_eq!(t.git(&["rev-parse", "main"]), main, "{err}");

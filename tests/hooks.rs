@@ -55,7 +55,11 @@ fn init_installs_every_hook_and_uninstall_restores_the_users_byte_for_byte() {
         assert_eq!(rt["state"], "ours");
         assert_eq!(rt["chained"], true);
 
+        // The shim's cache and its sum, made by the hook, go with the hooks.
+        let cache = ["hooks-cache.sh", "hooks-cache.sum"].map(|f| t.state_dir().join(f));
+        assert!(cache.iter().all(|f| f.is_file()), "{cache:?}");
         t.codex(&["hooks", "uninstall"]).assert().success();
+        assert!(cache.iter().all(|f| !f.exists()), "{cache:?}");
         assert_eq!(
             std::fs::read_to_string(hooks_dir(t).join("reference-transaction")).unwrap(),
             users

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{TestEnv, each_git, json, run};
+use common::{StdinFile as _, TestEnv, each_git, json, run};
 
 const PATTERNS: &[&str] = &[
     "main",
@@ -255,29 +255,6 @@ fn every_line_of_a_long_transaction_is_seen() {
             40
         );
     });
-}
-
-trait StdinFile {
-    fn stdin_file(&mut self, input: &str) -> std::process::Output;
-}
-
-impl StdinFile for std::process::Command {
-    fn stdin_file(&mut self, input: &str) -> std::process::Output {
-        use std::io::Write as _;
-        let mut child = self
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("wait")
-    }
 }
 
 const INVALID: &[&str] = &[

@@ -695,8 +695,6 @@ pub(crate) fn sessions(ctx: &Ctx, records: &[SessionBrief]) -> anyhow::Result<Ve
 
 type Listed = BTreeMap<String, ObjectId>;
 
-/// Every local branch and every ledger, by full name, with what each names as listed (not
-/// peeled: see `complete`).
 /// What a gate reads besides the records: every branch and ledger (nothing peeled), and the
 /// footprints kept in `gate-cache`.
 pub struct Listings {
@@ -722,6 +720,8 @@ impl Listings {
     }
 }
 
+/// Every local branch and every ledger, by full name, with what each names as listed (not
+/// peeled: see `complete`).
 fn branches_and_ledgers(ctx: &Ctx) -> anyhow::Result<(Listed, Listed)> {
     let mut both = ctx
         .reader

@@ -477,3 +477,27 @@ impl Drop for HeldAgent {
         let _ = std::fs::write(&self.go_on, b"");
     }
 }
+
+/// A command run with `input` on its standard input, its output collected.
+pub trait StdinFile {
+    fn stdin_file(&mut self, input: &str) -> std::process::Output;
+}
+
+impl StdinFile for std::process::Command {
+    fn stdin_file(&mut self, input: &str) -> std::process::Output {
+        use std::io::Write as _;
+        let mut child = self
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait")
+    }
+}
