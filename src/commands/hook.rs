@@ -165,11 +165,16 @@ fn gate_transaction(
     // Read once (the ledger's bookkeeping, the shim's cache and the gate all need them), while
     // the gate's refs are listed beside them.
     let state = &ctx.state;
-    let (records, listings) = std::thread::scope(|scope| {
-        let records = scope.spawn(|| state.briefs());
-        let listings = gated.then(|| gate::Listings::read(ctx));
-        (records.join(), listings)
-    });
+    let (records, listings) = if gated {
+        std::thread::scope(|scope| {
+            let records = scope.spawn(|| state.briefs());
+            let listings = gate::Listings::read(ctx);
+            (records.join(), Some(listings))
+        })
+    } else {
+        // An agent's commit: nothing to list beside them.
+        (Ok(state.briefs()), None)
+    };
     let records = records.map_err(|_| anyhow::anyhow!("reading the session records failed"))??;
     let recorded = record::record_updates(ctx, &records, updates);
     // Written, or perhaps written before it failed.
