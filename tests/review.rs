@@ -292,6 +292,19 @@ fn formats_output_file_and_saved_reports() {
         let written = json(&std::fs::read_to_string(&out_file).unwrap());
         assert_eq!(written["session"], "fmt");
         assert_eq!(written["totals"]["files"], 1);
+
+        // What --format json and markdown print is the report saved for the tip, byte for byte.
+        for (format, ext) in [("json", "json"), ("markdown", "md")] {
+            let (code, out, err) = run(t.codex(&["session", "review", "fmt", "--format", format]));
+            assert_eq!(code, 0, "{err}");
+            let saved = std::fs::read_to_string(dir.join(format!("{tip}.{ext}"))).unwrap();
+            assert!(
+                out == saved,
+                "--format {format} printed what was not saved ({} vs {} bytes)",
+                out.len(),
+                saved.len()
+            );
+        }
     });
 }
 
