@@ -172,7 +172,7 @@ fn gate_transaction(
             (records.join(), Some(listings))
         })
     } else {
-        // An agent's commit: nothing to list beside them.
+        // Nothing lands (an agent's commit, a stash): no refs to list beside them.
         (Ok(state.briefs()), None)
     };
     let records = records.map_err(|_| anyhow::anyhow!("reading the session records failed"))??;

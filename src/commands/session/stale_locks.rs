@@ -331,19 +331,13 @@ pub fn clear_main(paths: &RepoPaths) -> anyhow::Result<usize> {
 /// The locks `find` sees once what a killed git-codex started has ended: a git killed in a
 /// transaction leaves its locks while its hook (`git-codex hook`, which no death signal
 /// reaches) runs on a moment; that hook would count as their holder, and may take a lock
-/// of its own (`index.lock`) just after they were judged. With no lock there at all, nothing
-/// is judged and no process is looked for.
+/// of its own (`index.lock`) just after they were judged.
 fn settled(paths: &RepoPaths, find: impl Fn() -> Vec<Found>) -> Vec<Found> {
-    let found = find();
-    if found.is_empty() {
-        return found;
-    }
     let places = [paths.main_root.clone(), paths.common_dir.clone()];
     if crate::git::orphans::orphans_at_work(&places) {
         crate::git::orphans::wait_for_orphans(&places, crate::git::orphans::WAIT);
-        return find();
     }
-    found
+    find()
 }
 
 /// A new dir in the trash for what is moved now.
